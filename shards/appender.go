@@ -1,0 +1,201 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrStoreClosed is returned by appends after the store was closed.
+var ErrStoreClosed = errors.New("shard log: store is closed")
+
+// appender is the single writer of one shard. It takes every append that is
+// waiting when it becomes free and writes them as one record-batch message
+// (JetStream does not group-commit), so with fsync before ack the cost of a
+// sync is shared by all concurrent puts.
+type appender struct {
+	store   *Store
+	stream  string // JetStream stream name
+	subject string
+	reqs    chan *appendReq
+	done    chan struct{}
+	stopped chan struct{}
+	buf     []byte
+}
+
+type appendReq struct {
+	recs   []Record
+	seqs   []Sequence // filled as messages are stored
+	err    error
+	result chan struct{}
+}
+
+func newAppender(s *Store, stream, subject string) *appender {
+	a := &appender{
+		store:   s,
+		stream:  stream,
+		subject: subject,
+		reqs:    make(chan *appendReq, 256),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go a.run()
+	return a
+}
+
+func (a *appender) append(ctx context.Context, recs []Record) ([]Sequence, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	req := &appendReq{recs: recs, seqs: make([]Sequence, 0, len(recs)), result: make(chan struct{})}
+	select {
+	case a.reqs <- req:
+	case <-a.done:
+		return nil, ErrStoreClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-req.result:
+		return req.seqs, req.err
+	case <-ctx.Done():
+		// The append may still complete; the caller reports it as failed,
+		// so a producer retry can duplicate it (at-least-once).
+		return nil, ctx.Err()
+	}
+}
+
+func (a *appender) close() {
+	select {
+	case <-a.done:
+	default:
+		close(a.done)
+	}
+	<-a.stopped
+}
+
+func (a *appender) run() {
+	defer close(a.stopped)
+	var carry *appendReq
+	for {
+		var first *appendReq
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case first = <-a.reqs:
+			case <-a.done:
+				a.failPending()
+				return
+			}
+		}
+		batch := []*appendReq{first}
+		size := requestSize(first)
+	coalesce:
+		for size < targetMessageBytes {
+			select {
+			case r := <-a.reqs:
+				if size+requestSize(r) > targetMessageBytes {
+					carry = r
+					break coalesce
+				}
+				batch = append(batch, r)
+				size += requestSize(r)
+			default:
+				break coalesce
+			}
+		}
+		a.write(batch)
+	}
+}
+
+func (a *appender) failPending() {
+	for {
+		select {
+		case r := <-a.reqs:
+			r.err = ErrStoreClosed
+			close(r.result)
+		default:
+			return
+		}
+	}
+}
+
+func requestSize(r *appendReq) int {
+	n := 0
+	for _, rec := range r.recs {
+		n += encodedSize(rec)
+	}
+	return n
+}
+
+// write stores the records of batch in as few messages as fit the target
+// size, in order, and completes every request.
+func (a *appender) write(batch []*appendReq) {
+	type span struct {
+		req        *appendReq
+		start, end int
+	}
+	var (
+		msgRecs []Record
+		spans   []span
+		size    = batchHeaderSize
+		failed  error
+	)
+	flush := func() {
+		if len(msgRecs) == 0 {
+			return
+		}
+		if failed == nil {
+			var msgSeq uint64
+			msgSeq, failed = a.publish(msgRecs)
+			if failed == nil {
+				idx := 0
+				for _, s := range spans {
+					for range s.end - s.start {
+						s.req.seqs = append(s.req.seqs, MakeSequence(msgSeq, idx))
+						idx++
+					}
+				}
+			}
+		}
+		msgRecs, spans, size = msgRecs[:0], spans[:0], batchHeaderSize
+	}
+	for _, req := range batch {
+		start := 0
+		for i, rec := range req.recs {
+			es := encodedSize(rec)
+			if len(msgRecs) > 0 && (size+es > targetMessageBytes || len(msgRecs) == maxBatchRecords) {
+				spans = append(spans, span{req, start, i})
+				flush()
+				start = i
+			}
+			msgRecs = append(msgRecs, rec)
+			size += es
+		}
+		spans = append(spans, span{req, start, len(req.recs)})
+	}
+	flush()
+	for _, req := range batch {
+		if len(req.seqs) < len(req.recs) {
+			req.err = failed
+		}
+		close(req.result)
+	}
+}
+
+const publishTimeout = 30 * time.Second
+
+func (a *appender) publish(recs []Record) (uint64, error) {
+	a.buf = AppendBatch(a.buf[:0], a.store.cfg.Now(), recs)
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	ack, err := a.store.js.Publish(ctx, a.subject, a.buf, jetstream.WithExpectStream(a.stream))
+	if err != nil {
+		return 0, fmt.Errorf("shard log %s: store record batch: %w", a.stream, err)
+	}
+	return ack.Sequence, nil
+}

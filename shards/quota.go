@@ -1,0 +1,62 @@
+package shards
+
+import (
+	"sync"
+	"time"
+)
+
+// Limits are a shard's write limits, as Kinesis sets them per shard.
+type Limits struct {
+	BytesPerSecond   int64 // partition key bytes included, as Kinesis counts them
+	RecordsPerSecond int64
+}
+
+// DefaultLimits are Kinesis' per-shard write limits: 1 MiB/s and 1,000 records/s.
+var DefaultLimits = Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 1000}
+
+// Quota is a pair of token buckets (bytes and records) for one shard. Both
+// refill continuously at their per-second rate and hold at most one second's
+// worth, so a shard absorbs a one-second burst and sustains its limits.
+// A record is admitted only when both buckets can pay for it, so a throttled
+// record consumes nothing and fails alone. Safe for concurrent use.
+type Quota struct {
+	limits Limits
+
+	mu      sync.Mutex
+	bytes   float64
+	records float64
+	last    time.Time
+}
+
+// NewQuota returns a full quota with the given limits.
+func NewQuota(l Limits) *Quota {
+	return &Quota{limits: l, bytes: float64(l.BytesPerSecond), records: float64(l.RecordsPerSecond)}
+}
+
+// Admit reports whether a record of size bytes (data plus partition key) may
+// be written at now, and if so takes its cost from both buckets.
+func (q *Quota) Admit(now time.Time, size int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.refill(now)
+	if q.records < 1 || q.bytes < float64(size) {
+		return false
+	}
+	q.records--
+	q.bytes -= float64(size)
+	return true
+}
+
+func (q *Quota) refill(now time.Time) {
+	if q.last.IsZero() {
+		q.last = now
+		return
+	}
+	elapsed := now.Sub(q.last).Seconds()
+	if elapsed <= 0 {
+		return
+	}
+	q.last = now
+	q.bytes = min(float64(q.limits.BytesPerSecond), q.bytes+elapsed*float64(q.limits.BytesPerSecond))
+	q.records = min(float64(q.limits.RecordsPerSecond), q.records+elapsed*float64(q.limits.RecordsPerSecond))
+}

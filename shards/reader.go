@@ -1,0 +1,82 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// readAheadBytes bounds what a reader buffers ahead of its caller.
+const readAheadBytes = 8 << 20
+
+// Reader reads one shard in order, from just after a sequence.
+// It is not safe for concurrent use.
+type Reader struct {
+	stream string
+	after  Sequence
+	iter   jetstream.MessagesContext
+	recs   []StoredRecord
+}
+
+// OpenReader returns a reader of shard i of stream that yields the records
+// after sequence after (0: from the oldest record kept).
+func (s *Store) OpenReader(ctx context.Context, stream string, shard int, after Sequence) (*Reader, error) {
+	name := jsStreamName(stream, shard)
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if after != 0 {
+		// Re-read the message holding after and skip what was delivered.
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = after.Message()
+	}
+	cons, err := s.js.OrderedConsumer(ctx, name, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxBytes(readAheadBytes))
+	if err != nil {
+		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
+	}
+	return &Reader{stream: name, after: after, iter: iter}, nil
+}
+
+// Next blocks until records after the last returned one are stored, and
+// returns them in order. It returns ctx's error when ctx ends first (the
+// reader stays usable), and a decode error for a corrupt message (which a
+// caller cannot skip without losing data, so it should stop and report).
+// The returned slice is valid until the next call.
+func (r *Reader) Next(ctx context.Context) ([]StoredRecord, error) {
+	for {
+		msg, err := r.iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("shard log %s: read: %w", r.stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("shard log %s: read: %w", r.stream, err)
+		}
+		r.recs, err = DecodeBatch(r.recs[:0], meta.Sequence.Stream, msg.Data())
+		if err != nil {
+			return nil, fmt.Errorf("shard log %s: %w", r.stream, err)
+		}
+		recs := r.recs
+		for len(recs) > 0 && recs[0].Sequence <= r.after {
+			recs = recs[1:]
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		r.after = recs[len(recs)-1].Sequence
+		return recs, nil
+	}
+}
+
+// Close stops the reader.
+func (r *Reader) Close() { r.iter.Stop() }

@@ -1,0 +1,248 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StoreConfig configures the shard log.
+type StoreConfig struct {
+	// DataDir holds the embedded JetStream store (DataDir/jetstream).
+	DataDir string
+	// SyncAlways makes the server write every message to disk (fsync) before
+	// acknowledging it. Without it the server fsyncs every SyncInterval.
+	SyncAlways   bool
+	SyncInterval time.Duration
+	// MaxRecordSize is the largest record a put may carry; the server's
+	// message size limit is set so that one such record always fits.
+	MaxRecordSize int
+	Logger        *slog.Logger
+	// Now is the clock stamped on stored records as their arrival time.
+	Now func() time.Time
+}
+
+// Store is the durable shard log: one JetStream stream per shard, embedded in
+// the process, plus the checkpoint bucket.
+type Store struct {
+	cfg    StoreConfig
+	srv    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	cps    jetstream.KeyValue
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	streams map[string]*Stream
+	closed  bool
+}
+
+// targetMessageBytes is the size at which an appender stops coalescing puts
+// into one record-batch message.
+const targetMessageBytes = 1 << 20
+
+const checkpointBucket = "hydrant-checkpoints"
+
+// Open starts the embedded JetStream server on cfg.DataDir and connects to it
+// in-process (the server listens on no port).
+func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxRecordSize <= 0 {
+		cfg.MaxRecordSize = 1000 << 10
+	}
+	opts := &server.Options{
+		ServerName:         "hydrant",
+		DontListen:         true,
+		JetStream:          true,
+		StoreDir:           filepath.Join(cfg.DataDir, "jetstream"),
+		SyncAlways:         cfg.SyncAlways,
+		SyncInterval:       cfg.SyncInterval,
+		MaxPayload:         int32(max(8<<20, cfg.MaxRecordSize+(64<<10))),
+		NoSigs:             true,
+		NoLog:              true,
+		JetStreamMaxMemory: 64 << 20,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("shard log: configure embedded JetStream: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("shard log: embedded JetStream did not start within 30s")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("hydrant"), nats.MaxReconnects(-1))
+	if err != nil {
+		srv.Shutdown()
+		return nil, fmt.Errorf("shard log: connect in-process: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		srv.Shutdown()
+		return nil, fmt.Errorf("shard log: %w", err)
+	}
+	s := &Store{cfg: cfg, srv: srv, nc: nc, js: js, logger: cfg.Logger, streams: make(map[string]*Stream)}
+	s.cps, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      checkpointBucket,
+		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("shard log: checkpoint bucket: %w", err)
+	}
+	return s, nil
+}
+
+// Close stops the appenders, then the connection and the embedded server.
+// Appends that were acknowledged are on disk; Close is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	streams := s.streams
+	s.mu.Unlock()
+	for _, st := range streams {
+		for _, a := range st.appenders {
+			a.close()
+		}
+	}
+	s.nc.Close()
+	s.srv.Shutdown()
+	s.srv.WaitForShutdown()
+	return nil
+}
+
+// StreamSpec describes a stream to create.
+type StreamSpec struct {
+	Name      string
+	Shards    int
+	Retention time.Duration
+	Limits    Limits
+}
+
+// Stream is one stream's shards: its hash-key map, quotas and appenders.
+type Stream struct {
+	spec      StreamSpec
+	shardMap  ShardMap
+	quotas    []*Quota
+	appenders []*appender
+}
+
+// CreateStream creates (or opens) the JetStream streams of spec's shards and
+// starts their appenders. Creating an existing stream with the same shard
+// count is a no-op.
+func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("shard log: store is closed")
+	}
+	if st, ok := s.streams[spec.Name]; ok {
+		if st.spec.Shards != spec.Shards {
+			return nil, fmt.Errorf("stream %q: already open with %d shards", spec.Name, st.spec.Shards)
+		}
+		return st, nil
+	}
+	if spec.Limits == (Limits{}) {
+		spec.Limits = DefaultLimits
+	}
+	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards)}
+	for i := 0; i < spec.Shards; i++ {
+		name := jsStreamName(spec.Name, i)
+		_, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: fmt.Sprintf("hydrant stream %s shard %d", spec.Name, i),
+			Subjects:    []string{jsSubject(spec.Name, i)},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardNew,
+			// Hydrant never sets message ids, so the window only costs memory.
+			Duplicates:  time.Second,
+			AllowDirect: true,
+			Replicas:    1,
+			Metadata: map[string]string{
+				"hydrant_stream": spec.Name,
+				"hydrant_shard":  strconv.Itoa(i),
+				"hydrant_shards": strconv.Itoa(spec.Shards),
+			},
+		})
+		if err != nil {
+			for _, a := range st.appenders {
+				a.close()
+			}
+			return nil, fmt.Errorf("stream %q shard %d: %w", spec.Name, i, err)
+		}
+		st.quotas = append(st.quotas, NewQuota(spec.Limits))
+		st.appenders = append(st.appenders, newAppender(s, name, jsSubject(spec.Name, i)))
+	}
+	s.streams[spec.Name] = st
+	return st, nil
+}
+
+// Stream returns an open stream by name.
+func (s *Store) Stream(name string) (*Stream, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.streams[name]
+	return st, ok
+}
+
+// Name returns the stream's name.
+func (st *Stream) Name() string { return st.spec.Name }
+
+// Shards returns the number of shards.
+func (st *Stream) Shards() int { return st.spec.Shards }
+
+// ShardMap returns the stream's hash-key map.
+func (st *Stream) ShardMap() ShardMap { return st.shardMap }
+
+// Quota returns the write quota of shard i.
+func (st *Stream) Quota(i int) *Quota { return st.quotas[i] }
+
+// Append stores recs on shard i, in order, and returns their sequences once
+// the log has them (on disk before the ack when the store syncs always).
+// Concurrent appends to one shard are coalesced into one message.
+// On error, the first written records were stored (with seqs[:written])
+// and the rest were not; written is len(recs) on success.
+func (st *Stream) Append(ctx context.Context, shard int, recs []Record) (seqs []Sequence, err error) {
+	return st.appenders[shard].append(ctx, recs)
+}
+
+// jsStreamName is the JetStream stream of one shard. Stream names may
+// contain '.', which JetStream forbids, so names are escaped reversibly:
+// '_' becomes "__" and '.' becomes "_d".
+func jsStreamName(stream string, shard int) string {
+	return "hydrant-" + escapeName(stream) + "-" + strconv.Itoa(shard)
+}
+
+func jsSubject(stream string, shard int) string {
+	return "hydrant." + escapeName(stream) + "." + strconv.Itoa(shard)
+}
+
+func escapeName(name string) string {
+	if !strings.ContainsAny(name, "_.") {
+		return name
+	}
+	return strings.NewReplacer("_", "__", ".", "_d").Replace(name)
+}

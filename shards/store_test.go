@@ -1,0 +1,147 @@
+package shards
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTestStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), StoreConfig{DataDir: dir, SyncAlways: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStoreAppendReadCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	st, err := s.CreateStream(ctx, StreamSpec{Name: "clicks.v1", Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Concurrent producers on one shard: every record stored once, and the
+	// sequences of each producer increase in its own order.
+	const producers, perProducer = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for p := range producers {
+		wg.Go(func() {
+			var last Sequence
+			for i := range perProducer {
+				seqs, err := st.Append(ctx, 1, []Record{{PartitionKey: "k", Data: fmt.Appendf(nil, "p%d-%d", p, i)}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if seqs[0] <= last {
+					errs <- fmt.Errorf("producer %d: sequence %d after %d", p, seqs[0], last)
+					return
+				}
+				last = seqs[0]
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	got := readN(t, s, "clicks.v1", 1, 0, producers*perProducer)
+	seen := map[string]bool{}
+	for i, r := range got {
+		if i > 0 && r.Sequence <= got[i-1].Sequence {
+			t.Fatalf("record %d: sequence %d not after %d", i, r.Sequence, got[i-1].Sequence)
+		}
+		seen[string(r.Data)] = true
+	}
+	if len(seen) != producers*perProducer {
+		t.Fatalf("read %d distinct records, want %d", len(seen), producers*perProducer)
+	}
+
+	// Checkpoints survive a restart, and a reader resumes after one.
+	mid := got[123].Sequence
+	if err := s.SetCheckpoint(ctx, "archive", 1, mid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir)
+	defer s.Close()
+	if _, err := s.CreateStream(ctx, StreamSpec{Name: "clicks.v1", Shards: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := s.Checkpoint(ctx, "archive", 1)
+	if err != nil || cp != mid {
+		t.Fatalf("checkpoint after restart = %d, %v; want %d", cp, err, mid)
+	}
+	if cp, _ := s.Checkpoint(ctx, "archive", 0); cp != 0 {
+		t.Fatalf("unset checkpoint = %d, want 0", cp)
+	}
+	rest := readN(t, s, "clicks.v1", 1, cp, len(got)-124)
+	if string(rest[0].Data) != string(got[124].Data) {
+		t.Fatalf("resumed at %q, want %q", rest[0].Data, got[124].Data)
+	}
+}
+
+func TestAppendSplitsLargeRequests(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	st, err := s.CreateStream(ctx, StreamSpec{Name: "big", Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]Record, 40)
+	for i := range recs {
+		recs[i] = Record{PartitionKey: "k", Data: make([]byte, 100<<10)} // 4 MB in all
+		recs[i].Data[0] = byte(i)
+	}
+	seqs, err := st.Append(ctx, 0, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seqs) != len(recs) {
+		t.Fatalf("got %d sequences, want %d", len(seqs), len(recs))
+	}
+	if seqs[0].Message() == seqs[len(seqs)-1].Message() {
+		t.Fatal("4 MB of records went into one message; want several of about 1 MiB")
+	}
+	got := readN(t, s, "big", 0, 0, len(recs))
+	for i, r := range got {
+		if r.Data[0] != byte(i) || r.Sequence != seqs[i] {
+			t.Fatalf("record %d out of order", i)
+		}
+	}
+}
+
+func readN(t *testing.T, s *Store, stream string, shard int, after Sequence, n int) []StoredRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := s.OpenReader(ctx, stream, shard, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []StoredRecord
+	for len(out) < n {
+		recs, err := r.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d records: %v", len(out), n, err)
+		}
+		for _, rec := range recs {
+			rec.Data = append([]byte(nil), rec.Data...)
+			out = append(out, rec)
+		}
+	}
+	return out
+}
