@@ -1,0 +1,117 @@
+package destinations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/buffer"
+)
+
+// Destination delivers one batch. Deliver blocks until the batch is durably
+// accepted or fails, and must honour ctx. A Permanent error is never retried;
+// anything else may be. Deliver must be safe to call again with the same
+// batch: a retried or re-read batch must not be stored twice.
+type Destination interface {
+	Deliver(ctx context.Context, b *buffer.Batch) error
+	// Close releases resources; it is idempotent.
+	Close(ctx context.Context) error
+}
+
+// ErrorOutput stores records that a delivery could not process or deliver,
+// as Firehose does under its error prefix. WriteErrors blocks until the
+// records are durably stored or fails (and may then be retried).
+type ErrorOutput interface {
+	WriteErrors(ctx context.Context, b *ErrorBatch) error
+}
+
+// Error output types, as in Firehose's !{firehose:error-output-type}.
+const (
+	ErrorTypeProcessingFailed = "processing-failed"
+	ErrorTypeDeliveryFailed   = "delivery-failed"
+)
+
+// ErrorBatch is a set of failed records of one delivery, shard and type.
+type ErrorBatch struct {
+	Delivery string
+	ShardID  string
+	Type     string // ErrorTypeProcessingFailed, ErrorTypeDeliveryFailed, …
+	Records  []ErrorRecord
+}
+
+// ErrorRecord is one failed record and why it failed.
+type ErrorRecord struct {
+	buffer.Record
+	AttemptsMade  int
+	ErrorCode     string
+	ErrorMessage  string
+	AttemptEnding time.Time
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that no retry can fix (bad record, 4xx, schema
+// mismatch). Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err (or an error it wraps) is permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// ThrottledError asks the caller to wait After before retrying (429,
+// Retry-After, S3 SlowDown).
+type ThrottledError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("throttled (retry after %s): %v", e.After, e.Err)
+}
+func (e *ThrottledError) Unwrap() error { return e.Err }
+
+// Throttled wraps err as a throttling error.
+func Throttled(err error, after time.Duration) error {
+	return &ThrottledError{Err: err, After: after}
+}
+
+// Decorator wraps a destination with behaviour such as retry or timeouts.
+type Decorator func(Destination) Destination
+
+// Chain applies decorators to d; the first decorator is innermost.
+func Chain(d Destination, decorators ...Decorator) Destination {
+	for _, dec := range decorators {
+		d = dec(d)
+	}
+	return d
+}
+
+// WithTimeout bounds each Deliver call.
+func WithTimeout(timeout time.Duration) Decorator {
+	return func(next Destination) Destination {
+		return deliverFunc{next: next, deliver: func(ctx context.Context, b *buffer.Batch) error {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			return next.Deliver(ctx, b)
+		}}
+	}
+}
+
+type deliverFunc struct {
+	next    Destination
+	deliver func(ctx context.Context, b *buffer.Batch) error
+}
+
+func (d deliverFunc) Deliver(ctx context.Context, b *buffer.Batch) error { return d.deliver(ctx, b) }
+func (d deliverFunc) Close(ctx context.Context) error                    { return d.next.Close(ctx) }

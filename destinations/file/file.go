@@ -1,0 +1,81 @@
+package file
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hydrant-dev/hydrant/destinations"
+)
+
+// Store writes objects as files under a directory.
+type Store struct {
+	dir string
+}
+
+// New returns a store rooted at dir, creating it if needed.
+func New(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("file destination: %w", err)
+	}
+	return &Store{dir: abs}, nil
+}
+
+// Put writes body to dir/key atomically and durably.
+func (s *Store) Put(ctx context.Context, key string, body []byte, _ destinations.ObjectMeta) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	path := filepath.Join(s.dir, filepath.FromSlash(key))
+	if !strings.HasPrefix(path, s.dir+string(filepath.Separator)) {
+		return destinations.Permanent(fmt.Errorf("file destination: key %q leaves %s", key, s.dir))
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("file destination: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("file destination: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(body); err != nil {
+		tmp.Close()
+		return fmt.Errorf("file destination: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("file destination: sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("file destination: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("file destination: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("file destination: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("file destination: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("file destination: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Close does nothing: every Put is complete when it returns.
+func (s *Store) Close(context.Context) error { return nil }

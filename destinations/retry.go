@@ -1,0 +1,103 @@
+package destinations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/buffer"
+)
+
+// RetryConfig bounds retries the way Firehose's retry duration does: keep
+// trying, with exponential backoff and jitter, until Duration has passed since
+// the first attempt.
+type RetryConfig struct {
+	Duration       time.Duration // total time allowed for retries; 0: one attempt
+	InitialBackoff time.Duration // default 500ms
+	MaxBackoff     time.Duration // default 30s
+}
+
+// RetryError is returned when retries are exhausted or the error was
+// permanent; it says how many attempts were made.
+type RetryError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("after %d attempts: %v", e.Attempts, e.Err)
+}
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// Backoff computes retry delays: exponential with full jitter in [d/2, d],
+// capped, and at least what a throttling error asked for.
+type Backoff struct {
+	Initial, Max time.Duration
+}
+
+// Delay returns the wait before retry number attempt (1-based) after err.
+func (b Backoff) Delay(attempt int, err error) time.Duration {
+	initial, maxDelay := b.Initial, b.Max
+	if initial <= 0 {
+		initial = 500 * time.Millisecond
+	}
+	if maxDelay <= 0 {
+		maxDelay = 30 * time.Second
+	}
+	d := initial
+	for i := 1; i < attempt && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	d = d/2 + rand.N(d/2+1)
+	var t *ThrottledError
+	if errors.As(err, &t) && t.After > d {
+		d = t.After
+	}
+	return d
+}
+
+// WithRetry retries failed deliveries until cfg.Duration has passed since the
+// first attempt. Permanent errors are not retried. The final error is a
+// *RetryError. Waiting honours ctx.
+func WithRetry(cfg RetryConfig, logger *slog.Logger) Decorator {
+	backoff := Backoff{Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff}
+	return func(next Destination) Destination {
+		return deliverFunc{next: next, deliver: func(ctx context.Context, b *buffer.Batch) error {
+			start := time.Now()
+			for attempt := 1; ; attempt++ {
+				err := next.Deliver(ctx, b)
+				if err == nil {
+					return nil
+				}
+				if IsPermanent(err) || ctx.Err() != nil {
+					return &RetryError{Attempts: attempt, Err: err}
+				}
+				wait := backoff.Delay(attempt, err)
+				if time.Since(start)+wait > cfg.Duration {
+					return &RetryError{Attempts: attempt, Err: err}
+				}
+				logger.Warn("delivery failed, retrying", "delivery", b.Delivery, "shard", b.ShardID,
+					"attempt", attempt, "wait", wait, "error", err)
+				if err := Sleep(ctx, wait); err != nil {
+					return &RetryError{Attempts: attempt, Err: err}
+				}
+			}
+		}}
+	}
+}
+
+// Sleep waits d or until ctx ends, returning ctx's error in that case.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

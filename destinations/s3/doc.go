@@ -1,0 +1,3 @@
+// Package s3 is the S3-compatible object store (MinIO, AWS S3, …) behind the
+// s3 destination, using minio-go. Objects over 16 MiB are uploaded in parts.
+package s3

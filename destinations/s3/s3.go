@@ -1,0 +1,118 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/hydrant-dev/hydrant/destinations"
+)
+
+// Config says where objects go.
+type Config struct {
+	Endpoint        string // URL: http://host:port or https://host
+	Region          string
+	Bucket          string
+	AccessKeyID     string
+	SecretAccessKey string
+	// PartSize is the multipart threshold and part size (default 16 MiB).
+	PartSize uint64
+	// Transport is optional (tests, custom TLS).
+	Transport http.RoundTripper
+}
+
+// DefaultPartSize is the size above which objects are uploaded in parts.
+const DefaultPartSize = 16 << 20
+
+// Store writes objects to one bucket.
+type Store struct {
+	client   *minio.Client
+	bucket   string
+	partSize uint64
+}
+
+// New returns a store for cfg. It does not contact the server.
+func New(cfg Config) (*Store, error) {
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("s3 endpoint %q: want http://host[:port] or https://host[:port]", cfg.Endpoint)
+	}
+	var creds *credentials.Credentials
+	if cfg.AccessKeyID != "" {
+		creds = credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, "")
+	} else {
+		creds = credentials.NewChainCredentials([]credentials.Provider{&credentials.EnvAWS{}, &credentials.EnvMinio{}})
+	}
+	client, err := minio.New(u.Host, &minio.Options{
+		Creds:     creds,
+		Secure:    u.Scheme == "https",
+		Region:    cfg.Region,
+		Transport: cfg.Transport,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
+	partSize := cfg.PartSize
+	if partSize == 0 {
+		partSize = DefaultPartSize
+	}
+	return &Store{client: client, bucket: cfg.Bucket, partSize: partSize}, nil
+}
+
+// Client returns the underlying minio client.
+func (s *Store) Client() *minio.Client { return s.client }
+
+// CheckBucket reports whether the bucket exists and is reachable.
+func (s *Store) CheckBucket(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("s3 bucket %s: %w", s.bucket, err)
+	}
+	if !ok {
+		return fmt.Errorf("s3 bucket %s does not exist", s.bucket)
+	}
+	return nil
+}
+
+// Put uploads body to key, in parts when it is larger than the part size.
+func (s *Store) Put(ctx context.Context, key string, body []byte, meta destinations.ObjectMeta) error {
+	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{
+		ContentType:     meta.ContentType,
+		ContentEncoding: meta.ContentEncoding,
+		PartSize:        s.partSize,
+	})
+	return classify(s.bucket, key, err)
+}
+
+// classify maps S3 errors to the destination error model; it is the one
+// place that does. Missing buckets and denied access are retried: the batch
+// is not at fault, and an operator can fix the bucket while data waits.
+func classify(bucket, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	wrapped := fmt.Errorf("s3 put %s/%s: %w", bucket, key, err)
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) {
+		return wrapped
+	}
+	switch {
+	case resp.Code == "SlowDown" || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		return destinations.Throttled(wrapped, time.Second)
+	case resp.Code == "EntityTooLarge" || resp.Code == "InvalidArgument" || resp.Code == "KeyTooLongError" ||
+		strings.HasPrefix(resp.Code, "InvalidObjectName"):
+		return destinations.Permanent(wrapped)
+	}
+	return wrapped
+}
+
+// Close releases nothing: the client holds only idle connections.
+func (s *Store) Close(context.Context) error { return nil }
