@@ -87,6 +87,9 @@ func (b *Buffer) Add(now time.Time, r Record) {
 	b.batch.Bytes += len(r.Data)
 }
 
+// PartitionKeys returns the partition keys of the buffer's records.
+func (b *Buffer) PartitionKeys() map[string]string { return b.batch.PartitionKeys }
+
 // Len returns the number of records held.
 func (b *Buffer) Len() int { return len(b.batch.Records) }
 

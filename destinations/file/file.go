@@ -15,13 +15,14 @@ type Store struct {
 	dir string
 }
 
-// New returns a store rooted at dir, creating it if needed.
+// New returns a store rooted at dir. Directories are created as objects
+// are written.
 func New(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("file destination: dir is required")
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("file destination: %w", err)
 	}
 	return &Store{dir: abs}, nil

@@ -1,0 +1,297 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// maxPartitionKeyLength is Kinesis' limit on partition keys.
+const maxPartitionKeyLength = 256
+
+// Target is a stream that accepts puts, with how to pick partition keys.
+type Target struct {
+	Stream *shards.Stream
+	// PartitionKeyField is a JSON pointer into each JSON record; empty: random keys.
+	PartitionKeyField string
+}
+
+type target struct {
+	stream  *shards.Stream
+	pointer pointer
+}
+
+// Limits bound what one request may carry.
+type Limits struct {
+	MaxRequestSize int // bytes, after decompression
+	MaxRecordSize  int // bytes of one record's data
+}
+
+// Settings are the server's injected dependencies.
+type Settings struct {
+	Logger *slog.Logger
+	Now    func() time.Time // the quota clock
+	_      struct{}
+}
+
+// Server serves the native ingest API and health endpoints.
+type Server struct {
+	limits  Limits
+	logger  *slog.Logger
+	now     func() time.Time
+	targets map[string]target
+	ready   func() bool
+	bufs    sync.Pool // *bytes.Buffer
+}
+
+// NewServer returns a server for the given targets, keyed by the name
+// producers use: stream names and DirectPut delivery names.
+func NewServer(limits Limits, targets map[string]Target, ready func() bool, set Settings) (*Server, error) {
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	s := &Server{limits: limits, logger: set.Logger, now: set.Now, targets: make(map[string]target), ready: ready}
+	for name, t := range targets {
+		p, err := compilePointer(t.PartitionKeyField)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: partition_key_field: %w", name, err)
+		}
+		s.targets[name] = target{stream: t.Stream, pointer: p}
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/streams/{name}/records", s.putRecords)
+	mux.HandleFunc("PUT /v1/streams/{name}/records", s.putRecords)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if s.ready != nil && !s.ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// recordResult is one record's outcome.
+type recordResult struct {
+	shard   int
+	seq     shards.Sequence
+	errCode string
+	errMsg  string
+}
+
+func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	t, ok := s.targets[name]
+	if !ok {
+		writeError(w, &requestError{status: http.StatusNotFound, code: "ResourceNotFoundException",
+			message: fmt.Sprintf("stream %q not found", name)})
+		return
+	}
+	buf := s.getBuffer()
+	defer s.bufs.Put(buf)
+	r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize))
+	if err := readBody(buf, r, s.limits.MaxRequestSize); err != nil {
+		writeError(w, err)
+		return
+	}
+	recs, err := s.parse(r, t, buf.Bytes())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(recs) == 0 {
+		writeError(w, badRequest("the body holds no records"))
+		return
+	}
+	results := s.store(r.Context(), name, t.stream, recs)
+	writeResults(w, results)
+}
+
+// parse splits the body into records with their partition keys; it writes
+// nothing, so a request it rejects leaves no trace.
+func (s *Server) parse(r *http.Request, t target, body []byte) ([]shards.Record, *requestError) {
+	format, err := detectFormat(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return nil, err
+	}
+	datas, err := splitRecords(nil, format, body, s.limits.MaxRecordSize)
+	if err != nil {
+		return nil, err
+	}
+	key := r.URL.Query().Get("partition_key")
+	if key == "" {
+		key = r.Header.Get("X-Partition-Key")
+	}
+	if len(key) > maxPartitionKeyLength {
+		return nil, badRequest("partition key is %d bytes; the limit is %d", len(key), maxPartitionKeyLength)
+	}
+	recs := make([]shards.Record, len(datas))
+	for i, d := range datas {
+		k := key
+		if k == "" && t.pointer != nil && format != formatLines {
+			if v, ok := t.pointer.lookupString(d); ok {
+				if len(v) > maxPartitionKeyLength {
+					v = v[:maxPartitionKeyLength]
+				}
+				k = v
+			}
+		}
+		if k == "" {
+			k = randomKey()
+		}
+		recs[i] = shards.Record{PartitionKey: k, Data: d}
+	}
+	return recs, nil
+}
+
+func randomKey() string {
+	var b [8]byte
+	v := rand.Uint64()
+	for i := range b {
+		b[i] = byte(v >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// store routes, admits and appends recs, and returns a result per record.
+func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs []shards.Record) []recordResult {
+	results := make([]recordResult, len(recs))
+	perShard := make([][]int, st.Shards()) // record indexes admitted per shard
+	now := s.now()
+	m := st.ShardMap()
+	for i, rec := range recs {
+		shard := m.Shard(shards.HashPartitionKey(rec.PartitionKey))
+		results[i].shard = shard
+		if !st.Quota(shard).Admit(now, rec.Size()) {
+			results[i].errCode = "ProvisionedThroughputExceededException"
+			results[i].errMsg = "Rate exceeded for shard " + shards.ShardID(shard) + " in stream " + name + "."
+			continue
+		}
+		perShard[shard] = append(perShard[shard], i)
+	}
+	var wg sync.WaitGroup
+	for shard, idx := range perShard {
+		if len(idx) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			batch := make([]shards.Record, len(idx))
+			for j, i := range idx {
+				batch[j] = recs[i]
+			}
+			seqs, err := st.Append(ctx, shard, batch)
+			for j, i := range idx {
+				if j < len(seqs) {
+					results[i].seq = seqs[j]
+					continue
+				}
+				results[i].errCode = "InternalFailure"
+				results[i].errMsg = "the record was not stored; retry it"
+			}
+			if err != nil {
+				s.logger.Error("append failed", "stream", name, "shard", shard, "records", len(idx)-len(seqs), "error", err)
+			}
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+func (s *Server) getBuffer() *bytes.Buffer {
+	if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// writeResults answers 200 when every record was stored, 429 with
+// Retry-After when every record was throttled, 503 when none was stored for
+// another reason, and 207 for a mix.
+func writeResults(w http.ResponseWriter, results []recordResult) {
+	failed, throttled := 0, 0
+	for _, r := range results {
+		if r.errCode != "" {
+			failed++
+			if r.errCode == "ProvisionedThroughputExceededException" {
+				throttled++
+			}
+		}
+	}
+	status := http.StatusOK
+	switch {
+	case failed == 0:
+	case throttled == len(results):
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", "1")
+	case failed == len(results):
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
+	default:
+		status = http.StatusMultiStatus
+	}
+	out := make([]byte, 0, 64+len(results)*72)
+	out = append(out, `{"failed_record_count":`...)
+	out = strconv.AppendInt(out, int64(failed), 10)
+	out = append(out, `,"records":[`...)
+	for i, r := range results {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		if r.errCode != "" {
+			out = append(out, `{"error_code":"`...)
+			out = append(out, r.errCode...)
+			out = append(out, `","error_message":`...)
+			out = appendJSONString(out, r.errMsg)
+			out = append(out, '}')
+			continue
+		}
+		out = append(out, `{"shard_id":"`...)
+		out = shards.AppendShardID(out, r.shard)
+		out = append(out, `","sequence_number":"`...)
+		out = strconv.AppendUint(out, uint64(r.seq), 10)
+		out = append(out, `"}`...)
+	}
+	out = append(out, "]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(out)
+}
+
+func writeError(w http.ResponseWriter, e *requestError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	out := append([]byte(`{"error":{"code":`), appendJSONString(nil, e.code)...)
+	out = append(out, `,"message":`...)
+	out = appendJSONString(out, e.message)
+	w.Write(append(out, "}}\n"...))
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // cannot fail for a string
+	return append(dst, b...)
+}

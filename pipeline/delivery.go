@@ -1,0 +1,375 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/shards"
+	"github.com/hydrant-dev/hydrant/transform"
+)
+
+// Config describes one delivery.
+type Config struct {
+	Name   string // the delivery's name
+	Stream string // the stream it reads
+	Shards int
+	Buffer buffer.Config
+	// Transform is optional; use transform.Chain for several.
+	Transform transform.Transform
+	// Destination receives batches. Wrap it with destinations.WithRetry:
+	// an error from it sends the batch to Errors.
+	Destination destinations.Destination
+	Errors      destinations.ErrorOutput
+	// Retry bounds retries of a failing transform; failed error-output
+	// writes are retried with its backoff until they succeed.
+	Retry destinations.RetryConfig
+	// DrainTimeout bounds the final flush at shutdown (default 30s).
+	DrainTimeout time.Duration
+}
+
+// Settings are the delivery's injected dependencies.
+type Settings struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	_      struct{}
+}
+
+// Delivery reads its stream's shards and delivers them.
+type Delivery struct {
+	cfg    Config
+	store  *shards.Store
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// New returns a delivery over store.
+func New(cfg Config, store *shards.Store, set Settings) *Delivery {
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now}
+}
+
+// Run delivers until ctx ends, then flushes what its buffers hold (reason
+// shutdown, bounded by DrainTimeout) and returns. It returns the first error
+// that stopped a shard; the other shards keep running until ctx ends.
+func (d *Delivery) Run(ctx context.Context) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for i := range d.cfg.Shards {
+		wg.Go(func() {
+			if err := d.runShard(ctx, i); err != nil {
+				d.logger.Error("shard delivery stopped", "shard", shards.ShardID(i), "error", err)
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// shardLoop is the state of one (delivery, shard).
+type shardLoop struct {
+	d          *Delivery
+	shard      int
+	shardID    string
+	buffers    map[string]*buffer.Buffer // by canonical partition keys
+	lastRead   shards.Sequence
+	checkpoint shards.Sequence
+	in         []buffer.Record
+}
+
+func (d *Delivery) runShard(ctx context.Context, shard int) error {
+	l := &shardLoop{d: d, shard: shard, shardID: shards.ShardID(shard), buffers: make(map[string]*buffer.Buffer)}
+	cp, err := d.store.Checkpoint(ctx, d.cfg.Name, shard)
+	if err != nil {
+		return err
+	}
+	l.lastRead, l.checkpoint = cp, cp
+	reader, err := d.store.OpenReader(ctx, d.cfg.Stream, shard, cp)
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
+	d.logger.Info("delivering shard", "shard", l.shardID, "after", cp.String())
+	for {
+		recs, err := l.read(ctx, reader)
+		if ctx.Err() != nil {
+			return l.drain(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			if err := l.accept(ctx, recs); err != nil {
+				return l.stopped(ctx, err)
+			}
+		}
+		if err := l.flushDue(ctx); err != nil {
+			return l.stopped(ctx, err)
+		}
+		if err := l.advance(ctx); err != nil {
+			return l.stopped(ctx, err)
+		}
+	}
+}
+
+// stopped turns an error caused by shutdown into a drain.
+func (l *shardLoop) stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return l.drain(ctx)
+	}
+	return err
+}
+
+// read waits for records until the earliest buffer deadline.
+func (l *shardLoop) read(ctx context.Context, r *shards.Reader) ([]shards.StoredRecord, error) {
+	waitCtx := ctx
+	if deadline, ok := l.deadline(); ok {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	recs, err := r.Next(waitCtx)
+	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
+		return nil, nil // a buffer deadline passed
+	}
+	return recs, err
+}
+
+func (l *shardLoop) deadline() (time.Time, bool) {
+	var (
+		earliest time.Time
+		found    bool
+	)
+	for _, b := range l.buffers {
+		if t, ok := b.Deadline(); ok && (!found || t.Before(earliest)) {
+			earliest, found = t, true
+		}
+	}
+	return earliest, found
+}
+
+// accept transforms recs and adds them to their buffers; records a
+// transform fails go to the error output right away.
+func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) error {
+	l.in = l.in[:0]
+	for _, r := range recs {
+		l.in = append(l.in, buffer.Record{Data: r.Data, PartitionKey: r.PartitionKey, Sequence: uint64(r.Sequence), Arrival: r.Arrival})
+	}
+	l.lastRead = recs[len(recs)-1].Sequence
+	outs, err := l.transform(ctx, l.in)
+	if err != nil {
+		return err
+	}
+	now := l.d.now()
+	var failed []destinations.ErrorRecord
+	for i, o := range outs {
+		switch o.Result {
+		case transform.Ok:
+			r := l.in[i]
+			r.Data = o.Data
+			l.buffer(o.PartitionKeys).Add(now, r)
+		case transform.ProcessingFailed:
+			failed = append(failed, destinations.ErrorRecord{
+				Record: l.in[i], AttemptsMade: 1, ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, AttemptEnding: now,
+			})
+		}
+	}
+	if len(failed) > 0 {
+		return l.writeErrors(ctx, destinations.ErrorTypeProcessingFailed, failed)
+	}
+	return nil
+}
+
+// transform runs the delivery's transforms, retrying a failing invocation
+// until the retry duration; after that every record is ProcessingFailed.
+func (l *shardLoop) transform(ctx context.Context, recs []buffer.Record) ([]transform.Output, error) {
+	if l.d.cfg.Transform == nil {
+		outs := make([]transform.Output, len(recs))
+		for i, r := range recs {
+			outs[i] = transform.Output{Result: transform.Ok, Data: r.Data}
+		}
+		return outs, nil
+	}
+	backoff := destinations.Backoff{Initial: l.d.cfg.Retry.InitialBackoff, Max: l.d.cfg.Retry.MaxBackoff}
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		outs, err := l.d.cfg.Transform.Process(ctx, recs)
+		if err == nil {
+			return outs, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		wait := backoff.Delay(attempt, err)
+		if time.Since(start)+wait > l.d.cfg.Retry.Duration {
+			outs = make([]transform.Output, len(recs))
+			for i := range outs {
+				outs[i] = transform.Output{Result: transform.ProcessingFailed, ErrorCode: "Transform.InvocationFailed",
+					ErrorMessage: fmt.Sprintf("after %d attempts: %v", attempt, err)}
+			}
+			return outs, nil
+		}
+		l.d.logger.Warn("transform failed, retrying", "shard", l.shardID, "attempt", attempt, "error", err)
+		if err := destinations.Sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (l *shardLoop) buffer(keys map[string]string) *buffer.Buffer {
+	id := partitionID(keys)
+	b, ok := l.buffers[id]
+	if !ok {
+		b = buffer.New(l.d.cfg.Buffer, l.d.cfg.Name, l.shardID, keys)
+		l.buffers[id] = b
+	}
+	return b
+}
+
+// partitionID is a canonical form of a set of partition keys.
+func partitionID(keys map[string]string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(keys[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func (l *shardLoop) flushDue(ctx context.Context) error {
+	now := l.d.now()
+	for id, b := range l.buffers {
+		reason, due := b.Due(now)
+		if !due {
+			continue
+		}
+		if err := l.flush(ctx, b.Take(reason)); err != nil {
+			return err
+		}
+		if len(b.PartitionKeys()) > 0 {
+			delete(l.buffers, id) // partitions come and go; keep only live ones
+		}
+	}
+	return nil
+}
+
+// flush delivers one batch; when the destination gives up, the batch goes
+// to the error output. It returns an error only when neither succeeded, and
+// then the checkpoint must not move.
+func (l *shardLoop) flush(ctx context.Context, b *buffer.Batch) error {
+	start := time.Now()
+	err := l.d.cfg.Destination.Deliver(ctx, b)
+	if err == nil {
+		l.d.logger.Debug("flushed", "shard", l.shardID, "reason", b.Reason, "records", len(b.Records),
+			"bytes", b.Bytes, "took", time.Since(start))
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	attempts := 1
+	var re *destinations.RetryError
+	if errors.As(err, &re) {
+		attempts = re.Attempts
+	}
+	l.d.logger.Error("delivery failed; writing batch to the error output", "shard", l.shardID,
+		"records", len(b.Records), "attempts", attempts, "error", err)
+	now := l.d.now()
+	failed := make([]destinations.ErrorRecord, len(b.Records))
+	for i, r := range b.Records {
+		failed[i] = destinations.ErrorRecord{Record: r, AttemptsMade: attempts, ErrorCode: "DeliveryFailed",
+			ErrorMessage: err.Error(), AttemptEnding: now}
+	}
+	return l.writeErrors(ctx, destinations.ErrorTypeDeliveryFailed, failed)
+}
+
+// writeErrors stores failed records, retrying until it succeeds or ctx
+// ends: records are never dropped, and while the error output is down the
+// shard waits.
+func (l *shardLoop) writeErrors(ctx context.Context, typ string, recs []destinations.ErrorRecord) error {
+	eb := &destinations.ErrorBatch{Delivery: l.d.cfg.Name, ShardID: l.shardID, Type: typ, Records: recs}
+	backoff := destinations.Backoff{Initial: l.d.cfg.Retry.InitialBackoff, Max: l.d.cfg.Retry.MaxBackoff}
+	for attempt := 1; ; attempt++ {
+		err := l.d.cfg.Errors.WriteErrors(ctx, eb)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := backoff.Delay(attempt, err)
+		l.d.logger.Error("error output failed; the shard waits and retries", "shard", l.shardID,
+			"type", typ, "records", len(recs), "attempt", attempt, "wait", wait, "error", err)
+		if err := destinations.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// advance moves the checkpoint to just before the oldest record still
+// buffered, or to the last record read when nothing is buffered.
+func (l *shardLoop) advance(ctx context.Context) error {
+	cp := l.lastRead
+	for _, b := range l.buffers {
+		if first, ok := b.FirstSequence(); ok && shards.Sequence(first-1) < cp {
+			cp = shards.Sequence(first - 1)
+		}
+	}
+	if cp == l.checkpoint {
+		return nil
+	}
+	if err := l.d.store.SetCheckpoint(ctx, l.d.cfg.Name, l.shard, cp); err != nil {
+		return err
+	}
+	l.checkpoint = cp
+	return nil
+}
+
+// drain flushes every buffer at shutdown, then checkpoints.
+func (l *shardLoop) drain(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.d.cfg.DrainTimeout)
+	defer cancel()
+	for _, b := range l.buffers {
+		if b.Len() == 0 {
+			continue
+		}
+		if err := l.flush(ctx, b.Take(buffer.FlushShutdown)); err != nil {
+			l.d.logger.Warn("shutdown flush did not finish; records will be re-read at the next start",
+				"shard", l.shardID, "error", err)
+			return nil
+		}
+	}
+	if err := l.advance(ctx); err != nil {
+		l.d.logger.Warn("shutdown checkpoint failed; records will be re-read at the next start", "shard", l.shardID, "error", err)
+	}
+	return nil
+}
