@@ -39,7 +39,6 @@ type PrefixValues struct {
 	Seed          string            // makes !{firehose:random-string} deterministic per batch
 }
 
-
 // CompilePrefix parses a prefix. isError allows !{firehose:error-output-type}
 // and forbids partition keys, as Firehose does for ErrorOutputPrefix. A
 // prefix without a timestamp expression gets yyyy/MM/dd/HH/ appended.

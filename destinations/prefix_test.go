@@ -14,7 +14,7 @@ func TestPrefix(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		"empty gets the default hour path": {prefix: "", want: "2026/11/05/07/"},
+		"empty gets the default hour path":  {prefix: "", want: "2026/11/05/07/"},
 		"literal gets the default appended": {prefix: "clicks/", want: "clicks/2026/11/05/07/"},
 		"timestamp expression": {
 			prefix: "logs/!{timestamp:yyyy/MM/dd}/", want: "logs/2026/11/05/",
