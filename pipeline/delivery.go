@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/buffer"
@@ -49,7 +50,12 @@ type Delivery struct {
 	store  *shards.Store
 	logger *slog.Logger
 	now    func() time.Time
+
+	buffered atomic.Int64 // records held in buffers, all shards
 }
+
+// Buffered returns the number of records read and not yet flushed.
+func (d *Delivery) Buffered() int64 { return d.buffered.Load() }
 
 // New returns a delivery over store.
 func New(cfg Config, store *shards.Store, set Settings) *Delivery {
@@ -192,6 +198,7 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 			r := l.in[i]
 			r.Data = o.Data
 			l.buffer(o.PartitionKeys).Add(now, r)
+			l.d.buffered.Add(1)
 		case transform.ProcessingFailed:
 			failed = append(failed, destinations.ErrorRecord{
 				Record: l.in[i], AttemptsMade: 1, ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, AttemptEnding: now,
@@ -272,7 +279,7 @@ func (l *shardLoop) flushDue(ctx context.Context) error {
 		if !due {
 			continue
 		}
-		if err := l.flush(ctx, b.Take(reason)); err != nil {
+		if err := l.flush(ctx, l.take(b, reason)); err != nil {
 			return err
 		}
 		if len(b.PartitionKeys()) > 0 {
@@ -280,6 +287,12 @@ func (l *shardLoop) flushDue(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (l *shardLoop) take(b *buffer.Buffer, reason buffer.FlushReason) *buffer.Batch {
+	batch := b.Take(reason)
+	l.d.buffered.Add(-int64(len(batch.Records)))
+	return batch
 }
 
 // flush delivers one batch; when the destination gives up, the batch goes
@@ -362,7 +375,7 @@ func (l *shardLoop) drain(ctx context.Context) error {
 		if b.Len() == 0 {
 			continue
 		}
-		if err := l.flush(ctx, b.Take(buffer.FlushShutdown)); err != nil {
+		if err := l.flush(ctx, l.take(b, buffer.FlushShutdown)); err != nil {
 			l.d.logger.Warn("shutdown flush did not finish; records will be re-read at the next start",
 				"shard", l.shardID, "error", err)
 			return nil

@@ -25,7 +25,7 @@ type Reader struct {
 func (s *Store) OpenReader(ctx context.Context, stream string, shard int, after Sequence) (*Reader, error) {
 	name := jsStreamName(stream, shard)
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if after != 0 {
+	if after.Message() != 0 {
 		// Re-read the message holding after and skip what was delivered.
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = after.Message()

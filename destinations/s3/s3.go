@@ -56,6 +56,9 @@ func New(cfg Config) (*Store, error) {
 		Secure:    u.Scheme == "https",
 		Region:    cfg.Region,
 		Transport: cfg.Transport,
+		// Hydrant retries with its own backoff, bounded by the delivery's
+		// retry duration; minio-go's own retries would multiply it.
+		MaxRetries: 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)

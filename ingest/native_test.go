@@ -1,0 +1,318 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+type putResponse struct {
+	FailedRecordCount int `json:"failed_record_count"`
+	Records           []struct {
+		ShardID        string `json:"shard_id"`
+		SequenceNumber string `json:"sequence_number"`
+		ErrorCode      string `json:"error_code"`
+		ErrorMessage   string `json:"error_message"`
+	} `json:"records"`
+	Error *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type testEnv struct {
+	store *shards.Store
+	srv   *httptest.Server
+	now   time.Time
+}
+
+func newTestEnv(t *testing.T, limits shards.Limits) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: t.TempDir(), SyncAlways: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clicks, err := store.CreateStream(ctx, shards.StreamSpec{Name: "clicks", Shards: 4, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := store.CreateStream(ctx, shards.StreamSpec{Name: "plain", Shards: 1, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &testEnv{store: store, now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	s, err := NewServer(Limits{MaxRequestSize: 64 << 10, MaxRecordSize: 1000},
+		map[string]Target{
+			"clicks": {Stream: clicks, PartitionKeyField: "/user_id"},
+			"plain":  {Stream: plain},
+		}, nil, Settings{Now: func() time.Time { return env.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(env.srv.Close)
+	return env
+}
+
+func (e *testEnv) put(t *testing.T, stream string, header http.Header, body []byte) (int, http.Header, putResponse) {
+	t.Helper()
+	stream, query, _ := strings.Cut(stream, "?")
+	if query != "" {
+		query = "?" + query
+	}
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/streams/"+stream+"/records"+query, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out putResponse
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, raw)
+	}
+	return resp.StatusCode, resp.Header, out
+}
+
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func zst(b []byte) []byte {
+	enc, _ := zstd.NewWriter(nil)
+	return enc.EncodeAll(b, nil)
+}
+
+var generous = shards.Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1_000_000}
+
+func TestPutFormats(t *testing.T) {
+	ndjson := []byte("{\"user_id\":\"a\",\"n\":1}\n\n{\"user_id\":\"b\",\"n\":2}\r\n{\"n\":3}")
+	tests := map[string]struct {
+		stream  string
+		header  http.Header
+		body    []byte
+		records []string // data read back from the log, in put order
+	}{
+		"ndjson": {"clicks", hdr("Content-Type", "application/x-ndjson"), ndjson,
+			[]string{`{"user_id":"a","n":1}`, `{"user_id":"b","n":2}`, `{"n":3}`}},
+		"ndjson without content type": {"clicks", nil, ndjson,
+			[]string{`{"user_id":"a","n":1}`, `{"user_id":"b","n":2}`, `{"n":3}`}},
+		"json array": {"clicks", hdr("Content-Type", "application/json"), []byte(`[{"user_id":"a"}, 7, "x"]`),
+			[]string{`{"user_id":"a"}`, `7`, `"x"`}},
+		"text lines": {"plain", hdr("Content-Type", "text/plain; charset=utf-8"), []byte("<13>Nov 25 host app: hello\nnot json {\n"),
+			[]string{"<13>Nov 25 host app: hello", "not json {"}},
+		"gzip": {"clicks", hdr("Content-Type", "application/x-ndjson", "Content-Encoding", "gzip"), gz(ndjson),
+			[]string{`{"user_id":"a","n":1}`, `{"user_id":"b","n":2}`, `{"n":3}`}},
+		"zstd": {"plain", hdr("Content-Type", "text/plain", "Content-Encoding", "zstd"), zst([]byte("a\nb\n")),
+			[]string{"a", "b"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t, generous)
+			status, _, resp := env.put(t, tt.stream, tt.header, tt.body)
+			if status != http.StatusOK || resp.FailedRecordCount != 0 || len(resp.Records) != len(tt.records) {
+				t.Fatalf("status %d, response %+v", status, resp)
+			}
+			for i, r := range resp.Records {
+				shard, err := shards.ParseShardID(r.ShardID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seq, err := shards.ParseSequence(r.SequenceNumber)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := readOne(t, env.store, tt.stream, shard, seq); got != tt.records[i] {
+					t.Errorf("record %d = %q, want %q", i, got, tt.records[i])
+				}
+			}
+		})
+	}
+}
+
+// readOne reads the record stored at seq.
+func readOne(t *testing.T, s *shards.Store, stream string, shard int, seq shards.Sequence) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := s.OpenReader(ctx, stream, shard, seq-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	recs, err := r.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs[0].Sequence != seq {
+		t.Fatalf("read sequence %d, want %d", recs[0].Sequence, seq)
+	}
+	return string(recs[0].Data)
+}
+
+func TestPartitionKeys(t *testing.T) {
+	env := newTestEnv(t, generous)
+	m := shards.NewShardMap(4)
+	wantShard := func(key string) string { return shards.ShardID(m.Shard(shards.HashPartitionKey(key))) }
+	tests := map[string]struct {
+		url    string
+		header http.Header
+		body   string
+		want   []string // shard ids
+	}{
+		"from the configured field": {"", nil, "{\"user_id\":\"user-1\"}\n{\"user_id\":\"hydrant\"}\n{\"user_id\":42}",
+			[]string{wantShard("user-1"), wantShard("hydrant"), wantShard("42")}},
+		"query parameter wins": {"?partition_key=a", nil, "{\"user_id\":\"user-1\"}", []string{wantShard("a")}},
+		"header":               {"", hdr("X-Partition-Key", "partitionKey"), "{\"user_id\":\"user-1\"}", []string{wantShard("partitionKey")}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			status, _, resp := env.put(t, "clicks"+tt.url, tt.header, []byte(tt.body))
+			if status != http.StatusOK {
+				t.Fatalf("status %d: %+v", status, resp)
+			}
+			for i, want := range tt.want {
+				if resp.Records[i].ShardID != want {
+					t.Errorf("record %d went to %s, want %s", i, resp.Records[i].ShardID, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRejectedRequestsWriteNothing(t *testing.T) {
+	tests := map[string]struct {
+		stream   string
+		header   http.Header
+		body     []byte
+		status   int
+		code     string
+		contains string
+	}{
+		"malformed json names the line": {"clicks", hdr("Content-Type", "application/x-ndjson"),
+			[]byte("{\"a\":1}\n{\"a\":\n{\"a\":3}\n"), 400, "InvalidArgumentException", "line 2"},
+		"bad array": {"clicks", hdr("Content-Type", "application/json"), []byte(`[{"a":1},`), 400, "InvalidArgumentException", "JSON array"},
+		"oversize record": {"plain", hdr("Content-Type", "text/plain"),
+			[]byte("ok\n" + strings.Repeat("x", 1001) + "\n"), 413, "RequestEntityTooLarge", "line 2: record is 1001 bytes"},
+		"oversize request": {"plain", hdr("Content-Type", "text/plain"),
+			bytes.Repeat([]byte(strings.Repeat("y", 99)+"\n"), 700), 413, "RequestEntityTooLarge", "limit"},
+		"gzip bomb": {"plain", hdr("Content-Type", "text/plain", "Content-Encoding", "gzip"),
+			gz(bytes.Repeat([]byte(strings.Repeat("z", 99)+"\n"), 700)), 413, "RequestEntityTooLarge", "after decompression"},
+		"garbage gzip":     {"plain", hdr("Content-Encoding", "gzip"), []byte("not gzip at all"), 400, "InvalidArgumentException", "gzip"},
+		"unknown encoding": {"plain", hdr("Content-Encoding", "br"), []byte("x"), 415, "UnsupportedContentEncoding", "br"},
+		"unknown type":     {"plain", hdr("Content-Type", "image/png"), []byte("x"), 415, "UnsupportedMediaType", "image/png"},
+		"unknown stream":   {"nope", nil, []byte("{}"), 404, "ResourceNotFoundException", `"nope"`},
+		"empty body":       {"plain", nil, nil, 400, "InvalidArgumentException", "no records"},
+		"long partition key": {"plain?partition_key=" + strings.Repeat("k", 257), nil, []byte("x"), 400,
+			"InvalidArgumentException", "partition key"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t, generous)
+			status, _, resp := env.put(t, tt.stream, tt.header, tt.body)
+			if status != tt.status || resp.Error == nil || resp.Error.Code != tt.code || !strings.Contains(resp.Error.Message, tt.contains) {
+				t.Fatalf("status %d, error %+v; want %d %s containing %q", status, resp.Error, tt.status, tt.code, tt.contains)
+			}
+			// Nothing was written: the next record stored is the first of the shard log.
+			status, _, ok := env.put(t, "plain?partition_key=k", hdr("Content-Type", "text/plain"), []byte("after"))
+			if status != http.StatusOK || ok.Records[0].SequenceNumber != shards.MakeSequence(1, 0).String() {
+				t.Fatalf("after a rejected request the log is not empty: %d %+v", status, ok)
+			}
+		})
+	}
+}
+
+func TestThrottling(t *testing.T) {
+	env := newTestEnv(t, shards.Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 3})
+	body := func(n int) []byte {
+		var b bytes.Buffer
+		for i := range n {
+			fmt.Fprintf(&b, "line %d\n", i)
+		}
+		return b.Bytes()
+	}
+	// One shard with 3 records/s: 5 records -> 3 stored, 2 throttled, in place.
+	status, _, resp := env.put(t, "plain", hdr("Content-Type", "text/plain"), body(5))
+	if status != http.StatusMultiStatus || resp.FailedRecordCount != 2 {
+		t.Fatalf("status %d, response %+v; want 207 with 2 failed", status, resp)
+	}
+	for i, r := range resp.Records {
+		throttled := r.ErrorCode == "ProvisionedThroughputExceededException"
+		if throttled != (i >= 3) {
+			t.Errorf("record %d: %+v", i, r)
+		}
+	}
+	// Everything throttled: 429 with Retry-After.
+	status, h, resp := env.put(t, "plain", hdr("Content-Type", "text/plain"), body(2))
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" || resp.FailedRecordCount != 2 {
+		t.Fatalf("status %d Retry-After %q, response %+v", status, h.Get("Retry-After"), resp)
+	}
+	// A second later the shard takes records again.
+	env.now = env.now.Add(time.Second)
+	if status, _, _ := env.put(t, "plain", hdr("Content-Type", "text/plain"), body(3)); status != http.StatusOK {
+		t.Fatalf("after refill: status %d", status)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	env := newTestEnv(t, generous)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(env.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s = %d", path, resp.StatusCode)
+		}
+	}
+}
+
+func FuzzSplitRecords(f *testing.F) {
+	f.Add([]byte("{\"a\":1}\n{\"b\":2}"), uint8(0))
+	f.Add([]byte(`[1,2,{"x":[]}]`), uint8(1))
+	f.Add([]byte("a\r\nb\n\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, body []byte, format uint8) {
+		recs, err := splitRecords(nil, bodyFormat(format%3), body, 64)
+		if err != nil {
+			return
+		}
+		for _, r := range recs {
+			if len(r) > 64 || len(r) == 0 && bodyFormat(format%3) != formatArray {
+				t.Fatalf("record %q breaks the limits", r)
+			}
+		}
+	})
+}

@@ -1,0 +1,342 @@
+package pipeline_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/destinations/file"
+	"github.com/hydrant-dev/hydrant/destinations/s3"
+	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/pipeline"
+	"github.com/hydrant-dev/hydrant/shards"
+	"github.com/hydrant-dev/hydrant/transform"
+)
+
+var generous = shards.Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1_000_000}
+
+type env struct {
+	store  *shards.Store
+	stream *shards.Stream
+	ingest *httptest.Server
+	out    string
+}
+
+func newEnv(t *testing.T, nShards int) *env {
+	t.Helper()
+	ctx := context.Background()
+	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: t.TempDir(), SyncAlways: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	st, err := store.CreateStream(ctx, shards.StreamSpec{Name: "events", Shards: nShards, Limits: generous})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingest.NewServer(ingest.Limits{MaxRequestSize: 16 << 20, MaxRecordSize: 1000 << 10},
+		map[string]ingest.Target{"events": {Stream: st, PartitionKeyField: "/user"}}, nil, ingest.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &env{store: store, stream: st, ingest: hs, out: t.TempDir()}
+}
+
+func (e *env) put(t *testing.T, body string) {
+	t.Helper()
+	resp, err := http.Post(e.ingest.URL+"/v1/streams/events/records", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("put: status %d", resp.StatusCode)
+	}
+}
+
+func fileObjects(t *testing.T, dir string) *destinations.Objects {
+	t.Helper()
+	fs, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := destinations.NewObjects(fs, destinations.ObjectsConfig{Prefix: "data/", ErrorPrefix: "errors/!{firehose:error-output-type}/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// start runs the delivery until the test ends (or stop is called).
+func start(t *testing.T, e *env, cfg pipeline.Config) (d *pipeline.Delivery, stop func()) {
+	t.Helper()
+	cfg.Stream, cfg.Shards = "events", e.stream.Shards()
+	if cfg.Name == "" {
+		cfg.Name = "archive"
+	}
+	d = pipeline.New(cfg, e.store, pipeline.Settings{Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("delivery: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return d, stop
+}
+
+// lines returns the lines of every file under dir/sub, files in name order.
+func lines(t *testing.T, dir, sub string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	root := filepath.Join(dir, sub)
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".tmp") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 4<<20)
+		for sc.Scan() {
+			out[path] = append(out[path], sc.Text())
+		}
+		return nil
+	})
+	return out
+}
+
+func countLines(m map[string][]string) int {
+	n := 0
+	for _, l := range m {
+		n += len(l)
+	}
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+func TestIngestToFilesPreservesShardOrder(t *testing.T) {
+	e := newEnv(t, 3)
+	start(t, e, pipeline.Config{
+		Buffer:      buffer.Config{Size: 64 << 10, Interval: 200 * time.Millisecond},
+		Destination: fileObjects(t, e.out),
+		Errors:      fileObjects(t, e.out),
+		Retry:       destinations.RetryConfig{Duration: time.Second},
+	})
+	const users, perRequest, requests = 20, 250, 8
+	n := 0
+	for range requests {
+		var b strings.Builder
+		for range perRequest {
+			fmt.Fprintf(&b, "{\"user\":\"u%d\",\"n\":%d,\"pad\":%q}\n", n%users, n, strings.Repeat("x", 100))
+			n++
+		}
+		e.put(t, b.String())
+	}
+	waitFor(t, 20*time.Second, "all records in files", func() bool { return countLines(lines(t, e.out, "data")) >= n })
+
+	files := lines(t, e.out, "data")
+	byShard := map[string][]string{}
+	paths := slices.Sorted(func(yield func(string) bool) {
+		for p := range files {
+			if !yield(p) {
+				return
+			}
+		}
+	})
+	for _, p := range paths {
+		// archive-shardId-000000000001-<first sequence>.jsonl
+		shard := strings.Split(filepath.Base(p), "-")[1] + "-" + strings.Split(filepath.Base(p), "-")[2]
+		byShard[shard] = append(byShard[shard], files[p]...)
+	}
+	if len(byShard) < 2 {
+		t.Fatalf("records reached %d shards, want them spread over 3", len(byShard))
+	}
+	m := shards.NewShardMap(3)
+	seen := map[int]bool{}
+	for shard, recs := range byShard {
+		last := -1
+		for _, line := range recs {
+			var r struct {
+				User string
+				N    int
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("bad line %q: %v", line, err)
+			}
+			if r.N <= last {
+				t.Fatalf("%s: record %d after %d: shard order not preserved", shard, r.N, last)
+			}
+			last = r.N
+			if want := shards.ShardID(m.Shard(shards.HashPartitionKey(r.User))); want != shard {
+				t.Fatalf("user %s delivered from %s, want %s", r.User, shard, want)
+			}
+			if seen[r.N] {
+				t.Fatalf("record %d delivered twice", r.N)
+			}
+			seen[r.N] = true
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("delivered %d distinct records, want %d", len(seen), n)
+	}
+}
+
+func TestShutdownFlushesAndCheckpoints(t *testing.T) {
+	e := newEnv(t, 1)
+	d, stop := start(t, e, pipeline.Config{
+		Buffer:      buffer.Config{Size: 64 << 20, Interval: time.Hour},
+		Destination: fileObjects(t, e.out),
+		Errors:      fileObjects(t, e.out),
+	})
+	e.put(t, "{\"user\":\"a\"}\n{\"user\":\"b\"}\n")
+	waitFor(t, 10*time.Second, "records read into the buffer", func() bool { return d.Buffered() == 2 })
+	if len(lines(t, e.out, "data")) != 0 {
+		t.Fatal("records delivered before the interval or shutdown")
+	}
+	stop()
+	if got := countLines(lines(t, e.out, "data")); got != 2 {
+		t.Fatalf("after shutdown %d lines delivered, want 2", got)
+	}
+	cp, err := e.store.Checkpoint(context.Background(), "archive", 0)
+	if err != nil || cp != shards.MakeSequence(1, 1) {
+		t.Fatalf("checkpoint = %v, %v; want the last record", cp, err)
+	}
+}
+
+// s3Failing is an S3 endpoint that answers every request with a 500, the
+// process edge where a destination outage is forced.
+func s3Failing(t *testing.T, calls *atomic.Int32) string {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>boom</Message></Error>`)
+	}))
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+func TestDestinationOutageGoesToErrorOutput(t *testing.T) {
+	e := newEnv(t, 1)
+	var calls atomic.Int32
+	store, err := s3.New(s3.Config{Endpoint: s3Failing(t, &calls), Region: "us-east-1", Bucket: "bucket", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing, err := destinations.NewObjects(store, destinations.ObjectsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry := destinations.RetryConfig{Duration: 500 * time.Millisecond, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	start(t, e, pipeline.Config{
+		Buffer:      buffer.Config{Size: 1 << 20, Interval: 50 * time.Millisecond},
+		Destination: destinations.Chain(failing, destinations.WithRetry(retry, slog.New(slog.DiscardHandler))),
+		Errors:      fileObjects(t, e.out),
+		Retry:       retry,
+	})
+	e.put(t, "{\"user\":\"a\",\"v\":1}\n{\"user\":\"a\",\"v\":2}\n")
+	waitFor(t, 20*time.Second, "error documents", func() bool { return countLines(lines(t, e.out, "errors/delivery-failed")) == 2 })
+	if calls.Load() < 2 {
+		t.Fatalf("the destination was tried %d times; want retries", calls.Load())
+	}
+	for _, docs := range lines(t, e.out, "errors/delivery-failed") {
+		for i, line := range docs {
+			var doc struct {
+				AttemptsMade     int    `json:"attemptsMade"`
+				ArrivalTimestamp int64  `json:"arrivalTimestamp"`
+				ErrorCode        string `json:"errorCode"`
+				ErrorMessage     string `json:"errorMessage"`
+				RawData          string `json:"rawData"`
+				SequenceNumber   string `json:"sequenceNumber"`
+			}
+			if err := json.Unmarshal([]byte(line), &doc); err != nil {
+				t.Fatalf("error document %q: %v", line, err)
+			}
+			raw, _ := base64.StdEncoding.DecodeString(doc.RawData)
+			if want := fmt.Sprintf(`{"user":"a","v":%d}`, i+1); string(raw) != want {
+				t.Errorf("rawData = %s, want %s", raw, want)
+			}
+			if doc.AttemptsMade < 2 || doc.ErrorCode != "DeliveryFailed" || !strings.Contains(doc.ErrorMessage, "boom") || doc.ArrivalTimestamp == 0 {
+				t.Errorf("error document = %+v", doc)
+			}
+		}
+	}
+	waitFor(t, 5*time.Second, "checkpoint past the failed records", func() bool {
+		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
+		return cp == shards.MakeSequence(1, 1)
+	})
+}
+
+func TestProcessingFailedRecordsGoToErrorOutput(t *testing.T) {
+	e := newEnv(t, 1)
+	// A user-written transform: drop "skip", fail "bad", upper-case the rest.
+	tr := transform.Func(func(r buffer.Record) transform.Output {
+		switch {
+		case bytes.Contains(r.Data, []byte("skip")):
+			return transform.Output{Result: transform.Dropped}
+		case bytes.Contains(r.Data, []byte("bad")):
+			return transform.Output{Result: transform.ProcessingFailed, ErrorCode: "Bad", ErrorMessage: "bad record"}
+		}
+		return transform.Output{Result: transform.Ok, Data: bytes.ToUpper(r.Data)}
+	})
+	start(t, e, pipeline.Config{
+		Buffer:      buffer.Config{Size: 1 << 20, Interval: 50 * time.Millisecond},
+		Transform:   tr,
+		Destination: fileObjects(t, e.out),
+		Errors:      fileObjects(t, e.out),
+	})
+	e.put(t, "{\"user\":\"ok\"}\n{\"user\":\"skip\"}\n{\"user\":\"bad\"}\n{\"user\":\"ok2\"}\n")
+	waitFor(t, 10*time.Second, "delivered and failed records", func() bool {
+		return countLines(lines(t, e.out, "data")) == 2 && countLines(lines(t, e.out, "errors/processing-failed")) == 1
+	})
+	for _, l := range lines(t, e.out, "data") {
+		if l[0] != `{"USER":"OK"}` || l[1] != `{"USER":"OK2"}` {
+			t.Fatalf("delivered %q", l)
+		}
+	}
+	waitFor(t, 5*time.Second, "checkpoint covers dropped and failed records", func() bool {
+		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
+		return cp == shards.MakeSequence(1, 3)
+	})
+}
