@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// hydrantBinary builds cmd/hydrant once per test run.
+func hydrantBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hydrant-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hydrant")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/hydrant").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// hydrant is a running hydrant process.
+type hydrant struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	url     string
+	logPath string
+	exited  chan struct{}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startHydrant writes cfg (with {{LISTEN}} and {{DIR}} replaced) and runs
+// `hydrant serve` on it until ready.
+func startHydrant(t *testing.T, dir, listen, cfg string, env ...string) *hydrant {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "hydrant.yaml")
+	cfg = strings.NewReplacer("{{LISTEN}}", listen, "{{DIR}}", dir).Replace(cfg)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startHydrantConfig(t, dir, listen, cfgPath, env...)
+}
+
+func startHydrantConfig(t *testing.T, dir, listen, cfgPath string, env ...string) *hydrant {
+	t.Helper()
+	logPath := filepath.Join(dir, fmt.Sprintf("hydrant-%d.log", time.Now().UnixNano()))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(hydrantBinary(t), "serve", "-c", cfgPath, "-log-level", "debug")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &hydrant{t: t, cmd: cmd, url: "http://" + listen, logPath: logPath, exited: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(h.exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-h.exited
+		if t.Failed() {
+			log, _ := os.ReadFile(logPath)
+			t.Logf("hydrant log:\n%s", log)
+		}
+	})
+	waitFor(t, 30*time.Second, "hydrant ready", func() bool {
+		select {
+		case <-h.exited:
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("hydrant exited at start:\n%s", log)
+		default:
+		}
+		resp, err := http.Get(h.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return h
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (h *hydrant) kill() {
+	h.cmd.Process.Signal(syscall.SIGKILL)
+	<-h.exited
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (h *hydrant) stop() {
+	h.t.Helper()
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.exited:
+	case <-time.After(60 * time.Second):
+		h.t.Fatal("hydrant did not stop within 60s of SIGTERM")
+	}
+	if code := h.cmd.ProcessState.ExitCode(); code != 0 {
+		h.t.Fatalf("hydrant exited with %d after SIGTERM", code)
+	}
+}
+
+type putResult struct {
+	FailedRecordCount int `json:"failed_record_count"`
+	Records           []struct {
+		ShardID        string `json:"shard_id"`
+		SequenceNumber string `json:"sequence_number"`
+		ErrorCode      string `json:"error_code"`
+	} `json:"records"`
+}
+
+// put sends an NDJSON body and returns the status and per-record results.
+func (h *hydrant) put(stream string, body []byte) (int, putResult, error) {
+	resp, err := http.Post(h.url+"/v1/streams/"+stream+"/records", "application/x-ndjson", bytes.NewReader(body))
+	if err != nil {
+		return 0, putResult{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, putResult{}, err
+	}
+	var out putResult
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return resp.StatusCode, out, fmt.Errorf("response %q: %w", raw, err)
+	}
+	return resp.StatusCode, out, nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+// fileLines returns every line of every delivered file under root, keyed by file.
+func fileLines(t *testing.T, root string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".tmp") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 4<<20)
+		for sc.Scan() {
+			out[path] = append(out[path], sc.Text())
+		}
+		return nil
+	})
+	return out
+}
+
+func countLines(m map[string][]string) int {
+	n := 0
+	for _, l := range m {
+		n += len(l)
+	}
+	return n
+}
