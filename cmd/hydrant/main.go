@@ -1,0 +1,162 @@
+// Command hydrant is a self-hosted Kinesis Data Streams + Firehose: it takes
+// records over HTTP, stores them in sharded, durable streams and delivers them
+// through YAML-configured pipelines.
+//
+//	hydrant serve -c hydrant.yaml      run the server
+//	hydrant validate -c hydrant.yaml   check a config file and exit
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/destinations"
+)
+
+const usage = `Usage: hydrant <command> [flags]
+
+Commands:
+  serve      run the server: ingest API, shard log and deliveries
+  validate   check a config file, print every problem with its line, and exit
+  version    print the version
+
+Run 'hydrant <command> -h' for a command's flags.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serveCmd(args[1:], stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "hydrant", version)
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "hydrant: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("c", "hydrant.yaml", "config file")
+}
+
+func validateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path, newRegistries())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d streams, %d deliveries)\n", *path, len(cfg.ResolvedStreams()), len(cfg.Deliveries))
+	return 0
+}
+
+func serveCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	level := fs.String("log-level", "info", "debug | info | warn | error")
+	format := fs.String("log-format", "text", "text | json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "hydrant:", err)
+		return 2
+	}
+	regs := newRegistries()
+	cfg, err := loadConfig(*path, regs)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, regs, logger); err != nil {
+		logger.Error("hydrant stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// checkPrefixes compiles a destination's Firehose prefix expressions.
+func checkPrefixes(cfg *config.Config, i int, dc config.DestinationConfig) []config.FieldError {
+	var errs []config.FieldError
+	check := func(kind, key, prefix string, isError bool) {
+		if _, err := destinations.CompilePrefix(prefix, isError); err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("deliveries[%d].destination.%s.%s", i, kind, key), "%v", err))
+		}
+	}
+	if dc.File != nil {
+		check("file", "prefix", dc.File.Prefix, false)
+		check("file", "error_prefix", dc.File.ErrorPrefix, true)
+	}
+	if dc.S3 != nil {
+		check("s3", "prefix", dc.S3.Prefix, false)
+		check("s3", "error_prefix", dc.S3.ErrorPrefix, true)
+	}
+	return errs
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// loadConfig loads and validates a config file, including what only the
+// component registries can check (transform types and options), and reports
+// every problem at once with its line.
+func loadConfig(path string, regs registries) (*config.Config, error) {
+	return config.Load(path, func(cfg *config.Config) []config.FieldError {
+		var errs []config.FieldError
+		for i, d := range cfg.Deliveries {
+			for j, t := range d.Transforms {
+				if _, err := regs.transforms.New(t.Type, t.Options); err != nil {
+					errs = append(errs, cfg.Errorf(fmt.Sprintf("deliveries[%d].transforms[%d]", i, j), "%v", err))
+				}
+			}
+			errs = append(errs, checkPrefixes(cfg, i, d.Destination)...)
+		}
+		return errs
+	})
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/destinations/file"
+	"github.com/hydrant-dev/hydrant/destinations/s3"
+	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/pipeline"
+	"github.com/hydrant-dev/hydrant/shards"
+	"github.com/hydrant-dev/hydrant/transform"
+)
+
+// registries are the explicit component registries: built-ins are added
+// here, and a Go user adds their own the same way.
+type registries struct {
+	transforms *transform.Registry
+}
+
+func newRegistries() registries {
+	r := registries{transforms: transform.NewRegistry()}
+	if err := transform.RegisterBuiltins(r.transforms); err != nil {
+		panic(err) // a duplicate among the built-ins is a programming error
+	}
+	return r
+}
+
+// serve runs Hydrant until ctx ends, then shuts down in order: stop taking
+// puts, drain the deliveries' buffers, close the shard log.
+func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slog.Logger) error {
+	store, err := shards.Open(ctx, shards.StoreConfig{
+		DataDir:       cfg.Storage.DataDir,
+		SyncAlways:    cfg.Storage.Fsync == config.FsyncAlways,
+		SyncInterval:  cfg.Storage.FsyncInterval.Std(),
+		MaxRecordSize: int(cfg.Server.MaxRecordSize),
+		Logger:        logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	targets := make(map[string]ingest.Target)
+	for _, rs := range cfg.ResolvedStreams() {
+		st, err := store.CreateStream(ctx, shards.StreamSpec{
+			Name:      rs.Name,
+			Shards:    rs.Shards,
+			Retention: rs.Retention.Std(),
+			Limits: shards.Limits{
+				BytesPerSecond:   int64(rs.ShardLimits.BytesPerSecond),
+				RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond),
+			},
+		})
+		if err != nil {
+			return err
+		}
+		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField}
+	}
+
+	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
+	for _, d := range cfg.Deliveries {
+		pd, err := newDelivery(d, regs, store, logger)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", d.Name, err)
+		}
+		deliveries = append(deliveries, pd)
+	}
+
+	var ready atomic.Bool
+	srv, err := ingest.NewServer(ingest.Limits{
+		MaxRequestSize: int(cfg.Server.MaxRequestSize),
+		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
+	}, targets, ready.Load, ingest.Settings{Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can put records",
+			"listen", ln.Addr().String())
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	deliverCtx, stopDeliveries := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDeliveries()
+	var wg sync.WaitGroup
+	for _, d := range deliveries {
+		wg.Go(func() {
+			if err := d.Run(deliverCtx); err != nil {
+				logger.Error("delivery stopped", "error", err)
+			}
+		})
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	ready.Store(true)
+	logger.Info("hydrant ready", "listen", ln.Addr().String(), "streams", len(targets),
+		"deliveries", len(deliveries), "data_dir", cfg.Storage.DataDir, "fsync", cfg.Storage.Fsync)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	ready.Store(false)
+	logger.Info("shutting down: no new puts, draining deliveries")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("http shutdown", "error", err)
+	}
+	stopDeliveries()
+	wg.Wait()
+	logger.Info("hydrant stopped")
+	return runErr
+}
+
+func newDelivery(d config.DeliveryConfig, regs registries, store *shards.Store, logger *slog.Logger) (*pipeline.Delivery, error) {
+	var ts []transform.Transform
+	for _, t := range d.Transforms {
+		tr, err := regs.transforms.New(t.Type, t.Options)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, tr)
+	}
+	var tr transform.Transform
+	if len(ts) > 0 {
+		tr = transform.Chain(ts...)
+	}
+	dest, errOut, err := buildDestination(d)
+	if err != nil {
+		return nil, err
+	}
+	var schedule cron.Schedule
+	if d.Buffer.Schedule != "" {
+		if schedule, err = config.ParseSchedule(d.Buffer.Schedule); err != nil {
+			return nil, err
+		}
+	}
+	retry := destinations.RetryConfig{Duration: d.Retry.Duration.Std()}
+	stream, ok := store.Stream(d.SourceStream())
+	if !ok {
+		return nil, fmt.Errorf("source stream %q is not open", d.SourceStream())
+	}
+	return pipeline.New(pipeline.Config{
+		Name:      d.Name,
+		Stream:    d.SourceStream(),
+		Shards:    stream.Shards(),
+		Buffer:    buffer.Config{Size: int(d.Buffer.Size), Interval: d.Buffer.Interval.Std(), Schedule: schedule},
+		Transform: tr,
+		Destination: destinations.Chain(dest,
+			destinations.WithTimeout(5*time.Minute),
+			destinations.WithRetry(retry, logger.With("delivery", d.Name))),
+		Errors: errOut,
+		Retry:  retry,
+	}, store, pipeline.Settings{Logger: logger}), nil
+}
+
+// buildDestination builds the destination of d and its error output.
+func buildDestination(d config.DeliveryConfig) (destinations.Destination, destinations.ErrorOutput, error) {
+	var (
+		store destinations.ObjectStore
+		ocfg  destinations.ObjectsConfig
+	)
+	switch dc := d.Destination; {
+	case dc.File != nil:
+		fs, err := file.New(dc.File.Dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		store = fs
+		ocfg = destinations.ObjectsConfig{Prefix: dc.File.Prefix, ErrorPrefix: dc.File.ErrorPrefix, Compression: dc.File.Compression}
+	case dc.S3 != nil:
+		s3s, err := s3.New(s3.Config{
+			Endpoint:        dc.S3.Endpoint,
+			Region:          dc.S3.Region,
+			Bucket:          dc.S3.Bucket,
+			AccessKeyID:     dc.S3.AccessKeyID,
+			SecretAccessKey: dc.S3.SecretAccessKey,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		store = s3s
+		ocfg = destinations.ObjectsConfig{Prefix: dc.S3.Prefix, ErrorPrefix: dc.S3.ErrorPrefix, Compression: dc.S3.Compression}
+	default:
+		return nil, nil, errors.New("no destination configured")
+	}
+	objs, err := destinations.NewObjects(store, ocfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return objs, objs, nil
+}

@@ -1,0 +1,407 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func mustParse(t *testing.T, yaml string) *Config {
+	t.Helper()
+	cfg, err := ParseWithEnv("test.yaml", []byte(yaml), noEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return cfg
+}
+
+func TestLoadValid(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "")     // empty: the ${...:-default} applies
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "") //
+	cfg, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+
+	want := NewDefaultConfig()
+	want.Server.Listen = "127.0.0.1:4545"
+	want.Storage.DataDir = "./data"
+	want.Storage.Fsync = FsyncAlways
+	clicks := NewDefaultStreamConfig()
+	clicks.Name, clicks.Shards, clicks.PartitionKeyField = "clicks", 4, "/user_id"
+	want.Streams = []StreamConfig{clicks}
+
+	archive := NewDefaultDeliveryConfig()
+	archive.Name, archive.Source = "clicks-archive", "clicks"
+	archive.Transforms = []TransformConfig{{Type: "append_newline"}}
+	file := NewDefaultFileDestinationConfig()
+	file.Dir, file.Prefix = "./out", "clicks/"
+	archive.Destination.File = &file
+
+	events := NewDefaultDeliveryConfig()
+	events.Name, events.Shards = "events", 2
+	events.Buffer.Schedule, events.Buffer.Interval = "@hourly", 0 // schedule without interval
+	s3 := NewDefaultS3DestinationConfig()
+	s3.Endpoint, s3.Bucket, s3.Compression = "http://127.0.0.1:9000", "events", CompressionGzip
+	s3.AccessKeyID, s3.SecretAccessKey = "minio", "minio123"
+	events.Destination.S3 = &s3
+	want.Deliveries = []DeliveryConfig{archive, events}
+
+	for name, pair := range map[string][2]any{
+		"server":     {cfg.Server, want.Server},
+		"storage":    {cfg.Storage, want.Storage},
+		"streams":    {cfg.Streams, want.Streams},
+		"deliveries": {cfg.Deliveries, want.Deliveries},
+	} {
+		if !reflect.DeepEqual(pair[0], pair[1]) {
+			t.Errorf("%s:\n got %+v\nwant %+v", name, pair[0], pair[1])
+		}
+	}
+
+	// Spot-check the defaults themselves, so a changed constructor is noticed.
+	checks := map[string]struct{ got, want any }{
+		"max_request_size": {cfg.Server.MaxRequestSize, 16 * MiB},
+		"max_record_size":  {cfg.Server.MaxRecordSize, 1000 * KiB},
+		"fsync_interval":   {cfg.Storage.FsyncInterval.Std(), 100 * time.Millisecond},
+		"retention":        {cfg.Streams[0].Retention.Std(), 24 * time.Hour},
+		"bytes_per_second": {cfg.Streams[0].ShardLimits.BytesPerSecond, MiB},
+		"records_per_sec":  {cfg.Streams[0].ShardLimits.RecordsPerSecond, 1000},
+		"buffer size":      {cfg.Deliveries[1].Buffer.Size, 5 * MiB},
+		"buffer interval":  {cfg.Deliveries[0].Buffer.Interval.Std(), 60 * time.Second},
+		"retry":            {cfg.Deliveries[1].Retry.Duration.Std(), 300 * time.Second},
+		"region":           {cfg.Deliveries[1].Destination.S3.Region, "us-east-1"},
+		"error_prefix":     {cfg.Deliveries[0].Destination.File.ErrorPrefix, "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"},
+		"source stream":    {cfg.Deliveries[1].SourceStream(), "events"},
+		"file":             {cfg.File(), "testdata/valid.yaml"},
+	}
+	for name, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadEnvironment(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIA-from-env")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-from-env")
+	cfg, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3 := cfg.Deliveries[1].Destination.S3
+	if s3.AccessKeyID != "AKIA-from-env" || s3.SecretAccessKey != "secret-from-env" {
+		t.Fatalf("credentials = %q, %q; want the environment's", s3.AccessKeyID, s3.SecretAccessKey)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/does-not-exist.yaml")
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestResolvedStreams(t *testing.T) {
+	cfg := mustParse(t, `
+streams:
+  - {name: clicks, shards: 4, retention: 48h}
+deliveries:
+  - {name: archive, source: clicks, destination: {file: {dir: ./out}}}
+  - {name: events, shards: 3, destination: {file: {dir: ./out}}}
+`)
+	implicit := NewDefaultStreamConfig()
+	implicit.Name, implicit.Shards = "events", 3
+	want := []ResolvedStream{
+		{StreamConfig: cfg.Streams[0]},
+		{StreamConfig: implicit, DirectPut: true},
+	}
+	if got := cfg.ResolvedStreams(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ResolvedStreams() =\n%+v\nwant\n%+v", got, want)
+	}
+	for name, tt := range map[string]struct {
+		d    DeliveryConfig
+		want string
+	}{
+		"from a stream": {cfg.Deliveries[0], "clicks"},
+		"direct put":    {cfg.Deliveries[1], "events"},
+	} {
+		if got := tt.d.SourceStream(); got != tt.want {
+			t.Errorf("%s: SourceStream() = %q, want %q", name, got, tt.want)
+		}
+	}
+}
+
+func TestScheduleAndInterval(t *testing.T) {
+	tests := map[string]struct {
+		buffer   string
+		interval time.Duration
+		schedule string
+	}{
+		"neither":            {buffer: `{}`, interval: 60 * time.Second},
+		"interval only":      {buffer: `{interval: 30s}`, interval: 30 * time.Second},
+		"schedule only":      {buffer: `{schedule: "@hourly"}`, interval: 0, schedule: "@hourly"},
+		"both written":       {buffer: `{schedule: "*/5 * * * *", interval: 90s}`, interval: 90 * time.Second, schedule: "*/5 * * * *"},
+		"every descriptor":   {buffer: `{schedule: "@every 5m"}`, schedule: "@every 5m"},
+		"schedule with zone": {buffer: `{schedule: "CRON_TZ=UTC 0 3 * * *"}`, schedule: "CRON_TZ=UTC 0 3 * * *"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := mustParse(t, fmt.Sprintf("deliveries:\n  - {name: d, buffer: %s, destination: {file: {dir: ./out}}}\n", tt.buffer))
+			b := cfg.Deliveries[0].Buffer
+			if b.Interval.Std() != tt.interval || b.Schedule != tt.schedule {
+				t.Fatalf("buffer = %+v, want interval %v schedule %q", b, tt.interval, tt.schedule)
+			}
+		})
+	}
+}
+
+func TestLineAndErrorf(t *testing.T) {
+	cfg := mustParse(t, `streams:
+  - name: clicks
+deliveries:
+  - name: archive
+    source: clicks
+    transforms:
+      - type: extract
+        fields: [a, b]
+    buffer:
+      size: 8MiB
+    destination:
+      file: {dir: ./out, prefix: "p/"}
+`)
+	tests := map[string]struct {
+		path string
+		line int
+	}{
+		"root":                     {"", 1},
+		"written key":              {"deliveries[0].buffer.size", 10},
+		"list element":             {"deliveries[0]", 4},
+		"absent key uses parent":   {"deliveries[0].buffer.interval", 9},
+		"absent parent too":        {"deliveries[0].retry.duration", 4},
+		"flow mapping key":         {"deliveries[0].destination.file.prefix", 12},
+		"transform option":         {"deliveries[0].transforms[0].fields", 8},
+		"transform option element": {"deliveries[0].transforms[0].fields[1]", 8},
+		"unknown path":             {"nothing.here", 1},
+		"out of range index":       {"streams[7].name", 1},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := cfg.Line(tt.path); got != tt.line {
+				t.Fatalf("Line(%q) = %d, want %d", tt.path, got, tt.line)
+			}
+		})
+	}
+
+	fe := cfg.Errorf("deliveries[0].transforms[0].fields", "unknown field %q", "c")
+	want := FieldError{File: "test.yaml", Line: 8, Column: 9, Path: "deliveries[0].transforms[0].fields", Message: `unknown field "c"`}
+	if fe != want {
+		t.Fatalf("Errorf = %+v, want %+v", fe, want)
+	}
+	if got := fe.Error(); got != `test.yaml:8: deliveries[0].transforms[0].fields: unknown field "c"` {
+		t.Fatalf("Error() = %q", got)
+	}
+	if got := cfg.Deliveries[0].Transforms[0].Options; !reflect.DeepEqual(got, map[string]any{"fields": []any{"a", "b"}}) {
+		t.Fatalf("Options = %#v", got)
+	}
+}
+
+func TestAnchorsAndMergeKeys(t *testing.T) {
+	cfg := mustParse(t, `streams:
+  - &base {name: clicks, shards: 4, retention: 48h}
+  - <<: *base
+    name: views
+  - <<: [{name: taken, retention: 1h}, *base]
+    shards: 8
+deliveries:
+  - name: a
+    source: clicks
+    destination: &out {file: {dir: ./out, compression: gzip}}
+  - name: b
+    source: views
+    destination: *out
+`)
+	if got := cfg.Streams[1]; got.Name != "views" || got.Shards != 4 || got.Retention.Std() != 48*time.Hour {
+		t.Fatalf("merged stream = %+v", got)
+	}
+	if got := cfg.Streams[2]; got.Name != "taken" || got.Shards != 8 || got.Retention.Std() != time.Hour {
+		t.Fatalf("stream merged from a list = %+v", got)
+	}
+	if got := cfg.Deliveries[1].Destination.File; got == nil || got.Compression != CompressionGzip {
+		t.Fatalf("aliased destination = %+v", got)
+	}
+	if cfg.Deliveries[0].Destination.File == cfg.Deliveries[1].Destination.File {
+		t.Fatal("aliased destinations share one pointer")
+	}
+}
+
+func TestAliasCycleIsAnError(t *testing.T) {
+	tests := map[string]struct{ yaml, want string }{
+		"merge of itself": {
+			yaml: "streams:\n  - &s {name: a, <<: *s}\n",
+			want: "cycle.yaml:2: streams[0]: alias *s refers to itself",
+		},
+		"merge of a list holding itself": {
+			yaml: "streams:\n  - &s {name: a, <<: [*s]}\n",
+			want: "cycle.yaml:2: streams[0]: alias *s refers to itself",
+		},
+		"transform option containing itself": {
+			yaml: "deliveries:\n  - name: d\n    transforms: [&t {type: x, again: *t}]\n    destination: {file: {dir: ./out}}\n",
+			want: "cycle.yaml:3: deliveries[0].transforms[0].again: anchor 't' value contains itself",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseWithEnv("cycle.yaml", []byte(tt.yaml), noEnv)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorsAreCollected(t *testing.T) {
+	_, err := ParseWithEnv("three.yaml", []byte(`storage:
+  fsync: sometimes
+streams:
+  - name: clicks
+    shardz: 2
+deliveries:
+  - name: d
+    source: clicks
+    buffer: {size: 200MiB}
+    destination: {file: {dir: ./out}}
+`), noEnv)
+	var cfgErr *Error
+	if !errors.As(err, &cfgErr) {
+		t.Fatalf("err = %T %v, want *Error", err, err)
+	}
+	want := []FieldError{
+		{File: "three.yaml", Line: 2, Column: 3, Path: "storage.fsync", Message: "must be one of always, interval"},
+		{File: "three.yaml", Line: 5, Column: 5, Path: "streams[0].shardz", Message: "unknown key (valid: name, shards, retention, shard_limits, partition_key_field)"},
+		{File: "three.yaml", Line: 9, Column: 14, Path: "deliveries[0].buffer.size", Message: "must be between 1MiB and 128MiB"},
+	}
+	if !reflect.DeepEqual(cfgErr.Errors, want) {
+		t.Fatalf("errors =\n%+v\nwant\n%+v", cfgErr.Errors, want)
+	}
+	var fe FieldError
+	if !errors.As(err, &fe) || fe != want[0] {
+		t.Fatalf("errors.As(FieldError) = %+v, want the first error", fe)
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	const secret = "s3cr3t-value"
+	_, err := ParseWithEnv("secret.yaml", []byte(`deliveries:
+  - name: d
+    destination:
+      s3:
+        endpoint: "ftp://`+secret+`@host"
+        bucket: "`+secret+`"
+        secret_access_key: "`+secret+`"
+        compression: "`+secret+`"
+        region: ""
+`), noEnv)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Fatalf("error text contains the secret:\n%s", err)
+	}
+	s3 := NewDefaultS3DestinationConfig()
+	s3.SecretAccessKey = secret
+	for _, format := range []string{"%v", "%+v", "%s"} {
+		if got := fmt.Sprintf(format, s3); strings.Contains(got, secret) || !strings.Contains(got, "REDACTED") {
+			t.Fatalf("Sprintf(%q) = %s", format, got)
+		}
+	}
+}
+
+func TestValidateBuiltInCode(t *testing.T) {
+	cfg := NewDefaultConfig()
+	s := NewDefaultStreamConfig()
+	s.Name = "clicks"
+	cfg.Streams = append(cfg.Streams, s)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate() = %v, want nil", err)
+	}
+	cfg.Streams[0].Shards = 0
+	err := cfg.Validate()
+	if err == nil || err.Error() != "streams[0].shards: must be between 1 and 1024" {
+		t.Fatalf("Validate() = %v", err)
+	}
+}
+
+func TestNewError(t *testing.T) {
+	if err := NewError(nil); err != nil {
+		t.Fatalf("NewError(nil) = %#v, want a plain nil", err)
+	}
+	err := NewError([]FieldError{
+		{File: "f.yaml", Line: 9, Path: "b", Message: "second"},
+		{File: "f.yaml", Line: 2, Path: "a", Message: "first"},
+		{Message: "no position"},
+	})
+	want := "no position\nf.yaml:2: a: first\nf.yaml:9: b: second"
+	if err.Error() != want {
+		t.Fatalf("Error() =\n%s\nwant\n%s", err, want)
+	}
+}
+
+func TestNullsKeepDefaults(t *testing.T) {
+	cfg := mustParse(t, `server:
+storage:
+  data_dir: ~
+streams:
+  - name: clicks
+    shard_limits:
+deliveries:
+  - name: d
+    buffer: {size: null}
+    destination:
+      file: {dir: ./out, error_prefix: ""}
+`)
+	if cfg.Server != NewDefaultServerConfig() || cfg.Storage != NewDefaultStorageConfig() {
+		t.Fatalf("server/storage = %+v %+v, want defaults", cfg.Server, cfg.Storage)
+	}
+	if cfg.Deliveries[0].Buffer.Size != 5*MiB {
+		t.Fatalf("buffer size = %v, want the default", cfg.Deliveries[0].Buffer.Size)
+	}
+	if got := cfg.Deliveries[0].Destination.File.ErrorPrefix; got != "" {
+		t.Fatalf("error_prefix = %q, want an explicit empty string", got)
+	}
+}
+
+// TestSyntaxErrorLine checks that YAML syntax errors point at the line with
+// the mistake rather than where yaml.v3 says the enclosing block starts.
+func TestSyntaxErrorLine(t *testing.T) {
+	tests := map[string]struct {
+		yaml string
+		line int
+	}{
+		"bad indentation":       {"streams:\n  - name: clicks\n    shards: 4\n   retention: 24h\n", 4},
+		"tab indentation":       {"server:\n  listen: x\n\tfsync: always\n", 3},
+		"unclosed quote":        {"server:\n  listen: \"x\n  fsync: always\n", 2},
+		"unclosed flow mapping": {"server:\n  listen: {x: 1\n  fsync: always\n", 2},
+		"colon in plain value":  {"server:\n  listen: a\n  fsync: a: b\n", 3},
+		"unclosed flow list":    {"a: 1\nb: 2\nc: 3\nq: [1,\n 2,\n 3\nr: 5\n", 6},
+		"list item in mapping":  {"server: {}\n- x\n", 2},
+		"reserved character":    {"server: {}\nstreams: @x\n", 2},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseWithEnv("s.yaml", []byte(tt.yaml), noEnv)
+			var cfgErr *Error
+			if !errors.As(err, &cfgErr) || len(cfgErr.Errors) != 1 {
+				t.Fatalf("err = %v, want one syntax error", err)
+			}
+			if fe := cfgErr.Errors[0]; fe.Line != tt.line || !strings.HasPrefix(fe.Message, "invalid YAML: ") {
+				t.Fatalf("error = %v, want line %d", fe, tt.line)
+			}
+		})
+	}
+}

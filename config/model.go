@@ -1,0 +1,275 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Values of StorageConfig.Fsync.
+const (
+	FsyncAlways   = "always"
+	FsyncInterval = "interval"
+)
+
+// Values of the destinations' Compression.
+const (
+	CompressionNone = "none"
+	CompressionGzip = "gzip"
+	CompressionZstd = "zstd"
+)
+
+// DefaultErrorPrefix is where destinations put records that failed, unless
+// error_prefix says otherwise.
+const DefaultErrorPrefix = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+
+// Config is a whole Hydrant configuration file.
+type Config struct {
+	Server     ServerConfig     `yaml:"server"`
+	Storage    StorageConfig    `yaml:"storage"`
+	Streams    []StreamConfig   `yaml:"streams"`
+	Deliveries []DeliveryConfig `yaml:"deliveries"`
+
+	file string              // name given to Load or Parse
+	pos  map[string]position // path -> where it is written
+}
+
+// position is where a path is written in the file, 1-based.
+type position struct{ line, col int }
+
+// NewDefaultConfig returns a Config with every default set and no streams
+// or deliveries.
+func NewDefaultConfig() Config {
+	return Config{Server: NewDefaultServerConfig(), Storage: NewDefaultStorageConfig()}
+}
+
+// ServerConfig is the HTTP front door.
+type ServerConfig struct {
+	Listen         string `yaml:"listen"`           // host:port
+	MaxRequestSize Size   `yaml:"max_request_size"` // 1MiB..256MiB
+	MaxRecordSize  Size   `yaml:"max_record_size"`  // 1KiB..10MiB, at most MaxRequestSize
+}
+
+// NewDefaultServerConfig returns the server defaults.
+func NewDefaultServerConfig() ServerConfig {
+	return ServerConfig{Listen: "127.0.0.1:4545", MaxRequestSize: 16 * MiB, MaxRecordSize: 1000 * KiB}
+}
+
+// StorageConfig is where and how durably the shard logs are written.
+type StorageConfig struct {
+	DataDir       string   `yaml:"data_dir"`       // required
+	Fsync         string   `yaml:"fsync"`          // FsyncAlways or FsyncInterval
+	FsyncInterval Duration `yaml:"fsync_interval"` // used only with FsyncInterval; 1ms..10m
+}
+
+// NewDefaultStorageConfig returns the storage defaults.
+func NewDefaultStorageConfig() StorageConfig {
+	return StorageConfig{DataDir: "./data", Fsync: FsyncAlways, FsyncInterval: Duration(100 * time.Millisecond)}
+}
+
+// StreamConfig declares a stream that producers write to and deliveries read.
+type StreamConfig struct {
+	Name              string            `yaml:"name"`                // [a-zA-Z0-9_.-]{1,64}, unique among streams and deliveries
+	Shards            int               `yaml:"shards"`              // 1..1024
+	Retention         Duration          `yaml:"retention"`           // 1m..8760h
+	ShardLimits       ShardLimitsConfig `yaml:"shard_limits"`        //
+	PartitionKeyField string            `yaml:"partition_key_field"` // optional RFC 6901 JSON pointer, e.g. /user_id
+}
+
+// NewDefaultStreamConfig returns the stream defaults (no name).
+func NewDefaultStreamConfig() StreamConfig {
+	return StreamConfig{Shards: 1, Retention: Duration(24 * time.Hour), ShardLimits: NewDefaultShardLimitsConfig()}
+}
+
+func (c *StreamConfig) setDefaults() { *c = NewDefaultStreamConfig() }
+
+// ShardLimitsConfig is the write quota of each shard.
+type ShardLimitsConfig struct {
+	BytesPerSecond   Size `yaml:"bytes_per_second"`   // 1KiB..1GiB
+	RecordsPerSecond int  `yaml:"records_per_second"` // 1..1000000
+}
+
+// NewDefaultShardLimitsConfig returns the Kinesis-like per-shard limits.
+func NewDefaultShardLimitsConfig() ShardLimitsConfig {
+	return ShardLimitsConfig{BytesPerSecond: MiB, RecordsPerSecond: 1000}
+}
+
+// DeliveryConfig reads a stream (Source) or takes direct puts, transforms
+// the records, buffers them and writes batches to one destination.
+type DeliveryConfig struct {
+	Name        string            `yaml:"name"`   // same rules as a stream name
+	Source      string            `yaml:"source"` // a declared stream; empty means DirectPut
+	Shards      int               `yaml:"shards"` // DirectPut only; 1..1024
+	Transforms  []TransformConfig `yaml:"transforms"`
+	Buffer      BufferConfig      `yaml:"buffer"`
+	Retry       RetryConfig       `yaml:"retry"`
+	Destination DestinationConfig `yaml:"destination"`
+}
+
+// NewDefaultDeliveryConfig returns the delivery defaults (no name, no
+// destination).
+func NewDefaultDeliveryConfig() DeliveryConfig {
+	return DeliveryConfig{Shards: 1, Buffer: NewDefaultBufferConfig(), Retry: NewDefaultRetryConfig()}
+}
+
+func (c *DeliveryConfig) setDefaults() { *c = NewDefaultDeliveryConfig() }
+
+// DirectPut reports whether producers write to the delivery directly rather
+// than through a declared stream.
+func (d DeliveryConfig) DirectPut() bool { return d.Source == "" }
+
+// SourceStream names the stream the delivery reads: Source, or for a
+// DirectPut delivery its implicit stream, which has the delivery's name.
+func (d DeliveryConfig) SourceStream() string {
+	if d.DirectPut() {
+		return d.Name
+	}
+	return d.Source
+}
+
+// TransformConfig is one step of a delivery's transform chain. In YAML it is
+// a mapping with a "type" key; every other key goes to Options, which the
+// transform registry validates.
+type TransformConfig struct {
+	Type    string
+	Options map[string]any
+}
+
+// BufferConfig decides when a delivery flushes a batch: when Size is
+// reached, when Interval has passed since the first buffered record, and at
+// each time Schedule names. When a file sets schedule but not interval,
+// Interval is 0 and the schedule alone decides.
+type BufferConfig struct {
+	Size     Size     `yaml:"size"`     // 1MiB..128MiB
+	Interval Duration `yaml:"interval"` // 0..900s; 0 disables interval flushes
+	Schedule string   `yaml:"schedule"` // optional cron expression, see ParseSchedule
+}
+
+// NewDefaultBufferConfig returns the buffer defaults.
+func NewDefaultBufferConfig() BufferConfig {
+	return BufferConfig{Size: 5 * MiB, Interval: Duration(60 * time.Second)}
+}
+
+// RetryConfig bounds how long a failing batch is retried.
+type RetryConfig struct {
+	Duration Duration `yaml:"duration"` // 0..24h
+}
+
+// NewDefaultRetryConfig returns the retry defaults.
+func NewDefaultRetryConfig() RetryConfig {
+	return RetryConfig{Duration: Duration(300 * time.Second)}
+}
+
+// DestinationConfig holds exactly one destination.
+type DestinationConfig struct {
+	File *FileDestinationConfig `yaml:"file"`
+	S3   *S3DestinationConfig   `yaml:"s3"`
+}
+
+// FileDestinationConfig writes batches as files under a local directory.
+type FileDestinationConfig struct {
+	Dir         string `yaml:"dir"`          // required
+	Prefix      string `yaml:"prefix"`       // Firehose-style, e.g. "clicks/!{timestamp:yyyy/MM/dd}/"
+	ErrorPrefix string `yaml:"error_prefix"` // default DefaultErrorPrefix
+	Compression string `yaml:"compression"`  // none, gzip or zstd
+}
+
+// NewDefaultFileDestinationConfig returns the file destination defaults.
+func NewDefaultFileDestinationConfig() FileDestinationConfig {
+	return FileDestinationConfig{ErrorPrefix: DefaultErrorPrefix, Compression: CompressionNone}
+}
+
+func (c *FileDestinationConfig) setDefaults() { *c = NewDefaultFileDestinationConfig() }
+
+// S3DestinationConfig writes batches as objects to an S3-compatible store.
+type S3DestinationConfig struct {
+	Endpoint        string `yaml:"endpoint"` // http:// or https:// URL
+	Region          string `yaml:"region"`
+	Bucket          string `yaml:"bucket"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"` // never printed
+	Prefix          string `yaml:"prefix"`
+	ErrorPrefix     string `yaml:"error_prefix"`
+	Compression     string `yaml:"compression"` // none, gzip or zstd
+}
+
+// NewDefaultS3DestinationConfig returns the S3 destination defaults.
+func NewDefaultS3DestinationConfig() S3DestinationConfig {
+	return S3DestinationConfig{Region: "us-east-1", ErrorPrefix: DefaultErrorPrefix, Compression: CompressionNone}
+}
+
+func (c *S3DestinationConfig) setDefaults() { *c = NewDefaultS3DestinationConfig() }
+
+// ResolvedStream is a stream Hydrant serves: a declared stream, or the
+// implicit stream of a DirectPut delivery.
+type ResolvedStream struct {
+	StreamConfig
+	DirectPut bool
+}
+
+// ResolvedStreams returns the declared streams followed by one implicit
+// stream per DirectPut delivery, named after the delivery, with its shards
+// and the default retention and shard limits.
+func (c *Config) ResolvedStreams() []ResolvedStream {
+	out := make([]ResolvedStream, 0, len(c.Streams)+len(c.Deliveries))
+	for _, s := range c.Streams {
+		out = append(out, ResolvedStream{StreamConfig: s})
+	}
+	for _, d := range c.Deliveries {
+		if !d.DirectPut() {
+			continue
+		}
+		s := NewDefaultStreamConfig()
+		s.Name, s.Shards = d.Name, d.Shards
+		out = append(out, ResolvedStream{StreamConfig: s, DirectPut: true})
+	}
+	return out
+}
+
+// File returns the file name the Config was loaded from.
+func (c *Config) File() string { return c.file }
+
+// Line returns the line path is written on, or the line of its nearest
+// written parent when the path itself is absent (0 for a Config that was not
+// loaded from a file). Paths look like deliveries[0].buffer.size; the keys
+// of transform options are paths too: deliveries[0].transforms[1].field.
+func (c *Config) Line(path string) int { return c.position(path).line }
+
+// Errorf returns a FieldError for path positioned like Line, so that other
+// packages can report problems they find in the config (an unknown transform
+// option, say) the same way the loader does. Combine them with NewError.
+func (c *Config) Errorf(path, format string, args ...any) FieldError {
+	return c.fieldError(path, fmt.Sprintf(format, args...))
+}
+
+func (c *Config) fieldError(path, msg string) FieldError {
+	p := c.position(path)
+	return FieldError{File: c.file, Line: p.line, Column: p.col, Path: path, Message: msg}
+}
+
+func (c *Config) position(path string) position {
+	for {
+		if p, ok := c.pos[path]; ok {
+			return p
+		}
+		if path == "" {
+			return position{}
+		}
+		path = parentPath(path)
+	}
+}
+
+// written reports whether path is a key present in the loaded file.
+func (c *Config) written(path string) bool {
+	_, ok := c.pos[path]
+	return ok
+}
+
+// String prints the S3 settings with the secret key redacted, so that
+// logging a config cannot leak it.
+func (c S3DestinationConfig) String() string {
+	type plain S3DestinationConfig // no String method: no recursion
+	if c.SecretAccessKey != "" {
+		c.SecretAccessKey = "REDACTED"
+	}
+	return fmt.Sprintf("%+v", plain(c))
+}

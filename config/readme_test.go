@@ -1,0 +1,93 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The README's configuration reference must be a valid config that names
+// every key of the model, so the documentation cannot drift from the code.
+func TestReadmeReferenceCoversEveryKey(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "<!-- config-reference:start -->\n```yaml\n")
+	if !ok {
+		t.Fatal("README has no config-reference block")
+	}
+	block, _, ok = strings.Cut(block, "```\n<!-- config-reference:end -->")
+	if !ok {
+		t.Fatal("config-reference block is not closed")
+	}
+	env := map[string]string{"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if _, err := ParseWithEnv("README.md", []byte(block), lookup); err != nil {
+		t.Fatalf("README config reference is not a valid config:\n%v", err)
+	}
+
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(block), &root); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	collectKeys(root.Content[0], "", documented)
+	model := map[string]bool{}
+	modelKeys(reflect.TypeOf(Config{}), "", model)
+	model["deliveries.transforms.type"] = true // TransformConfig decodes itself
+	for k := range model {
+		if !documented[k] {
+			t.Errorf("README config reference is missing %s", k)
+		}
+	}
+	for k := range documented {
+		if !model[k] {
+			t.Errorf("README config reference documents %s, which the model lacks", k)
+		}
+	}
+}
+
+func collectKeys(n *yaml.Node, prefix string, out map[string]bool) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := join(prefix, n.Content[i].Value)
+			out[key] = true
+			collectKeys(n.Content[i+1], key, out)
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			collectKeys(c, prefix, out)
+		}
+	}
+}
+
+func modelKeys(t reflect.Type, prefix string, out map[string]bool) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || slices.Contains([]reflect.Type{reflect.TypeOf(TransformConfig{})}, t) {
+		return
+	}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		key := join(prefix, name)
+		out[key] = true
+		modelKeys(f.Type, key, out)
+	}
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}

@@ -1,0 +1,315 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Each Validate method checks one struct on its own and returns FieldErrors
+// whose paths are relative to it; (*Config).Validate prefixes the paths and
+// positions the errors. Messages say what would be valid.
+
+// Validate checks the whole configuration, including the references between
+// streams and deliveries. It returns a plain nil or an *Error. Parse and Load
+// call it; call it again after building or changing a Config in code.
+func (c *Config) Validate() error {
+	return NewError(c.validate())
+}
+
+// validate returns every semantic problem, positioned.
+func (c *Config) validate() []FieldError {
+	var errs fieldErrors
+	errs.addAll("server", c.Server.Validate())
+	errs.addAll("storage", c.Storage.Validate())
+	for i, s := range c.Streams {
+		errs.addAll(indexPath("streams", i), s.Validate())
+	}
+	for i, d := range c.Deliveries {
+		errs.addAll(indexPath("deliveries", i), d.Validate())
+	}
+	errs = append(errs, c.validateReferences()...)
+	out := make([]FieldError, len(errs))
+	for i, fe := range errs {
+		out[i] = c.fieldError(fe.Path, fe.Message)
+	}
+	return out
+}
+
+// validateReferences checks what no single struct can: names are unique
+// across streams and deliveries, sources name declared streams, and only
+// DirectPut deliveries set shards.
+func (c *Config) validateReferences() []FieldError {
+	var errs fieldErrors
+	if len(c.Streams) == 0 && len(c.Deliveries) == 0 {
+		errs.add("", "at least one of streams, deliveries must be declared")
+	}
+	owner := map[string]string{} // name -> path of its first use
+	claim := func(path, name string) {
+		if name == "" {
+			return
+		}
+		if first, ok := owner[name]; ok {
+			errs.add(path+".name", "name %q is already used by %s", name, first)
+			return
+		}
+		owner[name] = path
+	}
+	var streams []string
+	for i, s := range c.Streams {
+		claim(indexPath("streams", i), s.Name)
+		if s.Name != "" && !slices.Contains(streams, s.Name) {
+			streams = append(streams, s.Name)
+		}
+	}
+	declared := "no streams are declared"
+	if len(streams) > 0 {
+		declared = "declared: " + strings.Join(streams, ", ")
+	}
+	for i, d := range c.Deliveries {
+		p := indexPath("deliveries", i)
+		claim(p, d.Name)
+		if d.DirectPut() {
+			continue
+		}
+		if !slices.Contains(streams, d.Source) {
+			errs.add(p+".source", "unknown stream %q (%s)", d.Source, declared)
+		}
+		if c.written(p+".shards") || d.Shards > 1 {
+			errs.add(p+".shards", "only valid without source; a delivery reading stream %q uses that stream's shards", d.Source)
+		}
+	}
+	return errs
+}
+
+// Validate checks the server settings.
+func (c ServerConfig) Validate() []FieldError {
+	var errs fieldErrors
+	if !validHostPort(c.Listen) {
+		errs.add("listen", "must be host:port with a port from 0 to 65535, e.g. 127.0.0.1:4545")
+	}
+	between(&errs, "max_request_size", c.MaxRequestSize, MiB, 256*MiB)
+	if between(&errs, "max_record_size", c.MaxRecordSize, KiB, 10*MiB) && c.MaxRecordSize > c.MaxRequestSize {
+		errs.add("max_record_size", "must not exceed max_request_size (%v)", c.MaxRequestSize)
+	}
+	return errs
+}
+
+// Validate checks the storage settings.
+func (c StorageConfig) Validate() []FieldError {
+	var errs fieldErrors
+	if c.DataDir == "" {
+		errs.add("data_dir", "required")
+	}
+	oneOf(&errs, "fsync", c.Fsync, FsyncAlways, FsyncInterval)
+	between(&errs, "fsync_interval", c.FsyncInterval, Duration(time.Millisecond), Duration(10*time.Minute))
+	return errs
+}
+
+// Validate checks one stream on its own.
+func (c StreamConfig) Validate() []FieldError {
+	var errs fieldErrors
+	checkName(&errs, "name", c.Name)
+	between(&errs, "shards", c.Shards, 1, 1024)
+	between(&errs, "retention", c.Retention, Duration(time.Minute), Duration(8760*time.Hour))
+	errs.addAll("shard_limits", c.ShardLimits.Validate())
+	if c.PartitionKeyField != "" && !validJSONPointer(c.PartitionKeyField) {
+		errs.add("partition_key_field", `must be a JSON pointer (RFC 6901) starting with "/", e.g. /user_id`)
+	}
+	return errs
+}
+
+// Validate checks the per-shard quota.
+func (c ShardLimitsConfig) Validate() []FieldError {
+	var errs fieldErrors
+	between(&errs, "bytes_per_second", c.BytesPerSecond, KiB, GiB)
+	between(&errs, "records_per_second", c.RecordsPerSecond, 1, 1_000_000)
+	return errs
+}
+
+// Validate checks one delivery on its own; that its source exists and its
+// name is unique is checked by (*Config).Validate.
+func (c DeliveryConfig) Validate() []FieldError {
+	var errs fieldErrors
+	checkName(&errs, "name", c.Name)
+	if c.DirectPut() {
+		between(&errs, "shards", c.Shards, 1, 1024)
+	}
+	for i, t := range c.Transforms {
+		errs.addAll(indexPath("transforms", i), t.Validate())
+	}
+	errs.addAll("buffer", c.Buffer.Validate())
+	errs.addAll("retry", c.Retry.Validate())
+	errs.addAll("destination", c.Destination.Validate())
+	return errs
+}
+
+// Validate checks that the transform names a type; its options are the
+// transform registry's to check.
+func (c TransformConfig) Validate() []FieldError {
+	var errs fieldErrors
+	if c.Type == "" {
+		errs.add("type", "required")
+	}
+	return errs
+}
+
+// Validate checks the flush triggers.
+func (c BufferConfig) Validate() []FieldError {
+	var errs fieldErrors
+	between(&errs, "size", c.Size, MiB, 128*MiB)
+	between(&errs, "interval", c.Interval, 0, Duration(900*time.Second))
+	if c.Schedule != "" {
+		if _, err := ParseSchedule(c.Schedule); err != nil {
+			errs.add("schedule", "invalid cron expression: %v (want e.g. \"0 * * * *\", @hourly or @every 5m)", err)
+		}
+	}
+	return errs
+}
+
+// ParseSchedule parses a buffer schedule the way the config is validated:
+// a standard 5-field cron expression or a descriptor such as @hourly or
+// @every 5m, optionally preceded by CRON_TZ=Zone.
+func ParseSchedule(expr string) (sched cron.Schedule, err error) {
+	if (strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ=")) && !strings.Contains(expr, " ") {
+		return nil, fmt.Errorf("a time zone must be followed by a space and a schedule")
+	}
+	defer func() { // cron has panicked on malformed input before; bad config must not crash
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("cannot parse %q", expr)
+		}
+	}()
+	return cron.ParseStandard(expr)
+}
+
+// Validate checks the retry bound.
+func (c RetryConfig) Validate() []FieldError {
+	var errs fieldErrors
+	between(&errs, "duration", c.Duration, 0, Duration(24*time.Hour))
+	return errs
+}
+
+// Validate checks that exactly one destination is set, and that one.
+func (c DestinationConfig) Validate() []FieldError {
+	var errs fieldErrors
+	if (c.File == nil) == (c.S3 == nil) {
+		errs.add("", "exactly one of file, s3 must be set")
+	}
+	if c.File != nil {
+		errs.addAll("file", c.File.Validate())
+	}
+	if c.S3 != nil {
+		errs.addAll("s3", c.S3.Validate())
+	}
+	return errs
+}
+
+// Validate checks the file destination.
+func (c FileDestinationConfig) Validate() []FieldError {
+	var errs fieldErrors
+	if c.Dir == "" {
+		errs.add("dir", "required")
+	}
+	oneOf(&errs, "compression", c.Compression, CompressionNone, CompressionGzip, CompressionZstd)
+	return errs
+}
+
+// Validate checks the S3 destination. It never puts the secret key in a
+// message.
+func (c S3DestinationConfig) Validate() []FieldError {
+	var errs fieldErrors
+	if c.Endpoint == "" {
+		errs.add("endpoint", "required")
+	} else if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs.add("endpoint", "must be a URL with an http:// or https:// scheme, e.g. http://127.0.0.1:9000")
+	}
+	if c.Region == "" {
+		errs.add("region", "required")
+	}
+	if c.Bucket == "" {
+		errs.add("bucket", "required")
+	} else if !validBucket(c.Bucket) {
+		errs.add("bucket", "must be 3 to 63 characters from a-z, 0-9, '.', '-', starting and ending with a letter or digit")
+	}
+	if c.AccessKeyID != "" && c.SecretAccessKey == "" {
+		errs.add("secret_access_key", "required when access_key_id is set")
+	}
+	if c.AccessKeyID == "" && c.SecretAccessKey != "" {
+		errs.add("access_key_id", "required when secret_access_key is set")
+	}
+	oneOf(&errs, "compression", c.Compression, CompressionNone, CompressionGzip, CompressionZstd)
+	return errs
+}
+
+// between reports whether lo <= v <= hi, adding an error when not.
+func between[T cmp.Ordered](errs *fieldErrors, path string, v, lo, hi T) bool {
+	if v < lo || v > hi {
+		errs.add(path, "must be between %v and %v", lo, hi)
+		return false
+	}
+	return true
+}
+
+func oneOf(errs *fieldErrors, path, v string, valid ...string) {
+	if !slices.Contains(valid, v) {
+		errs.add(path, "must be one of %s", strings.Join(valid, ", "))
+	}
+}
+
+func checkName(errs *fieldErrors, path, name string) {
+	if name == "" {
+		errs.add(path, "required")
+		return
+	}
+	ok := len(name) <= 64
+	for _, r := range name {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+	}
+	if !ok {
+		errs.add(path, "must be 1 to 64 characters from a-z, A-Z, 0-9, '_', '.', '-'")
+	}
+}
+
+
+func validHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
+}
+
+// validJSONPointer checks RFC 6901 syntax: "/" then reference tokens in
+// which "~" is always followed by 0 or 1.
+func validJSONPointer(s string) bool {
+	if !strings.HasPrefix(s, "/") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '~' && (i+1 == len(s) || (s[i+1] != '0' && s[i+1] != '1')) {
+			return false
+		}
+	}
+	return true
+}
+
+func validBucket(s string) bool {
+	if len(s) < 3 || len(s) > 63 {
+		return false
+	}
+	alnum := func(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' }
+	for i := 0; i < len(s); i++ {
+		if !alnum(s[i]) && s[i] != '.' && s[i] != '-' {
+			return false
+		}
+	}
+	return alnum(s[0]) && alnum(s[len(s)-1])
+}
