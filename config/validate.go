@@ -277,7 +277,6 @@ func checkName(errs *fieldErrors, path, name string) {
 	}
 }
 
-
 func validHostPort(s string) bool {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {

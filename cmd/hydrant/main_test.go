@@ -32,7 +32,7 @@ func TestValidate(t *testing.T) {
 				`bad-prefix.yaml:7: deliveries[0].destination.file.error_prefix: expression !{partitionKeyFromQuery:customer}: not allowed in error_prefix`,
 			},
 		},
-		"missing file": {args: []string{"validate", "-c", "testdata/nope.yaml"}, wantCode: 2, wantErr: []string{"nope.yaml"}},
+		"missing file":    {args: []string{"validate", "-c", "testdata/nope.yaml"}, wantCode: 2, wantErr: []string{"nope.yaml"}},
 		"unknown command": {args: []string{"frobnicate"}, wantCode: 2, wantErr: []string{`unknown command "frobnicate"`}},
 		"help":            {args: []string{"--help"}, wantCode: 0, wantOut: "Usage: hydrant"},
 	}
