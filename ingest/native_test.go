@@ -316,3 +316,31 @@ func FuzzSplitRecords(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSplitRecordsNDJSON(b *testing.B) {
+	var body bytes.Buffer
+	for i := range 500 {
+		fmt.Fprintf(&body, "{\"seq\":%d,\"user_id\":\"u-%d\",\"pad\":%q}\n", i, i%17, strings.Repeat("x", 980))
+	}
+	recs := make([][]byte, 0, 500)
+	b.ReportAllocs()
+	b.SetBytes(int64(body.Len()))
+	for b.Loop() {
+		var err *requestError
+		recs, err = splitRecords(recs[:0], formatNDJSON, body.Bytes(), 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPartitionKeyField(b *testing.B) {
+	p, _ := compilePointer("/user_id")
+	rec := []byte(fmt.Sprintf("{\"seq\":1,\"user_id\":\"u-17\",\"pad\":%q}", strings.Repeat("x", 980)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := p.lookupString(rec); !ok {
+			b.Fatal("not found")
+		}
+	}
+}

@@ -39,6 +39,7 @@ type options struct {
 	url               string
 	stream            string
 	json              bool
+	deliver           bool
 }
 
 func main() {
@@ -148,6 +149,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.url, "url", "", "base URL of an already-running server to drive instead of starting one")
 	fs.StringVar(&o.stream, "stream", "bench", "stream to write to")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
+	fs.BoolVar(&o.deliver, "deliver", true, "give the started server a file delivery (Firehose default buffer: 5MiB, 60s) reading the stream while it is loaded")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -18,6 +18,7 @@ type Result struct {
 	Stream            string `json:"stream"`
 	Started           bool   `json:"started_server"` // false with -url
 	Fsync             string `json:"fsync,omitempty"`
+	Delivery          bool   `json:"delivery"` // a file delivery read the stream during the run
 	Shards            int    `json:"shards,omitempty"`
 	RecordSize        int    `json:"record_size_bytes"`
 	RecordsPerRequest int    `json:"records_per_request"`
@@ -78,7 +79,7 @@ func newResult(opts options, base string, m *measurement) *Result {
 		LatencyMillis:     summarizeLatencies(st.latencies),
 	}
 	if r.Started {
-		r.Fsync, r.Shards = opts.fsync, opts.shards
+		r.Fsync, r.Shards, r.Delivery = opts.fsync, opts.shards, opts.deliver
 	}
 	if st.firstErr != nil {
 		r.FirstError = st.firstErr.Error()
@@ -145,7 +146,7 @@ func (r *Result) table() string {
 	var b strings.Builder
 	b.WriteString(r.Target + " ")
 	if r.Started {
-		fmt.Fprintf(&b, " fsync=%s shards=%d", r.Fsync, r.Shards)
+		fmt.Fprintf(&b, " fsync=%s shards=%d delivery=%v", r.Fsync, r.Shards, r.Delivery)
 	} else {
 		fmt.Fprintf(&b, " url=%s stream=%s", r.URL, r.Stream)
 	}

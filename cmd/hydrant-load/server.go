@@ -112,25 +112,29 @@ func freePort() (int, error) {
 
 // benchConfig is the hydrant config of a run: one explicitly declared
 // stream whose per-shard quotas are at their maximum so they do not throttle
-// the bench, read by a file delivery that buffers long enough to stay out
-// of the way. The request and record limits fit the bench's bodies.
+// the bench and, with opts.deliver, a file delivery with Firehose's default
+// buffer reading it while it is loaded. The request and record limits fit
+// the bench's bodies.
 func benchConfig(listen, dir string, opts options, requestSize int) string {
 	maxRequest := max(16<<20, requestSize)
 	maxRecord := max(1000<<10, opts.recordSize)
-	return fmt.Sprintf(`server: {listen: %q, max_request_size: %d, max_record_size: %d}
+	cfg := fmt.Sprintf(`server: {listen: %q, max_request_size: %d, max_record_size: %d}
 storage: {data_dir: %q, fsync: %s}
 streams:
   - name: %s
     shards: %d
     shard_limits: {bytes_per_second: 1GiB, records_per_second: 1000000}
-deliveries:
+`, listen, maxRequest, maxRecord, filepath.Join(dir, "data"), opts.fsync, opts.stream, opts.shards)
+	if opts.deliver {
+		cfg += fmt.Sprintf(`deliveries:
   - name: %s-archive
     source: %s
-    buffer: {size: 64MiB, interval: 900s}
+    buffer: {size: 5MiB, interval: 60s}
     destination:
       file: {dir: %q}
-`, listen, maxRequest, maxRecord, filepath.Join(dir, "data"), opts.fsync,
-		opts.stream, opts.shards, opts.stream, opts.stream, filepath.Join(dir, "out"))
+`, opts.stream, opts.stream, filepath.Join(dir, "out"))
+	}
+	return cfg
 }
 
 // pid is the process id of the started hydrant.

@@ -86,6 +86,7 @@ func serveCmd(args []string, stderr io.Writer) int {
 	path := configFlag(fs)
 	level := fs.String("log-level", "info", "debug | info | warn | error")
 	format := fs.String("log-format", "text", "text | json")
+	pprofListen := fs.String("pprof-listen", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -102,6 +103,12 @@ func serveCmd(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *pprofListen != "" {
+		if err := servePprof(ctx, *pprofListen, logger); err != nil {
+			fmt.Fprintln(stderr, "hydrant:", err)
+			return 2
+		}
+	}
 	if err := serve(ctx, cfg, regs, logger); err != nil {
 		logger.Error("hydrant stopped", "error", err)
 		return 1
