@@ -45,6 +45,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-load: build
+	$(GO) run ./cmd/hydrant-load -hydrant $(BIN)/hydrant -duration 10s -deliver=false
 	$(GO) run ./cmd/hydrant-load -hydrant $(BIN)/hydrant -duration 10s
 
 clean:
