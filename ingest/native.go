@@ -19,16 +19,21 @@ import (
 // maxPartitionKeyLength is Kinesis' limit on partition keys.
 const maxPartitionKeyLength = 256
 
-// Target is a stream that accepts puts, with how to pick partition keys.
+// Target is a name producers put to: a stream, with how to pick partition
+// keys — or a delivery that reads a stream, which takes no direct puts.
 type Target struct {
 	Stream *shards.Stream
 	// PartitionKeyField is a JSON pointer into each JSON record; empty: random keys.
 	PartitionKeyField string
+	// ReadsFrom, for a delivery with a source stream, names that stream:
+	// as in Firehose, puts to such a delivery are refused.
+	ReadsFrom string
 }
 
 type target struct {
-	stream  *shards.Stream
-	pointer pointer
+	stream    *shards.Stream
+	pointer   pointer
+	readsFrom string
 }
 
 // Limits bound what one request may carry.
@@ -69,7 +74,7 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: partition_key_field: %w", name, err)
 		}
-		s.targets[name] = target{stream: t.Stream, pointer: p}
+		s.targets[name] = target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom}
 	}
 	return s, nil
 }
@@ -109,6 +114,10 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		writeError(w, &requestError{status: http.StatusNotFound, code: "ResourceNotFoundException",
 			message: fmt.Sprintf("stream %q not found", name)})
+		return
+	}
+	if t.readsFrom != "" {
+		writeError(w, badRequest("delivery %q reads stream %q and takes no direct puts: put to stream %q", name, t.readsFrom, t.readsFrom))
 		return
 	}
 	buf := s.getBuffer()

@@ -57,8 +57,9 @@ func newTestEnv(t *testing.T, limits shards.Limits) *testEnv {
 	env := &testEnv{store: store, now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	s, err := NewServer(Limits{MaxRequestSize: 64 << 10, MaxRecordSize: 1000},
 		map[string]Target{
-			"clicks": {Stream: clicks, PartitionKeyField: "/user_id"},
-			"plain":  {Stream: plain},
+			"clicks":         {Stream: clicks, PartitionKeyField: "/user_id"},
+			"plain":          {Stream: plain},
+			"clicks-archive": {ReadsFrom: "clicks"},
 		}, nil, Settings{Now: func() time.Time { return env.now }})
 	if err != nil {
 		t.Fatal(err)
@@ -230,11 +231,12 @@ func TestRejectedRequestsWriteNothing(t *testing.T) {
 			bytes.Repeat([]byte(strings.Repeat("y", 99)+"\n"), 700), 413, "RequestEntityTooLarge", "limit"},
 		"gzip bomb": {"plain", hdr("Content-Type", "text/plain", "Content-Encoding", "gzip"),
 			gz(bytes.Repeat([]byte(strings.Repeat("z", 99)+"\n"), 700)), 413, "RequestEntityTooLarge", "after decompression"},
-		"garbage gzip":     {"plain", hdr("Content-Encoding", "gzip"), []byte("not gzip at all"), 400, "InvalidArgumentException", "gzip"},
-		"unknown encoding": {"plain", hdr("Content-Encoding", "br"), []byte("x"), 415, "UnsupportedContentEncoding", "br"},
-		"unknown type":     {"plain", hdr("Content-Type", "image/png"), []byte("x"), 415, "UnsupportedMediaType", "image/png"},
-		"unknown stream":   {"nope", nil, []byte("{}"), 404, "ResourceNotFoundException", `"nope"`},
-		"empty body":       {"plain", nil, nil, 400, "InvalidArgumentException", "no records"},
+		"garbage gzip":           {"plain", hdr("Content-Encoding", "gzip"), []byte("not gzip at all"), 400, "InvalidArgumentException", "gzip"},
+		"unknown encoding":       {"plain", hdr("Content-Encoding", "br"), []byte("x"), 415, "UnsupportedContentEncoding", "br"},
+		"unknown type":           {"plain", hdr("Content-Type", "image/png"), []byte("x"), 415, "UnsupportedMediaType", "image/png"},
+		"unknown stream":         {"nope", nil, []byte("{}"), 404, "ResourceNotFoundException", `"nope"`},
+		"delivery with a source": {"clicks-archive", nil, []byte("{}"), 400, "InvalidArgumentException", `put to stream "clicks"`},
+		"empty body":             {"plain", nil, nil, 400, "InvalidArgumentException", "no records"},
 		"long partition key": {"plain?partition_key=" + strings.Repeat("k", 257), nil, []byte("x"), 400,
 			"InvalidArgumentException", "partition key"},
 	}

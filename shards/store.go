@@ -108,6 +108,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("shard log: checkpoint bucket: %w", err)
 	}
+	s.logger.Info("shard log open", "dir", opts.StoreDir, "sync_always", cfg.SyncAlways)
 	return s, nil
 }
 
@@ -167,6 +168,9 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	if spec.Limits == (Limits{}) {
 		spec.Limits = DefaultLimits
 	}
+	if err := s.checkShardCount(ctx, spec); err != nil {
+		return nil, err
+	}
 	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards)}
 	for i := 0; i < spec.Shards; i++ {
 		name := jsStreamName(spec.Name, i)
@@ -197,7 +201,25 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 		st.appenders = append(st.appenders, newAppender(s, name, jsSubject(spec.Name, i)))
 	}
 	s.streams[spec.Name] = st
+	s.logger.Info("stream open", "stream", spec.Name, "shards", spec.Shards)
 	return st, nil
+}
+
+// checkShardCount refuses to open a stream with another shard count than it
+// was created with: keys would map to other shards, and records in shards
+// that no longer exist would never be delivered.
+func (s *Store) checkShardCount(ctx context.Context, spec StreamSpec) error {
+	existing, err := s.js.Stream(ctx, jsStreamName(spec.Name, 0))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %q: %w", spec.Name, err)
+	}
+	if n := existing.CachedInfo().Config.Metadata["hydrant_shards"]; n != "" && n != strconv.Itoa(spec.Shards) {
+		return fmt.Errorf("stream %q has %s shards in the data directory but %d are configured: changing a stream's shard count is not supported yet", spec.Name, n, spec.Shards)
+	}
+	return nil
 }
 
 // Stream returns an open stream by name.
@@ -223,8 +245,8 @@ func (st *Stream) Quota(i int) *Quota { return st.quotas[i] }
 // Append stores recs on shard i, in order, and returns their sequences once
 // the log has them (on disk before the ack when the store syncs always).
 // Concurrent appends to one shard are coalesced into one message.
-// On error, the first written records were stored (with seqs[:written])
-// and the rest were not; written is len(recs) on success.
+// On error, seqs holds the sequences of the records that were stored — a
+// prefix of recs — and the rest were not.
 func (st *Stream) Append(ctx context.Context, shard int, recs []Record) (seqs []Sequence, err error) {
 	return st.appenders[shard].append(ctx, recs)
 }

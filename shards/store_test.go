@@ -3,6 +3,7 @@ package shards
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +90,24 @@ func TestStoreAppendReadCheckpoint(t *testing.T) {
 	rest := readN(t, s, "clicks.v1", 1, cp, len(got)-124)
 	if string(rest[0].Data) != string(got[124].Data) {
 		t.Fatalf("resumed at %q, want %q", rest[0].Data, got[124].Data)
+	}
+}
+
+func TestReopenWithOtherShardCountFails(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	if _, err := s.CreateStream(ctx, StreamSpec{Name: "clicks", Shards: 4}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTestStore(t, dir)
+	defer s.Close()
+	if _, err := s.CreateStream(ctx, StreamSpec{Name: "clicks", Shards: 2}); err == nil || !strings.Contains(err.Error(), "has 4 shards") {
+		t.Fatalf("reopening with 2 shards: err = %v", err)
+	}
+	if _, err := s.CreateStream(ctx, StreamSpec{Name: "clicks", Shards: 4}); err != nil {
+		t.Fatalf("reopening with the same shards: %v", err)
 	}
 }
 

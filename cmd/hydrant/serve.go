@@ -70,6 +70,12 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField}
 	}
 
+	for _, d := range cfg.Deliveries {
+		if !d.DirectPut() {
+			targets[d.Name] = ingest.Target{ReadsFrom: d.Source}
+		}
+	}
+
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
 	for _, d := range cfg.Deliveries {
 		pd, err := newDelivery(d, regs, store, logger)
