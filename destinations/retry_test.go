@@ -37,7 +37,7 @@ func TestWithRetry(t *testing.T) {
 		wantErr      bool
 		wantAttempts int
 	}{
-		"succeeds after transient failures": {failures: 3, err: transient, duration: time.Minute, wantAttempts: 4},
+		"succeeds after transient failures":   {failures: 3, err: transient, duration: time.Minute, wantAttempts: 4},
 		"gives up when the duration is spent": {failures: 1000, err: transient, duration: 10 * time.Second, wantErr: true},
 		"permanent errors are not retried":    {failures: 1000, err: Permanent(transient), duration: time.Hour, wantErr: true, wantAttempts: 1},
 		"zero duration means one attempt":     {failures: 1, err: transient, duration: 0, wantErr: true, wantAttempts: 1},
