@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
+	"github.com/hydrant-dev/hydrant/internal/await"
 )
 
 const crashConfig = `
@@ -72,7 +75,7 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 30*time.Second, "5,000 acknowledged records", func() bool {
+	await.Cond(t, 30*time.Second, "5,000 acknowledged records", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) >= 5000
@@ -86,7 +89,7 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 	out := filepath.Join(dir, "out", "orders")
 	delivered := func() (map[string]int, int) {
 		seen := map[string]int{}
-		for _, lines := range fileLines(t, out) {
+		for _, lines := range destinationtest.DeliveredLines(t, out) {
 			for _, l := range lines {
 				var r struct{ ID string }
 				if err := json.Unmarshal([]byte(l), &r); err != nil {
@@ -103,7 +106,7 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 		}
 		return seen, missing
 	}
-	waitFor(t, 60*time.Second, "every acknowledged record delivered", func() bool {
+	await.Cond(t, 60*time.Second, "every acknowledged record delivered", func() bool {
 		_, missing := delivered()
 		return missing == 0
 	})

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/await"
 )
 
 var (
@@ -108,7 +108,7 @@ func startHydrantConfig(t *testing.T, dir, listen, cfgPath string, env ...string
 			t.Logf("hydrant log:\n%s", log)
 		}
 	})
-	waitFor(t, 30*time.Second, "hydrant ready", func() bool {
+	await.Cond(t, 30*time.Second, "hydrant ready", func() bool {
 		select {
 		case <-h.exited:
 			log, _ := os.ReadFile(logPath)
@@ -170,47 +170,4 @@ func (h *hydrant) put(stream string, body []byte) (int, putResult, error) {
 		return resp.StatusCode, out, fmt.Errorf("response %q: %w", raw, err)
 	}
 	return resp.StatusCode, out, nil
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an event
-	}
-}
-
-// fileLines returns every line of every delivered file under root, keyed by file.
-func fileLines(t *testing.T, root string) map[string][]string {
-	t.Helper()
-	out := map[string][]string{}
-	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".tmp") {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return nil
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 4<<20)
-		for sc.Scan() {
-			out[path] = append(out[path], sc.Text())
-		}
-		return nil
-	})
-	return out
-}
-
-func countLines(m map[string][]string) int {
-	n := 0
-	for _, l := range m {
-		n += len(l)
-	}
-	return n
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
+	"github.com/hydrant-dev/hydrant/internal/await"
 )
 
 // The README's quickstart: hydrant on examples/quickstart.yaml, 1,000 NDJSON
@@ -27,7 +30,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out", "events")
 	// The quickstart's interval is 5s.
-	waitFor(t, 10*time.Second, "1,000 delivered lines", func() bool { return countLines(fileLines(t, out)) == 1000 })
+	await.Cond(t, 10*time.Second, "1,000 delivered lines", func() bool { return destinationtest.CountLines(destinationtest.DeliveredLines(t, out)) == 1000 })
 	t.Logf("1,000 records delivered to files %v after the put", time.Since(start).Round(100*time.Millisecond))
 	h.stop()
 }

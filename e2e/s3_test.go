@@ -15,6 +15,7 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/hydrant-dev/hydrant/e2e/minio"
+	"github.com/hydrant-dev/hydrant/internal/await"
 )
 
 const s3Config = `
@@ -66,7 +67,7 @@ func TestS3DeliveryToMinIO(t *testing.T) {
 	}
 	keyPattern := regexp.MustCompile(`^clicks/\d{4}/\d{2}/\d{2}/clicks-shardId-00000000000[01]-\d{20}\.jsonl\.gz$`)
 	var lines int
-	waitFor(t, 20*time.Second, "500 records in gzip objects", func() bool {
+	await.Cond(t, 20*time.Second, "500 records in gzip objects", func() bool {
 		lines = 0
 		for obj := range m.Client.ListObjects(ctx, "lake", miniogo.ListObjectsOptions{Prefix: "clicks/", Recursive: true}) {
 			if obj.Err != nil {
@@ -107,7 +108,7 @@ func TestS3DeliveryToMinIO(t *testing.T) {
 			t.Fatalf("put big: %d %v failed=%d", status, err, res.FailedRecordCount)
 		}
 	}
-	waitFor(t, 30*time.Second, "one multipart object", func() bool {
+	await.Cond(t, 30*time.Second, "one multipart object", func() bool {
 		for obj := range m.Client.ListObjects(ctx, "lake", miniogo.ListObjectsOptions{Prefix: "big/", Recursive: true}) {
 			if obj.Err != nil {
 				t.Fatal(obj.Err)

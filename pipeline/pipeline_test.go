@@ -1,17 +1,14 @@
 package pipeline_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,9 +18,11 @@ import (
 
 	"github.com/hydrant-dev/hydrant/buffer"
 	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
 	"github.com/hydrant-dev/hydrant/destinations/file"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/internal/await"
 	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 	"github.com/hydrant-dev/hydrant/transform"
@@ -111,48 +110,9 @@ func start(t *testing.T, e *env, cfg pipeline.Config) (d *pipeline.Delivery, sto
 	return d, stop
 }
 
-// lines returns the lines of every file under dir/sub, files in name order.
 func lines(t *testing.T, dir, sub string) map[string][]string {
 	t.Helper()
-	out := map[string][]string{}
-	root := filepath.Join(dir, sub)
-	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".tmp") {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 4<<20)
-		for sc.Scan() {
-			out[path] = append(out[path], sc.Text())
-		}
-		return nil
-	})
-	return out
-}
-
-func countLines(m map[string][]string) int {
-	n := 0
-	for _, l := range m {
-		n += len(l)
-	}
-	return n
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an event
-	}
+	return destinationtest.DeliveredLines(t, filepath.Join(dir, sub))
 }
 
 func TestIngestToFilesPreservesShardOrder(t *testing.T) {
@@ -173,7 +133,7 @@ func TestIngestToFilesPreservesShardOrder(t *testing.T) {
 		}
 		e.put(t, b.String())
 	}
-	waitFor(t, 20*time.Second, "all records in files", func() bool { return countLines(lines(t, e.out, "data")) >= n })
+	await.Cond(t, 20*time.Second, "all records in files", func() bool { return destinationtest.CountLines(lines(t, e.out, "data")) >= n })
 
 	files := lines(t, e.out, "data")
 	byShard := map[string][]string{}
@@ -230,12 +190,12 @@ func TestShutdownFlushesAndCheckpoints(t *testing.T) {
 		Errors:      fileObjects(t, e.out),
 	})
 	e.put(t, "{\"user\":\"a\"}\n{\"user\":\"b\"}\n")
-	waitFor(t, 10*time.Second, "records read into the buffer", func() bool { return d.Buffered() == 2 })
+	await.Cond(t, 10*time.Second, "records read into the buffer", func() bool { return d.Buffered() == 2 })
 	if len(lines(t, e.out, "data")) != 0 {
 		t.Fatal("records delivered before the interval or shutdown")
 	}
 	stop()
-	if got := countLines(lines(t, e.out, "data")); got != 2 {
+	if got := destinationtest.CountLines(lines(t, e.out, "data")); got != 2 {
 		t.Fatalf("after shutdown %d lines delivered, want 2", got)
 	}
 	cp, err := e.store.Checkpoint(context.Background(), "archive", 0)
@@ -276,7 +236,7 @@ func TestDestinationOutageGoesToErrorOutput(t *testing.T) {
 		Retry:       retry,
 	})
 	e.put(t, "{\"user\":\"a\",\"v\":1}\n{\"user\":\"a\",\"v\":2}\n")
-	waitFor(t, 20*time.Second, "error documents", func() bool { return countLines(lines(t, e.out, "errors/delivery-failed")) == 2 })
+	await.Cond(t, 20*time.Second, "error documents", func() bool { return destinationtest.CountLines(lines(t, e.out, "errors/delivery-failed")) == 2 })
 	if calls.Load() < 2 {
 		t.Fatalf("the destination was tried %d times; want retries", calls.Load())
 	}
@@ -302,7 +262,7 @@ func TestDestinationOutageGoesToErrorOutput(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, 5*time.Second, "checkpoint past the failed records", func() bool {
+	await.Cond(t, 5*time.Second, "checkpoint past the failed records", func() bool {
 		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
 		return cp == shards.MakeSequence(1, 1)
 	})
@@ -327,15 +287,15 @@ func TestProcessingFailedRecordsGoToErrorOutput(t *testing.T) {
 		Errors:      fileObjects(t, e.out),
 	})
 	e.put(t, "{\"user\":\"ok\"}\n{\"user\":\"skip\"}\n{\"user\":\"bad\"}\n{\"user\":\"ok2\"}\n")
-	waitFor(t, 10*time.Second, "delivered and failed records", func() bool {
-		return countLines(lines(t, e.out, "data")) == 2 && countLines(lines(t, e.out, "errors/processing-failed")) == 1
+	await.Cond(t, 10*time.Second, "delivered and failed records", func() bool {
+		return destinationtest.CountLines(lines(t, e.out, "data")) == 2 && destinationtest.CountLines(lines(t, e.out, "errors/processing-failed")) == 1
 	})
 	for _, l := range lines(t, e.out, "data") {
 		if l[0] != `{"USER":"OK"}` || l[1] != `{"USER":"OK2"}` {
 			t.Fatalf("delivered %q", l)
 		}
 	}
-	waitFor(t, 5*time.Second, "checkpoint covers dropped and failed records", func() bool {
+	await.Cond(t, 5*time.Second, "checkpoint covers dropped and failed records", func() bool {
 		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
 		return cp == shards.MakeSequence(1, 3)
 	})

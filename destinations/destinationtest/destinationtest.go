@@ -5,9 +5,14 @@
 package destinationtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hydrant-dev/hydrant/destinations"
@@ -79,4 +84,40 @@ func TestObjectStore(t *testing.T, store destinations.ObjectStore, get Getter, o
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// DeliveredLines returns the lines of every file under root, keyed by path,
+// skipping the temporary files of writes in progress.
+func DeliveredLines(t testing.TB, root string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".tmp") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil // renamed or replaced while walking
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 16<<20)
+		for sc.Scan() {
+			out[path] = append(out[path], sc.Text())
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatalf("read %s: %v", path, err)
+		}
+		return nil
+	})
+	return out
+}
+
+// CountLines returns the number of lines in m.
+func CountLines(m map[string][]string) int {
+	n := 0
+	for _, l := range m {
+		n += len(l)
+	}
+	return n
 }
