@@ -72,28 +72,33 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 }
 
 // Run delivers until ctx ends, then flushes what its buffers hold (reason
-// shutdown, bounded by DrainTimeout) and returns. It returns the first error
-// that stopped a shard; the other shards keep running until ctx ends.
-func (d *Delivery) Run(ctx context.Context) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
+// shutdown, bounded by DrainTimeout) and returns. A shard whose loop fails
+// (its log or checkpoint store erring) is restarted from its checkpoint
+// after a backoff, so one failure never stops a delivery for good.
+func (d *Delivery) Run(ctx context.Context) {
+	var wg sync.WaitGroup
 	for i := range d.cfg.Shards {
-		wg.Go(func() {
-			if err := d.runShard(ctx, i); err != nil {
-				d.logger.Error("shard delivery stopped", "shard", shards.ShardID(i), "error", err)
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		})
+		wg.Go(func() { d.superviseShard(ctx, i) })
 	}
 	wg.Wait()
-	return first
+}
+
+// superviseShard runs one shard's loop until ctx ends, restarting it after
+// failures with exponential backoff.
+func (d *Delivery) superviseShard(ctx context.Context, shard int) {
+	backoff := destinations.Backoff{Initial: time.Second, Max: time.Minute}
+	for attempt := 1; ; attempt++ {
+		err := d.runShard(ctx, shard)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := backoff.Delay(attempt, err)
+		d.logger.Error("shard delivery failed; restarting from the checkpoint", "shard", shards.ShardID(shard),
+			"error", err, "restart_in", wait)
+		if destinations.Sleep(ctx, wait) != nil {
+			return
+		}
+	}
 }
 
 // shardLoop is the state of one (delivery, shard).

@@ -61,6 +61,14 @@ func (a *appender) append(ctx context.Context, recs []Record) ([]Sequence, error
 	select {
 	case <-req.result:
 		return req.seqs, req.err
+	case <-a.stopped:
+		// The appender stopped: it either completed req or never will.
+		select {
+		case <-req.result:
+			return req.seqs, req.err
+		default:
+			return nil, ErrStoreClosed
+		}
 	case <-ctx.Done():
 		// The append may still complete; the caller reports it as failed,
 		// so a producer retry can duplicate it (at-least-once).

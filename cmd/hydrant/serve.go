@@ -115,11 +115,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	defer stopDeliveries()
 	var wg sync.WaitGroup
 	for _, d := range deliveries {
-		wg.Go(func() {
-			if err := d.Run(deliverCtx); err != nil {
-				logger.Error("delivery stopped", "error", err)
-			}
-		})
+		wg.Go(func() { d.Run(deliverCtx) })
 	}
 
 	serveErr := make(chan error, 1)
