@@ -72,23 +72,43 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 }
 
 // Run delivers until ctx ends, then flushes what its buffers hold (reason
-// shutdown, bounded by DrainTimeout) and returns. A shard whose loop fails
-// (its log or checkpoint store erring) is restarted from its checkpoint
-// after a backoff, so one failure never stops a delivery for good.
+// shutdown) and returns. Work under way when ctx ends — a delivery, its
+// retries, a transform — goes on to finish, for at most DrainTimeout after
+// ctx ended; what does not finish is not checkpointed and is read again at
+// the next start. A shard whose loop fails (its log or checkpoint store
+// erring) is restarted from its checkpoint after a backoff.
 func (d *Delivery) Run(ctx context.Context) {
+	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		t := time.NewTimer(d.cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelWrites()
+		case <-done:
+		}
+	}()
 	var wg sync.WaitGroup
 	for i := range d.cfg.Shards {
-		wg.Go(func() { d.superviseShard(ctx, i) })
+		wg.Go(func() { d.superviseShard(ctx, wctx, i) })
 	}
 	wg.Wait()
 }
 
 // superviseShard runs one shard's loop until ctx ends, restarting it after
 // failures with exponential backoff.
-func (d *Delivery) superviseShard(ctx context.Context, shard int) {
+func (d *Delivery) superviseShard(ctx, wctx context.Context, shard int) {
 	backoff := destinations.Backoff{Initial: time.Second, Max: time.Minute}
 	for attempt := 1; ; attempt++ {
-		err := d.runShard(ctx, shard)
+		err := d.runShard(ctx, wctx, shard)
 		if ctx.Err() != nil {
 			return
 		}
@@ -112,7 +132,11 @@ type shardLoop struct {
 	in         []buffer.Record
 }
 
-func (d *Delivery) runShard(ctx context.Context, shard int) error {
+// runShard reads the shard until ctx ends, then drains. Everything that
+// writes (transforms, deliveries, error output, checkpoints) uses wctx, which
+// outlives ctx by the drain timeout. An error returns at once, without
+// moving the checkpoint: what was read since is read again.
+func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 	l := &shardLoop{d: d, shard: shard, shardID: shards.ShardID(shard), buffers: make(map[string]*buffer.Buffer)}
 	cp, err := d.store.Checkpoint(ctx, d.cfg.Name, shard)
 	if err != nil {
@@ -124,35 +148,37 @@ func (d *Delivery) runShard(ctx context.Context, shard int) error {
 		return err
 	}
 	defer reader.Close()
+	defer func() { d.buffered.Add(-int64(l.held())) }()
 	d.logger.Info("delivering shard", "shard", l.shardID, "after", cp.String())
 	for {
 		recs, err := l.read(ctx, reader)
 		if ctx.Err() != nil {
-			return l.drain(ctx)
+			return l.drain(wctx)
 		}
 		if err != nil {
 			return err
 		}
 		if len(recs) > 0 {
-			if err := l.accept(ctx, recs); err != nil {
-				return l.stopped(ctx, err)
+			if err := l.accept(wctx, recs); err != nil {
+				return err
 			}
 		}
-		if err := l.flushDue(ctx); err != nil {
-			return l.stopped(ctx, err)
+		if err := l.flushDue(wctx); err != nil {
+			return err
 		}
-		if err := l.advance(ctx); err != nil {
-			return l.stopped(ctx, err)
+		if err := l.advance(wctx); err != nil {
+			return err
 		}
 	}
 }
 
-// stopped turns an error caused by shutdown into a drain.
-func (l *shardLoop) stopped(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return l.drain(ctx)
+// held returns the number of records in the loop's buffers.
+func (l *shardLoop) held() int {
+	n := 0
+	for _, b := range l.buffers {
+		n += b.Len()
 	}
-	return err
+	return n
 }
 
 // read waits for records until the earliest buffer deadline.
@@ -184,13 +210,13 @@ func (l *shardLoop) deadline() (time.Time, bool) {
 }
 
 // accept transforms recs and adds them to their buffers; records a
-// transform fails go to the error output right away.
+// transform fails go to the error output right away. Only when all of that
+// succeeded do recs count as read (and may be checkpointed).
 func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) error {
 	l.in = l.in[:0]
 	for _, r := range recs {
 		l.in = append(l.in, buffer.Record{Data: r.Data, PartitionKey: r.PartitionKey, Sequence: uint64(r.Sequence), Arrival: r.Arrival})
 	}
-	l.lastRead = recs[len(recs)-1].Sequence
 	outs, err := l.transform(ctx, l.in)
 	if err != nil {
 		return err
@@ -211,8 +237,11 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 		}
 	}
 	if len(failed) > 0 {
-		return l.writeErrors(ctx, destinations.ErrorTypeProcessingFailed, failed)
+		if err := l.writeErrors(ctx, destinations.ErrorTypeProcessingFailed, failed); err != nil {
+			return err
+		}
 	}
+	l.lastRead = recs[len(recs)-1].Sequence
 	return nil
 }
 
@@ -372,22 +401,22 @@ func (l *shardLoop) advance(ctx context.Context) error {
 	return nil
 }
 
-// drain flushes every buffer at shutdown, then checkpoints.
-func (l *shardLoop) drain(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.d.cfg.DrainTimeout)
-	defer cancel()
+// drain flushes every buffer at shutdown, then checkpoints. When a flush
+// does not finish (wctx ended), nothing is checkpointed and the records are
+// read again at the next start.
+func (l *shardLoop) drain(wctx context.Context) error {
 	for _, b := range l.buffers {
 		if b.Len() == 0 {
 			continue
 		}
-		if err := l.flush(ctx, l.take(b, buffer.FlushShutdown)); err != nil {
-			l.d.logger.Warn("shutdown flush did not finish; records will be re-read at the next start",
+		if err := l.flush(wctx, l.take(b, buffer.FlushShutdown)); err != nil {
+			l.d.logger.Warn("shutdown flush did not finish; records will be read again at the next start",
 				"shard", l.shardID, "error", err)
 			return nil
 		}
 	}
-	if err := l.advance(ctx); err != nil {
-		l.d.logger.Warn("shutdown checkpoint failed; records will be re-read at the next start", "shard", l.shardID, "error", err)
+	if err := l.advance(wctx); err != nil {
+		l.d.logger.Warn("shutdown checkpoint failed; records will be read again at the next start", "shard", l.shardID, "error", err)
 	}
 	return nil
 }

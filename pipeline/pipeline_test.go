@@ -327,3 +327,87 @@ func TestFanOutKeepsSeparateCheckpoints(t *testing.T) {
 	start(t, e, cfg("b", outB))
 	await.Cond(t, 10*time.Second, "b to catch up", func() bool { return destinationtest.CountLines(lines(t, outB, "data")) == 5 })
 }
+
+// s3Hanging is an S3 endpoint that never answers until the test ends: an
+// upload in flight at shutdown.
+func s3Hanging(t *testing.T, requests *atomic.Int32) string {
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(func() { close(release); hs.Close() })
+	return hs.URL
+}
+
+// A shutdown while a batch is in flight or a transform is failing must not
+// checkpoint past those records: they are delivered after the restart.
+func TestShutdownNeverCheckpointsUnfinishedWork(t *testing.T) {
+	var requests atomic.Int32
+	hanging, err := s3.New(s3.Config{Endpoint: s3Hanging(t, &requests), Region: "us-east-1", Bucket: "bucket", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight, err := destinations.NewObjects(hanging, destinations.ObjectsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := transform.BatchFunc(func(context.Context, []buffer.Record) ([]transform.Output, error) {
+		return nil, fmt.Errorf("lambda unreachable")
+	})
+	tests := map[string]struct {
+		cfg     pipeline.Config
+		started func(d *pipeline.Delivery) bool
+	}{
+		"delivery in flight": {
+			cfg: pipeline.Config{
+				Buffer:      buffer.Config{Size: 1 << 20, Interval: 10 * time.Millisecond},
+				Destination: destinations.Chain(inFlight, destinations.WithRetry(destinations.RetryConfig{Duration: time.Hour}, slog.New(slog.DiscardHandler))),
+			},
+			started: func(*pipeline.Delivery) bool { return requests.Load() > 0 },
+		},
+		"transform retrying": {
+			cfg: pipeline.Config{
+				Buffer:    buffer.Config{Size: 1 << 20, Interval: 10 * time.Millisecond},
+				Transform: failing,
+				Retry:     destinations.RetryConfig{Duration: time.Hour, InitialBackoff: 10 * time.Millisecond},
+			},
+			started: func(d *pipeline.Delivery) bool { return true },
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, 1)
+			out := t.TempDir()
+			cfg := tt.cfg
+			cfg.DrainTimeout = 100 * time.Millisecond
+			if cfg.Destination == nil {
+				cfg.Destination = fileObjects(t, out)
+			}
+			cfg.Errors = fileObjects(t, out)
+			d, stop := start(t, e, cfg)
+			e.put(t, "{\"user\":\"a\"}\n{\"user\":\"b\"}\n")
+			await.Cond(t, 10*time.Second, "work under way", func() bool { return tt.started(d) })
+			stop()
+			if cp, _ := e.store.Checkpoint(context.Background(), "archive", 0); cp >= shards.MakeSequence(1, 0) {
+				t.Fatalf("checkpoint moved to %v, past the first record: unfinished work was skipped", cp)
+			}
+			if n := destinationtest.CountLines(lines(t, out, "")); n != 0 {
+				t.Fatalf("%d lines written to the error output for work cut short by shutdown", n)
+			}
+			// After a restart with a healthy destination, everything arrives.
+			start(t, e, pipeline.Config{
+				Buffer:      buffer.Config{Size: 1 << 20, Interval: 10 * time.Millisecond},
+				Destination: fileObjects(t, out),
+				Errors:      fileObjects(t, out),
+			})
+			await.Cond(t, 10*time.Second, "both records after the restart", func() bool {
+				return destinationtest.CountLines(lines(t, out, "data")) == 2
+			})
+		})
+	}
+}

@@ -59,6 +59,14 @@ func (f Func) Process(_ context.Context, recs []buffer.Record) ([]Output, error)
 	return out, nil
 }
 
+// BatchFunc adapts a function over a whole batch to Transform.
+type BatchFunc func(ctx context.Context, recs []buffer.Record) ([]Output, error)
+
+// Process calls f.
+func (f BatchFunc) Process(ctx context.Context, recs []buffer.Record) ([]Output, error) {
+	return f(ctx, recs)
+}
+
 // Chain runs transforms in order: a record that one drops or fails is not
 // passed to the next, and partition keys accumulate (later keys win).
 func Chain(ts ...Transform) Transform {
