@@ -58,22 +58,19 @@ func (a *appender) append(ctx context.Context, recs []Record) ([]Sequence, error
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	// Once queued, wait for the outcome whatever ctx does: the appender may
+	// be reading recs, and callers reuse that memory when Append returns.
+	// A publish is bounded by publishTimeout; a closing store fails the rest.
 	select {
 	case <-req.result:
-		return req.seqs, req.err
 	case <-a.stopped:
-		// The appender stopped: it either completed req or never will.
 		select {
 		case <-req.result:
-			return req.seqs, req.err
 		default:
-			return nil, ErrStoreClosed
+			return nil, ErrStoreClosed // never taken up: recs are not in use
 		}
-	case <-ctx.Done():
-		// The append may still complete; the caller reports it as failed,
-		// so a producer retry can duplicate it (at-least-once).
-		return nil, ctx.Err()
 	}
+	return req.seqs, req.err
 }
 
 func (a *appender) close() {

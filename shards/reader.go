@@ -8,7 +8,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// readAheadBytes bounds what a reader buffers ahead of its caller.
+// readAheadBytes bounds what a reader buffers ahead of its caller; it is
+// raised to fit two of the largest messages, since a pull for fewer bytes
+// than a message never receives it.
 const readAheadBytes = 8 << 20
 
 // Reader reads one shard in order, from just after a sequence.
@@ -34,7 +36,7 @@ func (s *Store) OpenReader(ctx context.Context, stream string, shard int, after 
 	if err != nil {
 		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxBytes(readAheadBytes))
+	iter, err := cons.Messages(jetstream.PullMaxBytes(max(readAheadBytes, 2*s.maxPayload)))
 	if err != nil {
 		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
 	}

@@ -41,6 +41,9 @@ type Store struct {
 	js     jetstream.JetStream
 	cps    jetstream.KeyValue
 	logger *slog.Logger
+	// maxPayload is the largest message the server takes; readers must be
+	// able to pull at least one such message.
+	maxPayload int
 
 	mu      sync.Mutex
 	streams map[string]*Stream
@@ -65,6 +68,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.MaxRecordSize <= 0 {
 		cfg.MaxRecordSize = 1000 << 10
 	}
+	maxPayload := max(8<<20, cfg.MaxRecordSize+(64<<10))
 	opts := &server.Options{
 		ServerName:         "hydrant",
 		DontListen:         true,
@@ -72,7 +76,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		StoreDir:           filepath.Join(cfg.DataDir, "jetstream"),
 		SyncAlways:         cfg.SyncAlways,
 		SyncInterval:       cfg.SyncInterval,
-		MaxPayload:         int32(max(8<<20, cfg.MaxRecordSize+(64<<10))),
+		MaxPayload:         int32(maxPayload),
 		NoSigs:             true,
 		NoLog:              true,
 		JetStreamMaxMemory: 64 << 20,
@@ -97,7 +101,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("shard log: %w", err)
 	}
-	s := &Store{cfg: cfg, srv: srv, nc: nc, js: js, logger: cfg.Logger, streams: make(map[string]*Stream)}
+	s := &Store{cfg: cfg, srv: srv, nc: nc, js: js, logger: cfg.Logger, streams: make(map[string]*Stream), maxPayload: maxPayload}
 	s.cps, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      checkpointBucket,
 		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
@@ -244,8 +248,11 @@ func (st *Stream) Quota(i int) *Quota { return st.quotas[i] }
 
 // Append stores recs on shard i, in order, and returns their sequences once
 // the log has them (on disk before the ack when the store syncs always).
-// Concurrent appends to one shard are coalesced into one message.
-// On error, seqs holds the sequences of the records that were stored — a
+// Concurrent appends to one shard are coalesced into one message. ctx
+// bounds only the wait for the shard's appender to take the records; once
+// taken, Append returns when they are stored or have failed, and never
+// while the appender may still read recs, so the caller may reuse their
+// memory. On error, seqs holds the sequences of the records that were stored — a
 // prefix of recs — and the rest were not.
 func (st *Stream) Append(ctx context.Context, shard int, recs []Record) (seqs []Sequence, err error) {
 	return st.appenders[shard].append(ctx, recs)

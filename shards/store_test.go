@@ -1,6 +1,7 @@
 package shards
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -66,6 +67,16 @@ func TestStoreAppendReadCheckpoint(t *testing.T) {
 	if len(seen) != producers*perProducer {
 		t.Fatalf("read %d distinct records, want %d", len(seen), producers*perProducer)
 	}
+	// Concurrent appends share messages: JetStream does not group-commit,
+	// the appender does.
+	messages := map[uint64]bool{}
+	for _, r := range got {
+		messages[r.Sequence.Message()] = true
+	}
+	if len(messages) >= producers*perProducer {
+		t.Fatalf("%d appends took %d messages: concurrent appends were not coalesced", producers*perProducer, len(messages))
+	}
+	t.Logf("%d concurrent appends stored in %d messages", producers*perProducer, len(messages))
 
 	// Checkpoints survive a restart, and a reader resumes after one.
 	mid := got[123].Sequence
@@ -90,6 +101,27 @@ func TestStoreAppendReadCheckpoint(t *testing.T) {
 	rest := readN(t, s, "clicks.v1", 1, cp, len(got)-124)
 	if string(rest[0].Data) != string(got[124].Data) {
 		t.Fatalf("resumed at %q, want %q", rest[0].Data, got[124].Data)
+	}
+}
+
+func TestLargestRecordIsReadBack(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, StoreConfig{DataDir: t.TempDir(), SyncAlways: true, MaxRecordSize: 10 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.CreateStream(ctx, StreamSpec{Name: "big", Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("b"), 10<<20)
+	if _, err := st.Append(ctx, 0, []Record{{PartitionKey: "k", Data: big}, {PartitionKey: "k", Data: []byte("after")}}); err != nil {
+		t.Fatal(err)
+	}
+	got := readN(t, s, "big", 0, 0, 2)
+	if !bytes.Equal(got[0].Data, big) || string(got[1].Data) != "after" {
+		t.Fatalf("read back %d and %q", len(got[0].Data), got[1].Data)
 	}
 }
 
@@ -156,6 +188,96 @@ func readN(t *testing.T, s *Store, stream string, shard int, after Sequence, n i
 		recs, err := r.Next(ctx)
 		if err != nil {
 			t.Fatalf("after %d of %d records: %v", len(out), n, err)
+		}
+		for _, rec := range recs {
+			rec.Data = append([]byte(nil), rec.Data...)
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// Producers whose requests are cancelled mid-append reuse their buffers at
+// once; the log must hold exactly what each acknowledged append carried.
+func TestCancelledAppendsNeverCorruptTheLog(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	st, err := s.CreateStream(ctx, StreamSpec{Name: "c", Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		acked = map[Sequence]string{}
+	)
+	for p := range 16 {
+		wg.Go(func() {
+			buf := make([]byte, 4096)
+			for i := range 40 {
+				want := fmt.Sprintf("p%02d-%03d-", p, i)
+				for j := range buf {
+					buf[j] = want[j%len(want)]
+				}
+				cctx, cancel := context.WithTimeout(ctx, time.Duration(i%3)*time.Millisecond)
+				seqs, err := st.Append(cctx, 0, []Record{{PartitionKey: "k", Data: buf}})
+				cancel()
+				if err == nil {
+					mu.Lock()
+					acked[seqs[0]] = string(buf)
+					mu.Unlock()
+				}
+				for j := range buf { // the caller reuses its memory right away
+					buf[j] = '#'
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no append succeeded")
+	}
+	info, err := s.js.Stream(ctx, jsStreamName("c", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int(info.CachedInfo().State.Msgs)
+	got := readAll(t, s, "c", 0)
+	for _, r := range got {
+		if bytes.ContainsRune(r.Data, '#') {
+			t.Fatalf("record %v was stored after its producer reused the buffer: %.40q", r.Sequence, r.Data)
+		}
+		if want, ok := acked[r.Sequence]; ok && want != string(r.Data) {
+			t.Fatalf("record %v = %.20q, want %.20q", r.Sequence, r.Data, want)
+		}
+	}
+	t.Logf("%d appends acknowledged, %d records in %d messages", len(acked), len(got), total)
+}
+
+// readAll reads every record of a shard, up to its last message.
+func readAll(t *testing.T, s *Store, stream string, shard int) []StoredRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := info.CachedInfo().State.LastSeq
+	if last == 0 {
+		return nil
+	}
+	r, err := s.OpenReader(ctx, stream, shard, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []StoredRecord
+	for len(out) == 0 || out[len(out)-1].Sequence.Message() < last {
+		recs, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
 		for _, rec := range recs {
 			rec.Data = append([]byte(nil), rec.Data...)
