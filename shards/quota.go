@@ -18,7 +18,10 @@ var DefaultLimits = Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 1000}
 // refill continuously at their per-second rate and hold at most one second's
 // worth, so a shard absorbs a one-second burst and sustains its limits.
 // A record is admitted only when both buckets can pay for it, so a throttled
-// record consumes nothing and fails alone. Safe for concurrent use.
+// record consumes nothing and fails alone. A record larger than a second's
+// worth of bytes is admitted when the bucket is full and leaves it in debt,
+// so it waits its turn instead of being refused forever.
+// Safe for concurrent use.
 type Quota struct {
 	limits Limits
 
@@ -39,7 +42,7 @@ func (q *Quota) Admit(now time.Time, size int) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.refill(now)
-	if q.records < 1 || q.bytes < float64(size) {
+	if q.records < 1 || q.bytes < min(float64(size), float64(q.limits.BytesPerSecond)) {
 		return false
 	}
 	q.records--

@@ -43,9 +43,15 @@ func TestQuota(t *testing.T) {
 				{10 * time.Second, 1, false},
 			},
 		},
-		"oversize record never fits": {
+		"a record over a second's worth waits for a full bucket, then borrows": {
 			limits: Limits{BytesPerSecond: 100, RecordsPerSecond: 10},
-			steps:  []step{{0, 101, false}, {time.Hour, 101, false}, {time.Hour, 100, true}},
+			steps: []step{
+				{0, 1, true},
+				{0, 250, false},                    // the bucket is not full
+				{10 * time.Millisecond, 250, true}, // full again: admitted, 150 in debt
+				{time.Second, 1, false},            // -150 + 99: still in debt
+				{2500 * time.Millisecond, 1, true}, // paid off
+			},
 		},
 	}
 	for name, tt := range tests {
