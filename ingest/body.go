@@ -162,21 +162,50 @@ func splitRecords(dst [][]byte, f bodyFormat, body []byte, maxRecord int) ([][]b
 	return dst, nil
 }
 
+// splitArray splits a JSON array into its elements. Elements are stored
+// compact, so that a record never spans lines when delivered as JSON lines.
 func splitArray(dst [][]byte, body []byte, maxRecord int) ([][]byte, *requestError) {
-	if !json.Valid(body) {
-		return nil, badRequest("body is not a valid JSON array: %s", jsonSyntaxError(body))
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, badRequest("line %d: body is not a JSON array", lineAt(body, int(dec.InputOffset())))
 	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(body, &elems); err != nil {
-		return nil, badRequest("body is not a JSON array: %v", err)
-	}
-	for i, e := range elems {
-		if len(e) > maxRecord {
-			return nil, tooLarge("element %d: record is %d bytes; the limit is %d", i, len(e), maxRecord)
+	for i := 0; dec.More(); i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, badRequest("line %d: element %d: invalid JSON: %v", lineAt(body, errorOffset(err, dec)), i, err)
 		}
-		dst = append(dst, e)
+		if len(raw) > maxRecord {
+			return nil, tooLarge("line %d: element %d: record is %d bytes; the limit is %d",
+				lineAt(body, int(dec.InputOffset())), i, len(raw), maxRecord)
+		}
+		if bytes.ContainsAny(raw, "\r\n") {
+			var c bytes.Buffer
+			json.Compact(&c, raw) // raw is valid JSON
+			raw = c.Bytes()
+		}
+		dst = append(dst, raw)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+		return nil, badRequest("line %d: JSON array is not closed", lineAt(body, int(dec.InputOffset())))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, badRequest("line %d: content after the JSON array", lineAt(body, int(dec.InputOffset())))
 	}
 	return dst, nil
+}
+
+// errorOffset is where in the input a decode error was found.
+func errorOffset(err error, dec *json.Decoder) int {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return int(se.Offset)
+	}
+	return int(dec.InputOffset())
+}
+
+// lineAt returns the 1-based line of byte offset off in body.
+func lineAt(body []byte, off int) int {
+	return bytes.Count(body[:min(max(off, 0), len(body))], []byte{'\n'}) + 1
 }
 
 func jsonSyntaxError(b []byte) string {

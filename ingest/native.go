@@ -84,6 +84,15 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/streams/{name}/records", s.putRecords)
 	mux.HandleFunc("PUT /v1/streams/{name}/records", s.putRecords)
+	mux.HandleFunc("/v1/streams/{name}/records", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST, PUT")
+		writeError(w, &requestError{status: http.StatusMethodNotAllowed, code: "MethodNotAllowed",
+			message: fmt.Sprintf("%s is not allowed here; put records with POST or PUT", r.Method)})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &requestError{status: http.StatusNotFound, code: "NotFound",
+			message: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))

@@ -132,6 +132,9 @@ func TestPutFormats(t *testing.T) {
 			[]string{`{"user_id":"a","n":1}`, `{"user_id":"b","n":2}`, `{"n":3}`}},
 		"json array": {"clicks", hdr("Content-Type", "application/json"), []byte(`[{"user_id":"a"}, 7, "x"]`),
 			[]string{`{"user_id":"a"}`, `7`, `"x"`}},
+		"pretty json array is stored compact": {"clicks", hdr("Content-Type", "application/json"),
+			[]byte("[\n  {\"user_id\": \"a\",\n   \"tags\": [1, 2]},\n  \"two\\nlines\"\n]\n"),
+			[]string{`{"user_id":"a","tags":[1,2]}`, `"two\nlines"`}},
 		"text lines": {"plain", hdr("Content-Type", "text/plain; charset=utf-8"), []byte("<13>Nov 25 host app: hello\nnot json {\n"),
 			[]string{"<13>Nov 25 host app: hello", "not json {"}},
 		"gzip": {"clicks", hdr("Content-Type", "application/x-ndjson", "Content-Encoding", "gzip"), gz(ndjson),
@@ -224,7 +227,12 @@ func TestRejectedRequestsWriteNothing(t *testing.T) {
 	}{
 		"malformed json names the line": {"clicks", hdr("Content-Type", "application/x-ndjson"),
 			[]byte("{\"a\":1}\n{\"a\":\n{\"a\":3}\n"), 400, "InvalidArgumentException", "line 2"},
-		"bad array": {"clicks", hdr("Content-Type", "application/json"), []byte(`[{"a":1},`), 400, "InvalidArgumentException", "JSON array"},
+		"truncated array": {"clicks", hdr("Content-Type", "application/json"), []byte(`[{"a":1},`), 400, "InvalidArgumentException", "line 1: element 1: invalid JSON"},
+		"bad array element names its line": {"clicks", hdr("Content-Type", "application/json"),
+			[]byte("[\n{\"a\":1},\n{\"a\": nope}\n]"), 400, "InvalidArgumentException", "line 3: element 1: invalid JSON"},
+		"content after the array": {"clicks", hdr("Content-Type", "application/json"), []byte("[1]\n[2]"), 400, "InvalidArgumentException", "line 2: content after the JSON array"},
+		"oversize array element": {"plain", hdr("Content-Type", "application/json"),
+			[]byte("[1,\n\"" + strings.Repeat("x", 1001) + "\"]"), 413, "RequestEntityTooLarge", "line 2: element 1: record is 1003 bytes"},
 		"oversize record": {"plain", hdr("Content-Type", "text/plain"),
 			[]byte("ok\n" + strings.Repeat("x", 1001) + "\n"), 413, "RequestEntityTooLarge", "line 2: record is 1001 bytes"},
 		"oversize request": {"plain", hdr("Content-Type", "text/plain"),
@@ -247,10 +255,17 @@ func TestRejectedRequestsWriteNothing(t *testing.T) {
 			if status != tt.status || resp.Error == nil || resp.Error.Code != tt.code || !strings.Contains(resp.Error.Message, tt.contains) {
 				t.Fatalf("status %d, error %+v; want %d %s containing %q", status, resp.Error, tt.status, tt.code, tt.contains)
 			}
-			// Nothing was written: the next record stored is the first of the shard log.
-			status, _, ok := env.put(t, "plain?partition_key=k", hdr("Content-Type", "text/plain"), []byte("after"))
-			if status != http.StatusOK || ok.Records[0].SequenceNumber != shards.MakeSequence(1, 0).String() {
-				t.Fatalf("after a rejected request the log is not empty: %d %+v", status, ok)
+			// Nothing was written, on any shard of any stream.
+			for stream, n := range map[string]int{"clicks": 4, "plain": 1} {
+				for shard := range n {
+					info, err := env.store.ShardInfo(context.Background(), stream, shard)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if info.Messages != 0 {
+						t.Fatalf("a rejected request left %d messages on %s shard %d", info.Messages, stream, shard)
+					}
+				}
 			}
 		})
 	}
@@ -289,16 +304,60 @@ func TestThrottling(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	env := newTestEnv(t, generous)
-	for _, path := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get(env.srv.URL + path)
+	ready := false
+	s, err := NewServer(Limits{MaxRequestSize: 1 << 20, MaxRecordSize: 1000}, nil, func() bool { return ready }, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	get := func(path string) int {
+		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("%s = %d", path, resp.StatusCode)
-		}
+		return resp.StatusCode
+	}
+	if got := get("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while starting or draining = %d, want 503", got)
+	}
+	ready = true
+	if got := get("/readyz"); got != http.StatusOK {
+		t.Errorf("/readyz when ready = %d, want 200", got)
+	}
+	if got := get("/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz = %d, want 200", got)
+	}
+}
+
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	env := newTestEnv(t, generous)
+	tests := map[string]struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		"unknown path":     {http.MethodGet, "/v2/nope", 404, "NotFound"},
+		"wrong method":     {http.MethodGet, "/v1/streams/clicks/records", 405, "MethodNotAllowed"},
+		"delete a records": {http.MethodDelete, "/v1/streams/clicks/records", 405, "MethodNotAllowed"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, env.srv.URL+tt.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out putResponse
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+				t.Fatalf("%s %s: not JSON: %v", tt.method, tt.path, err)
+			}
+			if resp.StatusCode != tt.status || out.Error == nil || out.Error.Code != tt.code {
+				t.Fatalf("%s %s = %d %+v", tt.method, tt.path, resp.StatusCode, out.Error)
+			}
+		})
 	}
 }
 

@@ -275,3 +275,25 @@ func escapeName(name string) string {
 	}
 	return strings.NewReplacer("_", "__", ".", "_d").Replace(name)
 }
+
+// ShardInfo describes what one shard's log holds.
+type ShardInfo struct {
+	Messages uint64 // record-batch messages
+	Bytes    uint64
+	First    Sequence // first record kept; 0 when empty
+	LastMsg  uint64   // JetStream sequence of the last message; 0 when empty
+}
+
+// ShardInfo returns what shard i of stream holds now.
+func (s *Store) ShardInfo(ctx context.Context, stream string, shard int) (ShardInfo, error) {
+	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		return ShardInfo{}, fmt.Errorf("stream %q shard %d: %w", stream, shard, err)
+	}
+	st := js.CachedInfo().State
+	info := ShardInfo{Messages: st.Msgs, Bytes: st.Bytes, LastMsg: st.LastSeq}
+	if st.Msgs > 0 {
+		info.First = MakeSequence(st.FirstSeq, 0)
+	}
+	return info, nil
+}
