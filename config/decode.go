@@ -20,7 +20,6 @@ import (
 // elements and pointed-to structs start from their defaults (see defaulter);
 // aliases and merge keys (<<) are followed.
 type decoder struct {
-	cols   columnMap
 	pos    map[string]position // every path that is written
 	errs   []FieldError        // Line, Column, Path and Message set
 	failed []string            // paths whose value could not be decoded
@@ -38,12 +37,12 @@ type nodeDecoder interface {
 	decodeNode(d *decoder, n *yaml.Node, path string)
 }
 
-func newDecoder(cols columnMap) *decoder {
-	return &decoder{cols: cols, pos: map[string]position{}, active: map[*yaml.Node]bool{}}
+func newDecoder() *decoder {
+	return &decoder{pos: map[string]position{}, active: map[*yaml.Node]bool{}}
 }
 
 func (d *decoder) at(n *yaml.Node) position {
-	return position{line: n.Line, col: d.cols.original(n.Line, n.Column)}
+	return position{line: n.Line, col: n.Column}
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {

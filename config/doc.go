@@ -6,13 +6,14 @@
 // Loading goes through four steps, and every step reports all the problems
 // it finds rather than stopping at the first:
 //
-//  1. Environment interpolation on the raw text: ${VAR}, ${VAR:-default}
-//     (default when VAR is unset or empty) and $$ for a literal $. An unset
-//     ${VAR} without default is an error. Substitution happens within a line,
-//     so line numbers in later errors are those of the file as written; the
-//     value is inserted as text, so quote it when it may contain YAML syntax.
-//     Full-line comments are not interpolated.
-//  2. YAML parsing into a node tree (gopkg.in/yaml.v3).
+//  1. YAML parsing into a node tree (gopkg.in/yaml.v3).
+//  2. Environment interpolation of every scalar value: ${VAR},
+//     ${VAR:-default} (default when VAR is unset or empty) and $$ for a
+//     literal $. An unset ${VAR} without default is an error. Values are
+//     substituted after parsing, so a variable may hold any text ('#', ': ',
+//     line breaks) without changing the file's structure; keys and comments
+//     are never interpolated. An unquoted value is typed after substitution
+//     (shards: ${N} is a number), a quoted one stays a string.
 //  3. Decoding by a small reflection walker over the tree that follows
 //     `yaml:"name"` tags. Unknown keys, duplicate keys and values of the
 //     wrong type are errors. Defaults come from the NewDefault…Config

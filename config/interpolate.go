@@ -4,104 +4,92 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 )
 
-// substitution records one replaced expression within a line, as rune
-// offsets into the interpolated (out) and original (in) line.
-type substitution struct{ outStart, outEnd, inStart, inEnd int }
-
-// columnMap maps columns of the interpolated text back to the file the user
-// wrote. Keys are 1-based line numbers; lines without substitutions are
-// absent.
-type columnMap map[int][]substitution
-
-// original returns the column in the written file of 1-based column col of
-// the interpolated text. A column inside a substituted value maps to the
-// start of its ${...} expression.
-func (m columnMap) original(line, col int) int {
-	c, shift := col-1, 0
-	for _, s := range m[line] {
-		if c < s.outStart {
-			break
-		}
-		if c < s.outEnd {
-			return s.inStart + 1
-		}
-		shift = s.inEnd - s.outEnd
-	}
-	return c + shift + 1
-}
-
-// interpolate replaces ${VAR}, ${VAR:-default} and $$ in data, line by line
-// so that line numbers do not change. ${VAR:-default} uses default when VAR
-// is unset or empty; ${VAR} with VAR unset is an error. A $ followed by
-// anything else is kept. Lines whose first non-blank character is # are
-// comments and are left alone. Errors have Line, Column and Message set.
-func interpolate(data []byte, lookup func(string) (string, bool)) ([]byte, columnMap, []FieldError) {
-	lines := strings.Split(string(data), "\n")
-	cols := columnMap{}
+// interpolateNodes replaces ${VAR}, ${VAR:-default} and $$ in every scalar
+// value of the tree (not in keys, never in comments). It works on parsed
+// values, not on the text, so a value can hold any characters — '#', ': ',
+// a leading '*', line breaks — without changing the YAML's structure.
+// ${VAR:-default} uses default when VAR is unset or empty; ${VAR} with VAR
+// unset is an error; a $ followed by anything else is kept. A plain
+// (unquoted) value is re-typed after substitution, so `shards: ${N}` is an
+// integer when N is. Errors have Line, Column and Message set.
+func interpolateNodes(root *yaml.Node, lookup func(string) (string, bool)) []FieldError {
 	var errs []FieldError
-	for i, line := range lines {
-		if !strings.Contains(line, "$") || strings.HasPrefix(strings.TrimLeft(line, " \t"), "#") {
-			continue
+	seen := map[*yaml.Node]bool{} // an anchored node is expanded once
+	var walk func(n *yaml.Node, isKey bool)
+	walk = func(n *yaml.Node, isKey bool) {
+		if n == nil || seen[n] {
+			return
 		}
-		out, subs, lineErrs := interpolateLine(line, i+1, lookup)
-		lines[i] = out
-		if len(subs) > 0 {
-			cols[i+1] = subs
+		seen[n] = true
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, false)
+			}
+		case yaml.MappingNode:
+			for i, c := range n.Content {
+				walk(c, i%2 == 0)
+			}
+		case yaml.ScalarNode:
+			if isKey || !strings.Contains(n.Value, "$") {
+				return
+			}
+			out, valueErrs := interpolateString(n.Value, lookup)
+			for _, e := range valueErrs {
+				e.Line, e.Column = n.Line, n.Column
+				errs = append(errs, e)
+			}
+			n.Value = out
+			if n.Style == 0 {
+				n.Tag = "" // resolve the type from the substituted text
+			}
 		}
-		errs = append(errs, lineErrs...)
 	}
-	return []byte(strings.Join(lines, "\n")), cols, errs
+	walk(root, false)
+	return errs
 }
 
-func interpolateLine(line string, lineNo int, lookup func(string) (string, bool)) (string, []substitution, []FieldError) {
+// interpolateString expands one value. Errors carry only a Message.
+func interpolateString(s string, lookup func(string) (string, bool)) (string, []FieldError) {
 	var (
-		b        strings.Builder
-		subs     []substitution
-		errs     []FieldError
-		in, out  int // rune offsets
-		replaced string
+		b    strings.Builder
+		errs []FieldError
 	)
-	for rest := line; rest != ""; {
+	for rest := s; rest != ""; {
 		j := strings.IndexByte(rest, '$')
 		if j < 0 {
 			b.WriteString(rest)
 			break
 		}
-		n := utf8.RuneCountInString(rest[:j])
 		b.WriteString(rest[:j])
-		in, out, rest = in+n, out+n, rest[j:]
-
-		var consumed int
+		rest = rest[j:]
 		switch {
 		case strings.HasPrefix(rest, "$$"):
-			replaced, consumed = "$", 2
+			b.WriteByte('$')
+			rest = rest[2:]
 		case strings.HasPrefix(rest, "${"):
 			end := strings.IndexByte(rest, '}')
 			if end < 0 {
-				errs = append(errs, FieldError{Line: lineNo, Column: in + 1, Message: `unterminated "${": write ${VAR} or ${VAR:-default}, or $$ for a literal $`})
+				errs = append(errs, FieldError{Message: `unterminated "${": write ${VAR} or ${VAR:-default}, or $$ for a literal $`})
 				b.WriteString(rest)
-				return b.String(), subs, errs
+				return b.String(), errs
 			}
-			var err error
-			replaced, err = expand(rest[2:end], lookup)
+			v, err := expand(rest[2:end], lookup)
 			if err != nil {
-				errs = append(errs, FieldError{Line: lineNo, Column: in + 1, Message: err.Error()})
+				errs = append(errs, FieldError{Message: err.Error()})
 			}
-			consumed = end + 1
+			b.WriteString(v)
+			rest = rest[end+1:]
 		default:
 			b.WriteByte('$')
-			in, out, rest = in+1, out+1, rest[1:]
-			continue
+			rest = rest[1:]
 		}
-		b.WriteString(replaced)
-		n = utf8.RuneCountInString(replaced)
-		m := utf8.RuneCountInString(rest[:consumed])
-		subs = append(subs, substitution{outStart: out, outEnd: out + n, inStart: in, inEnd: in + m})
-		in, out, rest = in+m, out+n, rest[consumed:]
 	}
-	return b.String(), subs, errs
+	return b.String(), errs
 }
 
 // expand evaluates the inside of ${...}. On error it returns "".
@@ -116,14 +104,11 @@ func expand(expr string, lookup func(string) (string, bool)) (string, error) {
 	} else if !ok {
 		return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
 	}
-	if strings.ContainsAny(v, "\r\n") {
-		return "", fmt.Errorf("environment variable %s contains a line break; values must be single-line", name)
-	}
 	return v, nil
 }
 
 func validEnvName(s string) bool {
-	if s == "" {
+	if s == "" || !utf8.ValidString(s) {
 		return false
 	}
 	for i, r := range s {

@@ -40,15 +40,15 @@ func Parse(filename string, data []byte, checks ...Check) (*Config, error) {
 // ParseWithEnv is Parse with the environment given as a lookup function with
 // the signature of os.LookupEnv.
 func ParseWithEnv(filename string, data []byte, lookup func(string) (string, bool), checks ...Check) (*Config, error) {
-	text, cols, interpErrs := interpolate(data, lookup)
-	root, syntaxErr := parseYAML(text)
+	root, syntaxErr := parseYAML(data)
 	if syntaxErr != nil {
-		return nil, withFile(filename, append(interpErrs, *syntaxErr))
+		return nil, withFile(filename, []FieldError{*syntaxErr})
 	}
+	interpErrs := interpolateNodes(root, lookup)
 
 	cfg := NewDefaultConfig()
 	cfg.file = filename
-	d := newDecoder(cols)
+	d := newDecoder()
 	if root != nil {
 		d.record("", root)
 		d.decode(root, reflect.ValueOf(&cfg).Elem(), "")
