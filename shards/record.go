@@ -126,6 +126,18 @@ func DecodeBatch(dst []StoredRecord, msgSeq uint64, msg []byte) ([]StoredRecord,
 	return dst, nil
 }
 
+// batchCount returns the number of records in a record-batch message.
+func batchCount(msg []byte) (int, error) {
+	if len(msg) < 9 || msg[0] != batchVersion {
+		return 0, fmt.Errorf("%w: bad header", errCorruptBatch)
+	}
+	count, n := binary.Uvarint(msg[9:])
+	if n <= 0 || count > maxBatchRecords {
+		return 0, fmt.Errorf("%w: bad record count", errCorruptBatch)
+	}
+	return int(count), nil
+}
+
 func readBytes(p []byte) (field, rest []byte, err error) {
 	l, n := binary.Uvarint(p)
 	if n <= 0 || l > uint64(len(p)-n) {

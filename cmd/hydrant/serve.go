@@ -118,6 +118,12 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		wg.Go(func() { d.Run(deliverCtx) })
 	}
 
+	stopRetention, err := startRetention(cfg, store, logger)
+	if err != nil {
+		return err
+	}
+	defer stopRetention()
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	ready.Store(true)

@@ -1,0 +1,130 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TrimResult says what one retention pass did on one shard.
+type TrimResult struct {
+	Shard  int
+	Purged uint64 // record-batch messages removed
+	// HeldBy names the delivery whose checkpoint kept records older than the
+	// retention period (it is behind); empty when retention was applied in full.
+	HeldBy string
+	// Oldest is the arrival time of the oldest message kept (zero when the
+	// shard is empty).
+	Oldest time.Time
+}
+
+// Trim removes the messages of stream's shards that arrived before
+// now-retention — but never one a delivery in readers has not checkpointed
+// past: undelivered data is kept however old it is, and reported in HeldBy.
+func (s *Store) Trim(ctx context.Context, stream string, retention time.Duration, readers []string, now time.Time) ([]TrimResult, error) {
+	st, ok := s.Stream(stream)
+	if !ok {
+		return nil, fmt.Errorf("trim: stream %q is not open", stream)
+	}
+	cutoff := now.Add(-retention)
+	results := make([]TrimResult, 0, st.Shards())
+	for shard := range st.Shards() {
+		r, err := s.trimShard(ctx, stream, shard, cutoff, readers)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff time.Time, readers []string) (TrimResult, error) {
+	res := TrimResult{Shard: shard}
+	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
+	}
+	state := js.CachedInfo().State
+	if state.Msgs == 0 {
+		return res, nil
+	}
+	first, last := state.FirstSeq, state.LastSeq
+	// Messages before bound are delivered by every reader.
+	bound, holder := last+1, ""
+	for _, d := range readers {
+		cp, err := s.Checkpoint(ctx, d, shard)
+		if err != nil {
+			return res, err
+		}
+		m, err := firstUndelivered(ctx, js, cp)
+		if err != nil {
+			return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
+		}
+		if m = max(m, first); m < bound {
+			bound, holder = m, d
+		}
+	}
+	msgTime := func(seq uint64) (time.Time, error) {
+		m, err := js.GetMsg(ctx, seq)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("trim %s shard %d: message %d: %w", stream, shard, seq, err)
+		}
+		return m.Time, nil
+	}
+	// The first message in [first, bound) that is not older than cutoff;
+	// arrival times increase with the sequence.
+	lo, hi := first, bound
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		t, err := msgTime(mid)
+		if err != nil {
+			return res, err
+		}
+		if t.Before(cutoff) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo > first {
+		if err := js.Purge(ctx, jetstream.WithPurgeSequence(lo)); err != nil {
+			return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
+		}
+		res.Purged = lo - first
+	}
+	if lo <= last {
+		if res.Oldest, err = msgTime(lo); err != nil {
+			return res, err
+		}
+		if lo == bound && res.Oldest.Before(cutoff) {
+			res.HeldBy = holder
+		}
+	}
+	return res, nil
+}
+
+// firstUndelivered returns the first message that holds a record after cp:
+// cp's own message unless cp is its last record.
+func firstUndelivered(ctx context.Context, js jetstream.Stream, cp Sequence) (uint64, error) {
+	if cp == 0 {
+		return 0, nil
+	}
+	m, err := js.GetMsg(ctx, cp.Message())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return cp.Message() + 1, nil // trimmed already
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := batchCount(m.Data)
+	if err != nil {
+		return 0, fmt.Errorf("message %d: %w", cp.Message(), err)
+	}
+	if cp.Index() >= n-1 {
+		return cp.Message() + 1, nil
+	}
+	return cp.Message(), nil
+}
