@@ -21,7 +21,7 @@ run: build
 
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO).
 test: lint minio
-	HYDRANT_MINIO_BIN=$(MINIO) $(GO) test -count=1 -timeout 20m ./...
+	HYDRANT_MINIO_BIN=$(MINIO) $(GO) test -race -count=1 -timeout 20m ./...
 
 # Quick loop while developing: no MinIO, no e2e.
 unit:
