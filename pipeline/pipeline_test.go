@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,11 +89,37 @@ func fileObjects(t *testing.T, dir string) *destinations.Objects {
 // start runs the delivery until the test ends (or stop is called).
 func start(t *testing.T, e *env, cfg pipeline.Config) (d *pipeline.Delivery, stop func()) {
 	t.Helper()
+	return startLogged(t, e, cfg, slog.New(slog.DiscardHandler))
+}
+
+// logCounter counts log records by message.
+type logCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *logCounter) WithGroup(string) slog.Handler            { return c }
+func (c *logCounter) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts[r.Message]++
+	return nil
+}
+func (c *logCounter) count(msg string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[msg]
+}
+
+func startLogged(t *testing.T, e *env, cfg pipeline.Config, logger *slog.Logger) (d *pipeline.Delivery, stop func()) {
+	t.Helper()
 	cfg.Stream, cfg.Shards = "events", e.stream.Shards()
 	if cfg.Name == "" {
 		cfg.Name = "archive"
 	}
-	d = pipeline.New(cfg, e.store, pipeline.Settings{Logger: slog.New(slog.DiscardHandler)})
+	d = pipeline.New(cfg, e.store, pipeline.Settings{Logger: logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
@@ -410,4 +438,54 @@ func TestShutdownNeverCheckpointsUnfinishedWork(t *testing.T) {
 			})
 		})
 	}
+}
+
+// While both the destination and the error output are down, the shard waits:
+// the checkpoint stays put, and the records reach the error output once it
+// is back.
+func TestErrorOutputOutageHoldsTheShard(t *testing.T) {
+	e := newEnv(t, 1)
+	var calls atomic.Int32
+	store, err := s3.New(s3.Config{Endpoint: s3Failing(t, &calls), Region: "us-east-1", Bucket: "bucket", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing, err := destinations.NewObjects(store, destinations.ObjectsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file where the error output's directory belongs: every write fails.
+	blocker := filepath.Join(e.out, "errors")
+	if err := os.WriteFile(blocker, []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	retry := destinations.RetryConfig{Duration: 100 * time.Millisecond, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	logs := &logCounter{counts: map[string]int{}}
+	startLogged(t, e, pipeline.Config{
+		Buffer:      buffer.Config{Size: 1 << 20, Interval: 10 * time.Millisecond},
+		Destination: destinations.Chain(failing, destinations.WithRetry(retry, slog.New(slog.DiscardHandler))),
+		Errors:      fileObjects(t, e.out),
+		Retry:       retry,
+	}, slog.New(logs))
+	e.put(t, "{\"user\":\"a\"}\n{\"user\":\"b\"}\n")
+	// Retries spent, then the error output tried and failed a few times.
+	await.Cond(t, 10*time.Second, "failed error-output writes", func() bool {
+		return logs.count("error output failed; the shard waits and retries") >= 3
+	})
+	first := shards.MakeSequence(1, 0)
+	for range 3 {
+		if cp, _ := e.store.Checkpoint(context.Background(), "archive", 0); cp >= first {
+			t.Fatalf("checkpoint moved to %v while the error output was down", cp)
+		}
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, 10*time.Second, "both records in the error output", func() bool {
+		return destinationtest.CountLines(lines(t, e.out, "errors/delivery-failed")) == 2
+	})
+	await.Cond(t, 5*time.Second, "checkpoint past both records", func() bool {
+		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
+		return cp == shards.MakeSequence(1, 1)
+	})
 }
