@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -195,48 +196,37 @@ func randomKey() string {
 	return hex.EncodeToString(b[:])
 }
 
-// store routes, admits and appends recs, and returns a result per record.
+// store puts recs on the stream and returns a result per record.
 func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs []shards.Record) []recordResult {
-	results := make([]recordResult, len(recs))
-	perShard := make([][]int, st.Shards()) // record indexes admitted per shard
-	now := s.now()
-	m := st.ShardMap()
-	for i, rec := range recs {
-		shard := m.Shard(shards.HashPartitionKey(rec.PartitionKey))
-		results[i].shard = shard
-		if !st.Quota(shard).Admit(now, rec.Size()) {
+	puts := st.Put(ctx, s.now(), recs)
+	results := make([]recordResult, len(puts))
+	failed := 0
+	for i, p := range puts {
+		results[i] = recordResult{shard: p.Shard, seq: p.Sequence}
+		switch {
+		case p.Err == nil:
+		case errors.Is(p.Err, shards.ErrThrottled):
 			results[i].errCode = "ProvisionedThroughputExceededException"
-			results[i].errMsg = "Rate exceeded for shard " + shards.ShardID(shard) + " in stream " + name + "."
-			continue
+			results[i].errMsg = "Rate exceeded for shard " + shards.ShardID(p.Shard) + " in stream " + name + "."
+		default:
+			results[i].errCode = "InternalFailure"
+			results[i].errMsg = "the record was not stored; retry it"
+			failed++
 		}
-		perShard[shard] = append(perShard[shard], i)
 	}
-	var wg sync.WaitGroup
-	for shard, idx := range perShard {
-		if len(idx) == 0 {
-			continue
-		}
-		wg.Go(func() {
-			batch := make([]shards.Record, len(idx))
-			for j, i := range idx {
-				batch[j] = recs[i]
-			}
-			seqs, err := st.Append(ctx, shard, batch)
-			for j, i := range idx {
-				if j < len(seqs) {
-					results[i].seq = seqs[j]
-					continue
-				}
-				results[i].errCode = "InternalFailure"
-				results[i].errMsg = "the record was not stored; retry it"
-			}
-			if err != nil {
-				s.logger.Error("append failed", "stream", name, "shard", shard, "records", len(idx)-len(seqs), "error", err)
-			}
-		})
+	if failed > 0 {
+		s.logger.Error("append failed", "stream", name, "records", failed, "error", firstError(puts))
 	}
-	wg.Wait()
 	return results
+}
+
+func firstError(puts []shards.PutResult) error {
+	for _, p := range puts {
+		if p.Err != nil && !errors.Is(p.Err, shards.ErrThrottled) {
+			return p.Err
+		}
+	}
+	return nil
 }
 
 func (s *Server) getBuffer() *bytes.Buffer {

@@ -12,6 +12,9 @@ import (
 type Record struct {
 	PartitionKey string
 	Data         []byte
+	// HashKey, when set, routes the record instead of the MD5 of its
+	// partition key (Kinesis' ExplicitHashKey). It is not stored.
+	HashKey *HashKey
 }
 
 // Size is what the record costs against a shard's byte quota: data plus

@@ -67,27 +67,9 @@ func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff 
 			bound, holder = m, d
 		}
 	}
-	msgTime := func(seq uint64) (time.Time, error) {
-		m, err := js.GetMsg(ctx, seq)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("trim %s shard %d: message %d: %w", stream, shard, seq, err)
-		}
-		return m.Time, nil
-	}
-	// The first message in [first, bound) that is not older than cutoff;
-	// arrival times increase with the sequence.
-	lo, hi := first, bound
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		t, err := msgTime(mid)
-		if err != nil {
-			return res, err
-		}
-		if t.Before(cutoff) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+	lo, err := firstMessageAtOrAfter(ctx, js, first, bound, cutoff)
+	if err != nil {
+		return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
 	}
 	if lo > first {
 		if err := js.Purge(ctx, jetstream.WithPurgeSequence(lo)); err != nil {
@@ -96,9 +78,11 @@ func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff 
 		res.Purged = lo - first
 	}
 	if lo <= last {
-		if res.Oldest, err = msgTime(lo); err != nil {
-			return res, err
+		m, err := js.GetMsg(ctx, lo)
+		if err != nil {
+			return res, fmt.Errorf("trim %s shard %d: message %d: %w", stream, shard, lo, err)
 		}
+		res.Oldest = m.Time
 		if lo == bound && res.Oldest.Before(cutoff) {
 			res.HeldBy = holder
 		}

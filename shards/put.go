@@ -1,0 +1,65 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrThrottled is the error of a record refused by its shard's quota.
+var ErrThrottled = errors.New("rate exceeded")
+
+// PutResult is the outcome of one record of a Put.
+type PutResult struct {
+	Shard    int
+	Sequence Sequence
+	// Err is nil when the record is stored, ErrThrottled when its shard's
+	// quota refused it, and the log's error when it could not be stored.
+	Err error
+}
+
+// Put routes each record to its shard (by HashKey when set, else by the MD5
+// of its partition key), admits it against the shard's quota at now, and
+// appends the admitted records of each shard, shards in parallel. It
+// returns a result per record, in order: a throttled or failed record fails
+// alone. Put returns only when the log is done with recs.
+func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutResult {
+	results := make([]PutResult, len(recs))
+	perShard := make([][]int, st.Shards()) // indexes of admitted records
+	for i, rec := range recs {
+		h := HashPartitionKey(rec.PartitionKey)
+		if rec.HashKey != nil {
+			h = *rec.HashKey
+		}
+		shard := st.shardMap.Shard(h)
+		results[i].Shard = shard
+		if !st.quotas[shard].Admit(now, rec.Size()) {
+			results[i].Err = ErrThrottled
+			continue
+		}
+		perShard[shard] = append(perShard[shard], i)
+	}
+	var wg sync.WaitGroup
+	for shard, idx := range perShard {
+		if len(idx) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			batch := make([]Record, len(idx))
+			for j, i := range idx {
+				batch[j] = recs[i]
+			}
+			seqs, err := st.Append(ctx, shard, batch)
+			for j, i := range idx {
+				if j < len(seqs) {
+					results[i].Sequence = seqs[j]
+				} else {
+					results[i].Err = err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return results
+}

@@ -1,0 +1,121 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ReadResult is a page of records read from one shard.
+type ReadResult struct {
+	Records []StoredRecord
+	// Next is where the following read starts: the record after the last
+	// one returned (or the start position when nothing was returned).
+	Next Sequence
+	// Behind is how far the page's last record is from the tip of the
+	// shard (0 when the page reaches it), by arrival time.
+	Behind time.Duration
+}
+
+// Read returns up to maxRecords records, and about maxBytes of data at most
+// (at least one record), of shard starting at from (inclusive). A position
+// before the oldest record kept starts at the oldest; one past the newest
+// returns no records. Reads use JetStream's direct get, so any number of
+// readers may read any position without consumer state.
+func (s *Store) Read(ctx context.Context, stream string, shard int, from Sequence, maxRecords, maxBytes int) (ReadResult, error) {
+	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		return ReadResult{}, fmt.Errorf("read %s shard %d: %w", stream, shard, err)
+	}
+	state := js.CachedInfo().State
+	res := ReadResult{Next: from}
+	msg, idx := from.Message(), from.Index()
+	if state.Msgs == 0 || msg > state.LastSeq {
+		return res, nil
+	}
+	if msg < state.FirstSeq {
+		msg, idx = state.FirstSeq, 0
+	}
+	size := 0
+	var last time.Time
+	for ; msg <= state.LastSeq; msg, idx = msg+1, 0 {
+		m, err := js.GetMsg(ctx, msg)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // trimmed while reading
+		}
+		if err != nil {
+			return res, fmt.Errorf("read %s shard %d message %d: %w", stream, shard, msg, err)
+		}
+		recs, err := DecodeBatch(nil, msg, m.Data)
+		if err != nil {
+			return res, fmt.Errorf("read %s shard %d: %w", stream, shard, err)
+		}
+		for _, r := range recs[min(idx, len(recs)):] {
+			if len(res.Records) == maxRecords || (len(res.Records) > 0 && size+len(r.Data) > maxBytes) {
+				res.Next = r.Sequence
+				res.Behind = state.LastTime.Sub(last)
+				return res, nil
+			}
+			res.Records = append(res.Records, r)
+			size += len(r.Data)
+			last = r.Arrival
+			res.Next = r.Sequence + 1
+		}
+		res.Next = MakeSequence(msg+1, 0)
+	}
+	return res, nil
+}
+
+// Position returns the sequence where a Kinesis shard iterator of kind
+// starts: "TRIM_HORIZON" (the oldest record kept), "LATEST" (just after the
+// newest), or "AT_TIMESTAMP" (the first record that arrived at or after at).
+func (s *Store) Position(ctx context.Context, stream string, shard int, kind string, at time.Time) (Sequence, error) {
+	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		return 0, fmt.Errorf("stream %s shard %d: %w", stream, shard, err)
+	}
+	state := js.CachedInfo().State
+	first := max(state.FirstSeq, 1)
+	switch kind {
+	case "TRIM_HORIZON":
+		return MakeSequence(first, 0), nil
+	case "LATEST":
+		return MakeSequence(state.LastSeq+1, 0), nil
+	case "AT_TIMESTAMP":
+		if state.Msgs == 0 {
+			return MakeSequence(state.LastSeq+1, 0), nil
+		}
+		msg, err := firstMessageAtOrAfter(ctx, js, first, state.LastSeq+1, at)
+		if err != nil {
+			return 0, fmt.Errorf("stream %s shard %d: %w", stream, shard, err)
+		}
+		return MakeSequence(msg, 0), nil
+	}
+	return 0, fmt.Errorf("unknown position %q", kind)
+}
+
+// firstMessageAtOrAfter returns the first message in [lo, hi) stored at or
+// after t, or hi when there is none; storage times increase with the
+// sequence.
+func firstMessageAtOrAfter(ctx context.Context, js jetstream.Stream, lo, hi uint64, t time.Time) (uint64, error) {
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		m, err := js.GetMsg(ctx, mid)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			lo = mid + 1 // trimmed meanwhile: older than anything kept
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("message %d: %w", mid, err)
+		}
+		if m.Time.Before(t) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
