@@ -57,6 +57,7 @@ type Server struct {
 	now     func() time.Time
 	targets map[string]target
 	ready   func() bool
+	aws     http.Handler
 	bufs    sync.Pool // *bytes.Buffer
 }
 
@@ -80,9 +81,16 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 	return s, nil
 }
 
+// HandleAWS serves the AWS APIs (POST / with X-Amz-Target) with h; call it
+// before Handler.
+func (s *Server) HandleAWS(h http.Handler) { s.aws = h }
+
 // Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	if s.aws != nil {
+		mux.Handle("POST /{$}", s.aws)
+	}
 	mux.HandleFunc("POST /v1/streams/{name}/records", s.putRecords)
 	mux.HandleFunc("PUT /v1/streams/{name}/records", s.putRecords)
 	mux.HandleFunc("/v1/streams/{name}/records", func(w http.ResponseWriter, r *http.Request) {

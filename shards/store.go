@@ -149,6 +149,7 @@ type StreamSpec struct {
 // Stream is one stream's shards: its hash-key map, quotas and appenders.
 type Stream struct {
 	spec      StreamSpec
+	created   time.Time
 	shardMap  ShardMap
 	quotas    []*Quota
 	appenders []*appender
@@ -178,7 +179,7 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards)}
 	for i := 0; i < spec.Shards; i++ {
 		name := jsStreamName(spec.Name, i)
-		_, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		js, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        name,
 			Description: fmt.Sprintf("hydrant stream %s shard %d", spec.Name, i),
 			Subjects:    []string{jsSubject(spec.Name, i)},
@@ -200,6 +201,9 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 				a.close()
 			}
 			return nil, fmt.Errorf("stream %q shard %d: %w", spec.Name, i, err)
+		}
+		if i == 0 {
+			st.created = js.CachedInfo().Created
 		}
 		st.quotas = append(st.quotas, NewQuota(spec.Limits))
 		st.appenders = append(st.appenders, newAppender(s, name, jsSubject(spec.Name, i)))
@@ -236,6 +240,9 @@ func (s *Store) Stream(name string) (*Stream, bool) {
 
 // Name returns the stream's name.
 func (st *Stream) Name() string { return st.spec.Name }
+
+// Created returns when the stream was first created.
+func (st *Stream) Created() time.Time { return st.created }
 
 // Shards returns the number of shards.
 func (st *Stream) Shards() int { return st.spec.Shards }

@@ -19,6 +19,7 @@ import (
 	"github.com/hydrant-dev/hydrant/destinations/file"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 	"github.com/hydrant-dev/hydrant/transform"
@@ -54,6 +55,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	defer store.Close()
 
 	targets := make(map[string]ingest.Target)
+	logs := make(map[string]*shards.Stream)
 	for _, rs := range cfg.ResolvedStreams() {
 		st, err := store.CreateStream(ctx, shards.StreamSpec{
 			Name:      rs.Name,
@@ -68,6 +70,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 			return err
 		}
 		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField}
+		logs[rs.Name] = st
 	}
 
 	for _, d := range cfg.Deliveries {
@@ -93,6 +96,11 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
+	srv.HandleAWS(awsapi.New(awsCatalog(cfg, logs), store, awsapi.Options{
+		MaxRequestSize: int(cfg.Server.MaxRequestSize),
+		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
+		Logger:         logger,
+	}))
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

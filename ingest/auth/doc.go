@@ -1,0 +1,32 @@
+// Package auth decides who may talk to Hydrant's ingest front door.
+//
+// It has two independent checkers, one per API family:
+//
+//   - SigV4 verifies AWS Signature Version 4 on the AWS JSON 1.1 APIs
+//     (Kinesis Data Streams and Firehose, POST / with X-Amz-Target) against
+//     configured access key pairs, so stock AWS SDKs, the AWS CLI and log
+//     shippers work unchanged. The verifier hashes the body itself: clients
+//     other than S3 ones do not send X-Amz-Content-Sha256, and when they do,
+//     it must match the body (or be a signed UNSIGNED-PAYLOAD).
+//   - APIKeys checks bearer API keys on the native HTTP API, each key scoped
+//     to stream-name globs and to actions (put, read, admin).
+//
+// Both return an *Error carrying the HTTP status and the error code of the
+// API it belongs to; the caller writes it in that API's error format. Neither
+// reads the request body, logs, or keeps state beyond its configuration, so
+// both are safe for concurrent use.
+//
+// Things deployments must know:
+//
+//   - The signature covers the Host header. A reverse proxy in front of
+//     Hydrant must pass Host through unchanged (and must not rewrite the path
+//     or signed headers), or every signed request fails with
+//     InvalidSignatureException; the error message shows the canonical request
+//     Hydrant computed, as AWS does, to make such mismatches visible.
+//   - X-Amz-Security-Token is accepted as an ordinary (signed) header: Hydrant
+//     has no STS and cannot validate session tokens, so a request signed with a
+//     configured secret is accepted whatever token it carries.
+//   - Presigned (query-string) SigV4 is not supported; Kinesis and Firehose
+//     clients sign the Authorization header.
+//   - Request times may be up to 15 minutes from the server clock either way.
+package auth

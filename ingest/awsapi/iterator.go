@@ -1,0 +1,192 @@
+package awsapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+const (
+	iteratorTTL       = 5 * time.Minute
+	maxGetRecords     = 10000
+	maxGetRecordBytes = 10 << 20
+)
+
+// iterator is the state a shard iterator carries: where to read next and
+// when it was issued. On the wire it is opaque base64.
+type iterator struct {
+	stream string
+	shard  int
+	next   shards.Sequence
+	issued time.Time
+}
+
+const iteratorVersion = 1
+
+func encodeIterator(it iterator) string {
+	b := []byte{iteratorVersion}
+	b = binary.BigEndian.AppendUint64(b, uint64(it.issued.UnixMilli()))
+	b = binary.AppendUvarint(b, uint64(it.shard))
+	b = binary.AppendUvarint(b, uint64(it.next))
+	b = append(b, it.stream...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeIterator(s string) (iterator, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 9 || b[0] != iteratorVersion {
+		return iterator{}, false
+	}
+	it := iterator{issued: time.UnixMilli(int64(binary.BigEndian.Uint64(b[1:9])))}
+	p := b[9:]
+	shard, n := binary.Uvarint(p)
+	if n <= 0 || shard > 1<<20 {
+		return iterator{}, false
+	}
+	p = p[n:]
+	next, n := binary.Uvarint(p)
+	if n <= 0 {
+		return iterator{}, false
+	}
+	it.shard, it.next, it.stream = int(shard), shards.Sequence(next), string(p[n:])
+	return it, streamNamePattern.MatchString(it.stream)
+}
+
+type getShardIteratorRequest struct {
+	streamRef
+	ShardID                string    `json:"ShardId"`
+	ShardIteratorType      string    `json:"ShardIteratorType"`
+	StartingSequenceNumber string    `json:"StartingSequenceNumber,omitempty"`
+	Timestamp              epochTime `json:"Timestamp,omitempty"`
+}
+
+func (s *Server) getShardIterator(ctx context.Context, c *call) (any, *apiError) {
+	var req getShardIteratorRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	st, aerr := s.stream(req.streamRef)
+	if aerr != nil {
+		return nil, aerr
+	}
+	shard, err := shards.ParseShardID(req.ShardID)
+	if err != nil || shard >= st.Log.Shards() {
+		return nil, errNotFound("Shard %s in stream %s under account %s does not exist", req.ShardID, st.Name, s.opts.AccountID)
+	}
+	var from shards.Sequence
+	switch req.ShardIteratorType {
+	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
+		if !sequencePattern.MatchString(req.StartingSequenceNumber) {
+			return nil, errInvalidArgument("StartingSequenceNumber %q used in GetShardIterator on shard %s in stream %s under account %s is invalid.",
+				req.StartingSequenceNumber, req.ShardID, st.Name, s.opts.AccountID)
+		}
+		seq, err := shards.ParseSequence(req.StartingSequenceNumber)
+		if err != nil {
+			return nil, errInvalidArgument("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.",
+				req.StartingSequenceNumber, req.ShardID, st.Name, s.opts.AccountID)
+		}
+		from = seq
+		if req.ShardIteratorType == "AFTER_SEQUENCE_NUMBER" {
+			from++
+		}
+	case "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP":
+		if req.ShardIteratorType == "AT_TIMESTAMP" && req.Timestamp.IsZero() {
+			return nil, errInvalidArgument("Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP.")
+		}
+		from, err = s.store.Position(ctx, st.Name, shard, req.ShardIteratorType, req.Timestamp.Time)
+		if err != nil {
+			return nil, errInternal("%v", err)
+		}
+	default:
+		return nil, errValidation("%s", validationMessage(req.ShardIteratorType, "shardIteratorType",
+			"Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"))
+	}
+	return map[string]string{"ShardIterator": encodeIterator(iterator{stream: st.Name, shard: shard, next: from, issued: c.now})}, nil
+}
+
+type getRecordsRequest struct {
+	ShardIterator string `json:"ShardIterator"`
+	Limit         int    `json:"Limit,omitempty"`
+	StreamARN     string `json:"StreamARN,omitempty"`
+}
+
+type kinesisOutRecord struct {
+	SequenceNumber              string    `json:"SequenceNumber"`
+	ApproximateArrivalTimestamp epochTime `json:"ApproximateArrivalTimestamp"`
+	Data                        []byte    `json:"Data"`
+	PartitionKey                string    `json:"PartitionKey"`
+	EncryptionType              string    `json:"EncryptionType,omitempty"`
+}
+
+type getRecordsResponse struct {
+	Records            []kinesisOutRecord `json:"Records"`
+	NextShardIterator  string             `json:"NextShardIterator"`
+	MillisBehindLatest int64              `json:"MillisBehindLatest"`
+}
+
+func (s *Server) getRecords(ctx context.Context, c *call) (any, *apiError) {
+	var req getRecordsRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if req.ShardIterator == "" {
+		return nil, errValidation("%s", validationMessage("null", "shardIterator", "Member must not be null"))
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = maxGetRecords
+	}
+	if limit < 1 || limit > maxGetRecords {
+		return nil, errValidation("%s", validationMessage(req.Limit, "limit", "Member must have value between 1 and 10000"))
+	}
+	it, ok := decodeIterator(req.ShardIterator)
+	if !ok {
+		return nil, errInvalidArgument("Invalid ShardIterator.")
+	}
+	if age := c.now.Sub(it.issued); age > iteratorTTL {
+		return nil, newError(400, "ExpiredIteratorException",
+			"Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.",
+			it.issued.UTC().Format(time.UnixDate), c.now.UTC().Format(time.UnixDate), iteratorTTL.Milliseconds())
+	}
+	st, aerr := s.stream(streamRef{StreamName: it.stream})
+	if aerr != nil {
+		return nil, aerr
+	}
+	if it.shard >= st.Log.Shards() {
+		return nil, errNotFound("Shard %s in stream %s under account %s does not exist", shards.ShardID(it.shard), st.Name, s.opts.AccountID)
+	}
+	page, err := s.store.Read(ctx, st.Name, it.shard, it.next, limit, maxGetRecordBytes)
+	if err != nil {
+		return nil, errInternal("%v", err)
+	}
+	out := getRecordsResponse{Records: make([]kinesisOutRecord, len(page.Records)), MillisBehindLatest: page.Behind.Milliseconds()}
+	for i, r := range page.Records {
+		out.Records[i] = kinesisOutRecord{SequenceNumber: r.Sequence.String(), ApproximateArrivalTimestamp: epochTime{r.Arrival},
+			Data: r.Data, PartitionKey: r.PartitionKey, EncryptionType: "NONE"}
+	}
+	out.NextShardIterator = encodeIterator(iterator{stream: it.stream, shard: it.shard, next: page.Next, issued: c.now})
+	return out, nil
+}
+
+// listShardsToken is ListShards' NextToken.
+type listShardsToken struct{ stream, after string }
+
+func encodeListShardsToken(t listShardsToken) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(t.stream + "\x00" + t.after))
+}
+
+func decodeListShardsToken(s string) (listShardsToken, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return listShardsToken{}, false
+	}
+	stream, after, ok := strings.Cut(string(b), "\x00")
+	return listShardsToken{stream: stream, after: after}, ok
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

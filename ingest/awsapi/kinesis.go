@@ -1,0 +1,430 @@
+package awsapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+const (
+	maxPutRecords        = 500
+	maxPutRecordsBytes   = 10 << 20 // PutRecords request: 10 MiB of data and keys
+	kinesisMinRecordSize = 1 << 20  // Kinesis takes records of at least 1 MiB
+	maxPartitionKey      = 256
+)
+
+var (
+	streamNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+	hashKeyPattern    = regexp.MustCompile(`^(0|[1-9]\d{0,38})$`)
+	sequencePattern   = regexp.MustCompile(`^(0|[1-9]\d{0,128})$`)
+)
+
+// streamRef is how requests name a stream.
+type streamRef struct {
+	StreamName string `json:"StreamName,omitempty"`
+	StreamARN  string `json:"StreamARN,omitempty"`
+}
+
+// stream resolves a request's stream.
+func (s *Server) stream(ref streamRef) (Stream, *apiError) {
+	name := ref.StreamName
+	if name == "" && ref.StreamARN != "" {
+		n, ok := nameFromARN(ref.StreamARN, "stream")
+		if !ok {
+			return Stream{}, errInvalidArgument("StreamARN %q is not a Kinesis stream ARN", ref.StreamARN)
+		}
+		name = n
+	}
+	if name == "" {
+		return Stream{}, errValidation("%s", validationMessage("null", "streamName", "Member must not be null"))
+	}
+	if !streamNamePattern.MatchString(name) {
+		return Stream{}, errValidation("%s", validationMessage(name, "streamName", "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"))
+	}
+	st, ok := s.catalog.Stream(name)
+	if !ok {
+		return Stream{}, errNotFound("Stream %s under account %s not found.", name, s.opts.AccountID)
+	}
+	return st, nil
+}
+
+type kinesisRecord struct {
+	Data            []byte `json:"Data"`
+	PartitionKey    string `json:"PartitionKey"`
+	ExplicitHashKey string `json:"ExplicitHashKey,omitempty"`
+}
+
+type putRecordRequest struct {
+	streamRef
+	kinesisRecord
+	SequenceNumberForOrdering string `json:"SequenceNumberForOrdering,omitempty"`
+}
+
+type putRecordResponse struct {
+	ShardID        string `json:"ShardId"`
+	SequenceNumber string `json:"SequenceNumber"`
+	EncryptionType string `json:"EncryptionType"`
+}
+
+func (s *Server) kinesisPutRecord(ctx context.Context, c *call) (any, *apiError) {
+	var req putRecordRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	st, aerr := s.stream(req.streamRef)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if req.SequenceNumberForOrdering != "" && !sequencePattern.MatchString(req.SequenceNumberForOrdering) {
+		return nil, errInvalidArgument("SequenceNumberForOrdering %q is not a sequence number", req.SequenceNumberForOrdering)
+	}
+	rec, aerr := s.kinesisRecord(req.kinesisRecord, "")
+	if aerr != nil {
+		return nil, aerr
+	}
+	res := st.Log.Put(ctx, c.now, []shards.Record{rec})[0]
+	if res.Err != nil {
+		return nil, s.putError(st.Name, res)
+	}
+	return putRecordResponse{ShardID: shards.ShardID(res.Shard), SequenceNumber: res.Sequence.String(), EncryptionType: "NONE"}, nil
+}
+
+// kinesisRecord validates one record; field prefixes paths in messages.
+func (s *Server) kinesisRecord(r kinesisRecord, field string) (shards.Record, *apiError) {
+	if r.Data == nil {
+		return shards.Record{}, errValidation("%s", validationMessage("null", field+"data", "Member must not be null"))
+	}
+	n := utf8.RuneCountInString(r.PartitionKey)
+	if n < 1 || n > maxPartitionKey {
+		return shards.Record{}, errValidation("%s", validationMessage(r.PartitionKey, field+"partitionKey",
+			"Member must have length between 1 and 256"))
+	}
+	if limit := max(s.opts.MaxRecordSize, kinesisMinRecordSize); len(r.Data)+len(r.PartitionKey) > limit {
+		return shards.Record{}, errValidation("%s", validationMessage("java.nio.HeapByteBuffer", field+"data",
+			"Member must have length less than or equal to "+itoa(limit)))
+	}
+	rec := shards.Record{PartitionKey: r.PartitionKey, Data: r.Data}
+	if r.ExplicitHashKey != "" {
+		if !hashKeyPattern.MatchString(r.ExplicitHashKey) {
+			return shards.Record{}, errValidation("%s", validationMessage(r.ExplicitHashKey, field+"explicitHashKey",
+				"Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})"))
+		}
+		h, err := shards.ParseHashKey(r.ExplicitHashKey)
+		if err != nil {
+			return shards.Record{}, errInvalidArgument("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", r.ExplicitHashKey)
+		}
+		rec.HashKey = &h
+	}
+	return rec, nil
+}
+
+// putError maps a failed single put to the API's error.
+func (s *Server) putError(stream string, res shards.PutResult) *apiError {
+	if errors.Is(res.Err, shards.ErrThrottled) {
+		return newError(http.StatusBadRequest, "ProvisionedThroughputExceededException",
+			"Rate exceeded for shard %s in stream %s under account %s.", shards.ShardID(res.Shard), stream, s.opts.AccountID)
+	}
+	s.logger.Error("put failed", "stream", stream, "shard", res.Shard, "error", res.Err)
+	return errInternal("the record was not stored; retry it")
+}
+
+type putRecordsRequest struct {
+	streamRef
+	Records []kinesisRecord `json:"Records"`
+}
+
+type putRecordsEntry struct {
+	SequenceNumber string `json:"SequenceNumber,omitempty"`
+	ShardID        string `json:"ShardId,omitempty"`
+	ErrorCode      string `json:"ErrorCode,omitempty"`
+	ErrorMessage   string `json:"ErrorMessage,omitempty"`
+}
+
+type putRecordsResponse struct {
+	FailedRecordCount int               `json:"FailedRecordCount"`
+	Records           []putRecordsEntry `json:"Records"`
+	EncryptionType    string            `json:"EncryptionType"`
+}
+
+func (s *Server) kinesisPutRecords(ctx context.Context, c *call) (any, *apiError) {
+	var req putRecordsRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	st, aerr := s.stream(req.streamRef)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if len(req.Records) < 1 || len(req.Records) > maxPutRecords {
+		return nil, errValidation("%s", validationMessage(len(req.Records), "records", "Member must have length between 1 and 500"))
+	}
+	recs := make([]shards.Record, len(req.Records))
+	total := 0
+	for i, r := range req.Records {
+		rec, aerr := s.kinesisRecord(r, "records."+itoa(i+1)+".member.")
+		if aerr != nil {
+			return nil, aerr
+		}
+		recs[i] = rec
+		total += rec.Size()
+	}
+	if total > maxPutRecordsBytes {
+		return nil, errInvalidArgument("Records size exceeds %d bytes.", maxPutRecordsBytes)
+	}
+	out := putRecordsResponse{Records: make([]putRecordsEntry, len(recs)), EncryptionType: "NONE"}
+	for i, res := range st.Log.Put(ctx, c.now, recs) {
+		if res.Err == nil {
+			out.Records[i] = putRecordsEntry{SequenceNumber: res.Sequence.String(), ShardID: shards.ShardID(res.Shard)}
+			continue
+		}
+		out.FailedRecordCount++
+		if errors.Is(res.Err, shards.ErrThrottled) {
+			out.Records[i] = putRecordsEntry{ErrorCode: "ProvisionedThroughputExceededException",
+				ErrorMessage: "Rate exceeded for shard " + shards.ShardID(res.Shard) + " in stream " + st.Name + " under account " + s.opts.AccountID + "."}
+			continue
+		}
+		out.Records[i] = putRecordsEntry{ErrorCode: "InternalFailure", ErrorMessage: "Internal service failure."}
+	}
+	return out, nil
+}
+
+type listStreamsRequest struct {
+	Limit                    int    `json:"Limit,omitempty"`
+	ExclusiveStartStreamName string `json:"ExclusiveStartStreamName,omitempty"`
+	NextToken                string `json:"NextToken,omitempty"`
+}
+
+type streamSummary struct {
+	StreamName              string            `json:"StreamName"`
+	StreamARN               string            `json:"StreamARN"`
+	StreamStatus            string            `json:"StreamStatus"`
+	StreamModeDetails       streamModeDetails `json:"StreamModeDetails"`
+	StreamCreationTimestamp epochTime         `json:"StreamCreationTimestamp"`
+}
+
+type streamModeDetails struct {
+	StreamMode string `json:"StreamMode"`
+}
+
+type listStreamsResponse struct {
+	StreamNames     []string        `json:"StreamNames"`
+	StreamSummaries []streamSummary `json:"StreamSummaries"`
+	HasMoreStreams  bool            `json:"HasMoreStreams"`
+	NextToken       string          `json:"NextToken,omitempty"`
+}
+
+func (s *Server) listStreams(_ context.Context, c *call) (any, *apiError) {
+	var req listStreamsRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	if limit < 1 || limit > 10000 {
+		return nil, errValidation("%s", validationMessage(req.Limit, "limit", "Member must have value between 1 and 10000"))
+	}
+	after := req.ExclusiveStartStreamName
+	if req.NextToken != "" {
+		after = req.NextToken
+	}
+	out := listStreamsResponse{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
+	all := s.catalog.Streams()
+	i := sort.Search(len(all), func(i int) bool { return all[i].Name > after })
+	for ; i < len(all); i++ {
+		if len(out.StreamNames) == limit {
+			out.HasMoreStreams = true
+			out.NextToken = out.StreamNames[len(out.StreamNames)-1]
+			break
+		}
+		st := all[i]
+		out.StreamNames = append(out.StreamNames, st.Name)
+		out.StreamSummaries = append(out.StreamSummaries, streamSummary{
+			StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: "ACTIVE",
+			StreamModeDetails: streamModeDetails{StreamMode: "PROVISIONED"}, StreamCreationTimestamp: epochTime{st.Created},
+		})
+	}
+	return out, nil
+}
+
+type hashKeyRange struct {
+	StartingHashKey string `json:"StartingHashKey"`
+	EndingHashKey   string `json:"EndingHashKey"`
+}
+
+type sequenceNumberRange struct {
+	StartingSequenceNumber string `json:"StartingSequenceNumber"`
+	EndingSequenceNumber   string `json:"EndingSequenceNumber,omitempty"`
+}
+
+type shardDescription struct {
+	ShardID             string              `json:"ShardId"`
+	HashKeyRange        hashKeyRange        `json:"HashKeyRange"`
+	SequenceNumberRange sequenceNumberRange `json:"SequenceNumberRange"`
+}
+
+// shardList describes the shards of st; they never split or merge, so every
+// shard is open and starts at the first sequence a shard can have.
+func shardList(st Stream) []shardDescription {
+	m := st.Log.ShardMap()
+	out := make([]shardDescription, m.Len())
+	for i := range out {
+		r := m.Range(i)
+		out[i] = shardDescription{
+			ShardID:             shards.ShardID(i),
+			HashKeyRange:        hashKeyRange{StartingHashKey: r.Start.String(), EndingHashKey: r.End.String()},
+			SequenceNumberRange: sequenceNumberRange{StartingSequenceNumber: shards.MakeSequence(1, 0).String()},
+		}
+	}
+	return out
+}
+
+type describeStreamRequest struct {
+	streamRef
+	Limit                 int    `json:"Limit,omitempty"`
+	ExclusiveStartShardID string `json:"ExclusiveStartShardId,omitempty"`
+}
+
+type enhancedMetrics struct {
+	ShardLevelMetrics []string `json:"ShardLevelMetrics"`
+}
+
+type streamDescription struct {
+	StreamName              string             `json:"StreamName"`
+	StreamARN               string             `json:"StreamARN"`
+	StreamStatus            string             `json:"StreamStatus"`
+	StreamModeDetails       streamModeDetails  `json:"StreamModeDetails"`
+	Shards                  []shardDescription `json:"Shards"`
+	HasMoreShards           bool               `json:"HasMoreShards"`
+	RetentionPeriodHours    int                `json:"RetentionPeriodHours"`
+	StreamCreationTimestamp epochTime          `json:"StreamCreationTimestamp"`
+	EnhancedMonitoring      []enhancedMetrics  `json:"EnhancedMonitoring"`
+	EncryptionType          string             `json:"EncryptionType"`
+}
+
+func (s *Server) describeStream(_ context.Context, c *call) (any, *apiError) {
+	var req describeStreamRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	st, aerr := s.stream(req.streamRef)
+	if aerr != nil {
+		return nil, aerr
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	if limit < 1 || limit > 10000 {
+		return nil, errValidation("%s", validationMessage(req.Limit, "limit", "Member must have value between 1 and 10000"))
+	}
+	all := shardList(st)
+	i := sort.Search(len(all), func(i int) bool { return all[i].ShardID > req.ExclusiveStartShardID })
+	page := all[i:]
+	more := len(page) > limit
+	if more {
+		page = page[:limit]
+	}
+	return map[string]streamDescription{"StreamDescription": {
+		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: "ACTIVE",
+		StreamModeDetails: streamModeDetails{StreamMode: "PROVISIONED"}, Shards: page, HasMoreShards: more,
+		RetentionPeriodHours: int(st.Retention.Hours()), StreamCreationTimestamp: epochTime{st.Created},
+		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: []string{}}}, EncryptionType: "NONE",
+	}}, nil
+}
+
+type streamDescriptionSummary struct {
+	StreamName              string            `json:"StreamName"`
+	StreamARN               string            `json:"StreamARN"`
+	StreamStatus            string            `json:"StreamStatus"`
+	StreamModeDetails       streamModeDetails `json:"StreamModeDetails"`
+	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
+	StreamCreationTimestamp epochTime         `json:"StreamCreationTimestamp"`
+	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
+	EncryptionType          string            `json:"EncryptionType"`
+	OpenShardCount          int               `json:"OpenShardCount"`
+	ConsumerCount           int               `json:"ConsumerCount"`
+}
+
+func (s *Server) describeStreamSummary(_ context.Context, c *call) (any, *apiError) {
+	var req streamRef
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	st, aerr := s.stream(req)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return map[string]streamDescriptionSummary{"StreamDescriptionSummary": {
+		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: "ACTIVE",
+		StreamModeDetails: streamModeDetails{StreamMode: "PROVISIONED"}, RetentionPeriodHours: int(st.Retention.Hours()),
+		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: []string{}}},
+		EncryptionType: "NONE", OpenShardCount: st.Log.Shards(),
+	}}, nil
+}
+
+type shardFilter struct {
+	Type      string    `json:"Type"`
+	ShardID   string    `json:"ShardId,omitempty"`
+	Timestamp epochTime `json:"Timestamp,omitempty"`
+}
+
+type listShardsRequest struct {
+	streamRef
+	NextToken             string       `json:"NextToken,omitempty"`
+	ExclusiveStartShardID string       `json:"ExclusiveStartShardId,omitempty"`
+	MaxResults            int          `json:"MaxResults,omitempty"`
+	ShardFilter           *shardFilter `json:"ShardFilter,omitempty"`
+}
+
+type listShardsResponse struct {
+	Shards    []shardDescription `json:"Shards"`
+	NextToken string             `json:"NextToken,omitempty"`
+}
+
+func (s *Server) listShards(_ context.Context, c *call) (any, *apiError) {
+	var req listShardsRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	after := req.ExclusiveStartShardID
+	if req.NextToken != "" {
+		if req.StreamName != "" || req.StreamARN != "" {
+			return nil, errInvalidArgument("NextToken and StreamName cannot be provided together.")
+		}
+		tok, ok := decodeListShardsToken(req.NextToken)
+		if !ok {
+			return nil, errInvalidArgument("Invalid ShardIterator / NextToken: %q", req.NextToken)
+		}
+		req.StreamName, after = tok.stream, tok.after
+	}
+	st, aerr := s.stream(req.streamRef)
+	if aerr != nil {
+		return nil, aerr
+	}
+	limit := req.MaxResults
+	if limit == 0 {
+		limit = 1000
+	}
+	if limit < 1 || limit > 10000 {
+		return nil, errValidation("%s", validationMessage(req.MaxResults, "maxResults", "Member must have value between 1 and 10000"))
+	}
+	if f := req.ShardFilter; f != nil && f.Type == "AFTER_SHARD_ID" && f.ShardID > after {
+		after = f.ShardID
+	}
+	all := shardList(st)
+	i := sort.Search(len(all), func(i int) bool { return all[i].ShardID > after })
+	page := all[i:]
+	out := listShardsResponse{Shards: page}
+	if len(page) > limit {
+		out.Shards = page[:limit]
+		out.NextToken = encodeListShardsToken(listShardsToken{stream: st.Name, after: page[limit-1].ShardID})
+	}
+	return out, nil
+}

@@ -1,0 +1,252 @@
+package awsapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hydrant-dev/hydrant/ingest/auth"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// Stream is a Kinesis stream as the APIs see it.
+type Stream struct {
+	Name      string
+	Log       *shards.Stream
+	Retention time.Duration
+	Created   time.Time
+}
+
+// Delivery is a Firehose delivery stream as the APIs see it.
+type Delivery struct {
+	Name    string
+	Source  string         // the stream it reads; empty for DirectPut
+	Log     *shards.Stream // DirectPut: the implicit stream puts go to
+	Created time.Time
+	// Destination describes where the delivery writes, for DescribeDeliveryStream.
+	Destination Destination
+}
+
+// Destination describes a delivery's destination in Firehose's terms.
+type Destination struct {
+	BucketARN         string // arn:aws:s3:::bucket, or file://dir for the file destination
+	Prefix            string
+	ErrorOutputPrefix string
+	CompressionFormat string // UNCOMPRESSED | GZIP | ZSTD (Hydrant's names in Firehose form)
+	SizeInMBs         int
+	IntervalInSeconds int
+	RetryDuration     time.Duration
+}
+
+// Catalog is what the APIs need of the running system: the streams and
+// deliveries that exist. Implementations are safe for concurrent use.
+type Catalog interface {
+	Stream(name string) (Stream, bool)
+	Streams() []Stream // sorted by name
+	Delivery(name string) (Delivery, bool)
+	Deliveries() []Delivery // sorted by name
+}
+
+// Verifier authenticates AWS requests (SigV4); see package auth.
+type Verifier interface {
+	Verify(r *http.Request, body []byte) (accessKeyID string, err *auth.Error)
+}
+
+// Options configure the server.
+type Options struct {
+	Region         string // for ARNs when a request does not name one (default us-east-1)
+	AccountID      string // for ARNs (default 000000000000)
+	MaxRequestSize int    // bytes of one request body
+	MaxRecordSize  int    // Firehose record limit (Kinesis allows at least 1 MiB)
+	// Verifier, when set, requires every request to be signed.
+	Verifier Verifier
+	Logger   *slog.Logger
+	Now      func() time.Time
+	_        struct{}
+}
+
+// Server serves the Firehose and Kinesis APIs.
+type Server struct {
+	opts    Options
+	catalog Catalog
+	store   *shards.Store
+	ops     map[string]operation
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+// operation handles one X-Amz-Target.
+type operation func(ctx context.Context, c *call) (any, *apiError)
+
+// call is one request being served.
+type call struct {
+	r      *http.Request
+	body   []byte
+	codec  codec
+	region string
+	now    time.Time
+}
+
+// decode reads the request body into v.
+func (c *call) decode(v any) *apiError {
+	if len(bytes.TrimSpace(c.body)) == 0 {
+		return nil // an empty body is an empty request
+	}
+	if err := c.codec.unmarshal(c.body, v); err != nil {
+		return errSerialization("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+// New returns a server over catalog and the shard log.
+func New(catalog Catalog, store *shards.Store, opts Options) *Server {
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.AccountID == "" {
+		opts.AccountID = "000000000000"
+	}
+	if opts.MaxRequestSize <= 0 {
+		opts.MaxRequestSize = 16 << 20
+	}
+	if opts.MaxRecordSize <= 0 {
+		opts.MaxRecordSize = 1000 << 10
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now}
+	s.ops = map[string]operation{
+		"Firehose_20150804.PutRecord":              s.firehosePutRecord,
+		"Firehose_20150804.PutRecordBatch":         s.firehosePutRecordBatch,
+		"Firehose_20150804.ListDeliveryStreams":    s.listDeliveryStreams,
+		"Firehose_20150804.DescribeDeliveryStream": s.describeDeliveryStream,
+		"Kinesis_20131202.PutRecord":               s.kinesisPutRecord,
+		"Kinesis_20131202.PutRecords":              s.kinesisPutRecords,
+		"Kinesis_20131202.ListStreams":             s.listStreams,
+		"Kinesis_20131202.DescribeStream":          s.describeStream,
+		"Kinesis_20131202.DescribeStreamSummary":   s.describeStreamSummary,
+		"Kinesis_20131202.ListShards":              s.listShards,
+		"Kinesis_20131202.GetShardIterator":        s.getShardIterator,
+		"Kinesis_20131202.GetRecords":              s.getRecords,
+	}
+	return s
+}
+
+// ServeHTTP serves POST / requests of the AWS APIs.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-amzn-RequestId", uuid.NewString())
+	c, aerr := s.newCall(w, r)
+	if aerr == nil {
+		target := r.Header.Get("X-Amz-Target")
+		op, ok := s.ops[target]
+		if !ok {
+			aerr = newError(http.StatusBadRequest, "UnknownOperationException", "unknown operation %q", target)
+		} else {
+			var resp any
+			resp, aerr = op(r.Context(), c)
+			if aerr == nil {
+				s.write(w, c.codec, http.StatusOK, resp)
+				return
+			}
+		}
+	}
+	if aerr.status >= 500 {
+		s.logger.Error("AWS API request failed", "target", r.Header.Get("X-Amz-Target"), "error", aerr)
+	}
+	codec := jsonCodec
+	if c != nil {
+		codec = c.codec
+	}
+	w.Header().Set("x-amzn-ErrorType", aerr.typ)
+	s.write(w, codec, aerr.status, errorBody{Type: aerr.typ, Message: aerr.message})
+}
+
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message"`
+}
+
+// newCall reads and authenticates the request.
+func (s *Server) newCall(w http.ResponseWriter, r *http.Request) (*call, *apiError) {
+	c := &call{r: r, codec: jsonCodec, region: s.opts.Region, now: s.now()}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	codec, ok := codecs[mt]
+	if !ok {
+		return c, errSerialization("Content-Type %q is not supported: use application/x-amz-json-1.1 or application/x-amz-cbor-1.1", r.Header.Get("Content-Type"))
+	}
+	c.codec = codec
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxRequestSize)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return c, newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException",
+				"request body is over the %d-byte limit", s.opts.MaxRequestSize)
+		}
+		return c, errSerialization("reading the request body: %v", err)
+	}
+	c.body = body
+	if region := signingRegion(r.Header.Get("Authorization")); region != "" {
+		c.region = region
+	}
+	if s.opts.Verifier != nil {
+		if _, aerr := s.opts.Verifier.Verify(r, body); aerr != nil {
+			return c, &apiError{status: aerr.Status, typ: aerr.Code, message: aerr.Message}
+		}
+	}
+	return c, nil
+}
+
+// signingRegion returns the region of a SigV4 Authorization header's
+// credential scope, or "".
+func signingRegion(authz string) string {
+	_, cred, ok := strings.Cut(authz, "Credential=")
+	if !ok {
+		return ""
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[2]
+}
+
+func (s *Server) write(w http.ResponseWriter, c codec, status int, v any) {
+	body, err := c.marshal(v)
+	if err != nil {
+		s.logger.Error("encode AWS API response", "error", err)
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(errorBody{Type: "InternalFailure", Message: "could not encode the response"})
+		c = jsonCodec
+	}
+	w.Header().Set("Content-Type", c.contentType)
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// arn builds an ARN of this server's account.
+func (s *Server) arn(service, region, resource string) string {
+	return "arn:aws:" + service + ":" + region + ":" + s.opts.AccountID + ":" + resource
+}
+
+// nameFromARN returns the resource name of arn:...:kind/name.
+func nameFromARN(arn, kind string) (string, bool) {
+	i := strings.LastIndex(arn, ":"+kind+"/")
+	if !strings.HasPrefix(arn, "arn:") || i < 0 {
+		return "", false
+	}
+	return arn[i+len(kind)+2:], true
+}
