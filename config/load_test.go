@@ -365,7 +365,7 @@ deliveries:
     destination:
       file: {dir: ./out, error_prefix: ""}
 `)
-	if cfg.Server != NewDefaultServerConfig() || cfg.Storage != NewDefaultStorageConfig() {
+	if !reflect.DeepEqual(cfg.Server, NewDefaultServerConfig()) || cfg.Storage != NewDefaultStorageConfig() {
 		t.Fatalf("server/storage = %+v %+v, want defaults", cfg.Server, cfg.Storage)
 	}
 	if cfg.Deliveries[0].Buffer.Size != 5*MiB {

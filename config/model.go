@@ -44,9 +44,44 @@ func NewDefaultConfig() Config {
 
 // ServerConfig is the HTTP front door.
 type ServerConfig struct {
-	Listen         string `yaml:"listen"`           // host:port
-	MaxRequestSize Size   `yaml:"max_request_size"` // 1MiB..256MiB
-	MaxRecordSize  Size   `yaml:"max_record_size"`  // 1KiB..10MiB, at most MaxRequestSize
+	Listen         string     `yaml:"listen"`           // host:port
+	MaxRequestSize Size       `yaml:"max_request_size"` // 1MiB..256MiB
+	MaxRecordSize  Size       `yaml:"max_record_size"`  // 1KiB..10MiB, at most MaxRequestSize
+	Auth           AuthConfig `yaml:"auth"`             // off when empty
+	TLS            *TLSConfig `yaml:"tls"`              // HTTPS when set
+}
+
+// AuthConfig says who may call the APIs. With aws set, every AWS API request
+// must carry a valid SigV4 signature by one of the keys; with api_keys set,
+// every native API request must carry one of the bearer keys.
+type AuthConfig struct {
+	AWS     []AWSCredentialConfig `yaml:"aws"`
+	APIKeys []APIKeyConfig        `yaml:"api_keys"`
+}
+
+// AWSCredentialConfig is an access key pair that may sign AWS API requests.
+type AWSCredentialConfig struct {
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+}
+
+// String never shows the secret.
+func (c AWSCredentialConfig) String() string { return "{" + c.AccessKeyID + " REDACTED}" }
+
+// APIKeyConfig is a bearer key of the native API, limited to streams and actions.
+type APIKeyConfig struct {
+	Key     string   `yaml:"key"`
+	Streams []string `yaml:"streams"` // stream name globs, e.g. "clicks-*" or "*"
+	Actions []string `yaml:"actions"` // put | read | admin
+}
+
+// String never shows the key.
+func (c APIKeyConfig) String() string { return fmt.Sprintf("{REDACTED %v %v}", c.Streams, c.Actions) }
+
+// TLSConfig serves HTTPS with a certificate and key in PEM files.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // NewDefaultServerConfig returns the server defaults.

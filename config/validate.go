@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,47 @@ func (c ServerConfig) Validate() []FieldError {
 	between(&errs, "max_request_size", c.MaxRequestSize, MiB, 256*MiB)
 	if between(&errs, "max_record_size", c.MaxRecordSize, KiB, 10*MiB) && c.MaxRecordSize > c.MaxRequestSize {
 		errs.add("max_record_size", "must not exceed max_request_size (%v)", c.MaxRequestSize)
+	}
+	seen := map[string]bool{}
+	for i, cred := range c.Auth.AWS {
+		p := fmt.Sprintf("auth.aws[%d]", i)
+		if cred.AccessKeyID == "" {
+			errs.add(p+".access_key_id", "required")
+		} else if seen[cred.AccessKeyID] {
+			errs.add(p+".access_key_id", "%q is listed twice", cred.AccessKeyID)
+		}
+		seen[cred.AccessKeyID] = true
+		if cred.SecretAccessKey == "" {
+			errs.add(p+".secret_access_key", "required")
+		}
+	}
+	for i, k := range c.Auth.APIKeys {
+		p := fmt.Sprintf("auth.api_keys[%d]", i)
+		if len(k.Key) < 16 {
+			errs.add(p+".key", "must be at least 16 characters")
+		}
+		if len(k.Streams) == 0 {
+			errs.add(p+".streams", "required: stream name globs such as \"clicks-*\" or \"*\"")
+		}
+		for j, g := range k.Streams {
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				errs.add(fmt.Sprintf("%s.streams[%d]", p, j), "%q is not a valid glob", g)
+			}
+		}
+		if len(k.Actions) == 0 {
+			errs.add(p+".actions", "required: one or more of put, read, admin")
+		}
+		for j, a := range k.Actions {
+			oneOf(&errs, fmt.Sprintf("%s.actions[%d]", p, j), a, "put", "read", "admin")
+		}
+	}
+	if c.TLS != nil {
+		if c.TLS.CertFile == "" {
+			errs.add("tls.cert_file", "required")
+		}
+		if c.TLS.KeyFile == "" {
+			errs.add("tls.key_file", "required")
+		}
 	}
 	return errs
 }

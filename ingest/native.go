@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -58,7 +59,8 @@ type Server struct {
 	targets map[string]target
 	ready   func() bool
 	aws     http.Handler
-	bufs    sync.Pool // *bytes.Buffer
+	keys    *auth.APIKeys // nil: no key needed
+	bufs    sync.Pool     // *bytes.Buffer
 }
 
 // NewServer returns a server for the given targets, keyed by the name
@@ -80,6 +82,10 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 	}
 	return s, nil
 }
+
+// RequireAPIKeys makes every native API request carry one of keys, allowed
+// to put to the stream it names; call it before Handler.
+func (s *Server) RequireAPIKeys(keys *auth.APIKeys) { s.keys = keys }
 
 // HandleAWS serves the AWS APIs (POST / with X-Amz-Target) with h; call it
 // before Handler.
@@ -128,6 +134,15 @@ type recordResult struct {
 
 func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if s.keys != nil {
+		if aerr := s.keys.Check(r, name, auth.ActionPut); aerr != nil {
+			if aerr.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", auth.BearerChallenge)
+			}
+			writeError(w, &requestError{status: aerr.Status, code: aerr.Code, message: aerr.Message})
+			return
+		}
+	}
 	t, ok := s.targets[name]
 	if !ok {
 		writeError(w, &requestError{status: http.StatusNotFound, code: "ResourceNotFoundException",

@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -404,4 +405,61 @@ func BenchmarkPartitionKeyField(b *testing.B) {
 			b.Fatal("not found")
 		}
 	}
+}
+
+func TestAPIKeys(t *testing.T) {
+	env := newTestEnv(t, generous)
+	keys, err := auth.NewAPIKeys([]auth.APIKey{
+		{Key: "shipper-key-0123456789", Streams: []string{"click*"}, Actions: []auth.Action{auth.ActionPut}},
+		{Key: "reader-key-0123456789", Streams: []string{"*"}, Actions: []auth.Action{auth.ActionRead}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(Limits{MaxRequestSize: 1 << 20, MaxRecordSize: 1000}, map[string]Target{
+		"clicks": {Stream: mustStream(t, env, "clicks")}, "plain": {Stream: mustStream(t, env, "plain")},
+	}, nil, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RequireAPIKeys(keys)
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	env.srv = srv
+	tests := map[string]struct {
+		stream string
+		header http.Header
+		status int
+		code   string
+	}{
+		"no key":             {"clicks", nil, 401, "Unauthorized"},
+		"unknown key":        {"clicks", hdr("Authorization", "Bearer nope-nope-nope-nope"), 401, "Unauthorized"},
+		"bearer key":         {"clicks", hdr("Authorization", "Bearer shipper-key-0123456789"), 200, ""},
+		"x-api-key header":   {"clicks", hdr("X-Api-Key", "shipper-key-0123456789"), 200, ""},
+		"stream not allowed": {"plain", hdr("Authorization", "Bearer shipper-key-0123456789"), 403, "Forbidden"},
+		"action not allowed": {"clicks", hdr("Authorization", "Bearer reader-key-0123456789"), 403, "Forbidden"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			status, h, resp := env.put(t, tt.stream, tt.header, []byte("{\"user_id\":\"u\"}"))
+			if status != tt.status || (tt.code != "" && (resp.Error == nil || resp.Error.Code != tt.code)) {
+				t.Fatalf("status %d error %+v; want %d %s", status, resp.Error, tt.status, tt.code)
+			}
+			if status == 401 && h.Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+			if resp.Error != nil && strings.Contains(resp.Error.Message, "key-0123456789") {
+				t.Fatal("an error message shows the key")
+			}
+		})
+	}
+}
+
+func mustStream(t *testing.T, env *testEnv, name string) *shards.Stream {
+	t.Helper()
+	st, ok := env.store.Stream(name)
+	if !ok {
+		t.Fatalf("stream %s not open", name)
+	}
+	return st
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,18 +97,42 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
-	srv.HandleAWS(awsapi.New(awsCatalog(cfg, logs), store, awsapi.Options{
+	verifier, keys, err := newAuth(cfg.Server.Auth)
+	if err != nil {
+		return err
+	}
+	awsOpts := awsapi.Options{
 		MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
 		Logger:         logger,
-	}))
+	}
+	if verifier != nil {
+		awsOpts.Verifier = verifier
+	}
+	srv.HandleAWS(awsapi.New(awsCatalog(cfg, logs), store, awsOpts))
+	if keys != nil {
+		srv.RequireAPIKeys(keys)
+	}
+	tlsConfig, err := loadTLS(cfg.Server.TLS)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can put records",
-			"listen", ln.Addr().String())
+		if verifier == nil {
+			logger.Warn("listening on a non-loopback address without AWS authentication (server.auth.aws): anyone who can reach it can use the AWS APIs",
+				"listen", ln.Addr().String())
+		}
+		if keys == nil {
+			logger.Warn("listening on a non-loopback address without API keys (server.auth.api_keys): anyone who can reach it can put records",
+				"listen", ln.Addr().String())
+		}
 	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),

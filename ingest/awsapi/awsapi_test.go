@@ -19,8 +19,10 @@ import (
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 	"github.com/hydrant-dev/hydrant/shards"
 )
@@ -385,5 +387,50 @@ func TestWireErrors(t *testing.T) {
 				t.Fatal("no x-amzn-RequestId header")
 			}
 		})
+	}
+}
+
+// With SigV4 required, the real clients' signatures pass and anything else
+// is refused before it reaches an operation.
+func TestSigV4(t *testing.T) {
+	verifier, err := auth.NewSigV4([]auth.Credential{{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}},
+		[]string{"firehose", "kinesis"}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, verifier)
+	ctx := context.Background()
+	if _, err := e.kin.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("clicks"), Data: []byte("x"), PartitionKey: aws.String("k")}); err != nil {
+		t.Fatalf("signed Kinesis PutRecord: %v", err)
+	}
+	if _, err := e.fh.PutRecordBatch(ctx, &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String("events"),
+		Records: []fhtypes.Record{{Data: []byte("x")}}}); err != nil {
+		t.Fatalf("signed Firehose PutRecordBatch: %v", err)
+	}
+
+	wrong := kinesisClient(e.url, "AKIDEXAMPLE", "not-the-secret")
+	_, err = wrong.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("clicks"), Data: []byte("x"), PartitionKey: aws.String("k")})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidSignatureException" {
+		t.Fatalf("wrong secret: %v, want InvalidSignatureException", err)
+	}
+	unknown := firehoseClient(e.url, "AKIDUNKNOWN", "secret")
+	_, err = unknown.ListDeliveryStreams(ctx, &firehose.ListDeliveryStreamsInput{})
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "UnrecognizedClientException" {
+		t.Fatalf("unknown key: %v, want UnrecognizedClientException", err)
+	}
+	status, _, body := post(t, e.url, "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1", []byte(`{}`))
+	if status != 400 || !strings.Contains(string(body), "MissingAuthenticationTokenException") {
+		t.Fatalf("unsigned request: %d %s", status, body)
+	}
+	// Nothing unsigned was stored.
+	info, _ := e.store.ShardInfo(ctx, "clicks", 0)
+	total := info.Messages
+	for shard := 1; shard < 4; shard++ {
+		i, _ := e.store.ShardInfo(ctx, "clicks", shard)
+		total += i.Messages
+	}
+	if total != 1 {
+		t.Fatalf("%d messages in clicks, want only the signed put", total)
 	}
 }
