@@ -87,6 +87,16 @@ func startHydrant(t *testing.T, dir, listen, cfg string, env ...string) *hydrant
 
 func startHydrantConfig(t *testing.T, dir, listen, cfgPath string, env ...string) *hydrant {
 	t.Helper()
+	h := launchHydrant(t, dir, cfgPath, env...)
+	h.url = "http://" + listen
+	h.waitReady(http.DefaultClient)
+	return h
+}
+
+// launchHydrant starts `hydrant serve` on cfgPath; the process is killed
+// when the test ends, and its log shown if the test failed.
+func launchHydrant(t *testing.T, dir, cfgPath string, env ...string) *hydrant {
+	t.Helper()
 	logPath := filepath.Join(dir, fmt.Sprintf("hydrant-%d.log", time.Now().UnixNano()))
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -98,7 +108,7 @@ func startHydrantConfig(t *testing.T, dir, listen, cfgPath string, env ...string
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &hydrant{t: t, cmd: cmd, url: "http://" + listen, logPath: logPath, exited: make(chan struct{})}
+	h := &hydrant{t: t, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
 	go func() { cmd.Wait(); logf.Close(); close(h.exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -108,21 +118,26 @@ func startHydrantConfig(t *testing.T, dir, listen, cfgPath string, env ...string
 			t.Logf("hydrant log:\n%s", log)
 		}
 	})
-	await.Cond(t, 30*time.Second, "hydrant ready", func() bool {
+	return h
+}
+
+// waitReady polls /readyz until it answers 200.
+func (h *hydrant) waitReady(client *http.Client) {
+	h.t.Helper()
+	await.Cond(h.t, 30*time.Second, "hydrant ready", func() bool {
 		select {
 		case <-h.exited:
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("hydrant exited at start:\n%s", log)
+			log, _ := os.ReadFile(h.logPath)
+			h.t.Fatalf("hydrant exited at start:\n%s", log)
 		default:
 		}
-		resp, err := http.Get(h.url + "/readyz")
+		resp, err := client.Get(h.url + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return h
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
