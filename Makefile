@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio fuzz clean
 
 all: build
 
@@ -19,9 +19,22 @@ build:
 run: build
 	$(BIN)/hydrant serve -c examples/quickstart.yaml
 
-# Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO).
+# Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
+# then every fuzz target briefly.
 test: lint minio
 	HYDRANT_MINIO_BIN=$(MINIO) $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=5s
+
+# Each decoder that reads bytes from the network or disk, fuzzed for FUZZTIME.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/auth:FuzzParseAuthorization \
+	./shards:FuzzDecodeBatch ./config:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # Quick loop while developing: no MinIO, no e2e.
 unit:
