@@ -28,6 +28,9 @@ type Config struct {
 	Storage    StorageConfig    `yaml:"storage"`
 	Streams    []StreamConfig   `yaml:"streams"`
 	Deliveries []DeliveryConfig `yaml:"deliveries"`
+	// FirehoseAPI configures delivery streams created with Firehose's
+	// CreateDeliveryStream.
+	FirehoseAPI FirehoseAPIConfig `yaml:"firehose_api"`
 
 	file string              // name given to Load or Parse
 	pos  map[string]position // path -> where it is written
@@ -39,7 +42,33 @@ type position struct{ line, col int }
 // NewDefaultConfig returns a Config with every default set and no streams
 // or deliveries.
 func NewDefaultConfig() Config {
-	return Config{Server: NewDefaultServerConfig(), Storage: NewDefaultStorageConfig()}
+	return Config{Server: NewDefaultServerConfig(), Storage: NewDefaultStorageConfig(), FirehoseAPI: NewDefaultFirehoseAPIConfig()}
+}
+
+// FirehoseAPIConfig is what deliveries created through the Firehose API
+// (CreateDeliveryStream with an ExtendedS3 destination) need beyond what the
+// request says: the S3 service their bucket ARN names a bucket on.
+type FirehoseAPIConfig struct {
+	S3     *S3ConnectionConfig `yaml:"s3"`     // without it, CreateDeliveryStream is refused
+	Shards int                 `yaml:"shards"` // shards of each created delivery's stream; 1..1024
+}
+
+// NewDefaultFirehoseAPIConfig returns the defaults: no S3, one shard.
+func NewDefaultFirehoseAPIConfig() FirehoseAPIConfig { return FirehoseAPIConfig{Shards: 1} }
+
+// S3ConnectionConfig is an S3-compatible service and its credentials.
+type S3ConnectionConfig struct {
+	Endpoint        string `yaml:"endpoint"` // http:// or https:// URL
+	Region          string `yaml:"region"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+}
+
+func (c *S3ConnectionConfig) setDefaults() { *c = S3ConnectionConfig{Region: "us-east-1"} }
+
+// String never shows the secret.
+func (c S3ConnectionConfig) String() string {
+	return fmt.Sprintf("{%s %s %s REDACTED}", c.Endpoint, c.Region, c.AccessKeyID)
 }
 
 // ServerConfig is the HTTP front door.

@@ -36,6 +36,7 @@ func (c *Config) validate() []FieldError {
 	for i, d := range c.Deliveries {
 		errs.addAll(indexPath("deliveries", i), d.Validate())
 	}
+	errs.addAll("firehose_api", c.FirehoseAPI.Validate())
 	errs = append(errs, c.validateReferences()...)
 	out := make([]FieldError, len(errs))
 	for i, fe := range errs {
@@ -353,4 +354,22 @@ func validBucket(s string) bool {
 		}
 	}
 	return alnum(s[0]) && alnum(s[len(s)-1])
+}
+
+// Validate checks the settings of API-created deliveries.
+func (c FirehoseAPIConfig) Validate() []FieldError {
+	var errs fieldErrors
+	between(&errs, "shards", c.Shards, 1, 1024)
+	if s := c.S3; s != nil {
+		if u, err := url.Parse(s.Endpoint); s.Endpoint == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.add("s3.endpoint", "must be a URL with an http:// or https:// scheme, e.g. http://127.0.0.1:9000")
+		}
+		if s.Region == "" {
+			errs.add("s3.region", "required")
+		}
+		if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
+			errs.add("s3.secret_access_key", "access_key_id and secret_access_key go together")
+		}
+	}
+	return errs
 }

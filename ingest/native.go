@@ -56,6 +56,7 @@ type Server struct {
 	limits  Limits
 	logger  *slog.Logger
 	now     func() time.Time
+	mu      sync.RWMutex
 	targets map[string]target
 	ready   func() bool
 	aws     http.Handler
@@ -74,13 +75,31 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 	}
 	s := &Server{limits: limits, logger: set.Logger, now: set.Now, targets: make(map[string]target), ready: ready}
 	for name, t := range targets {
-		p, err := compilePointer(t.PartitionKeyField)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: partition_key_field: %w", name, err)
+		if err := s.SetTarget(name, t); err != nil {
+			return nil, err
 		}
-		s.targets[name] = target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom}
 	}
 	return s, nil
+}
+
+// SetTarget adds or replaces the target producers reach by name (a stream
+// created while the server runs, say).
+func (s *Server) SetTarget(name string, t Target) error {
+	p, err := compilePointer(t.PartitionKeyField)
+	if err != nil {
+		return fmt.Errorf("stream %s: partition_key_field: %w", name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.targets[name] = target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom}
+	return nil
+}
+
+// RemoveTarget stops taking puts for name.
+func (s *Server) RemoveTarget(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.targets, name)
 }
 
 // RequireAPIKeys makes every native API request carry one of keys, allowed
@@ -143,7 +162,9 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.mu.RLock()
 	t, ok := s.targets[name]
+	s.mu.RUnlock()
 	if !ok {
 		writeError(w, &requestError{status: http.StatusNotFound, code: "ResourceNotFoundException",
 			message: fmt.Sprintf("stream %q not found", name)})

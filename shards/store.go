@@ -40,6 +40,7 @@ type Store struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	cps    jetstream.KeyValue
+	meta   jetstream.KeyValue
 	logger *slog.Logger
 	// maxPayload is the largest message the server takes; readers must be
 	// able to pull at least one such message.
@@ -111,6 +112,16 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("shard log: checkpoint bucket: %w", err)
+	}
+	s.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      metaBucket,
+		Description: "hydrant catalog: streams and deliveries created through the APIs",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("shard log: catalog bucket: %w", err)
 	}
 	s.logger.Info("shard log open", "dir", opts.StoreDir, "sync_always", cfg.SyncAlways)
 	return s, nil

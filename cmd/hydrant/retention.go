@@ -7,7 +7,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/catalog"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -17,30 +17,25 @@ const retentionSchedule = "@every 1m"
 // startRetention trims every stream on a schedule: records older than the
 // stream's retention go, except those a delivery reading the stream has not
 // delivered yet. stop waits for a pass under way.
-func startRetention(cfg *config.Config, store *shards.Store, logger *slog.Logger) (stop func(), err error) {
-	readers := map[string][]string{}
-	for _, d := range cfg.Deliveries {
-		readers[d.SourceStream()] = append(readers[d.SourceStream()], d.Name)
-	}
-	streams := cfg.ResolvedStreams()
+func startRetention(cat *catalog.Catalog, store *shards.Store, logger *slog.Logger) (stop func(), err error) {
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
 	_, err = c.AddFunc(retentionSchedule, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for _, s := range streams {
-			results, err := store.Trim(ctx, s.Name, s.Retention.Std(), readers[s.Name], time.Now())
+		for _, s := range cat.RetentionTargets() {
+			results, err := store.Trim(ctx, s.Stream, s.Retention, s.Readers, time.Now())
 			if err != nil {
-				logger.Error("retention trim failed", "stream", s.Name, "error", err)
+				logger.Error("retention trim failed", "stream", s.Stream, "error", err)
 				continue
 			}
 			for _, r := range results {
 				if r.Purged > 0 {
-					logger.Info("retention trim", "stream", s.Name, "shard", shards.ShardID(r.Shard), "messages", r.Purged)
+					logger.Info("retention trim", "stream", s.Stream, "shard", shards.ShardID(r.Shard), "messages", r.Purged)
 				}
 				if r.HeldBy != "" {
 					logger.Warn("delivery is behind the stream's retention: keeping its undelivered records",
-						"stream", s.Name, "shard", shards.ShardID(r.Shard), "delivery", r.HeldBy,
-						"retention", s.Retention.Std(), "oldest", r.Oldest)
+						"stream", s.Stream, "shard", shards.ShardID(r.Shard), "delivery", r.HeldBy,
+						"retention", s.Retention, "oldest", r.Oldest)
 				}
 			}
 		}

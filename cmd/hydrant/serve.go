@@ -109,7 +109,13 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if verifier != nil {
 		awsOpts.Verifier = verifier
 	}
-	srv.HandleAWS(awsapi.New(awsCatalog(cfg, logs), store, awsOpts))
+	cat, err := newCatalog(ctx, cfg, store, logs, srv, logger)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	awsOpts.Control = cat
+	srv.HandleAWS(awsapi.New(cat, store, awsOpts))
 	if keys != nil {
 		srv.RequireAPIKeys(keys)
 	}
@@ -151,7 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		wg.Go(func() { d.Run(deliverCtx) })
 	}
 
-	stopRetention, err := startRetention(cfg, store, logger)
+	stopRetention, err := startRetention(cat, store, logger)
 	if err != nil {
 		return err
 	}
@@ -177,6 +183,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		logger.Warn("http shutdown", "error", err)
 	}
 	stopDeliveries()
+	cat.Close()
 	wg.Wait()
 	logger.Info("hydrant stopped")
 	return runErr

@@ -69,9 +69,12 @@ type Options struct {
 	MaxRecordSize  int    // Firehose record limit (Kinesis allows at least 1 MiB)
 	// Verifier, when set, requires every request to be signed.
 	Verifier Verifier
-	Logger   *slog.Logger
-	Now      func() time.Time
-	_        struct{}
+	// Control, when set, serves the operations that create and delete
+	// streams and delivery streams.
+	Control Control
+	Logger  *slog.Logger
+	Now     func() time.Time
+	_       struct{}
 }
 
 // Server serves the Firehose and Kinesis APIs.
@@ -129,18 +132,24 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 	}
 	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now}
 	s.ops = map[string]operation{
-		"Firehose_20150804.PutRecord":              s.firehosePutRecord,
-		"Firehose_20150804.PutRecordBatch":         s.firehosePutRecordBatch,
-		"Firehose_20150804.ListDeliveryStreams":    s.listDeliveryStreams,
-		"Firehose_20150804.DescribeDeliveryStream": s.describeDeliveryStream,
-		"Kinesis_20131202.PutRecord":               s.kinesisPutRecord,
-		"Kinesis_20131202.PutRecords":              s.kinesisPutRecords,
-		"Kinesis_20131202.ListStreams":             s.listStreams,
-		"Kinesis_20131202.DescribeStream":          s.describeStream,
-		"Kinesis_20131202.DescribeStreamSummary":   s.describeStreamSummary,
-		"Kinesis_20131202.ListShards":              s.listShards,
-		"Kinesis_20131202.GetShardIterator":        s.getShardIterator,
-		"Kinesis_20131202.GetRecords":              s.getRecords,
+		"Firehose_20150804.PutRecord":                    s.firehosePutRecord,
+		"Firehose_20150804.PutRecordBatch":               s.firehosePutRecordBatch,
+		"Firehose_20150804.ListDeliveryStreams":          s.listDeliveryStreams,
+		"Firehose_20150804.DescribeDeliveryStream":       s.describeDeliveryStream,
+		"Kinesis_20131202.PutRecord":                     s.kinesisPutRecord,
+		"Kinesis_20131202.PutRecords":                    s.kinesisPutRecords,
+		"Kinesis_20131202.ListStreams":                   s.listStreams,
+		"Kinesis_20131202.DescribeStream":                s.describeStream,
+		"Kinesis_20131202.DescribeStreamSummary":         s.describeStreamSummary,
+		"Kinesis_20131202.ListShards":                    s.listShards,
+		"Kinesis_20131202.GetShardIterator":              s.getShardIterator,
+		"Kinesis_20131202.GetRecords":                    s.getRecords,
+		"Kinesis_20131202.CreateStream":                  s.createStream,
+		"Kinesis_20131202.DeleteStream":                  s.deleteStream,
+		"Kinesis_20131202.IncreaseStreamRetentionPeriod": s.increaseRetention,
+		"Kinesis_20131202.DecreaseStreamRetentionPeriod": s.decreaseRetention,
+		"Firehose_20150804.CreateDeliveryStream":         s.createDeliveryStream,
+		"Firehose_20150804.DeleteDeliveryStream":         s.deleteDeliveryStream,
 	}
 	return s
 }

@@ -1,0 +1,270 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// defaultRetention is a created stream's retention, and how long a
+// DirectPut delivery's records are kept, as in AWS.
+const defaultRetention = 24 * time.Hour
+
+// Targets is where producers' names are registered (the native API).
+type Targets interface {
+	SetTarget(name string, t ingest.Target) error
+	RemoveTarget(name string)
+}
+
+// Starter starts delivering a created delivery stream from log. stop ends
+// the delivery, flushing what it holds, and returns when it is done.
+type Starter func(spec awsapi.DeliverySpec, log *shards.Stream) (stop func(), err error)
+
+// Options configure a catalog.
+type Options struct {
+	Store   *shards.Store
+	Targets Targets // optional
+	// Start runs created delivery streams; nil refuses CreateDeliveryStream.
+	Start          Starter
+	DeliveryShards int // shards of a created delivery stream's log (default 1)
+	Logger         *slog.Logger
+	_              struct{}
+}
+
+// Catalog is safe for concurrent use.
+type Catalog struct {
+	opts   Options
+	logger *slog.Logger
+
+	ctl sync.Mutex // serializes changes, which may take long (a drain)
+
+	mu         sync.RWMutex
+	streams    map[string]*streamEntry
+	deliveries map[string]*deliveryEntry
+}
+
+type streamEntry struct {
+	info     awsapi.Stream
+	declared bool
+}
+
+type deliveryEntry struct {
+	info      awsapi.Delivery
+	retention time.Duration // of its DirectPut stream
+	declared  bool
+	spec      awsapi.DeliverySpec // created ones
+	stop      func()
+}
+
+// New returns an empty catalog.
+func New(opts Options) *Catalog {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.DeliveryShards <= 0 {
+		opts.DeliveryShards = 1
+	}
+	return &Catalog{opts: opts, logger: opts.Logger, streams: map[string]*streamEntry{}, deliveries: map[string]*deliveryEntry{}}
+}
+
+// AddDeclaredStream adds a stream the config declares; the APIs cannot
+// delete it or change its retention.
+func (c *Catalog) AddDeclaredStream(s awsapi.Stream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.streams[s.Name] = &streamEntry{info: s, declared: true}
+}
+
+// AddDeclaredDelivery adds a delivery the config declares; retention is how
+// long its DirectPut stream keeps records.
+func (c *Catalog) AddDeclaredDelivery(d awsapi.Delivery, retention time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deliveries[d.Name] = &deliveryEntry{info: d, declared: true, retention: retention}
+}
+
+// Stream returns a stream by name.
+func (c *Catalog) Stream(name string) (awsapi.Stream, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.streams[name]
+	if !ok {
+		return awsapi.Stream{}, false
+	}
+	return e.info, true
+}
+
+// Streams returns every stream, sorted by name.
+func (c *Catalog) Streams() []awsapi.Stream {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]awsapi.Stream, 0, len(c.streams))
+	for _, e := range c.streams {
+		out = append(out, e.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Delivery returns a delivery stream by name.
+func (c *Catalog) Delivery(name string) (awsapi.Delivery, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.deliveries[name]
+	if !ok {
+		return awsapi.Delivery{}, false
+	}
+	return e.info, true
+}
+
+// Deliveries returns every delivery stream, sorted by name.
+func (c *Catalog) Deliveries() []awsapi.Delivery {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]awsapi.Delivery, 0, len(c.deliveries))
+	for _, e := range c.deliveries {
+		out = append(out, e.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// RetentionTarget is one shard log to trim, and who reads it.
+type RetentionTarget struct {
+	Stream    string
+	Retention time.Duration
+	Readers   []string // deliveries whose checkpoints bound the trim
+}
+
+// RetentionTargets lists every shard log: streams, read by the deliveries
+// whose source they are, and DirectPut deliveries' logs, read by themselves.
+func (c *Catalog) RetentionTargets() []RetentionTarget {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []RetentionTarget
+	for _, s := range c.streams {
+		t := RetentionTarget{Stream: s.info.Name, Retention: s.info.Retention}
+		for _, d := range c.deliveries {
+			if d.info.Source == s.info.Name {
+				t.Readers = append(t.Readers, d.info.Name)
+			}
+		}
+		out = append(out, t)
+	}
+	for _, d := range c.deliveries {
+		if d.info.Log != nil {
+			out = append(out, RetentionTarget{Stream: d.info.Log.Name(), Retention: d.retention, Readers: []string{d.info.Name}})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Stream < out[j].Stream })
+	return out
+}
+
+// taken reports whether a stream or delivery already uses name: they share
+// the shard log's namespace.
+func (c *Catalog) taken(name string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, s := c.streams[name]
+	_, d := c.deliveries[name]
+	return s || d
+}
+
+// Persisted definitions.
+type streamDef struct {
+	Name      string        `json:"name"`
+	Shards    int           `json:"shards"`
+	Retention time.Duration `json:"retention"`
+}
+
+type deliveryDef struct {
+	Spec   awsapi.DeliverySpec `json:"spec"`
+	Shards int                 `json:"shards"`
+}
+
+const (
+	streamPrefix   = "stream."
+	deliveryPrefix = "delivery."
+)
+
+func metaKey(prefix, name string) string {
+	// Meta keys allow [-/_=.a-zA-Z0-9]; names use [a-zA-Z0-9_.-].
+	return prefix + strings.ReplaceAll(name, "/", "_")
+}
+
+func (c *Catalog) save(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.opts.Store.PutMeta(ctx, key, b)
+}
+
+// Load opens the streams and starts the delivery streams created through
+// the APIs before the last stop. One the config now declares under the same
+// name is left to the config, with a warning.
+func (c *Catalog) Load(ctx context.Context) error {
+	streams, err := c.opts.Store.ListMeta(ctx, streamPrefix)
+	if err != nil {
+		return err
+	}
+	for key, raw := range streams {
+		var def streamDef
+		if err := json.Unmarshal(raw, &def); err != nil {
+			return fmt.Errorf("catalog %s: %w", key, err)
+		}
+		if c.taken(def.Name) {
+			c.logger.Warn("a stream created through the API is now declared in the config; the config wins", "stream", def.Name)
+			continue
+		}
+		if err := c.openStream(ctx, def); err != nil {
+			return err
+		}
+	}
+	deliveries, err := c.opts.Store.ListMeta(ctx, deliveryPrefix)
+	if err != nil {
+		return err
+	}
+	for key, raw := range deliveries {
+		var def deliveryDef
+		if err := json.Unmarshal(raw, &def); err != nil {
+			return fmt.Errorf("catalog %s: %w", key, err)
+		}
+		if c.taken(def.Spec.Name) {
+			c.logger.Warn("a delivery stream created through the API is now declared in the config; the config wins", "delivery", def.Spec.Name)
+			continue
+		}
+		if err := c.startDelivery(ctx, def); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops the created delivery streams, flushing what they hold.
+func (c *Catalog) Close() {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	c.mu.RLock()
+	var stops []func()
+	for _, d := range c.deliveries {
+		if d.stop != nil {
+			stops = append(stops, d.stop)
+		}
+	}
+	c.mu.RUnlock()
+	var wg sync.WaitGroup
+	for _, stop := range stops {
+		wg.Go(stop)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,204 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// CreateStream creates a Kinesis stream with n shards and default quotas.
+func (c *Catalog) CreateStream(ctx context.Context, name string, n int) error {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	if c.taken(name) {
+		return fmt.Errorf("Stream %s: %w", name, awsapi.ErrExists)
+	}
+	def := streamDef{Name: name, Shards: n, Retention: defaultRetention}
+	if err := c.openStream(ctx, def); err != nil {
+		return err
+	}
+	if err := c.save(ctx, metaKey(streamPrefix, name), def); err != nil {
+		c.dropStream(ctx, name)
+		return err
+	}
+	c.logger.Info("stream created through the API", "stream", name, "shards", n)
+	return nil
+}
+
+func (c *Catalog) openStream(ctx context.Context, def streamDef) error {
+	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: def.Name, Shards: def.Shards, Retention: def.Retention})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.streams[def.Name] = &streamEntry{info: awsapi.Stream{Name: def.Name, Log: log, Retention: def.Retention, Created: log.Created()}}
+	c.mu.Unlock()
+	if c.opts.Targets != nil {
+		if err := c.opts.Targets.SetTarget(def.Name, ingest.Target{Stream: log}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropStream forgets a stream and deletes its log.
+func (c *Catalog) dropStream(ctx context.Context, name string) error {
+	c.mu.Lock()
+	delete(c.streams, name)
+	c.mu.Unlock()
+	if c.opts.Targets != nil {
+		c.opts.Targets.RemoveTarget(name)
+	}
+	return c.opts.Store.DeleteStream(ctx, name)
+}
+
+// DeleteStream deletes a stream created through the API, and its records.
+func (c *Catalog) DeleteStream(ctx context.Context, name string) error {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	c.mu.RLock()
+	e, ok := c.streams[name]
+	c.mu.RUnlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("Stream %s: %w", name, awsapi.ErrNotFound)
+	case e.declared:
+		return fmt.Errorf("Stream %s is %w; remove it there", name, awsapi.ErrDeclared)
+	}
+	if err := c.opts.Store.DeleteMeta(ctx, metaKey(streamPrefix, name)); err != nil {
+		return err
+	}
+	c.logger.Info("stream deleted through the API", "stream", name)
+	return c.dropStream(ctx, name)
+}
+
+// SetRetention changes a created stream's retention period.
+func (c *Catalog) SetRetention(ctx context.Context, name string, retention time.Duration) error {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	c.mu.RLock()
+	e, ok := c.streams[name]
+	c.mu.RUnlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("Stream %s: %w", name, awsapi.ErrNotFound)
+	case e.declared:
+		return fmt.Errorf("Stream %s is %w; change its retention there", name, awsapi.ErrDeclared)
+	}
+	def := streamDef{Name: name, Shards: e.info.Log.Shards(), Retention: retention}
+	if err := c.save(ctx, metaKey(streamPrefix, name), def); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	e.info.Retention = retention
+	c.mu.Unlock()
+	return nil
+}
+
+// CreateDelivery creates and starts a DirectPut delivery stream.
+func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) error {
+	if c.opts.Start == nil {
+		return fmt.Errorf("CreateDeliveryStream needs firehose_api.s3 in the config: %w", awsapi.ErrDisabled)
+	}
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	if c.taken(spec.Name) {
+		return fmt.Errorf("Firehose %s: %w", spec.Name, awsapi.ErrExists)
+	}
+	def := deliveryDef{Spec: spec, Shards: c.opts.DeliveryShards}
+	// A delivery stream of this name may have been deleted: start afresh.
+	if err := c.opts.Store.DeleteCheckpoints(ctx, spec.Name, def.Shards); err != nil {
+		return err
+	}
+	if err := c.startDelivery(ctx, def); err != nil {
+		return err
+	}
+	if err := c.save(ctx, metaKey(deliveryPrefix, spec.Name), def); err != nil {
+		c.dropDelivery(ctx, spec.Name)
+		return err
+	}
+	c.logger.Info("delivery stream created through the API", "delivery", spec.Name, "bucket", spec.Bucket)
+	return nil
+}
+
+func (c *Catalog) startDelivery(ctx context.Context, def deliveryDef) error {
+	spec := def.Spec
+	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: spec.Name, Shards: def.Shards, Retention: defaultRetention})
+	if err != nil {
+		return err
+	}
+	stop, err := c.opts.Start(spec, log)
+	if err != nil {
+		c.opts.Store.DeleteStream(ctx, spec.Name)
+		return fmt.Errorf("Firehose %s: %v: %w", spec.Name, err, awsapi.ErrInvalid)
+	}
+	bucketARN := "arn:aws:s3:::" + spec.Bucket
+	compression := "UNCOMPRESSED"
+	if spec.Compression == "gzip" {
+		compression = "GZIP"
+	}
+	c.mu.Lock()
+	c.deliveries[spec.Name] = &deliveryEntry{
+		info: awsapi.Delivery{Name: spec.Name, Log: log, Created: log.Created(), Destination: awsapi.Destination{
+			BucketARN: bucketARN, Prefix: spec.Prefix, ErrorOutputPrefix: spec.ErrorOutputPrefix, CompressionFormat: compression,
+			SizeInMBs: spec.SizeInMBs, IntervalInSeconds: spec.IntervalInSeconds, RetryDuration: spec.RetryDuration,
+		}},
+		retention: defaultRetention,
+		spec:      spec,
+		stop:      stop,
+	}
+	c.mu.Unlock()
+	if c.opts.Targets != nil {
+		if err := c.opts.Targets.SetTarget(spec.Name, ingest.Target{Stream: log}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropDelivery stops a created delivery stream and deletes its log and
+// checkpoints.
+func (c *Catalog) dropDelivery(ctx context.Context, name string) error {
+	c.mu.Lock()
+	e := c.deliveries[name]
+	delete(c.deliveries, name)
+	c.mu.Unlock()
+	if c.opts.Targets != nil {
+		c.opts.Targets.RemoveTarget(name)
+	}
+	if e == nil {
+		return nil
+	}
+	if e.stop != nil {
+		e.stop()
+	}
+	if err := c.opts.Store.DeleteCheckpoints(ctx, name, e.info.Log.Shards()); err != nil {
+		return err
+	}
+	return c.opts.Store.DeleteStream(ctx, name)
+}
+
+// DeleteDelivery stops a delivery stream created through the API, delivers
+// what it buffered, and deletes it.
+func (c *Catalog) DeleteDelivery(ctx context.Context, name string) error {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	c.mu.RLock()
+	e, ok := c.deliveries[name]
+	c.mu.RUnlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("Firehose %s: %w", name, awsapi.ErrNotFound)
+	case e.declared:
+		return fmt.Errorf("Firehose %s is %w; remove it there", name, awsapi.ErrDeclared)
+	}
+	if err := c.opts.Store.DeleteMeta(ctx, metaKey(deliveryPrefix, name)); err != nil {
+		return err
+	}
+	c.logger.Info("delivery stream deleted through the API", "delivery", name)
+	return c.dropDelivery(ctx, name)
+}

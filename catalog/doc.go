@@ -1,0 +1,7 @@
+// Package catalog keeps the set of streams and delivery streams Hydrant
+// runs: those the config file declares, and those created through the AWS
+// control-plane APIs (Kinesis CreateStream, Firehose CreateDeliveryStream),
+// which it stores beside the shard log so that they are there again after a
+// restart. It is what the AWS APIs list and describe, what the native API
+// puts to, and what the retention job trims.
+package catalog

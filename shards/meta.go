@@ -1,0 +1,87 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const metaBucket = "hydrant-catalog"
+
+// PutMeta stores a definition (a stream or delivery created through an API)
+// under key, durably.
+func (s *Store) PutMeta(ctx context.Context, key string, value []byte) error {
+	if _, err := s.meta.Put(ctx, key, value); err != nil {
+		return fmt.Errorf("catalog %s: %w", key, err)
+	}
+	return nil
+}
+
+// DeleteMeta removes a definition; removing one that is absent is no error.
+func (s *Store) DeleteMeta(ctx context.Context, key string) error {
+	if err := s.meta.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("catalog %s: %w", key, err)
+	}
+	return nil
+}
+
+// ListMeta returns the definitions whose keys start with prefix.
+func (s *Store) ListMeta(ctx context.Context, prefix string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	lister, err := s.meta.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		e, err := s.meta.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", k, err)
+		}
+		out[k] = e.Value()
+	}
+	return out, nil
+}
+
+// DeleteStream stops a stream's appenders and deletes its shards' logs.
+// What they held is gone.
+func (s *Store) DeleteStream(ctx context.Context, name string) error {
+	s.mu.Lock()
+	st, ok := s.streams[name]
+	delete(s.streams, name)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("stream %q is not open", name)
+	}
+	for _, a := range st.appenders {
+		a.close()
+	}
+	for i := range st.spec.Shards {
+		if err := s.js.DeleteStream(ctx, jsStreamName(name, i)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("delete stream %q shard %d: %w", name, i, err)
+		}
+	}
+	s.logger.Info("stream deleted", "stream", name)
+	return nil
+}
+
+// DeleteCheckpoints forgets where delivery was, for every shard.
+func (s *Store) DeleteCheckpoints(ctx context.Context, delivery string, shards int) error {
+	for i := range shards {
+		if err := s.cps.Purge(ctx, checkpointKey(delivery, i)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("checkpoint %s/%d: %w", delivery, i, err)
+		}
+	}
+	return nil
+}
