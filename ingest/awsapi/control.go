@@ -73,11 +73,7 @@ type createStreamRequest struct {
 // onDemandShards is how many shards an ON_DEMAND stream starts with, as in AWS.
 const onDemandShards = 4
 
-func (s *Server) createStream(ctx context.Context, c *call) (any, *apiError) {
-	var req createStreamRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) createStream(ctx context.Context, c *call, req *createStreamRequest) (any, *apiError) {
 	ctl, aerr := s.control()
 	if aerr != nil {
 		return nil, aerr
@@ -104,11 +100,7 @@ type deleteStreamRequest struct {
 	EnforceConsumerDeletion bool `json:"EnforceConsumerDeletion,omitempty"`
 }
 
-func (s *Server) deleteStream(ctx context.Context, c *call) (any, *apiError) {
-	var req deleteStreamRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) deleteStream(ctx context.Context, c *call, req *deleteStreamRequest) (any, *apiError) {
 	ctl, aerr := s.control()
 	if aerr != nil {
 		return nil, aerr
@@ -125,19 +117,15 @@ type retentionRequest struct {
 	RetentionPeriodHours int `json:"RetentionPeriodHours"`
 }
 
-func (s *Server) increaseRetention(ctx context.Context, c *call) (any, *apiError) {
-	return s.changeRetention(ctx, c, true)
+func (s *Server) increaseRetention(ctx context.Context, c *call, req *retentionRequest) (any, *apiError) {
+	return s.changeRetention(ctx, req, true)
 }
 
-func (s *Server) decreaseRetention(ctx context.Context, c *call) (any, *apiError) {
-	return s.changeRetention(ctx, c, false)
+func (s *Server) decreaseRetention(ctx context.Context, c *call, req *retentionRequest) (any, *apiError) {
+	return s.changeRetention(ctx, req, false)
 }
 
-func (s *Server) changeRetention(ctx context.Context, c *call, increase bool) (any, *apiError) {
-	var req retentionRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) changeRetention(ctx context.Context, req *retentionRequest, increase bool) (any, *apiError) {
 	ctl, aerr := s.control()
 	if aerr != nil {
 		return nil, aerr
@@ -182,11 +170,7 @@ type createDeliveryStreamRequest struct {
 	AmazonopensearchserviceDestination    json.RawMessage `json:"AmazonopensearchserviceDestinationConfiguration,omitempty"`
 }
 
-func (s *Server) createDeliveryStream(ctx context.Context, c *call) (any, *apiError) {
-	var req createDeliveryStreamRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) createDeliveryStream(ctx context.Context, c *call, req *createDeliveryStreamRequest) (any, *apiError) {
 	ctl, aerr := s.control()
 	if aerr != nil {
 		return nil, aerr
@@ -236,11 +220,7 @@ type deleteDeliveryStreamRequest struct {
 	AllowForceDelete   bool   `json:"AllowForceDelete,omitempty"`
 }
 
-func (s *Server) deleteDeliveryStream(ctx context.Context, c *call) (any, *apiError) {
-	var req deleteDeliveryStreamRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) deleteDeliveryStream(ctx context.Context, c *call, req *deleteDeliveryStreamRequest) (any, *apiError) {
 	ctl, aerr := s.control()
 	if aerr != nil {
 		return nil, aerr

@@ -74,11 +74,7 @@ type firehosePutRecordResponse struct {
 	Encrypted bool   `json:"Encrypted"`
 }
 
-func (s *Server) firehosePutRecord(ctx context.Context, c *call) (any, *apiError) {
-	var req firehosePutRecordRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) firehosePutRecord(ctx context.Context, c *call, req *firehosePutRecordRequest) (any, *apiError) {
 	d, aerr := s.directPut(req.DeliveryStreamName)
 	if aerr != nil {
 		return nil, aerr
@@ -115,11 +111,7 @@ type putRecordBatchResponse struct {
 	RequestResponses []putRecordBatchEntry `json:"RequestResponses"`
 }
 
-func (s *Server) firehosePutRecordBatch(ctx context.Context, c *call) (any, *apiError) {
-	var req putRecordBatchRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) firehosePutRecordBatch(ctx context.Context, c *call, req *putRecordBatchRequest) (any, *apiError) {
 	d, aerr := s.directPut(req.DeliveryStreamName)
 	if aerr != nil {
 		return nil, aerr
@@ -174,11 +166,7 @@ func deliveryType(d Delivery) string {
 	return "DirectPut"
 }
 
-func (s *Server) listDeliveryStreams(_ context.Context, c *call) (any, *apiError) {
-	var req listDeliveryStreamsRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) listDeliveryStreams(_ context.Context, c *call, req *listDeliveryStreamsRequest) (any, *apiError) {
 	limit := req.Limit
 	if limit == 0 {
 		limit = 10
@@ -255,11 +243,7 @@ type describeDeliveryStreamRequest struct {
 	DeliveryStreamName string `json:"DeliveryStreamName"`
 }
 
-func (s *Server) describeDeliveryStream(_ context.Context, c *call) (any, *apiError) {
-	var req describeDeliveryStreamRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) describeDeliveryStream(_ context.Context, c *call, req *describeDeliveryStreamRequest) (any, *apiError) {
 	d, aerr := s.delivery(req.DeliveryStreamName)
 	if aerr != nil {
 		return nil, aerr

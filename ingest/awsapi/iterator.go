@@ -65,11 +65,7 @@ type getShardIteratorRequest struct {
 	Timestamp              epochTime `json:"Timestamp,omitempty"`
 }
 
-func (s *Server) getShardIterator(ctx context.Context, c *call) (any, *apiError) {
-	var req getShardIteratorRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) getShardIterator(ctx context.Context, c *call, req *getShardIteratorRequest) (any, *apiError) {
 	st, aerr := s.stream(req.streamRef)
 	if aerr != nil {
 		return nil, aerr
@@ -129,11 +125,7 @@ type getRecordsResponse struct {
 	MillisBehindLatest int64              `json:"MillisBehindLatest"`
 }
 
-func (s *Server) getRecords(ctx context.Context, c *call) (any, *apiError) {
-	var req getRecordsRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest) (any, *apiError) {
 	if req.ShardIterator == "" {
 		return nil, errValidation("%s", validationMessage("null", "shardIterator", "Member must not be null"))
 	}

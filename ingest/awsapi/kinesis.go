@@ -71,11 +71,7 @@ type putRecordResponse struct {
 	EncryptionType string `json:"EncryptionType"`
 }
 
-func (s *Server) kinesisPutRecord(ctx context.Context, c *call) (any, *apiError) {
-	var req putRecordRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) kinesisPutRecord(ctx context.Context, c *call, req *putRecordRequest) (any, *apiError) {
 	st, aerr := s.stream(req.streamRef)
 	if aerr != nil {
 		return nil, aerr
@@ -151,11 +147,7 @@ type putRecordsResponse struct {
 	EncryptionType    string            `json:"EncryptionType"`
 }
 
-func (s *Server) kinesisPutRecords(ctx context.Context, c *call) (any, *apiError) {
-	var req putRecordsRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) kinesisPutRecords(ctx context.Context, c *call, req *putRecordsRequest) (any, *apiError) {
 	st, aerr := s.stream(req.streamRef)
 	if aerr != nil {
 		return nil, aerr
@@ -218,11 +210,7 @@ type listStreamsResponse struct {
 	NextToken       string          `json:"NextToken,omitempty"`
 }
 
-func (s *Server) listStreams(_ context.Context, c *call) (any, *apiError) {
-	var req listStreamsRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) listStreams(_ context.Context, c *call, req *listStreamsRequest) (any, *apiError) {
 	limit := req.Limit
 	if limit == 0 {
 		limit = 100
@@ -308,11 +296,7 @@ type streamDescription struct {
 	EncryptionType          string             `json:"EncryptionType"`
 }
 
-func (s *Server) describeStream(_ context.Context, c *call) (any, *apiError) {
-	var req describeStreamRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) describeStream(_ context.Context, c *call, req *describeStreamRequest) (any, *apiError) {
 	st, aerr := s.stream(req.streamRef)
 	if aerr != nil {
 		return nil, aerr
@@ -352,12 +336,8 @@ type streamDescriptionSummary struct {
 	ConsumerCount           int               `json:"ConsumerCount"`
 }
 
-func (s *Server) describeStreamSummary(_ context.Context, c *call) (any, *apiError) {
-	var req streamRef
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	st, aerr := s.stream(req)
+func (s *Server) describeStreamSummary(_ context.Context, c *call, req *streamRef) (any, *apiError) {
+	st, aerr := s.stream(*req)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -388,11 +368,7 @@ type listShardsResponse struct {
 	NextToken string             `json:"NextToken,omitempty"`
 }
 
-func (s *Server) listShards(_ context.Context, c *call) (any, *apiError) {
-	var req listShardsRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) listShards(_ context.Context, c *call, req *listShardsRequest) (any, *apiError) {
 	after := req.ExclusiveStartShardID
 	if req.NextToken != "" {
 		if req.StreamName != "" || req.StreamARN != "" {

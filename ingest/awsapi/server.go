@@ -90,6 +90,17 @@ type Server struct {
 // operation handles one X-Amz-Target.
 type operation func(ctx context.Context, c *call) (any, *apiError)
 
+// handle makes an operation of a handler that takes its decoded request.
+func handle[Req any](h func(ctx context.Context, c *call, req *Req) (any, *apiError)) operation {
+	return func(ctx context.Context, c *call) (any, *apiError) {
+		var req Req
+		if err := c.decode(&req); err != nil {
+			return nil, err
+		}
+		return h(ctx, c, &req)
+	}
+}
+
 // call is one request being served.
 type call struct {
 	r      *http.Request
@@ -132,24 +143,24 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 	}
 	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now}
 	s.ops = map[string]operation{
-		"Firehose_20150804.PutRecord":                    s.firehosePutRecord,
-		"Firehose_20150804.PutRecordBatch":               s.firehosePutRecordBatch,
-		"Firehose_20150804.ListDeliveryStreams":          s.listDeliveryStreams,
-		"Firehose_20150804.DescribeDeliveryStream":       s.describeDeliveryStream,
-		"Kinesis_20131202.PutRecord":                     s.kinesisPutRecord,
-		"Kinesis_20131202.PutRecords":                    s.kinesisPutRecords,
-		"Kinesis_20131202.ListStreams":                   s.listStreams,
-		"Kinesis_20131202.DescribeStream":                s.describeStream,
-		"Kinesis_20131202.DescribeStreamSummary":         s.describeStreamSummary,
-		"Kinesis_20131202.ListShards":                    s.listShards,
-		"Kinesis_20131202.GetShardIterator":              s.getShardIterator,
-		"Kinesis_20131202.GetRecords":                    s.getRecords,
-		"Kinesis_20131202.CreateStream":                  s.createStream,
-		"Kinesis_20131202.DeleteStream":                  s.deleteStream,
-		"Kinesis_20131202.IncreaseStreamRetentionPeriod": s.increaseRetention,
-		"Kinesis_20131202.DecreaseStreamRetentionPeriod": s.decreaseRetention,
-		"Firehose_20150804.CreateDeliveryStream":         s.createDeliveryStream,
-		"Firehose_20150804.DeleteDeliveryStream":         s.deleteDeliveryStream,
+		"Firehose_20150804.PutRecord":                    handle(s.firehosePutRecord),
+		"Firehose_20150804.PutRecordBatch":               handle(s.firehosePutRecordBatch),
+		"Firehose_20150804.ListDeliveryStreams":          handle(s.listDeliveryStreams),
+		"Firehose_20150804.DescribeDeliveryStream":       handle(s.describeDeliveryStream),
+		"Kinesis_20131202.PutRecord":                     handle(s.kinesisPutRecord),
+		"Kinesis_20131202.PutRecords":                    handle(s.kinesisPutRecords),
+		"Kinesis_20131202.ListStreams":                   handle(s.listStreams),
+		"Kinesis_20131202.DescribeStream":                handle(s.describeStream),
+		"Kinesis_20131202.DescribeStreamSummary":         handle(s.describeStreamSummary),
+		"Kinesis_20131202.ListShards":                    handle(s.listShards),
+		"Kinesis_20131202.GetShardIterator":              handle(s.getShardIterator),
+		"Kinesis_20131202.GetRecords":                    handle(s.getRecords),
+		"Kinesis_20131202.CreateStream":                  handle(s.createStream),
+		"Kinesis_20131202.DeleteStream":                  handle(s.deleteStream),
+		"Kinesis_20131202.IncreaseStreamRetentionPeriod": handle(s.increaseRetention),
+		"Kinesis_20131202.DecreaseStreamRetentionPeriod": handle(s.decreaseRetention),
+		"Firehose_20150804.CreateDeliveryStream":         handle(s.createDeliveryStream),
+		"Firehose_20150804.DeleteDeliveryStream":         handle(s.deleteDeliveryStream),
 	}
 	return s
 }
