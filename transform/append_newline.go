@@ -4,8 +4,8 @@ import "github.com/hydrant-dev/hydrant/buffer"
 
 // NewAppendNewline builds append_newline, Firehose's AppendDelimiterToRecord
 // processor: it appends "\n" to every record. It takes no options.
-func NewAppendNewline(options map[string]any) (Transform, error) {
-	if err := checkOptions(options); err != nil {
+func NewAppendNewline(_ Env, options map[string]any) (Transform, error) {
+	if err := NewOptions(options).Err(); err != nil {
 		return nil, err
 	}
 	return Func(func(r buffer.Record) Output {

@@ -2,14 +2,24 @@ package transform
 
 import (
 	"fmt"
-	"slices"
+	"log/slog"
 	"sort"
 )
 
+// Env is what a transform may know of the delivery it runs in.
+type Env struct {
+	Delivery    string // the delivery's name
+	DeliveryARN string // arn:aws:firehose:<region>:<account>:deliverystream/<name>
+	Region      string
+	Logger      *slog.Logger
+	_           struct{}
+}
+
 // Factory builds a transform from its options: every key of the transform's
 // config entry except "type". It rejects unknown options and bad values,
-// naming the option, so that config errors point at the right key.
-type Factory func(options map[string]any) (Transform, error)
+// naming the option (see Options), so that config errors point at the key.
+// Expensive preparation (compiling a query) happens here, once.
+type Factory func(env Env, options map[string]any) (Transform, error)
 
 // Registry maps transform type names to factories. Build one in main, register
 // the built-ins and your own, and hand it to the pipeline.
@@ -30,12 +40,15 @@ func (r *Registry) Register(name string, f Factory) error {
 }
 
 // New builds a transform of type name.
-func (r *Registry) New(name string, options map[string]any) (Transform, error) {
+func (r *Registry) New(name string, env Env, options map[string]any) (Transform, error) {
 	f, ok := r.factories[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown transform type %q (registered: %v)", name, r.Names())
 	}
-	return f(options)
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	return f(env, options)
 }
 
 // Names returns the registered type names, sorted.
@@ -51,17 +64,4 @@ func (r *Registry) Names() []string {
 // RegisterBuiltins registers Hydrant's built-in transforms.
 func RegisterBuiltins(r *Registry) error {
 	return r.Register("append_newline", NewAppendNewline)
-}
-
-// checkOptions rejects options outside allowed.
-func checkOptions(options map[string]any, allowed ...string) error {
-	for k := range options {
-		if !slices.Contains(allowed, k) {
-			if len(allowed) == 0 {
-				return fmt.Errorf("%s: unknown option (this transform takes none)", k)
-			}
-			return fmt.Errorf("%s: unknown option (valid: %v)", k, allowed)
-		}
-	}
-	return nil
 }

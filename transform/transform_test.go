@@ -14,7 +14,7 @@ func TestAppendNewline(t *testing.T) {
 	if err := RegisterBuiltins(reg); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := reg.New("append_newline", nil)
+	tr, err := reg.New("append_newline", Env{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestAppendNewline(t *testing.T) {
 	if string(in[0].Data) != `{"a":1}` {
 		t.Fatal("append_newline changed its input")
 	}
-	if _, err := reg.New("append_newline", map[string]any{"delimiter": ","}); err == nil {
+	if _, err := reg.New("append_newline", Env{}, map[string]any{"delimiter": ","}); err == nil {
 		t.Fatal("unknown option accepted")
 	}
 }
@@ -42,7 +42,7 @@ func TestRegistry(t *testing.T) {
 	if err := reg.Register("append_newline", NewAppendNewline); err == nil {
 		t.Fatal("duplicate registration accepted")
 	}
-	if _, err := reg.New("nope", nil); err == nil {
+	if _, err := reg.New("nope", Env{}, nil); err == nil {
 		t.Fatal("unknown type accepted")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
+	"github.com/hydrant-dev/hydrant/transform"
 )
 
 // newCatalog builds the catalog: the config's streams (Kinesis streams) and
@@ -111,3 +112,20 @@ func describeDestination(d config.DeliveryConfig) awsapi.Destination {
 
 // The native API server takes the names the catalog adds and removes.
 var _ catalog.Targets = (*ingest.Server)(nil)
+
+// The region and account in the ARNs Hydrant shows, as AWS's APIs and
+// Lambda-style transforms expect them.
+const (
+	awsRegion    = "us-east-1"
+	awsAccountID = "000000000000"
+)
+
+// transformEnv is what a delivery's transforms know of it.
+func transformEnv(delivery string, logger *slog.Logger) transform.Env {
+	return transform.Env{
+		Delivery:    delivery,
+		DeliveryARN: "arn:aws:firehose:" + awsRegion + ":" + awsAccountID + ":deliverystream/" + delivery,
+		Region:      awsRegion,
+		Logger:      logger,
+	}
+}

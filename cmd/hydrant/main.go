@@ -158,7 +158,7 @@ func loadConfig(path string, regs registries) (*config.Config, error) {
 		var errs []config.FieldError
 		for i, d := range cfg.Deliveries {
 			for j, t := range d.Transforms {
-				if _, err := regs.transforms.New(t.Type, t.Options); err != nil {
+				if _, err := regs.transforms.New(t.Type, transformEnv(d.Name, nil), t.Options); err != nil {
 					errs = append(errs, cfg.Errorf(fmt.Sprintf("deliveries[%d].transforms[%d]", i, j), "%v", err))
 				}
 			}

@@ -102,6 +102,8 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	awsOpts := awsapi.Options{
+		Region:         awsRegion,
+		AccountID:      awsAccountID,
 		MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
 		Logger:         logger,
@@ -192,7 +194,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 func newDelivery(d config.DeliveryConfig, regs registries, store *shards.Store, logger *slog.Logger) (*pipeline.Delivery, error) {
 	var ts []transform.Transform
 	for _, t := range d.Transforms {
-		tr, err := regs.transforms.New(t.Type, t.Options)
+		tr, err := regs.transforms.New(t.Type, transformEnv(d.Name, logger), t.Options)
 		if err != nil {
 			return nil, err
 		}
