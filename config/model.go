@@ -167,12 +167,15 @@ type DeliveryConfig struct {
 	Buffer      BufferConfig      `yaml:"buffer"`
 	Retry       RetryConfig       `yaml:"retry"`
 	Destination DestinationConfig `yaml:"destination"`
+	// MaxActivePartitions bounds the partition-key sets buffered at once
+	// (Firehose's active partitions); records beyond go to the error output.
+	MaxActivePartitions int `yaml:"max_active_partitions"` // 1..10000
 }
 
 // NewDefaultDeliveryConfig returns the delivery defaults (no name, no
 // destination).
 func NewDefaultDeliveryConfig() DeliveryConfig {
-	return DeliveryConfig{Shards: 1, Buffer: NewDefaultBufferConfig(), Retry: NewDefaultRetryConfig()}
+	return DeliveryConfig{Shards: 1, Buffer: NewDefaultBufferConfig(), Retry: NewDefaultRetryConfig(), MaxActivePartitions: 500}
 }
 
 func (c *DeliveryConfig) setDefaults() { *c = NewDefaultDeliveryConfig() }

@@ -191,6 +191,7 @@ func (c DeliveryConfig) Validate() []FieldError {
 	errs.addAll("buffer", c.Buffer.Validate())
 	errs.addAll("retry", c.Retry.Validate())
 	errs.addAll("destination", c.Destination.Validate())
+	between(&errs, "max_active_partitions", c.MaxActivePartitions, 1, 10000)
 	return errs
 }
 

@@ -99,6 +99,21 @@ func CompilePrefix(s string, isError bool) (Prefix, error) {
 	return p, nil
 }
 
+// HasPartitionKeys reports whether the prefix uses partition keys.
+func (p Prefix) HasPartitionKeys() bool { return p.has(partPartitionKey) }
+
+// HasErrorOutputType reports whether the prefix uses !{firehose:error-output-type}.
+func (p Prefix) HasErrorOutputType() bool { return p.has(partErrorType) }
+
+func (p Prefix) has(kind prefixKind) bool {
+	for _, part := range p.parts {
+		if part.kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
 // Evaluate returns the prefix for one batch.
 func (p Prefix) Evaluate(v PrefixValues) (string, error) {
 	var b strings.Builder

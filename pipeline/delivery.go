@@ -35,6 +35,10 @@ type Config struct {
 	Retry destinations.RetryConfig
 	// DrainTimeout bounds the final flush at shutdown (default 30s).
 	DrainTimeout time.Duration
+	// MaxActivePartitions bounds the partition-key sets buffered at once,
+	// over all shards (default 500, as Firehose); records of a new set
+	// beyond it go to the error output.
+	MaxActivePartitions int
 }
 
 // Settings are the delivery's injected dependencies.
@@ -51,7 +55,8 @@ type Delivery struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	buffered atomic.Int64 // records held in buffers, all shards
+	buffered   atomic.Int64 // records held in buffers, all shards
+	partitions atomic.Int64 // buffers of partition-key sets, all shards
 }
 
 // Buffered returns the number of records read and not yet flushed.
@@ -67,6 +72,9 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
+	}
+	if cfg.MaxActivePartitions <= 0 {
+		cfg.MaxActivePartitions = 500
 	}
 	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now}
 }
@@ -148,7 +156,10 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 		return err
 	}
 	defer reader.Close()
-	defer func() { d.buffered.Add(-int64(l.held())) }()
+	defer func() {
+		d.buffered.Add(-int64(l.held()))
+		l.closePartitions()
+	}()
 	d.logger.Info("delivering shard", "shard", l.shardID, "after", cp.String())
 	for {
 		recs, err := l.read(ctx, reader)
@@ -228,7 +239,16 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 		case transform.Ok:
 			r := l.in[i]
 			r.Data = o.Data
-			l.buffer(o.PartitionKeys).Add(now, r)
+			b := l.buffer(o.PartitionKeys)
+			if b == nil {
+				failed = append(failed, destinations.ErrorRecord{
+					Record: l.in[i], AttemptsMade: 1, ErrorCode: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+					ErrorMessage: fmt.Sprintf("more than %d partitions are active; raise max_active_partitions", l.d.cfg.MaxActivePartitions),
+					AttemptEnding: now,
+				})
+				continue
+			}
+			b.Add(now, r)
 			l.d.buffered.Add(1)
 		case transform.ProcessingFailed:
 			failed = append(failed, destinations.ErrorRecord{
@@ -281,14 +301,32 @@ func (l *shardLoop) transform(ctx context.Context, recs []buffer.Record) ([]tran
 	}
 }
 
+// buffer returns the buffer of a partition-key set, opening it if needed;
+// nil when that would exceed the delivery's active partitions.
 func (l *shardLoop) buffer(keys map[string]string) *buffer.Buffer {
 	id := partitionID(keys)
 	b, ok := l.buffers[id]
-	if !ok {
-		b = buffer.New(l.d.cfg.Buffer, l.d.cfg.Name, l.shardID, keys)
-		l.buffers[id] = b
+	if ok {
+		return b
 	}
+	if id != "" {
+		if l.d.partitions.Add(1) > int64(l.d.cfg.MaxActivePartitions) {
+			l.d.partitions.Add(-1)
+			return nil
+		}
+	}
+	b = buffer.New(l.d.cfg.Buffer, l.d.cfg.Name, l.shardID, keys)
+	l.buffers[id] = b
 	return b
+}
+
+// closePartitions forgets the loop's partition buffers (at exit).
+func (l *shardLoop) closePartitions() {
+	for id := range l.buffers {
+		if id != "" {
+			l.d.partitions.Add(-1)
+		}
+	}
 }
 
 // partitionID is a canonical form of a set of partition keys.
@@ -316,8 +354,9 @@ func (l *shardLoop) flushDue(ctx context.Context) error {
 		if err := l.flush(ctx, l.take(b, reason)); err != nil {
 			return err
 		}
-		if len(b.PartitionKeys()) > 0 {
+		if id != "" {
 			delete(l.buffers, id) // partitions come and go; keep only live ones
+			l.d.partitions.Add(-1)
 		}
 	}
 	return nil

@@ -489,3 +489,74 @@ func TestErrorOutputOutageHoldsTheShard(t *testing.T) {
 		return cp == shards.MakeSequence(1, 1)
 	})
 }
+
+// Partition keys select the buffer and expand in the prefix; records of a
+// partition-key set beyond max_active_partitions go to the error output.
+func TestDynamicPartitioning(t *testing.T) {
+	e := newEnv(t, 1)
+	fs, err := file.New(e.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{
+		Prefix: "customer=!{partitionKeyFromQuery:customer}/", ErrorPrefix: "errors/!{firehose:error-output-type}/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Key each record by its "user" field, as the partition transform does.
+	keyed := transform.Func(func(r buffer.Record) transform.Output {
+		var v struct{ User string }
+		json.Unmarshal(r.Data, &v)
+		return transform.Output{Result: transform.Ok, Data: r.Data, PartitionKeys: map[string]string{"customer": v.User}}
+	})
+	start(t, e, pipeline.Config{
+		Buffer:              buffer.Config{Size: 1 << 20, Interval: time.Hour},
+		Transform:           keyed,
+		Destination:         objs,
+		Errors:              objs,
+		MaxActivePartitions: 2,
+	})
+	e.put(t, "{\"user\":\"acme\"}\n{\"user\":\"globex\"}\n{\"user\":\"acme\"}\n{\"user\":\"initech\"}\n{\"user\":\"hooli\"}\n")
+	// Two partitions are buffered (an hour's interval); the other two are
+	// over the limit and written to the error output at once.
+	await.Cond(t, 10*time.Second, "2 records over the partition limit in the error output", func() bool {
+		return destinationtest.CountLines(lines(t, e.out, "errors/processing-failed")) == 2
+	})
+	for _, docs := range lines(t, e.out, "errors/processing-failed") {
+		for _, d := range docs {
+			if !strings.Contains(d, `"errorCode":"DynamicPartitioning.ActivePartitionsLimitExceeded"`) {
+				t.Fatalf("error document %s", d)
+			}
+		}
+	}
+}
+
+func TestPartitionedPrefixes(t *testing.T) {
+	e := newEnv(t, 1)
+	fs, _ := file.New(e.out)
+	objs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{
+		Prefix: "customer=!{partitionKeyFromQuery:customer}/", ErrorPrefix: "errors/!{firehose:error-output-type}/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := transform.Func(func(r buffer.Record) transform.Output {
+		var v struct{ User string }
+		json.Unmarshal(r.Data, &v)
+		return transform.Output{Result: transform.Ok, Data: r.Data, PartitionKeys: map[string]string{"customer": v.User}}
+	})
+	start(t, e, pipeline.Config{
+		Buffer:      buffer.Config{Size: 1 << 20, Interval: 20 * time.Millisecond},
+		Transform:   keyed,
+		Destination: objs,
+		Errors:      objs,
+	})
+	e.put(t, "{\"user\":\"acme\",\"n\":1}\n{\"user\":\"globex\",\"n\":2}\n{\"user\":\"acme\",\"n\":3}\n")
+	await.Cond(t, 10*time.Second, "3 records under their customers' prefixes", func() bool {
+		return destinationtest.CountLines(lines(t, e.out, "customer=acme")) == 2 &&
+			destinationtest.CountLines(lines(t, e.out, "customer=globex")) == 1
+	})
+	await.Cond(t, 5*time.Second, "checkpoint past all three", func() bool {
+		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
+		return cp == shards.MakeSequence(1, 2)
+	})
+}

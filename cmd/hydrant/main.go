@@ -119,18 +119,28 @@ func serveCmd(args []string, stderr io.Writer) int {
 // checkPrefixes compiles a destination's Firehose prefix expressions.
 func checkPrefixes(cfg *config.Config, i int, dc config.DestinationConfig) []config.FieldError {
 	var errs []config.FieldError
-	check := func(kind, key, prefix string, isError bool) {
-		if _, err := destinations.CompilePrefix(prefix, isError); err != nil {
-			errs = append(errs, cfg.Errorf(fmt.Sprintf("deliveries[%d].destination.%s.%s", i, kind, key), "%v", err))
+	check := func(kind, prefix, errorPrefix string) {
+		path := fmt.Sprintf("deliveries[%d].destination.%s.", i, kind)
+		p, err := destinations.CompilePrefix(prefix, false)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path+"prefix", "%v", err))
+		}
+		ep, err := destinations.CompilePrefix(errorPrefix, true)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path+"error_prefix", "%v", err))
+		}
+		// As in Firehose: partitioned output needs an error prefix that
+		// keeps the kinds of failure apart.
+		if p.HasPartitionKeys() && !ep.HasErrorOutputType() {
+			errs = append(errs, cfg.Errorf(path+"error_prefix",
+				"must contain !{firehose:error-output-type} when prefix uses partition keys"))
 		}
 	}
 	if dc.File != nil {
-		check("file", "prefix", dc.File.Prefix, false)
-		check("file", "error_prefix", dc.File.ErrorPrefix, true)
+		check("file", dc.File.Prefix, dc.File.ErrorPrefix)
 	}
 	if dc.S3 != nil {
-		check("s3", "prefix", dc.S3.Prefix, false)
-		check("s3", "error_prefix", dc.S3.ErrorPrefix, true)
+		check("s3", dc.S3.Prefix, dc.S3.ErrorPrefix)
 	}
 	return errs
 }

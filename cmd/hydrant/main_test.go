@@ -35,6 +35,10 @@ func TestValidate(t *testing.T) {
 				`bad-prefix.yaml:7: deliveries[0].destination.file.error_prefix: expression !{partitionKeyFromQuery:customer}: not allowed in error_prefix`,
 			},
 		},
+		"partitioned prefix needs a typed error prefix": {
+			args: []string{"validate", "-c", "testdata/partition-needs-error-type.yaml"}, wantCode: 2,
+			wantErr: []string{`partition-needs-error-type.yaml:7: deliveries[0].destination.file.error_prefix: must contain !{firehose:error-output-type} when prefix uses partition keys`},
+		},
 		"missing file":    {args: []string{"validate", "-c", "testdata/nope.yaml"}, wantCode: 2, wantErr: []string{"nope.yaml"}},
 		"unknown command": {args: []string{"frobnicate"}, wantCode: 2, wantErr: []string{`unknown command "frobnicate"`}},
 		"help":            {args: []string{"--help"}, wantCode: 0, wantOut: "Usage: hydrant"},

@@ -228,8 +228,9 @@ func newDelivery(d config.DeliveryConfig, regs registries, store *shards.Store, 
 		Destination: destinations.Chain(dest,
 			destinations.WithTimeout(5*time.Minute),
 			destinations.WithRetry(retry, logger.With("delivery", d.Name))),
-		Errors: errOut,
-		Retry:  retry,
+		Errors:              errOut,
+		Retry:               retry,
+		MaxActivePartitions: d.MaxActivePartitions,
 	}, store, pipeline.Settings{Logger: logger}), nil
 }
 
