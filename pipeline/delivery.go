@@ -243,7 +243,7 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 			if b == nil {
 				failed = append(failed, destinations.ErrorRecord{
 					Record: l.in[i], AttemptsMade: 1, ErrorCode: "DynamicPartitioning.ActivePartitionsLimitExceeded",
-					ErrorMessage: fmt.Sprintf("more than %d partitions are active; raise max_active_partitions", l.d.cfg.MaxActivePartitions),
+					ErrorMessage:  fmt.Sprintf("more than %d partitions are active; raise max_active_partitions", l.d.cfg.MaxActivePartitions),
 					AttemptEnding: now,
 				})
 				continue
