@@ -2,11 +2,11 @@ package catalog
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +35,8 @@ type Options struct {
 	Targets Targets // optional
 	// Start runs created delivery streams; nil refuses CreateDeliveryStream.
 	Start          Starter
-	DeliveryShards int // shards of a created delivery stream's log (default 1)
+	DeliveryShards int           // shards of a created delivery stream's log (default 1)
+	DeliveryLimits shards.Limits // per-shard quotas of a created delivery stream's log
 	Logger         *slog.Logger
 	_              struct{}
 }
@@ -196,9 +197,10 @@ const (
 	deliveryPrefix = "delivery."
 )
 
+// metaKey is the key of a definition. Names may hold dots in places a KV
+// key may not ("a..b", ".a"), so they are base64url-encoded.
 func metaKey(prefix, name string) string {
-	// Meta keys allow [-/_=.a-zA-Z0-9]; names use [a-zA-Z0-9_.-].
-	return prefix + strings.ReplaceAll(name, "/", "_")
+	return prefix + base64.RawURLEncoding.EncodeToString([]byte(name))
 }
 
 func (c *Catalog) save(ctx context.Context, key string, v any) error {
@@ -243,7 +245,7 @@ func (c *Catalog) Load(ctx context.Context) error {
 			c.logger.Warn("a delivery stream created through the API is now declared in the config; the config wins", "delivery", def.Spec.Name)
 			continue
 		}
-		if err := c.startDelivery(ctx, def); err != nil {
+		if err := c.openDelivery(ctx, def); err != nil {
 			return err
 		}
 	}

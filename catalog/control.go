@@ -57,7 +57,9 @@ func (c *Catalog) dropStream(ctx context.Context, name string) error {
 }
 
 // DeleteStream deletes a stream created through the API, and its records.
+// It finishes even when ctx ends.
 func (c *Catalog) DeleteStream(ctx context.Context, name string) error {
+	ctx = context.WithoutCancel(ctx)
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	c.mu.RLock()
@@ -114,27 +116,38 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 	if err := c.opts.Store.DeleteCheckpoints(ctx, spec.Name, def.Shards); err != nil {
 		return err
 	}
-	if err := c.startDelivery(ctx, def); err != nil {
+	if err := c.openDelivery(ctx, def); err != nil {
+		c.opts.Store.DeleteStream(context.WithoutCancel(ctx), spec.Name) // new and empty
 		return err
 	}
 	if err := c.save(ctx, metaKey(deliveryPrefix, spec.Name), def); err != nil {
-		c.dropDelivery(ctx, spec.Name)
+		c.dropDelivery(context.WithoutCancel(ctx), spec.Name)
 		return err
 	}
 	c.logger.Info("delivery stream created through the API", "delivery", spec.Name, "bucket", spec.Bucket)
 	return nil
 }
 
-func (c *Catalog) startDelivery(ctx context.Context, def deliveryDef) error {
+// openDelivery opens a created delivery stream's log and starts it. When it
+// cannot start (firehose_api.s3 is gone from the config, say), the delivery
+// stream still takes puts and keeps them, and the failure is logged: nothing
+// stored is ever deleted for a configuration problem.
+func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef) error {
 	spec := def.Spec
-	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: spec.Name, Shards: def.Shards, Retention: defaultRetention})
+	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: spec.Name, Shards: def.Shards,
+		Retention: defaultRetention, Limits: c.opts.DeliveryLimits})
 	if err != nil {
 		return err
 	}
-	stop, err := c.opts.Start(spec, log)
-	if err != nil {
-		c.opts.Store.DeleteStream(ctx, spec.Name)
-		return fmt.Errorf("Firehose %s: %v: %w", spec.Name, err, awsapi.ErrInvalid)
+	var stop func()
+	switch {
+	case c.opts.Start == nil:
+		c.logger.Error("a delivery stream created through the API cannot deliver: firehose_api.s3 is not in the config; its records are kept",
+			"delivery", spec.Name)
+	default:
+		if stop, err = c.opts.Start(spec, log); err != nil {
+			return fmt.Errorf("Firehose %s: %v: %w", spec.Name, err, awsapi.ErrInvalid)
+		}
 	}
 	bucketARN := "arn:aws:s3:::" + spec.Bucket
 	compression := "UNCOMPRESSED"
@@ -182,9 +195,12 @@ func (c *Catalog) dropDelivery(ctx context.Context, name string) error {
 	return c.opts.Store.DeleteStream(ctx, name)
 }
 
-// DeleteDelivery stops a delivery stream created through the API, delivers
-// what it buffered, and deletes it.
+// DeleteDelivery stops a delivery stream created through the API — flushing
+// the records it had read, for up to its drain timeout — and deletes it with
+// its records, delivered or not, as Firehose does. It finishes even when ctx
+// ends, so that no half-deleted delivery stream is left behind.
 func (c *Catalog) DeleteDelivery(ctx context.Context, name string) error {
+	ctx = context.WithoutCancel(ctx)
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	c.mu.RLock()

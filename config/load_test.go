@@ -117,6 +117,7 @@ deliveries:
 `)
 	implicit := NewDefaultStreamConfig()
 	implicit.Name, implicit.Shards = "events", 3
+	implicit.ShardLimits = ShardLimitsConfig{BytesPerSecond: 5 * MiB, RecordsPerSecond: 100_000} // Firehose's direct-put quota
 	want := []ResolvedStream{
 		{StreamConfig: cfg.Streams[0]},
 		{StreamConfig: implicit, DirectPut: true},

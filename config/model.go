@@ -152,6 +152,13 @@ type ShardLimitsConfig struct {
 	RecordsPerSecond int  `yaml:"records_per_second"` // 1..1000000
 }
 
+// DirectPutShardLimits are the per-shard quotas of a DirectPut delivery's
+// implicit stream: Firehose's direct-put quotas (5 MiB/s, 100,000
+// records/s), not Kinesis' per-shard ones.
+func DirectPutShardLimits() ShardLimitsConfig {
+	return ShardLimitsConfig{BytesPerSecond: 5 * MiB, RecordsPerSecond: 100_000}
+}
+
 // NewDefaultShardLimitsConfig returns the Kinesis-like per-shard limits.
 func NewDefaultShardLimitsConfig() ShardLimitsConfig {
 	return ShardLimitsConfig{BytesPerSecond: MiB, RecordsPerSecond: 1000}
@@ -287,6 +294,7 @@ func (c *Config) ResolvedStreams() []ResolvedStream {
 		}
 		s := NewDefaultStreamConfig()
 		s.Name, s.Shards = d.Name, d.Shards
+		s.ShardLimits = DirectPutShardLimits()
 		out = append(out, ResolvedStream{StreamConfig: s, DirectPut: true})
 	}
 	return out

@@ -24,7 +24,9 @@ import (
 // through the APIs before, started again.
 func newCatalog(ctx context.Context, cfg *config.Config, store *shards.Store, logs map[string]*shards.Stream,
 	targets catalog.Targets, logger *slog.Logger) (*catalog.Catalog, error) {
-	opts := catalog.Options{Store: store, Targets: targets, DeliveryShards: cfg.FirehoseAPI.Shards, Logger: logger}
+	dp := config.DirectPutShardLimits()
+	opts := catalog.Options{Store: store, Targets: targets, DeliveryShards: cfg.FirehoseAPI.Shards, Logger: logger,
+		DeliveryLimits: shards.Limits{BytesPerSecond: int64(dp.BytesPerSecond), RecordsPerSecond: int64(dp.RecordsPerSecond)}}
 	if cfg.FirehoseAPI.S3 != nil {
 		opts.Start = s3Starter(*cfg.FirehoseAPI.S3, store, logger)
 	}

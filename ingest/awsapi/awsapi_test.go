@@ -69,6 +69,7 @@ func newEnv(t testing.TB, verifier awsapi.Verifier) *env {
 		return st
 	}
 	clicks, tiny, events := open("clicks", 4, generous), open("tiny", 1, shards.Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 3}), open("events", 2, generous)
+	slow := open("slow", 1, shards.Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 2})
 	catalog := awsapi.NewStaticCatalog(
 		[]awsapi.Stream{
 			{Name: "clicks", Log: clicks, Retention: 24 * time.Hour, Created: clicks.Created()},
@@ -79,6 +80,7 @@ func newEnv(t testing.TB, verifier awsapi.Verifier) *env {
 				BucketARN: "arn:aws:s3:::lake", Prefix: "events/", CompressionFormat: "GZIP", SizeInMBs: 5, IntervalInSeconds: 60}},
 			{Name: "clicks-archive", Source: "clicks", Created: clicks.Created(), Destination: awsapi.Destination{
 				BucketARN: "arn:aws:s3:::lake", CompressionFormat: "UNCOMPRESSED", SizeInMBs: 5, IntervalInSeconds: 60}},
+			{Name: "slow", Log: slow, Created: slow.Created(), Destination: awsapi.Destination{BucketARN: "arn:aws:s3:::lake"}},
 		})
 	c := &clock{now: time.Now()}
 	api := awsapi.New(catalog, store, awsapi.Options{Now: c.Now, Verifier: verifier})
@@ -325,8 +327,19 @@ func TestFirehose(t *testing.T) {
 		t.Fatalf("ListDeliveryStreams page 1: %+v, %v", list, err)
 	}
 	list, err = e.fh.ListDeliveryStreams(ctx, &firehose.ListDeliveryStreamsInput{ExclusiveStartDeliveryStreamName: aws.String("clicks-archive")})
-	if err != nil || len(list.DeliveryStreamNames) != 1 || list.DeliveryStreamNames[0] != "events" || aws.ToBool(list.HasMoreDeliveryStreams) {
+	if err != nil || strings.Join(list.DeliveryStreamNames, ",") != "events,slow" || aws.ToBool(list.HasMoreDeliveryStreams) {
 		t.Fatalf("ListDeliveryStreams page 2: %+v, %v", list, err)
+	}
+
+	// A delivery over its quota refuses records one by one: ServiceUnavailableException.
+	batch, err := e.fh.PutRecordBatch(ctx, &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String("slow"), Records: recs[:3]})
+	if err != nil || aws.ToInt32(batch.FailedPutCount) != 1 || aws.ToString(batch.RequestResponses[2].ErrorCode) != "ServiceUnavailableException" {
+		t.Fatalf("PutRecordBatch over quota: %+v, %v", batch, err)
+	}
+	_, err = e.fh.PutRecord(ctx, &firehose.PutRecordInput{DeliveryStreamName: aws.String("slow"), Record: &fhtypes.Record{Data: []byte("x")}})
+	var unavailable *fhtypes.ServiceUnavailableException
+	if !errors.As(err, &unavailable) {
+		t.Fatalf("PutRecord over quota: %v, want ServiceUnavailableException", err)
 	}
 
 	desc, err := e.fh.DescribeDeliveryStream(ctx, &firehose.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("clicks-archive")})
@@ -363,6 +376,9 @@ func TestWireErrors(t *testing.T) {
 		"garbage iterator":   {"Kinesis_20131202.GetRecords", `{"ShardIterator":"garbage!"}`, 400, "InvalidArgumentException"},
 		"bad iterator type":  {"Kinesis_20131202.GetShardIterator", `{"StreamName":"clicks","ShardId":"shardId-000000000000","ShardIteratorType":"SOMETIME"}`, 400, "ValidationException"},
 		"bad sequence":       {"Kinesis_20131202.GetShardIterator", `{"StreamName":"clicks","ShardId":"shardId-000000000000","ShardIteratorType":"AT_SEQUENCE_NUMBER","StartingSequenceNumber":"abc"}`, 400, "InvalidArgumentException"},
+		"sequence zero":      {"Kinesis_20131202.GetShardIterator", `{"StreamName":"clicks","ShardId":"shardId-000000000000","ShardIteratorType":"AT_SEQUENCE_NUMBER","StartingSequenceNumber":"0"}`, 400, "InvalidArgumentException"},
+		"sequence past tip":  {"Kinesis_20131202.GetShardIterator", `{"StreamName":"clicks","ShardId":"shardId-000000000000","ShardIteratorType":"AFTER_SEQUENCE_NUMBER","StartingSequenceNumber":"1073741824000"}`, 400, "InvalidArgumentException"},
+		"no control plane":   {"Kinesis_20131202.CreateStream", `{"StreamName":"x","ShardCount":1}`, 400, "InvalidArgumentException"},
 		"firehose too large": {"Firehose_20150804.PutRecord", `{"DeliveryStreamName":"events","Record":{"Data":"` + strings.Repeat("QUFB", 350000) + `"}}`, 400, "ValidationException"},
 		"firehose batch 501": {"Firehose_20150804.PutRecordBatch", `{"DeliveryStreamName":"events","Records":[` + strings.Repeat(`{"Data":"eA=="},`, 500) + `{"Data":"eA=="}]}`, 400, "ValidationException"},
 		"json array body":    {"Firehose_20150804.PutRecordBatch", `[1,2]`, 400, "SerializationException"},

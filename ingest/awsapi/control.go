@@ -53,8 +53,7 @@ func (s *Server) controlError(err error) *apiError {
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrDisabled):
 		return errInvalidArgument("%v", err)
 	}
-	s.logger.Error("control operation failed", "error", err)
-	return errInternal("%v", err)
+	return s.internal("control operation failed", err)
 }
 
 func (s *Server) control() (Control, *apiError) {

@@ -36,8 +36,11 @@ func errSerialization(format string, args ...any) *apiError {
 	return newError(http.StatusBadRequest, "SerializationException", format, args...)
 }
 
-func errInternal(format string, args ...any) *apiError {
-	return newError(http.StatusInternalServerError, "InternalFailure", format, args...)
+// internal logs err and answers with a server fault that tells the client
+// to retry but nothing about the server's insides.
+func (s *Server) internal(what string, err error) *apiError {
+	s.logger.Error("AWS API: "+what, "error", err)
+	return newError(http.StatusInternalServerError, "InternalFailureException", "Internal service failure.")
 }
 
 // validationMessage is AWS's wording for a model constraint.

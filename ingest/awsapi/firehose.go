@@ -88,8 +88,7 @@ func (s *Server) firehosePutRecord(ctx context.Context, c *call, req *firehosePu
 		return nil, newError(http.StatusServiceUnavailable, "ServiceUnavailableException", "Slow down.")
 	}
 	if res.Err != nil {
-		s.logger.Error("put failed", "delivery", d.Name, "error", res.Err)
-		return nil, errInternal("the record was not stored; retry it")
+		return nil, s.internal("put to "+d.Name+" failed", res.Err)
 	}
 	return firehosePutRecordResponse{RecordID: recordID(res)}, nil
 }

@@ -16,6 +16,8 @@ func FuzzRequests(f *testing.F) {
 		"Kinesis_20131202.GetShardIterator", "Kinesis_20131202.GetRecords",
 		"Firehose_20150804.PutRecord", "Firehose_20150804.PutRecordBatch", "Firehose_20150804.ListDeliveryStreams",
 		"Firehose_20150804.DescribeDeliveryStream",
+		"Kinesis_20131202.CreateStream", "Kinesis_20131202.DeleteStream", "Kinesis_20131202.IncreaseStreamRetentionPeriod",
+		"Kinesis_20131202.DecreaseStreamRetentionPeriod", "Firehose_20150804.CreateDeliveryStream", "Firehose_20150804.DeleteDeliveryStream",
 	}
 	seeds := []string{
 		`{"StreamName":"clicks","Data":"eA==","PartitionKey":"k"}`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,9 @@ func (s *Server) getShardIterator(ctx context.Context, c *call, req *getShardIte
 				req.StartingSequenceNumber, req.ShardID, st.Name, s.opts.AccountID)
 		}
 		seq, err := shards.ParseSequence(req.StartingSequenceNumber)
+		if err == nil {
+			err = s.checkSequence(ctx, st.Name, shard, seq)
+		}
 		if err != nil {
 			return nil, errInvalidArgument("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.",
 				req.StartingSequenceNumber, req.ShardID, st.Name, s.opts.AccountID)
@@ -96,13 +100,26 @@ func (s *Server) getShardIterator(ctx context.Context, c *call, req *getShardIte
 		}
 		from, err = s.store.Position(ctx, st.Name, shard, req.ShardIteratorType, req.Timestamp.Time)
 		if err != nil {
-			return nil, errInternal("%v", err)
+			return nil, s.internal("GetShardIterator", err)
 		}
 	default:
 		return nil, errValidation("%s", validationMessage(req.ShardIteratorType, "shardIteratorType",
 			"Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"))
 	}
 	return map[string]string{"ShardIterator": encodeIterator(iterator{stream: st.Name, shard: shard, next: from, issued: c.now})}, nil
+}
+
+// checkSequence refuses a sequence number no record of the shard could
+// have: one before the first message ever written or past the newest.
+func (s *Server) checkSequence(ctx context.Context, stream string, shard int, seq shards.Sequence) error {
+	info, err := s.store.ShardInfo(ctx, stream, shard)
+	if err != nil {
+		return err
+	}
+	if seq.Message() == 0 || seq.Message() > info.LastMsg {
+		return errors.New("not a sequence number of this shard")
+	}
+	return nil
 }
 
 type getRecordsRequest struct {
@@ -154,7 +171,7 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 	}
 	page, err := s.store.Read(ctx, st.Name, it.shard, it.next, limit, maxGetRecordBytes)
 	if err != nil {
-		return nil, errInternal("%v", err)
+		return nil, s.internal("GetRecords", err)
 	}
 	out := getRecordsResponse{Records: make([]kinesisOutRecord, len(page.Records)), MillisBehindLatest: page.Behind.Milliseconds()}
 	for i, r := range page.Records {

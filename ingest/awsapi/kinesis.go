@@ -125,8 +125,7 @@ func (s *Server) putError(stream string, res shards.PutResult) *apiError {
 		return newError(http.StatusBadRequest, "ProvisionedThroughputExceededException",
 			"Rate exceeded for shard %s in stream %s under account %s.", shards.ShardID(res.Shard), stream, s.opts.AccountID)
 	}
-	s.logger.Error("put failed", "stream", stream, "shard", res.Shard, "error", res.Err)
-	return errInternal("the record was not stored; retry it")
+	return s.internal("put to "+stream+" failed", res.Err)
 }
 
 type putRecordsRequest struct {
