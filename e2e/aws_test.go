@@ -63,7 +63,8 @@ func TestAWSClientsOverTLSReachDeliveries(t *testing.T) {
 	pool := writeSelfSignedCert(t, dir)
 	listen := freeAddr(t)
 	h := startHydrantTLS(t, dir, listen, awsConfig, pool)
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	// HTTP/2 over TLS, as the AWS Java SDK's async client and the KCL use it.
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	endpoint := "https://" + listen
 	creds := credentials.NewStaticCredentialsProvider("producer", "producer-secret", "")
 	kin := kinesis.New(kinesis.Options{BaseEndpoint: aws.String(endpoint), Region: "us-east-1", Credentials: creds, HTTPClient: httpClient})
@@ -91,6 +92,9 @@ func TestAWSClientsOverTLSReachDeliveries(t *testing.T) {
 		t.Fatalf("native put with an API key: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served %s over TLS, want HTTP/2", resp.Proto)
+	}
 	// Unsigned AWS requests and keyless native ones are refused.
 	resp, err = httpClient.Post(endpoint+"/v1/streams/clicks/records", "application/x-ndjson", strings.NewReader("{}"))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {

@@ -43,7 +43,11 @@ func TestControlPlane(t *testing.T) {
 	h := startHydrant(t, dir, listen, controlConfig, env...)
 	ctx := context.Background()
 	creds := credentials.NewStaticCredentialsProvider("any", "any", "")
-	kin := kinesis.New(kinesis.Options{BaseEndpoint: aws.String(h.url), Region: "us-east-1", Credentials: creds})
+	// Kinesis over h2c (HTTP/2 in the clear), as the AWS Java SDK's async client and the KCL speak it.
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	h2cClient := &http.Client{Transport: &http.Transport{Protocols: &h2c}}
+	kin := kinesis.New(kinesis.Options{BaseEndpoint: aws.String(h.url), Region: "us-east-1", Credentials: creds, HTTPClient: h2cClient})
 	fh := firehose.New(firehose.Options{BaseEndpoint: aws.String(h.url), Region: "us-east-1", Credentials: creds})
 
 	// Kinesis: create, put, change retention.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/catalog"
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/destinations/file"
@@ -54,32 +54,10 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	defer store.Close()
-
-	targets := make(map[string]ingest.Target)
-	logs := make(map[string]*shards.Stream)
-	for _, rs := range cfg.ResolvedStreams() {
-		st, err := store.CreateStream(ctx, shards.StreamSpec{
-			Name:      rs.Name,
-			Shards:    rs.Shards,
-			Retention: rs.Retention.Std(),
-			Limits: shards.Limits{
-				BytesPerSecond:   int64(rs.ShardLimits.BytesPerSecond),
-				RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond),
-			},
-		})
-		if err != nil {
-			return err
-		}
-		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField}
-		logs[rs.Name] = st
+	targets, logs, err := openStreams(ctx, cfg, store)
+	if err != nil {
+		return err
 	}
-
-	for _, d := range cfg.Deliveries {
-		if !d.DirectPut() {
-			targets[d.Name] = ingest.Target{ReadsFrom: d.Source}
-		}
-	}
-
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
 	for _, d := range cfg.Deliveries {
 		pd, err := newDelivery(d, regs, store, logger)
@@ -97,60 +75,24 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
-	verifier, keys, err := newAuth(cfg.Server.Auth)
-	if err != nil {
-		return err
-	}
-	awsOpts := awsapi.Options{
-		Region:         awsRegion,
-		AccountID:      awsAccountID,
-		MaxRequestSize: int(cfg.Server.MaxRequestSize),
-		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
-		Logger:         logger,
-	}
-	if verifier != nil {
-		awsOpts.Verifier = verifier
-	}
 	cat, err := newCatalog(ctx, cfg, store, logs, srv, logger)
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
-	awsOpts.Control = cat
-	srv.HandleAWS(awsapi.New(cat, store, awsOpts))
-	if keys != nil {
-		srv.RequireAPIKeys(keys)
-	}
-	tlsConfig, err := loadTLS(cfg.Server.TLS)
+	authed, err := wireAPIs(cfg, srv, cat, store, logger)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	httpSrv, ln, err := listen(cfg.Server, srv.Handler(), authed, logger)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
+	stopRetention, err := startRetention(cat, store, logger)
+	if err != nil {
+		return err
 	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		if verifier == nil {
-			logger.Warn("listening on a non-loopback address without AWS authentication (server.auth.aws): anyone who can reach it can use the AWS APIs",
-				"listen", ln.Addr().String())
-		}
-		if keys == nil {
-			logger.Warn("listening on a non-loopback address without API keys (server.auth.api_keys): anyone who can reach it can put records",
-				"listen", ln.Addr().String())
-		}
-	}
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	defer stopRetention()
 
 	deliverCtx, stopDeliveries := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDeliveries()
@@ -158,17 +100,10 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	for _, d := range deliveries {
 		wg.Go(func() { d.Run(deliverCtx) })
 	}
-
-	stopRetention, err := startRetention(cat, store, logger)
-	if err != nil {
-		return err
-	}
-	defer stopRetention()
-
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() { serveErr <- serveListener(httpSrv, ln) }()
 	ready.Store(true)
-	logger.Info("hydrant ready", "listen", ln.Addr().String(), "streams", len(targets),
+	logger.Info("hydrant ready", "listen", ln.Addr().String(), "tls", cfg.Server.TLS != nil, "streams", len(targets),
 		"deliveries", len(deliveries), "data_dir", cfg.Storage.DataDir, "fsync", cfg.Storage.Fsync)
 
 	var runErr error
@@ -189,6 +124,112 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	wg.Wait()
 	logger.Info("hydrant stopped")
 	return runErr
+}
+
+// openStreams opens the config's streams (declared, and DirectPut
+// deliveries' implicit ones) and returns the names producers put to.
+func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store) (map[string]ingest.Target, map[string]*shards.Stream, error) {
+	targets := make(map[string]ingest.Target)
+	logs := make(map[string]*shards.Stream)
+	for _, rs := range cfg.ResolvedStreams() {
+		st, err := store.CreateStream(ctx, shards.StreamSpec{
+			Name:      rs.Name,
+			Shards:    rs.Shards,
+			Retention: rs.Retention.Std(),
+			Limits: shards.Limits{
+				BytesPerSecond:   int64(rs.ShardLimits.BytesPerSecond),
+				RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond),
+			},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField}
+		logs[rs.Name] = st
+	}
+	for _, d := range cfg.Deliveries {
+		if !d.DirectPut() {
+			targets[d.Name] = ingest.Target{ReadsFrom: d.Source}
+		}
+	}
+	return targets, logs, nil
+}
+
+// wireAPIs sets up the AWS APIs and authentication on srv; authed says
+// which kinds of request need credentials.
+func wireAPIs(cfg *config.Config, srv *ingest.Server, cat *catalog.Catalog, store *shards.Store, logger *slog.Logger) (authed authState, err error) {
+	verifier, keys, err := newAuth(cfg.Server.Auth)
+	if err != nil {
+		return authed, err
+	}
+	opts := awsapi.Options{
+		Region:         awsRegion,
+		AccountID:      awsAccountID,
+		MaxRequestSize: int(cfg.Server.MaxRequestSize),
+		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
+		Control:        cat,
+		Logger:         logger,
+	}
+	if verifier != nil {
+		opts.Verifier = verifier
+		authed.aws = true
+	}
+	srv.HandleAWS(awsapi.New(cat, store, opts))
+	if keys != nil {
+		srv.RequireAPIKeys(keys)
+		authed.native = true
+	}
+	return authed, nil
+}
+
+// authState says which APIs require credentials.
+type authState struct{ aws, native bool }
+
+// listen opens the listener and the HTTP server: HTTP/1.1 and HTTP/2 (h2c
+// in the clear, h2 over TLS — the AWS Java SDK's async client and the KCL
+// speak HTTP/2).
+func listen(cfg config.ServerConfig, h http.Handler, authed authState, logger *slog.Logger) (*http.Server, net.Listener, error) {
+	tlsConfig, err := loadTLS(cfg.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		if !authed.aws {
+			logger.Warn("listening on a non-loopback address without AWS authentication (server.auth.aws): anyone who can reach it can use the AWS APIs",
+				"listen", ln.Addr().String())
+		}
+		if !authed.native {
+			logger.Warn("listening on a non-loopback address without API keys (server.auth.api_keys): anyone who can reach it can put records",
+				"listen", ln.Addr().String())
+		}
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(tlsConfig == nil)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &protocols,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}, ln, nil
+}
+
+// serveListener serves HTTPS when the server has a TLS config, else HTTP.
+func serveListener(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
 }
 
 func newDelivery(d config.DeliveryConfig, regs registries, store *shards.Store, logger *slog.Logger) (*pipeline.Delivery, error) {
