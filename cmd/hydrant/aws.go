@@ -7,14 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hydrant-dev/hydrant/buffer"
 	"github.com/hydrant-dev/hydrant/catalog"
 	"github.com/hydrant-dev/hydrant/config"
-	"github.com/hydrant-dev/hydrant/destinations"
-	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
-	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 	"github.com/hydrant-dev/hydrant/transform"
 )
@@ -22,13 +18,13 @@ import (
 // newCatalog builds the catalog: the config's streams (Kinesis streams) and
 // deliveries (Firehose delivery streams) as declared, then what was created
 // through the APIs before, started again.
-func newCatalog(ctx context.Context, cfg *config.Config, store *shards.Store, logs map[string]*shards.Stream,
+func newCatalog(ctx context.Context, cfg *config.Config, regs registries, store *shards.Store, logs map[string]*shards.Stream,
 	targets catalog.Targets, logger *slog.Logger) (*catalog.Catalog, error) {
 	dp := config.DirectPutShardLimits()
 	opts := catalog.Options{Store: store, Targets: targets, DeliveryShards: cfg.FirehoseAPI.Shards, Logger: logger,
 		DeliveryLimits: shards.Limits{BytesPerSecond: int64(dp.BytesPerSecond), RecordsPerSecond: int64(dp.RecordsPerSecond)}}
 	if cfg.FirehoseAPI.S3 != nil {
-		opts.Start = s3Starter(*cfg.FirehoseAPI.S3, store, logger)
+		opts.Start = s3Starter(*cfg.FirehoseAPI.S3, regs, store, logger)
 	}
 	c := catalog.New(opts)
 	for _, s := range cfg.Streams {
@@ -51,38 +47,30 @@ func newCatalog(ctx context.Context, cfg *config.Config, store *shards.Store, lo
 }
 
 // s3Starter runs delivery streams created through the Firehose API: their
-// ExtendedS3 destination's bucket on the configured S3 service.
-func s3Starter(conn config.S3ConnectionConfig, store *shards.Store, logger *slog.Logger) catalog.Starter {
-	return func(spec awsapi.DeliverySpec, log *shards.Stream) (func(), error) {
-		s3s, err := s3.New(s3.Config{Endpoint: conn.Endpoint, Region: conn.Region, Bucket: spec.Bucket,
-			AccessKeyID: conn.AccessKeyID, SecretAccessKey: conn.SecretAccessKey})
+// ExtendedS3 destination's bucket on the configured S3 service, built as a
+// delivery of the config file would be.
+func s3Starter(conn config.S3ConnectionConfig, regs registries, store *shards.Store, logger *slog.Logger) catalog.Starter {
+	return func(spec awsapi.DeliverySpec, _ *shards.Stream) (func(), error) {
+		d := config.NewDefaultDeliveryConfig()
+		d.Name = spec.Name
+		d.Buffer.Size = config.Size(spec.SizeInMBs) * config.MiB
+		// Firehose's IntervalInSeconds 0 is zero buffering: flush as read.
+		d.Buffer.Interval = config.Duration(max(time.Duration(spec.IntervalInSeconds)*time.Second, time.Millisecond))
+		d.Retry.Duration = config.Duration(spec.RetryDuration)
+		dest := config.NewDefaultS3DestinationConfig()
+		dest.Endpoint, dest.Region, dest.AccessKeyID, dest.SecretAccessKey = conn.Endpoint, conn.Region, conn.AccessKeyID, conn.SecretAccessKey
+		dest.Bucket, dest.Prefix, dest.Compression = spec.Bucket, spec.Prefix, spec.Compression
+		if spec.ErrorOutputPrefix != "" {
+			dest.ErrorPrefix = spec.ErrorOutputPrefix
+		}
+		d.Destination.S3 = &dest
+		pd, err := newDelivery(d, regs, store, logger)
 		if err != nil {
 			return nil, err
 		}
-		errorPrefix := spec.ErrorOutputPrefix
-		if errorPrefix == "" {
-			errorPrefix = config.DefaultErrorPrefix
-		}
-		objs, err := destinations.NewObjects(s3s, destinations.ObjectsConfig{Prefix: spec.Prefix, ErrorPrefix: errorPrefix, Compression: spec.Compression})
-		if err != nil {
-			return nil, err
-		}
-		retry := destinations.RetryConfig{Duration: spec.RetryDuration}
-		dl := logger.With("delivery", spec.Name)
-		d := pipeline.New(pipeline.Config{
-			Name:   spec.Name,
-			Stream: log.Name(),
-			Shards: log.Shards(),
-			Buffer: buffer.Config{Size: spec.SizeInMBs * int(config.MiB), Interval: time.Duration(spec.IntervalInSeconds) * time.Second},
-			Destination: destinations.Chain(objs,
-				destinations.WithTimeout(5*time.Minute),
-				destinations.WithRetry(retry, dl)),
-			Errors: objs,
-			Retry:  retry,
-		}, store, pipeline.Settings{Logger: logger})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { d.Run(ctx); close(done) }()
+		go func() { pd.Run(ctx); close(done) }()
 		var once sync.Once
 		return func() { once.Do(func() { cancel(); <-done }) }, nil
 	}

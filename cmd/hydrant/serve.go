@@ -75,7 +75,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
-	cat, err := newCatalog(ctx, cfg, store, logs, srv, logger)
+	cat, err := newCatalog(ctx, cfg, regs, store, logs, srv, logger)
 	if err != nil {
 		return err
 	}
