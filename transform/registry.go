@@ -63,5 +63,21 @@ func (r *Registry) Names() []string {
 
 // RegisterBuiltins registers Hydrant's built-in transforms.
 func RegisterBuiltins(r *Registry) error {
-	return r.Register("append_newline", NewAppendNewline)
+	for _, b := range []struct {
+		name string
+		f    Factory
+	}{
+		{"append_newline", NewAppendNewline},
+		{"jq", NewJQ},
+		{"partition", NewPartition},
+		{"http", NewHTTP},
+		{"decompress", NewDecompress},
+		{"drop_fields", NewDropFields},
+		{"add_fields", NewAddFields},
+	} {
+		if err := r.Register(b.name, b.f); err != nil {
+			return err
+		}
+	}
+	return nil
 }

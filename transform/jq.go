@@ -1,0 +1,164 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/itchyny/gojq"
+
+	"github.com/hydrant-dev/hydrant/buffer"
+)
+
+// Error codes of the jq-based built-ins, as ProcessingFailed outputs carry them.
+const (
+	codeJQError = "Transform.JQError"
+	codeNotJSON = "Transform.NotJSON"
+)
+
+// NewJQ builds jq: it runs a jq query (gojq, github.com/itchyny/gojq) on each
+// record, which must hold one JSON value, and takes the query's first output.
+//
+//	transforms:
+//	  - type: jq
+//	    query: 'select(.level != "debug") | {user: .user_id, msg}'
+//
+// The first output becomes the record, as compact JSON without a trailing
+// newline (jq's encoding: object keys sorted, '<', '>' and '&' not escaped,
+// NaN as null). No output, or null, drops the record; an error, raised by
+// the query or by error/1, fails it (Transform.JQError), as does a record
+// that is not JSON (Transform.NotJSON). Numbers keep the digits they were
+// written with unless the query computes with them, and integers beyond
+// 64 bits are exact. The query sees no environment variables ($ENV is
+// empty) and cannot read other records (input, inputs). It runs under the
+// ctx passed to Process, so a query that never finishes stops when ctx ends.
+func NewJQ(_ Env, options map[string]any) (Transform, error) {
+	o := NewOptions(options)
+	code := jqOption(o, "query")
+	if err := o.Err(); err != nil {
+		return nil, err
+	}
+	return BatchFunc(func(ctx context.Context, recs []buffer.Record) ([]Output, error) {
+		out := make([]Output, len(recs))
+		for i, r := range recs {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			v, failed, err := runFirst(ctx, code, r.Data)
+			switch {
+			case err != nil:
+				return nil, err
+			case failed != nil:
+				out[i] = *failed
+			case v == nil:
+				out[i] = Output{Result: Dropped}
+			default:
+				data, err := gojq.Marshal(v)
+				if err != nil { // gojq.Marshal reports none today
+					out[i] = failedOutput(codeJQError, "encoding the result: "+err.Error())
+					continue
+				}
+				out[i] = Output{Result: Ok, Data: data}
+			}
+		}
+		return out, nil
+	}), nil
+}
+
+// jqOption reads a required jq query option and compiles it, recording a
+// missing, mistyped or invalid query against the option's name.
+func jqOption(o *Options, name string) *gojq.Code {
+	src := o.String(name, "") // reports a value that is not a string
+	if !requireOption(o, name) {
+		return nil
+	}
+	if _, isString := o.raw[name].(string); !isString {
+		return nil
+	}
+	q, err := gojq.Parse(src) // "" and blanks: gojq says the query is missing
+	if err != nil {
+		o.Fail(name, "%v", err)
+		return nil
+	}
+	code, err := gojq.Compile(q)
+	if err != nil {
+		o.Fail(name, "%v", err)
+		return nil
+	}
+	return code
+}
+
+// requireOption records an error when name is absent or null (a YAML key
+// with no value), which Options.Required lets through.
+func requireOption(o *Options, name string) bool {
+	if v, ok := o.raw[name]; !ok || v == nil {
+		o.Fail(name, "required")
+		return false
+	}
+	return true
+}
+
+// runFirst decodes data as one JSON value and runs code on it, returning the
+// first output (nil for none). A record that cannot be processed gives a
+// ProcessingFailed output instead; err is set only when ctx has ended, which
+// fails the whole batch.
+func runFirst(ctx context.Context, code *gojq.Code, data []byte) (v any, failed *Output, err error) {
+	in, err := decodeJSON(data)
+	if err != nil {
+		f := failedOutput(codeNotJSON, err.Error())
+		return nil, &f, nil
+	}
+	defer func() {
+		// gojq executes user code on arbitrary input: should it ever panic,
+		// fail the record rather than the process.
+		if p := recover(); p != nil {
+			f := failedOutput(codeJQError, fmt.Sprintf("jq panicked: %v", p))
+			v, failed, err = nil, &f, nil
+		}
+	}()
+	v, ok := code.RunWithContext(ctx, in).Next()
+	if !ok {
+		return nil, nil, nil
+	}
+	if e, isErr := v.(error); isErr {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, nil, ctxErr
+		}
+		var halt *gojq.HaltError
+		if errors.As(e, &halt) && halt.Value() == nil {
+			return nil, nil, nil // halt: stop without output, as jq exits 0
+		}
+		f := failedOutput(codeJQError, e.Error())
+		return nil, &f, nil
+	}
+	return v, nil, nil
+}
+
+// decodeJSON decodes data, which must hold exactly one JSON value (with
+// optional surrounding whitespace), into the values gojq works on: nil,
+// bool, string, json.Number, []any and map[string]any. gojq takes
+// json.Number as it is (its own command line decodes with UseNumber), so
+// numbers keep their digits and big integers stay exact.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if err == io.EOF {
+			return nil, errors.New("record is not JSON: it is empty")
+		}
+		return nil, fmt.Errorf("record is not JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("record is not JSON: unexpected data after the first value")
+	}
+	return v, nil
+}
+
+// failedOutput is a ProcessingFailed output.
+func failedOutput(code, msg string) Output {
+	return Output{Result: ProcessingFailed, ErrorCode: code, ErrorMessage: msg}
+}
