@@ -34,7 +34,8 @@ const (
 // written with unless the query computes with them, and integers beyond
 // 64 bits are exact. The query sees no environment variables ($ENV is
 // empty) and cannot read other records (input, inputs). It runs under the
-// ctx passed to Process, so a query that never finishes stops when ctx ends.
+// ctx passed to Process: a query that never finishes stops when ctx ends,
+// and Process returns ctx's error, so the batch may be retried.
 func NewJQ(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	code := jqOption(o, "query")
