@@ -120,6 +120,9 @@ func NewDefaultServerConfig() ServerConfig {
 
 // StorageConfig is where and how durably the shard logs are written.
 type StorageConfig struct {
+	// EncryptionKey, when set, encrypts the shard log at rest (JetStream's
+	// own encryption). Losing it loses the data; never printed.
+	EncryptionKey string   `yaml:"encryption_key"`
 	DataDir       string   `yaml:"data_dir"`       // required
 	Fsync         string   `yaml:"fsync"`          // FsyncAlways or FsyncInterval
 	FsyncInterval Duration `yaml:"fsync_interval"` // used only with FsyncInterval; 1ms..10m
@@ -241,34 +244,85 @@ type DestinationConfig struct {
 
 // FileDestinationConfig writes batches as files under a local directory.
 type FileDestinationConfig struct {
-	Dir         string `yaml:"dir"`          // required
-	Prefix      string `yaml:"prefix"`       // Firehose-style, e.g. "clicks/!{timestamp:yyyy/MM/dd}/"
-	ErrorPrefix string `yaml:"error_prefix"` // default DefaultErrorPrefix
-	Compression string `yaml:"compression"`  // none, gzip or zstd
+	Dir         string         `yaml:"dir"`          // required
+	Prefix      string         `yaml:"prefix"`       // Firehose-style, e.g. "clicks/!{timestamp:yyyy/MM/dd}/"
+	ErrorPrefix string         `yaml:"error_prefix"` // default DefaultErrorPrefix
+	Compression string         `yaml:"compression"`  // JSON lines: none, gzip, zstd or snappy
+	Format      string         `yaml:"format"`       // json (default) or parquet
+	Parquet     *ParquetConfig `yaml:"parquet"`      // with format: parquet
 }
 
 // NewDefaultFileDestinationConfig returns the file destination defaults.
 func NewDefaultFileDestinationConfig() FileDestinationConfig {
-	return FileDestinationConfig{ErrorPrefix: DefaultErrorPrefix, Compression: CompressionNone}
+	return FileDestinationConfig{ErrorPrefix: DefaultErrorPrefix, Compression: CompressionNone, Format: FormatJSON}
+}
+
+// ParquetBufferSize is the default buffer size of Parquet deliveries.
+const ParquetBufferSize = 64 * MiB
+
+// Format returns the output format of the destination.
+func (d DestinationConfig) Format() string {
+	switch {
+	case d.File != nil:
+		return d.File.Format
+	case d.S3 != nil:
+		return d.S3.Format
+	}
+	return ""
+}
+
+// Output formats of object destinations.
+const (
+	FormatJSON    = "json"
+	FormatParquet = "parquet"
+)
+
+// CompressionSnappy is the snappy framing format, for JSON lines.
+const CompressionSnappy = "snappy"
+
+// ParquetConfig is Firehose's record format conversion: each flushed batch
+// becomes one Parquet file with these columns.
+type ParquetConfig struct {
+	Schema       []ParquetColumnConfig `yaml:"schema"`
+	Compression  string                `yaml:"compression"`    // uncompressed, snappy (default), gzip or zstd, inside the file
+	RowGroupSize Size                  `yaml:"row_group_size"` // default 128MiB
+}
+
+func (c *ParquetConfig) setDefaults() {
+	*c = ParquetConfig{Compression: "snappy", RowGroupSize: 128 * MiB}
+}
+
+// ParquetColumnConfig is one column: where its value is in each JSON record
+// and its type.
+type ParquetColumnConfig struct {
+	Name     string `yaml:"name"`
+	Type     string `yaml:"type"`     // string, int32, int64, float, double, boolean, timestamp_millis, timestamp_micros, date, decimal(p,s), json
+	Path     string `yaml:"path"`     // JSON pointer; default /<name>
+	Required bool   `yaml:"required"` // a record without it goes to the error output
 }
 
 func (c *FileDestinationConfig) setDefaults() { *c = NewDefaultFileDestinationConfig() }
 
 // S3DestinationConfig writes batches as objects to an S3-compatible store.
 type S3DestinationConfig struct {
-	Endpoint        string `yaml:"endpoint"` // http:// or https:// URL
-	Region          string `yaml:"region"`
-	Bucket          string `yaml:"bucket"`
-	AccessKeyID     string `yaml:"access_key_id"`
-	SecretAccessKey string `yaml:"secret_access_key"` // never printed
-	Prefix          string `yaml:"prefix"`
-	ErrorPrefix     string `yaml:"error_prefix"`
-	Compression     string `yaml:"compression"` // none, gzip or zstd
+	Endpoint        string         `yaml:"endpoint"` // http:// or https:// URL
+	Region          string         `yaml:"region"`
+	Bucket          string         `yaml:"bucket"`
+	AccessKeyID     string         `yaml:"access_key_id"`
+	SecretAccessKey string         `yaml:"secret_access_key"` // never printed
+	Prefix          string         `yaml:"prefix"`
+	ErrorPrefix     string         `yaml:"error_prefix"`
+	Compression     string         `yaml:"compression"` // JSON lines: none, gzip, zstd or snappy
+	Format          string         `yaml:"format"`      // json (default) or parquet
+	Parquet         *ParquetConfig `yaml:"parquet"`     // with format: parquet
+	SSE             string         `yaml:"sse"`         // server-side encryption: s3 (SSE-S3) or kms (SSE-KMS)
+	SSEKMSKeyID     string         `yaml:"sse_kms_key_id"`
+	SSECKey         string         `yaml:"sse_c_key"` // SSE-C: base64 of a 32-byte key; never printed
 }
 
 // NewDefaultS3DestinationConfig returns the S3 destination defaults.
 func NewDefaultS3DestinationConfig() S3DestinationConfig {
-	return S3DestinationConfig{Region: "us-east-1", ErrorPrefix: DefaultErrorPrefix, Compression: CompressionNone}
+	return S3DestinationConfig{Region: "us-east-1", ErrorPrefix: DefaultErrorPrefix, Compression: CompressionNone, Format: FormatJSON}
 }
 
 func (c *S3DestinationConfig) setDefaults() { *c = NewDefaultS3DestinationConfig() }
@@ -345,6 +399,18 @@ func (c S3DestinationConfig) String() string {
 	type plain S3DestinationConfig // no String method: no recursion
 	if c.SecretAccessKey != "" {
 		c.SecretAccessKey = "REDACTED"
+	}
+	if c.SSECKey != "" {
+		c.SSECKey = "REDACTED"
+	}
+	return fmt.Sprintf("%+v", plain(c))
+}
+
+// String prints the storage settings with the encryption key redacted.
+func (c StorageConfig) String() string {
+	type plain StorageConfig
+	if c.EncryptionKey != "" {
+		c.EncryptionKey = "REDACTED"
 	}
 	return fmt.Sprintf("%+v", plain(c))
 }

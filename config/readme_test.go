@@ -26,7 +26,8 @@ func TestReadmeReferenceCoversEveryKey(t *testing.T) {
 		t.Fatal("config-reference block is not closed")
 	}
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret",
-		"HYDRANT_AWS_SECRET": "secret", "HYDRANT_SHIPPER_KEY": "0123456789abcdef0123"}
+		"HYDRANT_AWS_SECRET": "secret", "HYDRANT_SHIPPER_KEY": "0123456789abcdef0123",
+		"AUDIT_SSE_C_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "HYDRANT_STORE_KEY": "s3cr3t-store-key"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	if _, err := ParseWithEnv("README.md", []byte(block), lookup); err != nil {
 		t.Fatalf("README config reference is not a valid config:\n%v", err)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -261,8 +262,40 @@ func (c FileDestinationConfig) Validate() []FieldError {
 	if c.Dir == "" {
 		errs.add("dir", "required")
 	}
-	oneOf(&errs, "compression", c.Compression, CompressionNone, CompressionGzip, CompressionZstd)
+	validateFormat(&errs, c.Format, c.Compression, c.Parquet)
 	return errs
+}
+
+// validateFormat checks an object destination's format settings.
+func validateFormat(errs *fieldErrors, format, compression string, pq *ParquetConfig) {
+	oneOf(errs, "format", format, FormatJSON, FormatParquet)
+	oneOf(errs, "compression", compression, CompressionNone, CompressionGzip, CompressionZstd, CompressionSnappy)
+	switch {
+	case format == FormatParquet && pq == nil:
+		errs.add("parquet", "required with format: parquet (a schema of columns)")
+	case format != FormatParquet && pq != nil:
+		errs.add("parquet", "only valid with format: parquet")
+	}
+	if format == FormatParquet && compression != CompressionNone {
+		errs.add("compression", "must be none with format: parquet: Parquet compresses inside the file (parquet.compression)")
+	}
+	if pq == nil {
+		return
+	}
+	if len(pq.Schema) == 0 {
+		errs.add("parquet.schema", "required: a list of columns {name, type, path, required}")
+	}
+	for i, col := range pq.Schema {
+		p := fmt.Sprintf("parquet.schema[%d]", i)
+		if col.Name == "" {
+			errs.add(p+".name", "required")
+		}
+		if col.Type == "" {
+			errs.add(p+".type", "required")
+		}
+	}
+	oneOf(errs, "parquet.compression", pq.Compression, "uncompressed", "snappy", "gzip", "zstd")
+	between(errs, "parquet.row_group_size", pq.RowGroupSize, MiB, GiB)
 }
 
 // Validate checks the S3 destination. It never puts the secret key in a
@@ -288,7 +321,24 @@ func (c S3DestinationConfig) Validate() []FieldError {
 	if c.AccessKeyID == "" && c.SecretAccessKey != "" {
 		errs.add("access_key_id", "required when secret_access_key is set")
 	}
-	oneOf(&errs, "compression", c.Compression, CompressionNone, CompressionGzip, CompressionZstd)
+	validateFormat(&errs, c.Format, c.Compression, c.Parquet)
+	if c.SSE != "" {
+		oneOf(&errs, "sse", c.SSE, "s3", "kms")
+	}
+	if c.SSEKMSKeyID != "" && c.SSE != "kms" {
+		errs.add("sse_kms_key_id", "only valid with sse: kms")
+	}
+	if c.SSECKey != "" {
+		if c.SSE != "" {
+			errs.add("sse_c_key", "cannot be combined with sse")
+		}
+		if k, err := base64.StdEncoding.DecodeString(c.SSECKey); err != nil || len(k) != 32 {
+			errs.add("sse_c_key", "must be the base64 encoding of a 32-byte key")
+		}
+		if !strings.HasPrefix(c.Endpoint, "https://") {
+			errs.add("sse_c_key", "needs an https:// endpoint: S3 refuses SSE-C keys over plain HTTP")
+		}
+	}
 	return errs
 }
 

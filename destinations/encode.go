@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hydrant-dev/hydrant/buffer"
@@ -15,9 +16,10 @@ import (
 
 // Compression names, as in the config.
 const (
-	CompressionNone = "none"
-	CompressionGzip = "gzip"
-	CompressionZstd = "zstd"
+	CompressionNone   = "none"
+	CompressionGzip   = "gzip"
+	CompressionZstd   = "zstd"
+	CompressionSnappy = "snappy" // the snappy framing format, as Firehose's Snappy
 )
 
 // compressor compresses whole objects.
@@ -25,8 +27,11 @@ type compressor struct {
 	name      string
 	extension string
 	encoding  string // Content-Encoding
-	zstd      *zstd.Encoder
-	gzipPool  sync.Pool
+	// contentType replaces the content's type when no content coding can
+	// say the object is compressed.
+	contentType string
+	zstd        *zstd.Encoder
+	gzipPool    sync.Pool
 }
 
 func newCompressor(name string) (*compressor, error) {
@@ -36,13 +41,16 @@ func newCompressor(name string) (*compressor, error) {
 	case CompressionGzip:
 		return &compressor{name: name, extension: ".gz", encoding: "gzip"}, nil
 	case CompressionZstd:
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		enc, err := zstd.NewWriter(nil)
 		if err != nil {
 			return nil, err
 		}
 		return &compressor{name: name, extension: ".zst", encoding: "zstd", zstd: enc}, nil
+	case CompressionSnappy:
+		// No HTTP content coding exists for snappy: the type says it.
+		return &compressor{name: name, extension: ".snappy", contentType: "application/x-snappy-framed"}, nil
 	}
-	return nil, fmt.Errorf("compression %q: must be one of none, gzip, zstd", name)
+	return nil, fmt.Errorf("compression %q: must be one of none, gzip, zstd, snappy", name)
 }
 
 // compress returns src compressed; dst is scratch space that may be reused.
@@ -66,6 +74,16 @@ func (c *compressor) compress(dst, src []byte) ([]byte, error) {
 		return buf.Bytes(), nil
 	case CompressionZstd:
 		return c.zstd.EncodeAll(src, dst[:0]), nil
+	case CompressionSnappy:
+		buf := bytes.NewBuffer(dst[:0])
+		w := snappy.NewBufferedWriter(buf)
+		if _, err := w.Write(src); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	}
 	return src, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hydrant-dev/hydrant/buffer"
@@ -51,7 +52,7 @@ func TestAppendErrorDocuments(t *testing.T) {
 
 func TestCompressors(t *testing.T) {
 	src := []byte(strings.Repeat("{\"n\":1}\n", 1000))
-	for _, name := range []string{CompressionNone, CompressionGzip, CompressionZstd} {
+	for _, name := range []string{CompressionNone, CompressionGzip, CompressionZstd, CompressionSnappy} {
 		t.Run(name, func(t *testing.T) {
 			c, err := newCompressor(name)
 			if err != nil {
@@ -75,6 +76,11 @@ func TestCompressors(t *testing.T) {
 			case CompressionZstd:
 				d, _ := zstd.NewReader(nil)
 				back, err = d.DecodeAll(packed, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+			case CompressionSnappy:
+				back, err = readAll(snappy.NewReader(bytes.NewReader(packed)))
 				if err != nil {
 					t.Fatal(err)
 				}

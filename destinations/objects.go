@@ -118,6 +118,9 @@ func (o *Objects) put(ctx context.Context, key, contentType string, encode func(
 		}
 		body = *packed
 	}
+	if o.compressor.contentType != "" {
+		contentType = o.compressor.contentType
+	}
 	return o.store.Put(ctx, key+o.compressor.extension, body, ObjectMeta{
 		ContentType:     contentType,
 		ContentEncoding: o.compressor.encoding,

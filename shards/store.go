@@ -27,6 +27,9 @@ type StoreConfig struct {
 	// MaxRecordSize is the largest record a put may carry; the server's
 	// message size limit is set so that one such record always fits.
 	MaxRecordSize int
+	// EncryptionKey, when set, encrypts the log at rest with JetStream's
+	// store encryption (ChaCha20-Poly1305, keys derived from this one).
+	EncryptionKey string
 	Logger        *slog.Logger
 	// Now is the clock stamped on stored records as their arrival time.
 	Now func() time.Time
@@ -81,6 +84,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		NoSigs:             true,
 		NoLog:              true,
 		JetStreamMaxMemory: 64 << 20,
+		JetStreamKey:       cfg.EncryptionKey,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -111,6 +115,9 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	})
 	if err != nil {
 		s.Close()
+		if cfg.EncryptionKey != "" {
+			return nil, fmt.Errorf("shard log: cannot open the encrypted store: is storage.encryption_key the key it was written with? (%w)", err)
+		}
 		return nil, fmt.Errorf("shard log: checkpoint bucket: %w", err)
 	}
 	s.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

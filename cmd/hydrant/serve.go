@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		SyncAlways:    cfg.Storage.Fsync == config.FsyncAlways,
 		SyncInterval:  cfg.Storage.FsyncInterval.Std(),
 		MaxRecordSize: int(cfg.Server.MaxRecordSize),
+		EncryptionKey: cfg.Storage.EncryptionKey,
 		Logger:        logger,
 	})
 	if err != nil {
@@ -290,12 +292,23 @@ func buildDestination(d config.DeliveryConfig) (destinations.Destination, destin
 		store = fs
 		ocfg = destinations.ObjectsConfig{Prefix: dc.File.Prefix, ErrorPrefix: dc.File.ErrorPrefix, Compression: dc.File.Compression}
 	case dc.S3 != nil:
+		var ssec []byte
+		if dc.S3.SSECKey != "" {
+			k, err := base64.StdEncoding.DecodeString(dc.S3.SSECKey)
+			if err != nil {
+				return nil, nil, fmt.Errorf("sse_c_key: %w", err)
+			}
+			ssec = k
+		}
 		s3s, err := s3.New(s3.Config{
 			Endpoint:        dc.S3.Endpoint,
 			Region:          dc.S3.Region,
 			Bucket:          dc.S3.Bucket,
 			AccessKeyID:     dc.S3.AccessKeyID,
 			SecretAccessKey: dc.S3.SecretAccessKey,
+			SSE:             dc.S3.SSE,
+			SSEKMSKeyID:     dc.S3.SSEKMSKeyID,
+			SSECKey:         ssec,
 		})
 		if err != nil {
 			return nil, nil, err

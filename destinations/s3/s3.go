@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/hydrant-dev/hydrant/destinations"
 )
@@ -27,6 +28,12 @@ type Config struct {
 	PartSize uint64
 	// Transport is optional (tests, custom TLS).
 	Transport http.RoundTripper
+	// SSE is server-side encryption: "" (the bucket's default), "s3"
+	// (SSE-S3) or "kms" (SSE-KMS with SSEKMSKeyID, or the default key).
+	SSE         string
+	SSEKMSKeyID string
+	// SSECKey, 32 bytes, encrypts with a customer-provided key (SSE-C).
+	SSECKey []byte
 }
 
 // DefaultPartSize is the size above which objects are uploaded in parts.
@@ -37,6 +44,7 @@ type Store struct {
 	client   *minio.Client
 	bucket   string
 	partSize uint64
+	sse      encrypt.ServerSide // nil: none asked for
 }
 
 // New returns a store for cfg. It does not contact the server.
@@ -67,7 +75,37 @@ func New(cfg Config) (*Store, error) {
 	if partSize == 0 {
 		partSize = DefaultPartSize
 	}
-	return &Store{client: client, bucket: cfg.Bucket, partSize: partSize}, nil
+	sse, err := serverSide(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{client: client, bucket: cfg.Bucket, partSize: partSize, sse: sse}, nil
+}
+
+// serverSide builds the server-side encryption cfg asks for.
+func serverSide(cfg Config) (encrypt.ServerSide, error) {
+	switch {
+	case len(cfg.SSECKey) > 0:
+		if cfg.SSE != "" {
+			return nil, fmt.Errorf("s3: sse and an SSE-C key cannot be combined")
+		}
+		sse, err := encrypt.NewSSEC(cfg.SSECKey)
+		if err != nil {
+			return nil, fmt.Errorf("s3: SSE-C key: %w", err)
+		}
+		return sse, nil
+	case cfg.SSE == "s3":
+		return encrypt.NewSSE(), nil
+	case cfg.SSE == "kms":
+		sse, err := encrypt.NewSSEKMS(cfg.SSEKMSKeyID, nil)
+		if err != nil {
+			return nil, fmt.Errorf("s3: SSE-KMS: %w", err)
+		}
+		return sse, nil
+	case cfg.SSE == "":
+		return nil, nil
+	}
+	return nil, fmt.Errorf("s3: sse %q: must be s3 or kms", cfg.SSE)
 }
 
 // Client returns the underlying minio client.
@@ -88,9 +126,10 @@ func (s *Store) CheckBucket(ctx context.Context) error {
 // Put uploads body to key, in parts when it is larger than the part size.
 func (s *Store) Put(ctx context.Context, key string, body []byte, meta destinations.ObjectMeta) error {
 	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{
-		ContentType:     meta.ContentType,
-		ContentEncoding: meta.ContentEncoding,
-		PartSize:        s.partSize,
+		ContentType:          meta.ContentType,
+		ContentEncoding:      meta.ContentEncoding,
+		PartSize:             s.partSize,
+		ServerSideEncryption: s.sse,
 	})
 	return classify(s.bucket, key, err)
 }

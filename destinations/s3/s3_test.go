@@ -45,3 +45,40 @@ func TestConformanceAgainstMinIO(t *testing.T) {
 		t.Fatalf("put to a missing bucket: err = %v; want a retryable error (an operator can create the bucket)", err)
 	}
 }
+
+// Objects are encrypted on the server as configured: SSE-S3 and SSE-KMS
+// (MinIO's built-in KMS key), visible in the object's headers.
+func TestServerSideEncryption(t *testing.T) {
+	m := miniotest.Start(t)
+	m.CreateBucket(t, "sealed")
+	ctx := context.Background()
+	for name, cfg := range map[string]Config{
+		"sse-s3":  {SSE: "s3"},
+		"sse-kms": {SSE: "kms", SSEKMSKeyID: "hydrant-test-key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg.Endpoint, cfg.Region, cfg.Bucket, cfg.AccessKeyID, cfg.SecretAccessKey = m.Endpoint, "us-east-1", "sealed", m.AccessKey, m.SecretKey
+			s, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, name, []byte("secret\n"), destinations.ObjectMeta{}); err != nil {
+				t.Fatal(err)
+			}
+			info, err := m.Client.StatObject(ctx, "sealed", name, minio.StatObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"sse-s3": "AES256", "sse-kms": "aws:kms"}[name]
+			if got := info.Metadata.Get("X-Amz-Server-Side-Encryption"); got != want {
+				t.Fatalf("X-Amz-Server-Side-Encryption = %q, want %q", got, want)
+			}
+		})
+	}
+	if _, err := New(Config{Endpoint: m.Endpoint, SSE: "s3", SSECKey: make([]byte, 32)}); err == nil {
+		t.Fatal("sse with an SSE-C key accepted")
+	}
+	if _, err := New(Config{Endpoint: m.Endpoint, SSECKey: make([]byte, 31)}); err == nil {
+		t.Fatal("a 31-byte SSE-C key accepted")
+	}
+}

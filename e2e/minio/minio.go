@@ -6,6 +6,7 @@ package minio
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -56,7 +57,9 @@ func Start(t testing.TB) *Server {
 	cmd := exec.Command(bin, "server", "--quiet", "--address", "127.0.0.1:"+port, "--console-address", "127.0.0.1:"+console, filepath.Join(dir, "data"))
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
-		"MINIO_UPDATE=off", "MINIO_BROWSER=off", "MINIO_CI_CD=1")
+		"MINIO_UPDATE=off", "MINIO_BROWSER=off", "MINIO_CI_CD=1",
+		// A built-in KMS key, so SSE-S3 and SSE-KMS (key "hydrant-test-key") work.
+		"MINIO_KMS_SECRET_KEY=hydrant-test-key:"+base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
 	logf, err := os.Create(filepath.Join(dir, "minio.log"))
 	if err != nil {
 		t.Fatal(err)
