@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb fuzz clean
 
 all: build
 
@@ -21,8 +21,8 @@ run: build
 
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly.
-test: lint minio
-	HYDRANT_MINIO_BIN=$(MINIO) $(GO) test -race -count=1 -timeout 20m ./...
+test: lint minio duckdb
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz FUZZTIME=5s
 
 # Each decoder that reads bytes from the network or disk, fuzzed for FUZZTIME.
@@ -46,6 +46,15 @@ lint:
 	$(GO) vet ./...
 
 minio: $(MINIO)
+
+# DuckDB (Python package), an independent reader of the Parquet files in the e2e tests.
+DUCKDB_PY := $(CACHE)/venv/bin/python
+DUCKDB_VERSION := 2.0.0
+duckdb: $(DUCKDB_PY)
+
+$(DUCKDB_PY):
+	python3 -m venv $(CACHE)/venv
+	$(CACHE)/venv/bin/pip install --quiet duckdb==$(DUCKDB_VERSION)
 
 $(MINIO):
 	@echo "building MinIO $(MINIO_VERSION) into $(CACHE)/bin (once; takes a few minutes)"

@@ -28,9 +28,23 @@ type ErrorOutput interface {
 
 // Error output types, as in Firehose's !{firehose:error-output-type}.
 const (
-	ErrorTypeProcessingFailed = "processing-failed"
-	ErrorTypeDeliveryFailed   = "delivery-failed"
+	ErrorTypeProcessingFailed       = "processing-failed"
+	ErrorTypeDeliveryFailed         = "delivery-failed"
+	ErrorTypeFormatConversionFailed = "format-conversion-failed"
 )
+
+// RecordErrors is returned by a Deliver that stored the batch except some
+// records that no retry can fix (they do not convert to the output format).
+// The caller sends those to the error output as Type; it must not retry.
+type RecordErrors struct {
+	Type   string        // error output type, e.g. ErrorTypeFormatConversionFailed
+	Code   string        // errorCode of the error documents
+	Failed map[int]error // by index in the batch
+}
+
+func (e *RecordErrors) Error() string {
+	return fmt.Sprintf("%d records of the batch were not delivered (%s)", len(e.Failed), e.Type)
+}
 
 // ErrorBatch is a set of failed records of one delivery, shard and type.
 type ErrorBatch struct {

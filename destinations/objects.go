@@ -1,12 +1,14 @@
 package destinations
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
 	"sync"
 
 	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/destinations/parquet"
 )
 
 // ObjectStore writes whole objects: a local directory or an S3 bucket.
@@ -29,7 +31,16 @@ type ObjectMeta struct {
 type ObjectsConfig struct {
 	Prefix      string // Firehose prefix expressions allowed
 	ErrorPrefix string // may use !{firehose:error-output-type}
-	Compression string // none | gzip | zstd
+	Compression string // JSON lines: none | gzip | zstd | snappy
+	// Parquet, when set, writes each batch as one Parquet file with this
+	// schema instead of JSON lines (Firehose's record format conversion).
+	Parquet *ParquetFormat
+}
+
+// ParquetFormat is the Parquet output of an object destination.
+type ParquetFormat struct {
+	Schema  *parquet.Schema
+	Options parquet.Options
 }
 
 // Objects delivers batches as JSON-lines objects named
@@ -43,6 +54,7 @@ type Objects struct {
 	prefix      Prefix
 	errorPrefix Prefix
 	compressor  *compressor
+	parquet     *ParquetFormat
 	scratch     sync.Pool // *[]byte
 }
 
@@ -60,7 +72,10 @@ func NewObjects(store ObjectStore, cfg ObjectsConfig) (*Objects, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Objects{store: store, prefix: prefix, errorPrefix: errorPrefix, compressor: c}, nil
+	if cfg.Parquet != nil && c.name != CompressionNone {
+		return nil, fmt.Errorf("compression %s: Parquet files compress inside (parquet compression)", c.name)
+	}
+	return &Objects{store: store, prefix: prefix, errorPrefix: errorPrefix, compressor: c, parquet: cfg.Parquet}, nil
 }
 
 // Deliver writes b as one object.
@@ -76,8 +91,37 @@ func (o *Objects) Deliver(ctx context.Context, b *buffer.Batch) error {
 	if err != nil {
 		return Permanent(err)
 	}
+	if o.parquet != nil {
+		return o.deliverParquet(ctx, prefix+objectName(b.Delivery, b.ShardID, b.FirstSequence(), ".parquet"), b)
+	}
 	return o.put(ctx, prefix+objectName(b.Delivery, b.ShardID, b.FirstSequence(), ".jsonl"),
 		"application/x-ndjson", func(dst []byte) []byte { return AppendJSONLines(dst, b) })
+}
+
+// deliverParquet writes the records that convert as one Parquet file and
+// reports the others as RecordErrors (format-conversion-failed).
+func (o *Objects) deliverParquet(ctx context.Context, key string, b *buffer.Batch) error {
+	recs := make([][]byte, len(b.Records))
+	for i, r := range b.Records {
+		recs[i] = r.Data
+	}
+	scratch := o.getScratch()
+	defer o.putScratch(scratch)
+	buf := bytes.NewBuffer((*scratch)[:0])
+	failed, err := o.parquet.Schema.Encode(buf, recs, o.parquet.Options)
+	if err != nil {
+		return Permanent(fmt.Errorf("write parquet %s: %w", key, err))
+	}
+	*scratch = buf.Bytes()
+	if len(failed) < len(recs) {
+		if err := o.store.Put(ctx, key, buf.Bytes(), ObjectMeta{ContentType: "application/vnd.apache.parquet"}); err != nil {
+			return err
+		}
+	}
+	if len(failed) > 0 {
+		return &RecordErrors{Type: ErrorTypeFormatConversionFailed, Code: "DataFormatConversion.MalformedData", Failed: failed}
+	}
+	return nil
 }
 
 // WriteErrors writes b as one object of error documents under the error prefix.

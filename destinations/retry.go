@@ -70,8 +70,9 @@ func WithRetry(cfg RetryConfig, logger *slog.Logger) Decorator {
 			start := time.Now()
 			for attempt := 1; ; attempt++ {
 				err := next.Deliver(ctx, b)
-				if err == nil {
-					return nil
+				var recErrs *RecordErrors
+				if err == nil || errors.As(err, &recErrs) {
+					return err // stored; the failed records are the caller's to route
 				}
 				if IsPermanent(err) || ctx.Err() != nil {
 					return &RetryError{Attempts: attempt, Err: err}

@@ -374,6 +374,10 @@ func (l *shardLoop) take(b *buffer.Buffer, reason buffer.FlushReason) *buffer.Ba
 func (l *shardLoop) flush(ctx context.Context, b *buffer.Batch) error {
 	start := time.Now()
 	err := l.d.cfg.Destination.Deliver(ctx, b)
+	var recErrs *destinations.RecordErrors
+	if errors.As(err, &recErrs) {
+		return l.writeRecordErrors(ctx, b, recErrs)
+	}
 	if err == nil {
 		l.d.logger.Debug("flushed", "shard", l.shardID, "reason", b.Reason, "records", len(b.Records),
 			"bytes", b.Bytes, "took", time.Since(start))
@@ -396,6 +400,19 @@ func (l *shardLoop) flush(ctx context.Context, b *buffer.Batch) error {
 			ErrorMessage: err.Error(), AttemptEnding: now}
 	}
 	return l.writeErrors(ctx, destinations.ErrorTypeDeliveryFailed, failed)
+}
+
+// writeRecordErrors sends the records a destination could not take (while
+// it stored the rest) to the error output.
+func (l *shardLoop) writeRecordErrors(ctx context.Context, b *buffer.Batch, re *destinations.RecordErrors) error {
+	now := l.d.now()
+	idx := slices.Sorted(maps.Keys(re.Failed))
+	failed := make([]destinations.ErrorRecord, 0, len(idx))
+	for _, i := range idx {
+		failed = append(failed, destinations.ErrorRecord{Record: b.Records[i], AttemptsMade: 1, ErrorCode: re.Code,
+			ErrorMessage: re.Failed[i].Error(), AttemptEnding: now})
+	}
+	return l.writeErrors(ctx, re.Type, failed)
 }
 
 // writeErrors stores failed records, retrying until it succeeds or ctx

@@ -116,7 +116,8 @@ func serveCmd(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// checkPrefixes compiles a destination's Firehose prefix expressions.
+// checkPrefixes compiles a destination's Firehose prefix expressions and
+// its Parquet schema.
 func checkPrefixes(cfg *config.Config, i int, dc config.DestinationConfig) []config.FieldError {
 	var errs []config.FieldError
 	check := func(kind, prefix, errorPrefix string) {
@@ -136,11 +137,19 @@ func checkPrefixes(cfg *config.Config, i int, dc config.DestinationConfig) []con
 				"must contain !{firehose:error-output-type} when prefix uses partition keys"))
 		}
 	}
+	checkParquet := func(kind string, pc *config.ParquetConfig) {
+		if _, err := parquetFormat(pc); err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("deliveries[%d].destination.%s.parquet.schema", i, kind), "%v",
+				strings.TrimPrefix(err.Error(), "parquet.schema: ")))
+		}
+	}
 	if dc.File != nil {
 		check("file", dc.File.Prefix, dc.File.ErrorPrefix)
+		checkParquet("file", dc.File.Parquet)
 	}
 	if dc.S3 != nil {
 		check("s3", dc.S3.Prefix, dc.S3.ErrorPrefix)
+		checkParquet("s3", dc.S3.Parquet)
 	}
 	return errs
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/destinations/file"
+	"github.com/hydrant-dev/hydrant/destinations/parquet"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
@@ -291,6 +292,9 @@ func buildDestination(d config.DeliveryConfig) (destinations.Destination, destin
 		}
 		store = fs
 		ocfg = destinations.ObjectsConfig{Prefix: dc.File.Prefix, ErrorPrefix: dc.File.ErrorPrefix, Compression: dc.File.Compression}
+		if ocfg.Parquet, err = parquetFormat(dc.File.Parquet); err != nil {
+			return nil, nil, err
+		}
 	case dc.S3 != nil:
 		var ssec []byte
 		if dc.S3.SSECKey != "" {
@@ -315,6 +319,9 @@ func buildDestination(d config.DeliveryConfig) (destinations.Destination, destin
 		}
 		store = s3s
 		ocfg = destinations.ObjectsConfig{Prefix: dc.S3.Prefix, ErrorPrefix: dc.S3.ErrorPrefix, Compression: dc.S3.Compression}
+		if ocfg.Parquet, err = parquetFormat(dc.S3.Parquet); err != nil {
+			return nil, nil, err
+		}
 	default:
 		return nil, nil, errors.New("no destination configured")
 	}
@@ -323,4 +330,21 @@ func buildDestination(d config.DeliveryConfig) (destinations.Destination, destin
 		return nil, nil, err
 	}
 	return objs, objs, nil
+}
+
+// parquetFormat compiles a destination's Parquet settings; nil for JSON lines.
+func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error) {
+	if pc == nil {
+		return nil, nil
+	}
+	cols := make([]parquet.Column, len(pc.Schema))
+	for i, c := range pc.Schema {
+		cols[i] = parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
+	}
+	schema, err := parquet.NewSchema(cols)
+	if err != nil {
+		return nil, fmt.Errorf("parquet.schema: %w", err)
+	}
+	return &destinations.ParquetFormat{Schema: schema,
+		Options: parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}}, nil
 }

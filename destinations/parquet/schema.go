@@ -1,0 +1,287 @@
+package parquet
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"sync"
+
+	pq "github.com/xitongsys/parquet-go/parquet"
+)
+
+// Column is one column of the output, as the config declares it.
+type Column struct {
+	Name     string // column name
+	Type     string // string | int32 | int64 | float | double | boolean | timestamp_millis | timestamp_micros | date | decimal(p,s) | json
+	Path     string // JSON pointer (RFC 6901) into the record; "" means "/"+Name
+	Required bool   // a record without it (missing or null) fails conversion
+}
+
+// Options of the file.
+type Options struct {
+	Compression  string // uncompressed | snappy (default when "") | gzip | zstd — inside the file, per page
+	RowGroupSize int64  // bytes per row group; 0 = 128 MiB
+}
+
+// Schema is a compiled column list. Safe for concurrent use: it is never
+// modified after NewSchema.
+type Schema struct {
+	cols []*column
+	// elements is the Parquet schema: a root group, then one leaf per column.
+	elements []*pq.SchemaElement
+	encoders sync.Pool // of *encoder, each used by one Encode call at a time
+}
+
+// kind is a column type as the config names it.
+type kind int
+
+const (
+	kindString kind = iota
+	kindInt32
+	kindInt64
+	kindFloat
+	kindDouble
+	kindBoolean
+	kindTimestampMillis
+	kindTimestampMicros
+	kindDate
+	kindDecimal
+	kindJSON
+)
+
+// typeNames lists the accepted types, in the order errors list them.
+const typeNames = "string, int32, int64, float, double, boolean, timestamp_millis, timestamp_micros, date, decimal(p,s), json"
+
+// maxNameLen is the longest column name accepted: Glue's and Hive's limit.
+const maxNameLen = 255
+
+// column is a compiled Column.
+type column struct {
+	name      string
+	kind      kind
+	phys      pq.Type
+	path      []string // unescaped JSON pointer tokens
+	required  bool
+	precision int // decimal only
+	scale     int // decimal only
+	width     int // FIXED_LEN_BYTE_ARRAY length in bytes (decimal only)
+}
+
+// NewSchema validates and compiles cols: names unique and valid Parquet identifiers, types known,
+// decimal precision 1..38 and 0 <= scale <= precision, paths valid JSON pointers. Errors name the
+// column by index and name, e.g. `columns[2] (amount): type "decimal(40,2)": precision must be 1..38`.
+//
+// A valid name starts with a letter or underscore, holds only ASCII letters,
+// digits and underscores, and is at most 255 bytes long. Names must be unique
+// ignoring case, because Athena, Hive and Spark resolve Parquet columns
+// case-insensitively.
+func NewSchema(cols []Column) (*Schema, error) {
+	if len(cols) == 0 {
+		return nil, errors.New("columns: at least one column is required")
+	}
+	s := &Schema{cols: make([]*column, len(cols))}
+	seen := make(map[string]int, len(cols))
+	for i, c := range cols {
+		cc, err := compileColumn(c)
+		if err != nil {
+			return nil, fmt.Errorf("columns[%d] (%s): %w", i, c.Name, err)
+		}
+		key := strings.ToLower(c.Name)
+		if j, dup := seen[key]; dup {
+			return nil, fmt.Errorf("columns[%d] (%s): name duplicates columns[%d] (%s); names are compared ignoring case",
+				i, c.Name, j, cols[j].Name)
+		}
+		seen[key] = i
+		s.cols[i] = cc
+	}
+	s.elements = schemaElements(s.cols)
+	return s, nil
+}
+
+func compileColumn(c Column) (*column, error) {
+	if err := validateName(c.Name); err != nil {
+		return nil, err
+	}
+	cc := &column{name: c.Name, required: c.Required}
+	if err := cc.setType(c.Type); err != nil {
+		return nil, fmt.Errorf("type %q: %w", c.Type, err)
+	}
+	path := c.Path
+	if path == "" {
+		path = "/" + c.Name
+	}
+	tokens, err := parsePointer(path)
+	if err != nil {
+		return nil, fmt.Errorf("path %q: %w", c.Path, err)
+	}
+	cc.path = tokens
+	return cc, nil
+}
+
+func validateName(name string) error {
+	if name == "" {
+		return errors.New("name must not be empty")
+	}
+	if len(name) > maxNameLen {
+		return fmt.Errorf("name is %d bytes long, more than %d", len(name), maxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		letter := c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return errors.New("name must start with a letter or underscore and hold only letters, digits and underscores")
+		}
+	}
+	return nil
+}
+
+// setType parses a config type name (case-insensitive) into the column.
+func (c *column) setType(name string) error {
+	t := strings.ToLower(strings.TrimSpace(name))
+	simple := map[string]struct {
+		k    kind
+		phys pq.Type
+	}{
+		"string":           {kindString, pq.Type_BYTE_ARRAY},
+		"int32":            {kindInt32, pq.Type_INT32},
+		"int64":            {kindInt64, pq.Type_INT64},
+		"float":            {kindFloat, pq.Type_FLOAT},
+		"double":           {kindDouble, pq.Type_DOUBLE},
+		"boolean":          {kindBoolean, pq.Type_BOOLEAN},
+		"timestamp_millis": {kindTimestampMillis, pq.Type_INT64},
+		"timestamp_micros": {kindTimestampMicros, pq.Type_INT64},
+		"date":             {kindDate, pq.Type_INT32},
+		"json":             {kindJSON, pq.Type_BYTE_ARRAY},
+	}
+	if st, ok := simple[t]; ok {
+		c.kind, c.phys = st.k, st.phys
+		return nil
+	}
+	args, ok := strings.CutPrefix(t, "decimal")
+	if !ok {
+		return errors.New("must be one of " + typeNames)
+	}
+	args = strings.TrimSpace(args)
+	if !strings.HasPrefix(args, "(") || !strings.HasSuffix(args, ")") {
+		return errors.New("must be decimal(p,s), with precision p and scale s")
+	}
+	ps := strings.Split(args[1:len(args)-1], ",")
+	if len(ps) != 2 {
+		return errors.New("must be decimal(p,s), with precision p and scale s")
+	}
+	p, perr := strconv.Atoi(strings.TrimSpace(ps[0]))
+	s, serr := strconv.Atoi(strings.TrimSpace(ps[1]))
+	switch {
+	case perr != nil || serr != nil:
+		return errors.New("precision and scale must be integers")
+	case p < 1 || p > 38:
+		return errors.New("precision must be 1..38")
+	case s < 0 || s > p:
+		return fmt.Errorf("scale must be 0..precision (%d)", p)
+	}
+	c.kind, c.phys = kindDecimal, pq.Type_FIXED_LEN_BYTE_ARRAY
+	c.precision, c.scale, c.width = p, s, decimalWidth(p)
+	return nil
+}
+
+// decimalWidth is the fewest bytes whose two's complement holds every
+// unscaled value of precision p: the smallest n with 2^(8n-1) > 10^p - 1.
+func decimalWidth(p int) int {
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p)), nil)
+	limit.Sub(limit, big.NewInt(1))
+	n := 1
+	for limit.BitLen() > 8*n-1 {
+		n++
+	}
+	return n
+}
+
+// parsePointer splits an RFC 6901 JSON pointer into unescaped tokens.
+func parsePointer(p string) ([]string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, errors.New(`a JSON pointer must start with "/"`)
+	}
+	parts := strings.Split(p[1:], "/")
+	for i, part := range parts {
+		for j := 0; j < len(part); j++ {
+			if part[j] == '~' && (j+1 == len(part) || (part[j+1] != '0' && part[j+1] != '1')) {
+				return nil, errors.New(`"~" must be followed by 0 or 1 ("~0" is "~", "~1" is "/")`)
+			}
+		}
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+	}
+	return parts, nil
+}
+
+// description is how errors name the column's type: "an int64", "a decimal(10,2)".
+func (c *column) description() string {
+	switch c.kind {
+	case kindString:
+		return "a string"
+	case kindInt32:
+		return "an int32"
+	case kindInt64:
+		return "an int64"
+	case kindFloat:
+		return "a float"
+	case kindDouble:
+		return "a double"
+	case kindBoolean:
+		return "a boolean"
+	case kindTimestampMillis, kindTimestampMicros:
+		return "a timestamp"
+	case kindDate:
+		return "a date"
+	case kindDecimal:
+		return fmt.Sprintf("a decimal(%d,%d)", c.precision, c.scale)
+	}
+	return "JSON"
+}
+
+// schemaElements builds the Parquet schema: a root group named "schema" and
+// one leaf per column, annotated with both the legacy converted type (read by
+// older Hive and Spark) and the logical type.
+func schemaElements(cols []*column) []*pq.SchemaElement {
+	required := pq.FieldRepetitionType_REQUIRED
+	optional := pq.FieldRepetitionType_OPTIONAL
+	n := int32(len(cols))
+	els := []*pq.SchemaElement{{Name: "schema", RepetitionType: &required, NumChildren: &n}}
+	for _, c := range cols {
+		phys := c.phys
+		el := &pq.SchemaElement{Name: c.name, Type: &phys, RepetitionType: &optional}
+		if c.required {
+			el.RepetitionType = &required
+		}
+		annotate(el, c)
+		els = append(els, el)
+	}
+	return els
+}
+
+func annotate(el *pq.SchemaElement, c *column) {
+	converted := func(ct pq.ConvertedType) { el.ConvertedType = &ct }
+	timestamp := func(unit *pq.TimeUnit) *pq.LogicalType {
+		return &pq.LogicalType{TIMESTAMP: &pq.TimestampType{IsAdjustedToUTC: true, Unit: unit}}
+	}
+	switch c.kind {
+	case kindString, kindJSON:
+		converted(pq.ConvertedType_UTF8)
+		el.LogicalType = &pq.LogicalType{STRING: &pq.StringType{}}
+	case kindTimestampMillis:
+		converted(pq.ConvertedType_TIMESTAMP_MILLIS)
+		el.LogicalType = timestamp(&pq.TimeUnit{MILLIS: &pq.MilliSeconds{}})
+	case kindTimestampMicros:
+		converted(pq.ConvertedType_TIMESTAMP_MICROS)
+		el.LogicalType = timestamp(&pq.TimeUnit{MICROS: &pq.MicroSeconds{}})
+	case kindDate:
+		converted(pq.ConvertedType_DATE)
+		el.LogicalType = &pq.LogicalType{DATE: &pq.DateType{}}
+	case kindDecimal:
+		converted(pq.ConvertedType_DECIMAL)
+		p, s, w := int32(c.precision), int32(c.scale), int32(c.width)
+		el.Precision, el.Scale, el.TypeLength = &p, &s, &w
+		el.LogicalType = &pq.LogicalType{DECIMAL: &pq.DecimalType{Precision: p, Scale: s}}
+	}
+}
