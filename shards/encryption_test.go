@@ -60,6 +60,13 @@ func TestEncryptionAtRest(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "encryption_key") {
 		t.Fatalf("wrong key: %v; want the error to point at the key", err)
 	}
+	// No key at all for an encrypted store fails too.
+	if s, err := open(""); err == nil {
+		s.Close()
+		t.Fatal("the encrypted store opened without a key")
+	} else if !strings.Contains(err.Error(), "encryption_key") {
+		t.Fatalf("no key: %v; want the error to point at the key", err)
+	}
 	s, err = open("the right key")
 	if err != nil {
 		t.Fatal(err)

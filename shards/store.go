@@ -115,10 +115,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	})
 	if err != nil {
 		s.Close()
-		if cfg.EncryptionKey != "" {
-			return nil, fmt.Errorf("shard log: cannot open the encrypted store: is storage.encryption_key the key it was written with? (%w)", err)
-		}
-		return nil, fmt.Errorf("shard log: checkpoint bucket: %w", err)
+		return nil, fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
 	}
 	s.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      metaBucket,
