@@ -27,7 +27,11 @@ func TestEncryptionAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := []byte("card=4111111111111111")
-	if _, err := st.Append(ctx, 0, []Record{{PartitionKey: "k", Data: secret}}); err != nil {
+	seqs, err := st.Append(ctx, 0, []Record{{PartitionKey: "k", Data: secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCheckpoint(ctx, "archive", 0, seqs[0]); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -77,5 +81,23 @@ func TestEncryptionAtRest(t *testing.T) {
 	}
 	if got := readN(t, s, "sealed", 0, 0, 1); !bytes.Equal(got[0].Data, secret) {
 		t.Fatalf("after a wrong key, read back %q", got[0].Data)
+	}
+	if cp, err := s.Checkpoint(ctx, "archive", 0); err != nil || cp != seqs[0] {
+		t.Fatalf("after failed opens the checkpoint is %v, %v; want %v", cp, err, seqs[0])
+	}
+}
+
+func TestEncryptionCannotBeTurnedOnLater(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), StoreConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(context.Background(), StoreConfig{DataDir: dir, EncryptionKey: "late"}); err == nil {
+		s.Close()
+		t.Fatal("an unencrypted store opened with a key")
+	} else if !strings.Contains(err.Error(), "not encrypted") {
+		t.Fatalf("err = %v", err)
 	}
 }

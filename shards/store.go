@@ -72,6 +72,9 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.MaxRecordSize <= 0 {
 		cfg.MaxRecordSize = 1000 << 10
 	}
+	if err := checkStoreKey(cfg.DataDir, cfg.EncryptionKey); err != nil {
+		return nil, err
+	}
 	maxPayload := max(8<<20, cfg.MaxRecordSize+(64<<10))
 	opts := &server.Options{
 		ServerName:         "hydrant",
@@ -125,7 +128,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	})
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("shard log: catalog bucket: %w", err)
+		return nil, fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
 	}
 	s.logger.Info("shard log open", "dir", opts.StoreDir, "sync_always", cfg.SyncAlways)
 	return s, nil
