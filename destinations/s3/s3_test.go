@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
@@ -80,5 +81,34 @@ func TestServerSideEncryption(t *testing.T) {
 	}
 	if _, err := New(Config{Endpoint: m.Endpoint, SSECKey: make([]byte, 31)}); err == nil {
 		t.Fatal("a 31-byte SSE-C key accepted")
+	}
+}
+
+// SSE-C over HTTPS: the object can be read only with the key.
+func TestSSEC(t *testing.T) {
+	m := miniotest.StartTLS(t)
+	m.CreateBucket(t, "sealed")
+	key := []byte("0123456789abcdef0123456789abcdef")
+	s, err := New(Config{Endpoint: m.Endpoint, Region: "us-east-1", Bucket: "sealed", AccessKeyID: m.AccessKey,
+		SecretAccessKey: m.SecretKey, SSECKey: key, Transport: m.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Put(ctx, "c", []byte("customer key\n"), destinations.ObjectMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Client.StatObject(ctx, "sealed", "c", minio.StatObjectOptions{}); err == nil {
+		t.Fatal("an SSE-C object was readable without its key")
+	}
+	sse, _ := encrypt.NewSSEC(key)
+	o, err := m.Client.GetObject(ctx, "sealed", "c", minio.GetObjectOptions{ServerSideEncryption: sse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	body, err := io.ReadAll(o)
+	if err != nil || string(body) != "customer key\n" {
+		t.Fatalf("read with the key: %q, %v", body, err)
 	}
 }

@@ -6,8 +6,16 @@ package minio
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,10 +31,12 @@ import (
 
 // Server is a running MinIO.
 type Server struct {
-	Endpoint  string // http://127.0.0.1:PORT
+	Endpoint  string // http://127.0.0.1:PORT, or https:// when started with TLS
 	AccessKey string
 	SecretKey string
 	Client    *minio.Client
+	// Transport trusts the server's certificate (TLS only; nil otherwise).
+	Transport http.RoundTripper
 }
 
 // Binary returns the path of the MinIO binary, failing the test when it has
@@ -48,13 +58,29 @@ func Binary(t testing.TB) string {
 }
 
 // Start runs MinIO until the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, false) }
+
+// StartTLS runs MinIO over HTTPS with a self-signed certificate, which
+// S3 features such as SSE-C require.
+func StartTLS(t testing.TB) *Server { return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Server {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
 	port, console := freePort(t), freePort(t)
 	s := &Server{Endpoint: "http://127.0.0.1:" + port, AccessKey: "hydrant-test", SecretKey: "hydrant-test-secret"}
-	cmd := exec.Command(bin, "server", "--quiet", "--address", "127.0.0.1:"+port, "--console-address", "127.0.0.1:"+console, filepath.Join(dir, "data"))
+	args := []string{"server", "--quiet", "--address", "127.0.0.1:" + port, "--console-address", "127.0.0.1:" + console}
+	httpClient := http.DefaultClient
+	if useTLS {
+		certs := filepath.Join(dir, "certs")
+		pool := writeCert(t, certs)
+		s.Endpoint = "https://127.0.0.1:" + port
+		s.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		httpClient = &http.Client{Transport: s.Transport}
+		args = append(args, "--certs-dir", certs)
+	}
+	cmd := exec.Command(bin, append(args, filepath.Join(dir, "data"))...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_UPDATE=off", "MINIO_BROWSER=off", "MINIO_CI_CD=1",
@@ -76,7 +102,7 @@ func Start(t testing.TB) *Server {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
+		resp, err := httpClient.Get(s.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -94,7 +120,8 @@ func Start(t testing.TB) *Server {
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
-	s.Client, err = minio.New("127.0.0.1:"+port, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Region: "us-east-1"})
+	s.Client, err = minio.New("127.0.0.1:"+port, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Region: "us-east-1", Secure: useTLS, Transport: s.Transport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,4 +144,41 @@ func freePort(t testing.TB) string {
 	}
 	defer ln.Close()
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 as MinIO wants
+// it (public.crt, private.key) and returns a pool that trusts it.
+func writeCert(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "minio-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, "public.crt"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "private.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return pool
 }
