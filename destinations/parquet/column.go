@@ -101,14 +101,30 @@ func (c *chunk) present(size int) {
 	c.size += int64(size)
 }
 
-func (c *chunk) appendInt32(v int32)   { c.i32 = append(c.i32, v); c.present(4) }
-func (c *chunk) appendInt64(v int64)   { c.i64 = append(c.i64, v); c.present(8) }
-func (c *chunk) appendFloat(v float32) { c.f32 = append(c.f32, v); c.present(4) }
+func (c *chunk) appendInt32(v int32) {
+	c.i32 = append(c.i32, v)
+	c.present(4)
+}
+
+func (c *chunk) appendInt64(v int64) {
+	c.i64 = append(c.i64, v)
+	c.present(8)
+}
+
+func (c *chunk) appendFloat(v float32) {
+	c.f32 = append(c.f32, v)
+	c.present(4)
+}
+
 func (c *chunk) appendDouble(v float64) {
 	c.f64 = append(c.f64, v)
 	c.present(8)
 }
-func (c *chunk) appendBool(v bool) { c.bools = append(c.bools, v); c.present(1) }
+
+func (c *chunk) appendBool(v bool) {
+	c.bools = append(c.bools, v)
+	c.present(1)
+}
 
 func (c *chunk) appendString(s string) {
 	c.data = append(c.data, s...)

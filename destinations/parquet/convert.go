@@ -222,8 +222,10 @@ func timestamp(v any, col *column) (int64, error) {
 	if col.kind == kindTimestampMicros {
 		unit = 6
 	}
-	if text, ok := numberText(v); ok {
-		n, err := parseDecimal(text).scaledFloor(unit)
+	// Epoch seconds only as a JSON number: a string of digits is more likely
+	// a mistake ("20240305") than a time.
+	if text, ok := v.(json.Number); ok {
+		n, err := parseDecimal(string(text)).scaledFloor(unit)
 		scale := int64(math.Pow10(unit))
 		if err != nil || n < minUnixSeconds*scale || n >= endUnixSeconds*scale {
 			return 0, fmt.Errorf("%s: as epoch seconds it is outside years 0001-9999 (milliseconds instead of seconds?)",
@@ -237,7 +239,7 @@ func timestamp(v any, col *column) (int64, error) {
 	}
 	t, ok := parseTime(s)
 	if !ok {
-		return 0, fmt.Errorf("%s: want RFC 3339 (2006-01-02T15:04:05.999Z07:00), 2006-01-02 15:04:05 (UTC) or epoch seconds",
+		return 0, fmt.Errorf("%s: want RFC 3339 (2006-01-02T15:04:05.999Z07:00), 2006-01-02 15:04:05 (UTC) or epoch seconds as a JSON number",
 			mismatch(v, col))
 	}
 	if sec := t.Unix(); sec < minUnixSeconds || sec >= endUnixSeconds {

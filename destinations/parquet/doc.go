@@ -22,7 +22,7 @@
 //	float, double     FLOAT, DOUBLE                          numbers, numeric strings (not "NaN" or "Infinity")
 //	boolean           BOOLEAN                                true, false, "true", "false"
 //	timestamp_millis  INT64, TIMESTAMP(MILLIS, UTC)          RFC 3339; "2006-01-02 15:04:05" and "2006-01-02T15:04:05" as UTC;
-//	timestamp_micros  INT64, TIMESTAMP(MICROS, UTC)            epoch seconds, whole or fractional, as a number or string
+//	timestamp_micros  INT64, TIMESTAMP(MICROS, UTC)            epoch seconds, whole or fractional, as a JSON number
 //	date              INT32, DATE                            "2006-01-02", or an RFC 3339 timestamp's UTC date
 //	decimal(p,s)      FIXED_LEN_BYTE_ARRAY, DECIMAL(p,s)     numbers and numeric strings with at most s fractional digits
 //	                                                           (trailing zeros aside) and p digits in all; never rounded

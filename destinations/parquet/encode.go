@@ -139,6 +139,7 @@ const maxPooledBuffers = 16 << 20
 // release empties e and returns it to the pool if its buffers are not too big.
 func (s *Schema) release(e *encoder) {
 	e.w, e.rows, e.rowGroups, e.totalRows = nil, 0, nil, 0
+	clear(e.dictIndex)
 	retained := cap(e.page) + cap(e.dict.page) + 4*cap(e.dict.indices)
 	for _, c := range e.chunks {
 		c.reset()
@@ -162,14 +163,13 @@ func (e *encoder) add(rec []byte) *ConversionError {
 	}
 	for i, c := range e.chunks {
 		v, ok := lookup(obj, c.col.path)
-		var err error
 		switch {
 		case (!ok || v == nil) && c.col.required:
 			cerr = &ConversionError{Column: c.col.name, Reason: reasonMissing}
 		case !ok || v == nil:
 			c.appendNull()
 		default:
-			if err = c.add(v, e.json); err != nil {
+			if err := c.add(v, e.json); err != nil {
 				cerr = &ConversionError{Column: c.col.name, Reason: err.Error()}
 			}
 		}
