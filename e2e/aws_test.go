@@ -2,16 +2,9 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,6 +22,7 @@ import (
 
 	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
 	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/internal/testcert"
 )
 
 const awsConfig = `
@@ -60,7 +54,7 @@ deliveries:
 // record reaches the deliveries' files.
 func TestAWSClientsOverTLSReachDeliveries(t *testing.T) {
 	dir := t.TempDir()
-	pool := writeSelfSignedCert(t, dir)
+	pool := testcert.Write(t, dir, "tls.crt", "tls.key")
 	listen := freeAddr(t)
 	h := startHydrantTLS(t, dir, listen, awsConfig, pool)
 	// HTTP/2 over TLS, as the AWS Java SDK's async client and the KCL use it.
@@ -128,34 +122,4 @@ func startHydrantTLS(t *testing.T, dir, listen, cfg string, pool *x509.CertPool)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	h.waitReady(client)
 	return h
-}
-
-// writeSelfSignedCert writes tls.crt and tls.key for 127.0.0.1 into dir and
-// returns a pool that trusts it.
-func writeSelfSignedCert(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hydrant-test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o644)
-	os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return pool
 }
