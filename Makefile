@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres fuzz clean
 
 all: build
 
@@ -21,7 +21,7 @@ run: build
 
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly.
-test: lint minio duckdb
+test: lint minio duckdb postgres
 	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -47,6 +47,12 @@ lint:
 	$(GO) vet ./...
 
 minio: $(MINIO)
+
+# PostgreSQL server binaries for the Postgres destination's tests (Debian's package; the tests
+# run throwaway clusters as the postgres user).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
 
 # DuckDB (Python package), an independent reader of the Parquet files in the e2e tests.
 DUCKDB_PY := $(CACHE)/venv/bin/python

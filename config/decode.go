@@ -390,3 +390,16 @@ func describe(n *yaml.Node) string {
 	}
 	return n.ShortTag() + " " + strconv.Quote(v)
 }
+
+// decodeNode reads columns: the word auto, or a list of columns.
+func (c *PostgresColumns) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.Value == "auto" {
+		c.Auto = true
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, "must be auto or a list of {name, path, type}, got %s", describe(n))
+		return
+	}
+	d.decode(n, reflect.ValueOf(&c.List).Elem(), path)
+}

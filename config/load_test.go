@@ -406,3 +406,40 @@ func TestSyntaxErrorLine(t *testing.T) {
 		})
 	}
 }
+
+func TestPostgresColumns(t *testing.T) {
+	auto := mustParse(t, `
+deliveries:
+  - name: d
+    destination:
+      postgres: {dsn: "postgres://u:p@h/db", table: t, columns: auto}
+`)
+	if pg := auto.Deliveries[0].Destination.Postgres; !pg.Columns.Auto || pg.MaxConns != 4 || pg.StatementTimeout.Std() != 60*time.Second {
+		t.Fatalf("auto: %+v", pg)
+	}
+	list := mustParse(t, `
+deliveries:
+  - name: d
+    destination:
+      postgres:
+        dsn: "postgres://u:secret@h/db"
+        table: public.t
+        columns: [{name: id, type: bigint}, {name: v, type: jsonb, path: /value}]
+`)
+	pg := list.Deliveries[0].Destination.Postgres
+	if pg.Columns.Auto || len(pg.Columns.List) != 2 || pg.Columns.List[1].Path != "/value" {
+		t.Fatalf("list: %+v", pg.Columns)
+	}
+	if strings.Contains(fmt.Sprint(*pg), "secret") {
+		t.Fatal("printing the config shows the DSN's password")
+	}
+	_, err := Parse("bad.yaml", []byte(`
+deliveries:
+  - name: d
+    destination:
+      postgres: {dsn: "postgres://h/db", table: t, columns: 5}
+`))
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:5: deliveries[0].destination.postgres.columns: must be auto or a list") {
+		t.Fatalf("columns: 5: %v", err)
+	}
+}

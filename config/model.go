@@ -238,8 +238,46 @@ func NewDefaultRetryConfig() RetryConfig {
 
 // DestinationConfig holds exactly one destination.
 type DestinationConfig struct {
-	File *FileDestinationConfig `yaml:"file"`
-	S3   *S3DestinationConfig   `yaml:"s3"`
+	File     *FileDestinationConfig     `yaml:"file"`
+	S3       *S3DestinationConfig       `yaml:"s3"`
+	Postgres *PostgresDestinationConfig `yaml:"postgres"`
+}
+
+// PostgresDestinationConfig loads batches into a table with COPY, each in
+// one transaction with a ledger row, so that no batch is loaded twice.
+type PostgresDestinationConfig struct {
+	DSN              string          `yaml:"dsn"`   // postgres://user:pass@host:5432/db?sslmode=require; never printed
+	Table            string          `yaml:"table"` // schema-qualified allowed
+	Columns          PostgresColumns `yaml:"columns"`
+	CreateTable      bool            `yaml:"create_table"`      // create the table from columns when absent
+	MaxConns         int             `yaml:"max_conns"`         // pool size; 1..100
+	StatementTimeout Duration        `yaml:"statement_timeout"` // per statement
+}
+
+// NewDefaultPostgresDestinationConfig returns the Postgres destination defaults.
+func NewDefaultPostgresDestinationConfig() PostgresDestinationConfig {
+	return PostgresDestinationConfig{MaxConns: 4, StatementTimeout: Duration(60 * time.Second)}
+}
+
+func (c *PostgresDestinationConfig) setDefaults() { *c = NewDefaultPostgresDestinationConfig() }
+
+// String never shows the DSN, which holds the password.
+func (c PostgresDestinationConfig) String() string {
+	return fmt.Sprintf("{table %s, %d columns, auto %v}", c.Table, len(c.Columns.List), c.Columns.Auto)
+}
+
+// PostgresColumns is either the word auto (map top-level JSON keys to the
+// table's same-named columns, as Redshift's json 'auto') or a list.
+type PostgresColumns struct {
+	Auto bool
+	List []PostgresColumnConfig
+}
+
+// PostgresColumnConfig maps a JSON pointer to a column of a type.
+type PostgresColumnConfig struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"` // default /<name>
+	Type string `yaml:"type"` // text, bigint, integer, double, boolean, numeric, timestamptz, date, jsonb, uuid
 }
 
 // FileDestinationConfig writes batches as files under a local directory.

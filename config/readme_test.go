@@ -27,7 +27,8 @@ func TestReadmeReferenceCoversEveryKey(t *testing.T) {
 	}
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret",
 		"HYDRANT_AWS_SECRET": "secret", "HYDRANT_SHIPPER_KEY": "0123456789abcdef0123",
-		"AUDIT_SSE_C_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "HYDRANT_STORE_KEY": "s3cr3t-store-key"}
+		"AUDIT_SSE_C_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "HYDRANT_STORE_KEY": "s3cr3t-store-key",
+		"ORDERS_DSN": "postgres://u:p@127.0.0.1:5432/db"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	if _, err := ParseWithEnv("README.md", []byte(block), lookup); err != nil {
 		t.Fatalf("README config reference is not a valid config:\n%v", err)
@@ -74,6 +75,10 @@ func modelKeys(t reflect.Type, prefix string, out map[string]bool) {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct || slices.Contains([]reflect.Type{reflect.TypeOf(TransformConfig{})}, t) {
+		return
+	}
+	if t == reflect.TypeOf(PostgresColumns{}) { // auto, or a list of columns
+		modelKeys(reflect.TypeOf(PostgresColumnConfig{}), prefix, out)
 		return
 	}
 	for f := range t.Fields() {

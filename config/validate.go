@@ -244,8 +244,17 @@ func (c RetryConfig) Validate() []FieldError {
 // Validate checks that exactly one destination is set, and that one.
 func (c DestinationConfig) Validate() []FieldError {
 	var errs fieldErrors
-	if (c.File == nil) == (c.S3 == nil) {
-		errs.add("", "exactly one of file, s3 must be set")
+	set := 0
+	for _, d := range []bool{c.File != nil, c.S3 != nil, c.Postgres != nil} {
+		if d {
+			set++
+		}
+	}
+	if set != 1 {
+		errs.add("", "exactly one of file, s3, postgres must be set")
+	}
+	if c.Postgres != nil {
+		errs.addAll("postgres", c.Postgres.Validate())
 	}
 	if c.File != nil {
 		errs.addAll("file", c.File.Validate())
@@ -422,5 +431,33 @@ func (c FirehoseAPIConfig) Validate() []FieldError {
 			errs.add("s3.secret_access_key", "access_key_id and secret_access_key go together")
 		}
 	}
+	return errs
+}
+
+// Validate checks the Postgres destination. It never puts the DSN in a
+// message: it holds the password.
+func (c PostgresDestinationConfig) Validate() []FieldError {
+	var errs fieldErrors
+	if c.DSN == "" {
+		errs.add("dsn", "required, e.g. postgres://user:password@host:5432/db?sslmode=require")
+	}
+	if c.Table == "" {
+		errs.add("table", "required")
+	}
+	if !c.Columns.Auto && len(c.Columns.List) == 0 {
+		errs.add("columns", "required: auto, or a list of {name, path, type}")
+	}
+	if c.Columns.Auto && c.CreateTable {
+		errs.add("create_table", "needs a list of columns, not auto")
+	}
+	for i, col := range c.Columns.List {
+		p := fmt.Sprintf("columns[%d]", i)
+		if col.Name == "" {
+			errs.add(p+".name", "required")
+		}
+		oneOf(&errs, p+".type", col.Type, "text", "bigint", "integer", "double", "boolean", "numeric", "timestamptz", "date", "jsonb", "uuid")
+	}
+	between(&errs, "max_conns", c.MaxConns, 1, 100)
+	between(&errs, "statement_timeout", c.StatementTimeout, Duration(time.Second), Duration(time.Hour))
 	return errs
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/destinations/file"
 	"github.com/hydrant-dev/hydrant/destinations/parquet"
+	"github.com/hydrant-dev/hydrant/destinations/postgres"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
@@ -63,7 +65,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	}
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
 	for _, d := range cfg.Deliveries {
-		pd, err := newDelivery(d, regs, store, logger)
+		pd, err := newDelivery(ctx, d, regs, store, cfg.Storage.DataDir, logger)
 		if err != nil {
 			return fmt.Errorf("delivery %s: %w", d.Name, err)
 		}
@@ -235,7 +237,10 @@ func serveListener(srv *http.Server, ln net.Listener) error {
 	return srv.Serve(ln)
 }
 
-func newDelivery(d config.DeliveryConfig, regs registries, store *shards.Store, logger *slog.Logger) (*pipeline.Delivery, error) {
+// newDelivery builds a delivery of the config (or created through the
+// Firehose API); dataDir holds the error output of destinations that have
+// no place of their own for it (Postgres).
+func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, store *shards.Store, dataDir string, logger *slog.Logger) (*pipeline.Delivery, error) {
 	var ts []transform.Transform
 	for _, t := range d.Transforms {
 		tr, err := regs.transforms.New(t.Type, transformEnv(d.Name, logger), t.Options)
@@ -248,7 +253,7 @@ func newDelivery(d config.DeliveryConfig, regs registries, store *shards.Store, 
 	if len(ts) > 0 {
 		tr = transform.Chain(ts...)
 	}
-	dest, errOut, err := buildDestination(d)
+	dest, errOut, err := buildDestination(ctx, d, dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -279,12 +284,14 @@ func newDelivery(d config.DeliveryConfig, regs registries, store *shards.Store, 
 }
 
 // buildDestination builds the destination of d and its error output.
-func buildDestination(d config.DeliveryConfig) (destinations.Destination, destinations.ErrorOutput, error) {
+func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir string) (destinations.Destination, destinations.ErrorOutput, error) {
 	var (
 		store destinations.ObjectStore
 		ocfg  destinations.ObjectsConfig
 	)
 	switch dc := d.Destination; {
+	case dc.Postgres != nil:
+		return buildPostgres(ctx, d.Name, *dc.Postgres, dataDir)
 	case dc.File != nil:
 		fs, err := file.New(dc.File.Dir)
 		if err != nil {
@@ -347,4 +354,27 @@ func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error
 	}
 	return &destinations.ParquetFormat{Schema: schema,
 		Options: parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}}, nil
+}
+
+// buildPostgres connects a Postgres destination. Its error output is a
+// directory of the data dir: errors/<delivery>/<type>/...
+func buildPostgres(ctx context.Context, delivery string, pc config.PostgresDestinationConfig, dataDir string) (destinations.Destination, destinations.ErrorOutput, error) {
+	cfg := postgres.Config{DSN: pc.DSN, Table: pc.Table, Auto: pc.Columns.Auto, CreateTable: pc.CreateTable,
+		MaxConns: int32(pc.MaxConns), StatementTimeout: pc.StatementTimeout.Std()}
+	for _, c := range pc.Columns.List {
+		cfg.Columns = append(cfg.Columns, postgres.Column{Name: c.Name, Path: c.Path, Type: c.Type})
+	}
+	dest, err := postgres.New(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs, err := file.New(filepath.Join(dataDir, "errors", delivery))
+	if err != nil {
+		return nil, nil, err
+	}
+	errOut, err := destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: config.DefaultErrorPrefix})
+	if err != nil {
+		return nil, nil, err
+	}
+	return dest, errOut, nil
 }

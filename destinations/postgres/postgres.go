@@ -1,0 +1,300 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrorType is the error output type of records Postgres did not load.
+const ErrorType = "postgres-failed"
+
+// Error codes of the RecordErrors Deliver returns.
+const (
+	CodeConversionFailed = "Postgres.ConversionFailed" // only values that did not convert
+	CodeRowRejected      = "Postgres.RowRejected"      // Postgres rejected some rows (SQLSTATE 22/23)
+)
+
+const ledgerDDL = `CREATE TABLE IF NOT EXISTS hydrant_load_ledger (
+	delivery text NOT NULL,
+	shard text NOT NULL,
+	first_sequence numeric NOT NULL,
+	last_sequence numeric NOT NULL,
+	loaded_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (delivery, shard, first_sequence))`
+
+// Destination loads batches into a Postgres table with COPY, each batch
+// exactly once: the rows and a ledger row naming the batch commit together.
+type Destination struct {
+	pool    *pgxpool.Pool
+	table   pgx.Identifier
+	name    string   // table as configured, for messages
+	columns []string // COPY column list
+	maps    []mapping
+	close   sync.Once
+}
+
+// New connects a pool, creates the ledger table when absent, creates the
+// table when cfg.CreateTable, and with cfg.Auto reads the column types from
+// the catalog.
+func New(ctx context.Context, cfg Config) (*Destination, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, destinations.Permanent(fmt.Errorf("postgres: %w", err))
+	}
+	pc, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, destinations.Permanent(fmt.Errorf("postgres: dsn: %w", err))
+	}
+	pc.MaxConns = cfg.MaxConns
+	pc.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	d := &Destination{pool: pool, table: pgx.Identifier(strings.Split(cfg.Table, ".")), name: cfg.Table}
+	if err := d.setup(ctx, cfg); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Destination) setup(ctx context.Context, cfg Config) error {
+	// Create the ledger only when absent, so a user without CREATE on the
+	// schema can run against a ledger made by an administrator.
+	var exists bool
+	if err := d.pool.QueryRow(ctx, "SELECT to_regclass('hydrant_load_ledger') IS NOT NULL").Scan(&exists); err != nil {
+		_, err = classify(err, "hydrant_load_ledger")
+		return err
+	}
+	if !exists {
+		if _, err := d.pool.Exec(ctx, ledgerDDL); err != nil {
+			_, err = classify(err, "hydrant_load_ledger")
+			return err
+		}
+	}
+	if cfg.CreateTable {
+		defs := make([]string, len(cfg.Columns))
+		for i, c := range cfg.Columns {
+			defs[i] = pgx.Identifier{c.Name}.Sanitize() + " " + sqlTypes[c.Type]
+		}
+		ddl := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s)", d.table.Sanitize(), strings.Join(defs, ", "))
+		if _, err := d.pool.Exec(ctx, ddl); err != nil {
+			_, err = classify(err, d.name)
+			return err
+		}
+	}
+	cols := cfg.Columns
+	if cfg.Auto {
+		var err error
+		if cols, err = d.catalogColumns(ctx); err != nil {
+			return err
+		}
+	}
+	for _, c := range cols {
+		d.columns = append(d.columns, c.Name)
+		d.maps = append(d.maps, mapping{Column: c, tokens: splitPointer(c.Path)})
+	}
+	return nil
+}
+
+// catalogTypes maps catalog type names to column types, for auto.
+var catalogTypes = map[string]string{
+	"text": TypeText, "character varying": TypeText, "character": TypeText, "name": TypeText, "citext": TypeText,
+	"bigint": TypeBigint, "integer": TypeInteger, "smallint": TypeInteger,
+	"double precision": TypeDouble, "real": TypeDouble, "boolean": TypeBoolean, "numeric": TypeNumeric,
+	"timestamp with time zone": TypeTimestamptz, "timestamp without time zone": TypeTimestamptz,
+	"date": TypeDate, "jsonb": TypeJSONB, "json": TypeJSONB, "uuid": TypeUUID,
+}
+
+// catalogColumns lists the table's columns that auto maps: those without a
+// default, identity or generation expression, of a supported type.
+func (d *Destination) catalogColumns(ctx context.Context) ([]Column, error) {
+	rows, err := d.pool.Query(ctx, `SELECT a.attname, format_type(a.atttypid, NULL)
+		FROM pg_attribute a
+		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+		  AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+		ORDER BY a.attnum`, d.table.Sanitize())
+	if err != nil {
+		_, err = classify(err, d.name)
+		return nil, err
+	}
+	var cols []Column
+	var unsupported []string
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		t, ok := catalogTypes[typ]
+		if !ok {
+			unsupported = append(unsupported, fmt.Sprintf("%s (%s)", name, typ))
+			continue
+		}
+		cols = append(cols, Column{Name: name, Path: "/" + escapePointer(name), Type: t})
+	}
+	if err := rows.Err(); err != nil {
+		_, err = classify(err, d.name)
+		return nil, err
+	}
+	if len(unsupported) > 0 {
+		return nil, destinations.Permanent(fmt.Errorf("postgres: table %s: columns: auto cannot load columns %s; give them a default or list the columns",
+			d.name, strings.Join(unsupported, ", ")))
+	}
+	if len(cols) == 0 {
+		return nil, destinations.Permanent(fmt.Errorf("postgres: table %s: columns: auto found no loadable columns", d.name))
+	}
+	return cols, nil
+}
+
+// Deliver loads the batch. Records whose values do not convert, and rows
+// Postgres rejects as data errors, are left out and returned as
+// *destinations.RecordErrors; the rest of the batch commits together with
+// its ledger row. A batch already in the ledger is not loaded again.
+func (d *Destination) Deliver(ctx context.Context, b *buffer.Batch) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	converted, errs := d.convertAll(b.Records)
+	rows := make([][]any, 0, len(b.Records))
+	index := make([]int, 0, len(b.Records)) // batch index of each row
+	failed := map[int]error{}
+	for i, row := range converted {
+		if errs[i] != nil {
+			failed[i] = errs[i]
+			continue
+		}
+		rows = append(rows, row)
+		index = append(index, i)
+	}
+	convFailed := len(failed)
+
+	// When the ledger already holds the batch, failed keeps what conversion
+	// found, which is what the first delivery reported for those records.
+	if _, err := d.load(ctx, b, rows, index, failed); err != nil {
+		return err
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	code := CodeConversionFailed
+	if len(failed) > convFailed {
+		code = CodeRowRejected
+	}
+	return &destinations.RecordErrors{Type: ErrorType, Code: code, Failed: failed}
+}
+
+// convertAll converts the records on up to GOMAXPROCS goroutines: JSON
+// decoding is most of a delivery's CPU time.
+func (d *Destination) convertAll(records []buffer.Record) ([][]any, []error) {
+	rows := make([][]any, len(records))
+	errs := make([]error, len(records))
+	const chunk = 512
+	workers := min(runtime.GOMAXPROCS(0), (len(records)+chunk-1)/chunk)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= len(records) {
+					return
+				}
+				for i := start; i < min(start+chunk, len(records)); i++ {
+					if row, err := convert(records[i].Data, d.maps); err != nil {
+						errs[i] = err
+					} else {
+						rows[i] = row
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return rows, errs
+}
+
+// load runs the batch's transaction. It reports false when the ledger
+// already holds the batch.
+func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, index []int, failed map[int]error) (bool, error) {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		_, err = classify(err, d.name)
+		return false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after Commit
+	// Inserting the ledger row first is the ledger check: a concurrent
+	// delivery of the same batch waits on the primary key here, then sees
+	// the row and skips, instead of loading the rows a second time.
+	tag, err := tx.Exec(ctx, `INSERT INTO hydrant_load_ledger (delivery, shard, first_sequence, last_sequence)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+		b.Delivery, b.ShardID, fmt.Sprint(b.FirstSequence()), fmt.Sprint(b.LastSequence()))
+	if err != nil {
+		_, err = classify(err, "hydrant_load_ledger")
+		return false, err
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if err := d.copyRows(ctx, tx, rows, index, failed); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		_, err = classify(err, d.name)
+		return false, err
+	}
+	return true, nil
+}
+
+// copyRows COPYs rows inside a savepoint. When Postgres rejects the data
+// (SQLSTATE class 22 or 23) it rolls the savepoint back and bisects, until
+// each bad row is isolated and recorded in failed; the good rows load.
+func (d *Destination) copyRows(ctx context.Context, tx pgx.Tx, rows [][]any, index []int, failed map[int]error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	sp, err := tx.Begin(ctx) // SAVEPOINT
+	if err != nil {
+		_, err = classify(err, d.name)
+		return err
+	}
+	_, err = sp.CopyFrom(ctx, d.table, d.columns, pgx.CopyFromRows(rows))
+	if err == nil {
+		if err = sp.Commit(ctx); err == nil { // RELEASE SAVEPOINT
+			return nil
+		}
+	}
+	kind, cerr := classify(err, d.name)
+	if kind != kindData {
+		return cerr
+	}
+	if rerr := sp.Rollback(ctx); rerr != nil { // ROLLBACK TO SAVEPOINT
+		_, rerr = classify(rerr, d.name)
+		return errors.Join(rerr, err)
+	}
+	if len(rows) == 1 {
+		failed[index[0]] = rowError(err)
+		return nil
+	}
+	mid := len(rows) / 2
+	if err := d.copyRows(ctx, tx, rows[:mid], index[:mid], failed); err != nil {
+		return err
+	}
+	return d.copyRows(ctx, tx, rows[mid:], index[mid:], failed)
+}
+
+// Close closes the pool; it is idempotent.
+func (d *Destination) Close(ctx context.Context) error {
+	d.close.Do(d.pool.Close)
+	return nil
+}
