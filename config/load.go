@@ -118,6 +118,10 @@ func (c *Config) applyScheduleRule() {
 		if d.Destination.Format() == FormatParquet && !c.written(indexPath("deliveries", i)+".buffer.size") {
 			b.Size = ParquetBufferSize
 		}
+		// As Firehose for Redshift: a database outage is retried for an hour.
+		if d.Destination.Postgres != nil && !c.written(indexPath("deliveries", i)+".retry.duration") {
+			d.Retry.Duration = PostgresRetryDuration
+		}
 	}
 }
 

@@ -417,6 +417,9 @@ deliveries:
 	if pg := auto.Deliveries[0].Destination.Postgres; !pg.Columns.Auto || pg.MaxConns != 4 || pg.StatementTimeout.Std() != 60*time.Second {
 		t.Fatalf("auto: %+v", pg)
 	}
+	if auto.Deliveries[0].Retry.Duration.Std() != time.Hour {
+		t.Fatalf("postgres retry duration = %v, want an hour", auto.Deliveries[0].Retry.Duration)
+	}
 	list := mustParse(t, `
 deliveries:
   - name: d

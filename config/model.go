@@ -295,6 +295,10 @@ func NewDefaultFileDestinationConfig() FileDestinationConfig {
 	return FileDestinationConfig{ErrorPrefix: DefaultErrorPrefix, Compression: CompressionNone, Format: FormatJSON}
 }
 
+// PostgresRetryDuration is the default retry duration of Postgres
+// deliveries, as Firehose's for Redshift.
+const PostgresRetryDuration = Duration(3600 * time.Second)
+
 // ParquetBufferSize is the default buffer size of Parquet deliveries.
 const ParquetBufferSize = 64 * MiB
 

@@ -84,7 +84,8 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 // retries, a transform — goes on to finish, for at most DrainTimeout after
 // ctx ended; what does not finish is not checkpointed and is read again at
 // the next start. A shard whose loop fails (its log or checkpoint store
-// erring) is restarted from its checkpoint after a backoff.
+// erring) is restarted from its checkpoint after a backoff. When Run
+// returns it has closed the destination.
 func (d *Delivery) Run(ctx context.Context) {
 	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrites()
@@ -109,6 +110,9 @@ func (d *Delivery) Run(ctx context.Context) {
 		wg.Go(func() { d.superviseShard(ctx, wctx, i) })
 	}
 	wg.Wait()
+	if err := d.cfg.Destination.Close(wctx); err != nil {
+		d.logger.Warn("closing the destination", "error", err)
+	}
 }
 
 // superviseShard runs one shard's loop until ctx ends, restarting it after
