@@ -180,6 +180,15 @@ type DeliveryConfig struct {
 	// MaxActivePartitions bounds the partition-key sets buffered at once
 	// (Firehose's active partitions); records beyond go to the error output.
 	MaxActivePartitions int `yaml:"max_active_partitions"` // 1..10000
+	// Backup, when set, also writes every batch to a directory or bucket
+	// (Firehose's S3 backup of all data).
+	Backup *BackupConfig `yaml:"backup"`
+}
+
+// BackupConfig is where every batch is also written: exactly one of file, s3.
+type BackupConfig struct {
+	File *FileDestinationConfig `yaml:"file"`
+	S3   *S3DestinationConfig   `yaml:"s3"`
 }
 
 // NewDefaultDeliveryConfig returns the delivery defaults (no name, no

@@ -193,6 +193,17 @@ func (c DeliveryConfig) Validate() []FieldError {
 	errs.addAll("retry", c.Retry.Validate())
 	errs.addAll("destination", c.Destination.Validate())
 	between(&errs, "max_active_partitions", c.MaxActivePartitions, 1, 10000)
+	if b := c.Backup; b != nil {
+		if (b.File == nil) == (b.S3 == nil) {
+			errs.add("backup", "exactly one of file, s3 must be set")
+		}
+		if b.File != nil {
+			errs.addAll("backup.file", b.File.Validate())
+		}
+		if b.S3 != nil {
+			errs.addAll("backup.s3", b.S3.Validate())
+		}
+	}
 	return errs
 }
 

@@ -129,3 +129,27 @@ type deliverFunc struct {
 
 func (d deliverFunc) Deliver(ctx context.Context, b *buffer.Batch) error { return d.deliver(ctx, b) }
 func (d deliverFunc) Close(ctx context.Context) error                    { return d.next.Close(ctx) }
+
+// WithBackup also writes every batch to backup (Firehose's S3 backup of all
+// data), before the destination: a batch is delivered only when both have
+// it. Both must take a batch again without duplicating it, which object
+// destinations (deterministic names) and Postgres (ledger) do.
+func WithBackup(dest, backup Destination) Destination {
+	return backupDestination{dest: dest, backup: backup}
+}
+
+type backupDestination struct{ dest, backup Destination }
+
+func (b backupDestination) Deliver(ctx context.Context, batch *buffer.Batch) error {
+	if err := b.backup.Deliver(ctx, batch); err != nil {
+		var re *RecordErrors
+		if !errors.As(err, &re) { // a backup keeps what it could
+			return fmt.Errorf("backup: %w", err)
+		}
+	}
+	return b.dest.Deliver(ctx, batch)
+}
+
+func (b backupDestination) Close(ctx context.Context) error {
+	return errors.Join(b.dest.Close(ctx), b.backup.Close(ctx))
+}

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
 	"github.com/hydrant-dev/hydrant/e2e/postgres"
 	"github.com/hydrant-dev/hydrant/internal/await"
 )
@@ -38,6 +41,8 @@ deliveries:
           - {name: order_id, type: bigint}
           - {name: customer, type: text}
           - {name: amount, type: numeric}
+    backup:
+      file: {dir: "{{DIR}}/backup"}
 `
 
 // Orders loaded into a real Postgres through the real binary, across a
@@ -163,4 +168,23 @@ func TestPostgresExactlyOnce(t *testing.T) {
 		t.Fatalf("%d acknowledged orders are not in the table", missing)
 	}
 	t.Logf("%d acknowledged orders, each loaded once", len(ids))
+
+	// Every batch was also backed up.
+	inBackup := map[int64]bool{}
+	for _, lines := range destinationtest.DeliveredLines(t, filepath.Join(dir, "backup")) {
+		for _, l := range lines {
+			var r struct {
+				OrderID int64 `json:"order_id"`
+			}
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("backup line %q: %v", l, err)
+			}
+			inBackup[r.OrderID] = true
+		}
+	}
+	for _, id := range ids {
+		if !inBackup[id] {
+			t.Fatalf("order %d is loaded but not in the backup", id)
+		}
+	}
 }

@@ -257,6 +257,13 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, 
 	if err != nil {
 		return nil, err
 	}
+	if b := d.Backup; b != nil {
+		backup, err := buildObjects(b.File, b.S3)
+		if err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		dest = destinations.WithBackup(dest, backup)
+	}
 	var schedule cron.Schedule
 	if d.Buffer.Schedule != "" {
 		if schedule, err = config.ParseSchedule(d.Buffer.Schedule); err != nil {
@@ -285,75 +292,60 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, 
 
 // buildDestination builds the destination of d and its error output.
 func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir string) (destinations.Destination, destinations.ErrorOutput, error) {
-	var (
-		store destinations.ObjectStore
-		ocfg  destinations.ObjectsConfig
-	)
-	switch dc := d.Destination; {
-	case dc.Postgres != nil:
-		return buildPostgres(ctx, d.Name, *dc.Postgres, dataDir)
-	case dc.File != nil:
-		fs, err := file.New(dc.File.Dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		store = fs
-		ocfg = destinations.ObjectsConfig{Prefix: dc.File.Prefix, ErrorPrefix: dc.File.ErrorPrefix, Compression: dc.File.Compression}
-		if ocfg.Parquet, err = parquetFormat(dc.File.Parquet); err != nil {
-			return nil, nil, err
-		}
-	case dc.S3 != nil:
-		var ssec []byte
-		if dc.S3.SSECKey != "" {
-			k, err := base64.StdEncoding.DecodeString(dc.S3.SSECKey)
-			if err != nil {
-				return nil, nil, fmt.Errorf("sse_c_key: %w", err)
-			}
-			ssec = k
-		}
-		s3s, err := s3.New(s3.Config{
-			Endpoint:        dc.S3.Endpoint,
-			Region:          dc.S3.Region,
-			Bucket:          dc.S3.Bucket,
-			AccessKeyID:     dc.S3.AccessKeyID,
-			SecretAccessKey: dc.S3.SecretAccessKey,
-			SSE:             dc.S3.SSE,
-			SSEKMSKeyID:     dc.S3.SSEKMSKeyID,
-			SSECKey:         ssec,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		store = s3s
-		ocfg = destinations.ObjectsConfig{Prefix: dc.S3.Prefix, ErrorPrefix: dc.S3.ErrorPrefix, Compression: dc.S3.Compression}
-		if ocfg.Parquet, err = parquetFormat(dc.S3.Parquet); err != nil {
-			return nil, nil, err
-		}
-	default:
-		return nil, nil, errors.New("no destination configured")
+	if pc := d.Destination.Postgres; pc != nil {
+		return buildPostgres(ctx, d.Name, *pc, dataDir)
 	}
-	objs, err := destinations.NewObjects(store, ocfg)
+	objs, err := buildObjects(d.Destination.File, d.Destination.S3)
 	if err != nil {
 		return nil, nil, err
 	}
 	return objs, objs, nil
 }
 
-// parquetFormat compiles a destination's Parquet settings; nil for JSON lines.
-func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error) {
-	if pc == nil {
-		return nil, nil
+// buildObjects builds an object destination: a directory or an S3 bucket.
+func buildObjects(fc *config.FileDestinationConfig, sc *config.S3DestinationConfig) (*destinations.Objects, error) {
+	var (
+		store destinations.ObjectStore
+		ocfg  destinations.ObjectsConfig
+		err   error
+	)
+	switch {
+	case fc != nil:
+		if store, err = file.New(fc.Dir); err != nil {
+			return nil, err
+		}
+		ocfg = destinations.ObjectsConfig{Prefix: fc.Prefix, ErrorPrefix: fc.ErrorPrefix, Compression: fc.Compression}
+		if ocfg.Parquet, err = parquetFormat(fc.Parquet); err != nil {
+			return nil, err
+		}
+	case sc != nil:
+		var ssec []byte
+		if sc.SSECKey != "" {
+			if ssec, err = base64.StdEncoding.DecodeString(sc.SSECKey); err != nil {
+				return nil, fmt.Errorf("sse_c_key: %w", err)
+			}
+		}
+		store, err = s3.New(s3.Config{
+			Endpoint:        sc.Endpoint,
+			Region:          sc.Region,
+			Bucket:          sc.Bucket,
+			AccessKeyID:     sc.AccessKeyID,
+			SecretAccessKey: sc.SecretAccessKey,
+			SSE:             sc.SSE,
+			SSEKMSKeyID:     sc.SSEKMSKeyID,
+			SSECKey:         ssec,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ocfg = destinations.ObjectsConfig{Prefix: sc.Prefix, ErrorPrefix: sc.ErrorPrefix, Compression: sc.Compression}
+		if ocfg.Parquet, err = parquetFormat(sc.Parquet); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("no destination configured")
 	}
-	cols := make([]parquet.Column, len(pc.Schema))
-	for i, c := range pc.Schema {
-		cols[i] = parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
-	}
-	schema, err := parquet.NewSchema(cols)
-	if err != nil {
-		return nil, fmt.Errorf("parquet.schema: %w", err)
-	}
-	return &destinations.ParquetFormat{Schema: schema,
-		Options: parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}}, nil
+	return destinations.NewObjects(store, ocfg)
 }
 
 // buildPostgres connects a Postgres destination. Its error output is a
@@ -377,4 +369,21 @@ func buildPostgres(ctx context.Context, delivery string, pc config.PostgresDesti
 		return nil, nil, err
 	}
 	return dest, errOut, nil
+}
+
+// parquetFormat compiles a destination's Parquet settings; nil for JSON lines.
+func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error) {
+	if pc == nil {
+		return nil, nil
+	}
+	cols := make([]parquet.Column, len(pc.Schema))
+	for i, c := range pc.Schema {
+		cols[i] = parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
+	}
+	schema, err := parquet.NewSchema(cols)
+	if err != nil {
+		return nil, fmt.Errorf("parquet.schema: %w", err)
+	}
+	return &destinations.ParquetFormat{Schema: schema,
+		Options: parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,8 +225,15 @@ func (d *Destination) convertAll(records []buffer.Record) ([][]any, []error) {
 	return rows, errs
 }
 
-// load runs the batch's transaction. It reports false when the ledger
-// already holds the batch.
+// load runs the batch's transaction. The ledger's high-water mark for the
+// delivery and shard — the last sequence any committed batch loaded — says
+// what is loaded already: a batch re-read after a crash may be cut
+// differently (more or fewer records than the committed one), so records at
+// or below the mark are left out and only the rest load, with a ledger row
+// of their own. Conversion failures are reported again either way: they
+// reach the error output even when a crash came between commit and report.
+// Deliveries of one shard are serialized by an advisory lock. It reports
+// false when nothing was left to load.
 func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, index []int, failed map[int]error) (bool, error) {
 	tx, err := d.pool.Begin(ctx)
 	if err != nil {
@@ -233,20 +241,47 @@ func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, i
 		return false, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after Commit
-	// Inserting the ledger row first is the ledger check: a concurrent
-	// delivery of the same batch waits on the primary key here, then sees
-	// the row and skips, instead of loading the rows a second time.
-	tag, err := tx.Exec(ctx, `INSERT INTO hydrant_load_ledger (delivery, shard, first_sequence, last_sequence)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-		b.Delivery, b.ShardID, fmt.Sprint(b.FirstSequence()), fmt.Sprint(b.LastSequence()))
-	if err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", b.Delivery+"/"+b.ShardID); err != nil {
 		_, err = classify(err, "hydrant_load_ledger")
 		return false, err
 	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
+	var mark string
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(last_sequence), -1)::text FROM hydrant_load_ledger WHERE delivery = $1 AND shard = $2`,
+		b.Delivery, b.ShardID).Scan(&mark); err != nil {
+		_, err = classify(err, "hydrant_load_ledger")
+		return false, err
 	}
-	if err := d.copyRows(ctx, tx, rows, index, failed); err != nil {
+	loaded := func(seq uint64) bool { return false }
+	if mark != "-1" {
+		hwm, err := strconv.ParseUint(mark, 10, 64)
+		if err != nil {
+			return false, destinations.Permanent(fmt.Errorf("hydrant_load_ledger: last_sequence %q: %w", mark, err))
+		}
+		loaded = func(seq uint64) bool { return seq <= hwm }
+	}
+	first := -1 // batch index of the first record not loaded yet
+	for i, r := range b.Records {
+		if !loaded(r.Sequence) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return false, nil // all of it is in the table
+	}
+	keepRows, keepIndex := rows[:0:0], index[:0:0]
+	for k, i := range index {
+		if !loaded(b.Records[i].Sequence) {
+			keepRows, keepIndex = append(keepRows, rows[k]), append(keepIndex, i)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO hydrant_load_ledger (delivery, shard, first_sequence, last_sequence)
+		VALUES ($1, $2, $3, $4)`,
+		b.Delivery, b.ShardID, fmt.Sprint(b.Records[first].Sequence), fmt.Sprint(b.LastSequence())); err != nil {
+		_, err = classify(err, "hydrant_load_ledger")
+		return false, err
+	}
+	if err := d.copyRows(ctx, tx, keepRows, keepIndex, failed); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
