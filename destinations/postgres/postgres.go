@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ const ledgerDDL = `CREATE TABLE IF NOT EXISTS hydrant_load_ledger (
 	first_sequence numeric NOT NULL,
 	last_sequence numeric NOT NULL,
 	loaded_at timestamptz NOT NULL DEFAULT now(),
+	rejected jsonb,
 	PRIMARY KEY (delivery, shard, first_sequence))`
 
 // Destination loads batches into a Postgres table with COPY, each batch
@@ -259,6 +261,9 @@ func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, i
 		}
 		loaded = func(seq uint64) bool { return seq <= hwm }
 	}
+	if err := d.reportRejected(ctx, tx, b, loaded, failed); err != nil {
+		return false, err
+	}
 	first := -1 // batch index of the first record not loaded yet
 	for i, r := range b.Records {
 		if !loaded(r.Sequence) {
@@ -281,7 +286,11 @@ func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, i
 		_, err = classify(err, "hydrant_load_ledger")
 		return false, err
 	}
+	before := maps.Clone(failed)
 	if err := d.copyRows(ctx, tx, keepRows, keepIndex, failed); err != nil {
+		return false, err
+	}
+	if err := d.recordRejected(ctx, tx, b, b.Records[first].Sequence, before, failed); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -289,6 +298,61 @@ func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, i
 		return false, err
 	}
 	return true, nil
+}
+
+// recordRejected keeps, in the batch's ledger row, the rows Postgres
+// rejected (by sequence, with why), so that a re-delivery after a crash
+// between commit and error report reports them again.
+func (d *Destination) recordRejected(ctx context.Context, tx pgx.Tx, b *buffer.Batch, first uint64, before, failed map[int]error) error {
+	rejected := map[string]string{}
+	for i, err := range failed {
+		if _, ok := before[i]; !ok {
+			rejected[strconv.FormatUint(b.Records[i].Sequence, 10)] = err.Error()
+		}
+	}
+	if len(rejected) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE hydrant_load_ledger SET rejected = $4 WHERE delivery = $1 AND shard = $2 AND first_sequence = $3`,
+		b.Delivery, b.ShardID, strconv.FormatUint(first, 10), rejected); err != nil {
+		_, err = classify(err, "hydrant_load_ledger")
+		return err
+	}
+	return nil
+}
+
+// reportRejected adds to failed the already-loaded records of b that
+// Postgres rejected when their batch committed.
+func (d *Destination) reportRejected(ctx context.Context, tx pgx.Tx, b *buffer.Batch, loaded func(uint64) bool, failed map[int]error) error {
+	if !loaded(b.FirstSequence()) {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT rejected FROM hydrant_load_ledger
+		WHERE delivery = $1 AND shard = $2 AND rejected IS NOT NULL AND last_sequence >= $3 AND first_sequence <= $4`,
+		b.Delivery, b.ShardID, strconv.FormatUint(b.FirstSequence(), 10), strconv.FormatUint(b.LastSequence(), 10))
+	if err != nil {
+		_, err = classify(err, "hydrant_load_ledger")
+		return err
+	}
+	bySeq := map[string]string{}
+	for rows.Next() {
+		var m map[string]string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return err
+		}
+		maps.Copy(bySeq, m)
+	}
+	if err := rows.Err(); err != nil {
+		_, err = classify(err, "hydrant_load_ledger")
+		return err
+	}
+	for i, r := range b.Records {
+		if msg, ok := bySeq[strconv.FormatUint(r.Sequence, 10)]; ok && loaded(r.Sequence) {
+			failed[i] = &RowError{Reason: msg + " (reported again after a re-delivery)"}
+		}
+	}
+	return nil
 }
 
 // copyRows COPYs rows inside a savepoint. When Postgres rejects the data
