@@ -141,6 +141,37 @@ func lines(t *testing.T, dir, sub string) map[string][]string {
 	return destinationtest.DeliveredLines(t, filepath.Join(dir, sub))
 }
 
+// awaitCheckpoint waits until delivery archive has checkpointed shard 0 at seq.
+func awaitCheckpoint(t *testing.T, e *env, seq shards.Sequence, what string) {
+	t.Helper()
+	await.Cond(t, 5*time.Second, what, func() bool {
+		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
+		return cp == seq
+	})
+}
+
+// partitionedByUser returns an object destination whose prefix holds the
+// partition key customer, and a transform that sets it from each record's
+// "user" field, as the partition transform does.
+func partitionedByUser(t *testing.T, e *env) (*destinations.Objects, transform.Transform) {
+	t.Helper()
+	fs, err := file.New(e.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{
+		Prefix: "customer=!{partitionKeyFromQuery:customer}/", ErrorPrefix: "errors/!{firehose:error-output-type}/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := transform.Func(func(r buffer.Record) transform.Output {
+		var v struct{ User string }
+		json.Unmarshal(r.Data, &v)
+		return transform.Output{Result: transform.Ok, Data: r.Data, PartitionKeys: map[string]string{"customer": v.User}}
+	})
+	return objs, keyed
+}
+
 func TestIngestToFilesPreservesShardOrder(t *testing.T) {
 	e := newEnv(t, 3)
 	start(t, e, pipeline.Config{
@@ -288,10 +319,7 @@ func TestDestinationOutageGoesToErrorOutput(t *testing.T) {
 			}
 		}
 	}
-	await.Cond(t, 5*time.Second, "checkpoint past the failed records", func() bool {
-		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
-		return cp == shards.MakeSequence(1, 1)
-	})
+	awaitCheckpoint(t, e, shards.MakeSequence(1, 1), "checkpoint past the failed records")
 }
 
 func TestProcessingFailedRecordsGoToErrorOutput(t *testing.T) {
@@ -321,10 +349,7 @@ func TestProcessingFailedRecordsGoToErrorOutput(t *testing.T) {
 			t.Fatalf("delivered %q", l)
 		}
 	}
-	await.Cond(t, 5*time.Second, "checkpoint covers dropped and failed records", func() bool {
-		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
-		return cp == shards.MakeSequence(1, 3)
-	})
+	awaitCheckpoint(t, e, shards.MakeSequence(1, 3), "checkpoint covers dropped and failed records")
 }
 
 // Two deliveries reading one stream each get every record and keep their
@@ -484,31 +509,14 @@ func TestErrorOutputOutageHoldsTheShard(t *testing.T) {
 	await.Cond(t, 10*time.Second, "both records in the error output", func() bool {
 		return destinationtest.CountLines(lines(t, e.out, "errors/delivery-failed")) == 2
 	})
-	await.Cond(t, 5*time.Second, "checkpoint past both records", func() bool {
-		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
-		return cp == shards.MakeSequence(1, 1)
-	})
+	awaitCheckpoint(t, e, shards.MakeSequence(1, 1), "checkpoint past both records")
 }
 
 // Partition keys select the buffer and expand in the prefix; records of a
 // partition-key set beyond max_active_partitions go to the error output.
 func TestDynamicPartitioning(t *testing.T) {
 	e := newEnv(t, 1)
-	fs, err := file.New(e.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{
-		Prefix: "customer=!{partitionKeyFromQuery:customer}/", ErrorPrefix: "errors/!{firehose:error-output-type}/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Key each record by its "user" field, as the partition transform does.
-	keyed := transform.Func(func(r buffer.Record) transform.Output {
-		var v struct{ User string }
-		json.Unmarshal(r.Data, &v)
-		return transform.Output{Result: transform.Ok, Data: r.Data, PartitionKeys: map[string]string{"customer": v.User}}
-	})
+	objs, keyed := partitionedByUser(t, e)
 	start(t, e, pipeline.Config{
 		Buffer:              buffer.Config{Size: 1 << 20, Interval: time.Hour},
 		Transform:           keyed,
@@ -533,17 +541,7 @@ func TestDynamicPartitioning(t *testing.T) {
 
 func TestPartitionedPrefixes(t *testing.T) {
 	e := newEnv(t, 1)
-	fs, _ := file.New(e.out)
-	objs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{
-		Prefix: "customer=!{partitionKeyFromQuery:customer}/", ErrorPrefix: "errors/!{firehose:error-output-type}/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyed := transform.Func(func(r buffer.Record) transform.Output {
-		var v struct{ User string }
-		json.Unmarshal(r.Data, &v)
-		return transform.Output{Result: transform.Ok, Data: r.Data, PartitionKeys: map[string]string{"customer": v.User}}
-	})
+	objs, keyed := partitionedByUser(t, e)
 	start(t, e, pipeline.Config{
 		Buffer:      buffer.Config{Size: 1 << 20, Interval: 20 * time.Millisecond},
 		Transform:   keyed,
@@ -555,8 +553,5 @@ func TestPartitionedPrefixes(t *testing.T) {
 		return destinationtest.CountLines(lines(t, e.out, "customer=acme")) == 2 &&
 			destinationtest.CountLines(lines(t, e.out, "customer=globex")) == 1
 	})
-	await.Cond(t, 5*time.Second, "checkpoint past all three", func() bool {
-		cp, _ := e.store.Checkpoint(context.Background(), "archive", 0)
-		return cp == shards.MakeSequence(1, 2)
-	})
+	awaitCheckpoint(t, e, shards.MakeSequence(1, 2), "checkpoint past all three")
 }
