@@ -248,8 +248,13 @@ func httpRecordSize(r buffer.Record, i int) int {
 // invoke runs recs[start:end] through the endpoint, retrying failed
 // attempts, and fills out. It returns an error only when ctx ends.
 func (t *httpTransform) invoke(ctx context.Context, recs []buffer.Record, start, end int, out []Output) error {
-	ids, body := t.request(recs, start, end)
-	var err error
+	ids, body, err := t.request(recs, start, end)
+	if err != nil {
+		for i := range out {
+			out[i] = Output{Result: ProcessingFailed, ErrorCode: httpCodeInvokeFailed, ErrorMessage: err.Error()}
+		}
+		return nil
+	}
 	for attempt := 1; attempt <= t.retries+1; attempt++ {
 		if attempt > 1 {
 			wait := t.backoff.Delay(attempt-1, err)
@@ -295,7 +300,7 @@ type httpRequestRecord struct {
 // sequence number and its index in recs, "<sequence>-<index>", unique within
 // the batch. Retries resend the same body, invocationId included, so an
 // endpoint can recognise them.
-func (t *httpTransform) request(recs []buffer.Record, start, end int) ([]string, []byte) {
+func (t *httpTransform) request(recs []buffer.Record, start, end int) ([]string, []byte, error) {
 	req := httpRequest{
 		InvocationID:      httpInvocationID(),
 		DeliveryStreamARN: t.arn,
@@ -314,10 +319,10 @@ func (t *httpTransform) request(recs []buffer.Record, start, end int) ([]string,
 		req.Records = append(req.Records, httpRequestRecord{RecordID: id, Arrival: r.Arrival.UnixMilli(), Data: data})
 	}
 	body, err := json.Marshal(req)
-	if err != nil { // strings, numbers and bytes always encode
-		panic(fmt.Sprintf("transform: encoding an http invocation: %v", err))
+	if err != nil { // strings, numbers and bytes always encode; never panic on it
+		return nil, nil, fmt.Errorf("encoding the invocation: %w", err)
 	}
-	return ids, body
+	return ids, body, nil
 }
 
 // httpInvocationID returns a random (version 4) UUID.

@@ -154,12 +154,15 @@ func TestHTTPRequestLimit(t *testing.T) {
 			for start := 0; start < len(recs); {
 				end := tr.nextInvocation(recs, start)
 				got = append(got, end-start)
-				_, body := tr.request(recs, start, end)
+				_, body, err := tr.request(recs, start, end)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if len(body) > httpMaxPayload && end-start > 1 {
 					t.Errorf("records %d-%d make %d bytes of request, over 6MiB", start, end, len(body))
 				}
 				if end < len(recs) {
-					if _, more := tr.request(recs, start, end+1); len(more) <= httpMaxPayload {
+					if _, more, _ := tr.request(recs, start, end+1); len(more) <= httpMaxPayload {
 						t.Errorf("records %d-%d: the next record would have fitted (%d bytes)", start, end, len(more))
 					}
 				}
