@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hydrant-dev/hydrant/ingest/auth"
+	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -34,7 +35,7 @@ type Target struct {
 
 type target struct {
 	stream    *shards.Stream
-	pointer   pointer
+	pointer   jsonpointer.Pointer
 	readsFrom string
 }
 
@@ -85,7 +86,7 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 // SetTarget adds or replaces the target producers reach by name (a stream
 // created while the server runs, say).
 func (s *Server) SetTarget(name string, t Target) error {
-	p, err := compilePointer(t.PartitionKeyField)
+	p, err := jsonpointer.Compile(t.PartitionKeyField)
 	if err != nil {
 		return fmt.Errorf("stream %s: partition_key_field: %w", name, err)
 	}
@@ -216,7 +217,7 @@ func (s *Server) parse(r *http.Request, t target, body []byte) ([]shards.Record,
 	for i, d := range datas {
 		k := key
 		if k == "" && t.pointer != nil && format != formatLines {
-			if v, ok := t.pointer.lookupString(d); ok {
+			if v, ok := t.pointer.LookupString(d); ok {
 				if len(v) > maxPartitionKeyLength {
 					v = v[:maxPartitionKeyLength]
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hydrant-dev/hydrant/ingest/auth"
+	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -397,11 +398,11 @@ func BenchmarkSplitRecordsNDJSON(b *testing.B) {
 }
 
 func BenchmarkPartitionKeyField(b *testing.B) {
-	p, _ := compilePointer("/user_id")
+	p, _ := jsonpointer.Compile("/user_id")
 	rec := []byte(fmt.Sprintf("{\"seq\":1,\"user_id\":\"u-17\",\"pad\":%q}", strings.Repeat("x", 980)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := p.lookupString(rec); !ok {
+		if _, ok := p.LookupString(rec); !ok {
 			b.Fatal("not found")
 		}
 	}

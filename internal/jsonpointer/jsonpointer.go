@@ -1,4 +1,4 @@
-package ingest
+package jsonpointer
 
 import (
 	"bytes"
@@ -8,10 +8,13 @@ import (
 	"strings"
 )
 
-// pointer is a compiled RFC 6901 JSON pointer.
-type pointer []string
+// Pointer is a compiled RFC 6901 JSON pointer; nil is the empty pointer.
+type Pointer []string
 
-func compilePointer(s string) (pointer, error) {
+var unescape = strings.NewReplacer("~1", "/", "~0", "~")
+
+// Compile parses s ("" or "/a/b~1c"); "" compiles to nil.
+func Compile(s string) (Pointer, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -20,15 +23,15 @@ func compilePointer(s string) (pointer, error) {
 	}
 	parts := strings.Split(s[1:], "/")
 	for i, p := range parts {
-		parts[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(p)
+		parts[i] = unescape.Replace(p)
 	}
-	return pointer(parts), nil
+	return Pointer(parts), nil
 }
 
-// lookupString returns the value at p in the JSON document doc as a
-// partition key: strings as they are, numbers and booleans as written.
-// ok is false when the value is absent, null, an object or an array.
-func (p pointer) lookupString(doc []byte) (string, bool) {
+// LookupString returns the value at p in the JSON document doc as a key:
+// strings as they are, numbers and booleans as written. ok is false when doc
+// is not JSON or the value is absent, null, empty, an object or an array.
+func (p Pointer) LookupString(doc []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v any
