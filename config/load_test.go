@@ -4,7 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -444,5 +449,309 @@ deliveries:
 `))
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml:5: deliveries[0].destination.postgres.columns: must be auto or a list") {
 		t.Fatalf("columns: 5: %v", err)
+	}
+}
+
+func TestElasticsearchDefaults(t *testing.T) {
+	cfg := mustParse(t, `
+deliveries:
+  - name: logs-to-es
+    destination:
+      elasticsearch: {endpoints: [http://127.0.0.1:9200], index: logs}
+`)
+	d := cfg.Deliveries[0]
+	want := NewDefaultElasticsearchDestinationConfig()
+	want.Endpoints, want.Index = []string{"http://127.0.0.1:9200"}, "logs"
+	if !reflect.DeepEqual(*d.Destination.Elasticsearch, want) {
+		t.Fatalf("elasticsearch =\n%+v\nwant\n%+v", *d.Destination.Elasticsearch, want)
+	}
+	// Spot-check the defaults themselves, so a changed constructor is noticed.
+	es := d.Destination.Elasticsearch
+	checks := map[string]struct{ got, want any }{
+		"flavor":               {es.Flavor, "elasticsearch"},
+		"index_rotation":       {es.IndexRotation, "none"},
+		"document_id":          {es.DocumentID, "auto"},
+		"action":               {es.Action, "index"},
+		"pipeline":             {es.Pipeline, ""},
+		"compression":          {es.Compression, "none"},
+		"max_bulk_bytes":       {es.MaxBulkBytes, 10 * MiB},
+		"request_timeout":      {es.RequestTimeout.Std(), 60 * time.Second},
+		"backup_mode":          {es.BackupMode, "failed_only"},
+		"tls":                  {es.TLS, ElasticsearchTLSConfig{}},
+		"no credentials":       {es.Username + es.Password + es.APIKey, ""},
+		"retry (not postgres)": {d.Retry.Duration.Std(), 300 * time.Second}, // Firehose's default for OpenSearch
+		"buffer size":          {d.Buffer.Size, 5 * MiB},
+		"format":               {d.Destination.Format(), ""},
+	}
+	for name, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", name, c.got, c.want)
+		}
+	}
+}
+
+func TestElasticsearchEveryKey(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustParse(t, fmt.Sprintf(`
+deliveries:
+  - name: logs-to-es
+    retry: {duration: 60s}
+    destination:
+      elasticsearch:
+        flavor: opensearch
+        endpoints: [http://127.0.0.1:9200, "https://es.example.com:9243/prefix"]
+        username: admin
+        password: admin-password
+        tls: {ca_file: %q, insecure_skip_verify: true}
+        index: logs
+        index_rotation: week
+        document_id: /meta/id
+        action: create
+        pipeline: enrich
+        compression: gzip
+        max_bulk_bytes: 5MiB
+        request_timeout: 2m
+        backup_mode: all
+    backup:
+      file: {dir: ./backup}
+`, ca))
+	want := ElasticsearchDestinationConfig{
+		Flavor:         FlavorOpenSearch,
+		Endpoints:      []string{"http://127.0.0.1:9200", "https://es.example.com:9243/prefix"},
+		Username:       "admin",
+		Password:       "admin-password",
+		TLS:            ElasticsearchTLSConfig{CAFile: ca, InsecureSkipVerify: true},
+		Index:          "logs",
+		IndexRotation:  IndexRotationWeek,
+		DocumentID:     "/meta/id",
+		Action:         BulkActionCreate,
+		Pipeline:       "enrich",
+		Compression:    CompressionGzip,
+		MaxBulkBytes:   5 * MiB,
+		RequestTimeout: Duration(2 * time.Minute),
+		BackupMode:     BackupModeAll,
+	}
+	d := cfg.Deliveries[0]
+	if got := *d.Destination.Elasticsearch; !reflect.DeepEqual(got, want) {
+		t.Fatalf("elasticsearch =\n%+v\nwant\n%+v", got, want)
+	}
+	if d.Retry.Duration.Std() != time.Minute {
+		t.Fatalf("retry duration = %v, want the written 60s", d.Retry.Duration)
+	}
+}
+
+func TestElasticsearchSecretsFromEnvironmentNeverPrinted(t *testing.T) {
+	const password, apiKey, urlPassword = "es-pass-from-env", "es-api-key-from-env", "url-pass"
+	t.Setenv("ES_PASSWORD", password)
+	t.Setenv("ES_API_KEY", apiKey)
+	file := filepath.Join(t.TempDir(), "hydrant.yaml")
+	if err := os.WriteFile(file, []byte(`
+deliveries:
+  - name: basic
+    destination:
+      elasticsearch:
+        endpoints: [http://127.0.0.1:9200, "http://elastic:`+urlPassword+`@127.0.0.1:9201"]
+        username: elastic
+        password: ${ES_PASSWORD}
+        index: logs
+  - name: api-key
+    destination:
+      elasticsearch:
+        endpoints: [http://127.0.0.1:9200]
+        api_key: ${ES_API_KEY}
+        index: logs
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic, key := cfg.Deliveries[0].Destination.Elasticsearch, cfg.Deliveries[1].Destination.Elasticsearch
+	if basic.Password != password || key.APIKey != apiKey {
+		t.Fatalf("password, api_key = %q, %q; want the environment's", basic.Password, key.APIKey)
+	}
+	for _, v := range []any{*basic, basic, *key, key, cfg.Deliveries, *cfg} {
+		for _, format := range []string{"%v", "%+v", "%s"} {
+			got := fmt.Sprintf(format, v)
+			for _, secret := range []string{password, apiKey, urlPassword} {
+				if strings.Contains(got, secret) {
+					t.Fatalf("Sprintf(%q, %T) shows a secret: %s", format, v, got)
+				}
+			}
+		}
+	}
+	if got := basic.String(); !strings.Contains(got, "REDACTED") || !strings.Contains(got, "127.0.0.1:9201") {
+		t.Fatalf("String() = %s, want the endpoints with the secrets REDACTED", got)
+	}
+
+	// Nor is a secret in an error message, whatever else is wrong.
+	t.Setenv("ES_PASSWORD", "Bad Index"+password)
+	_, err = ParseWithEnv("bad.yaml", []byte(`
+deliveries:
+  - name: d
+    destination:
+      elasticsearch: {endpoints: ["ftp://u:`+urlPassword+`@h"], password: "${ES_PASSWORD}", api_key: "${ES_API_KEY}", index: "${ES_PASSWORD}"}
+`), os.LookupEnv)
+	if err == nil || strings.Contains(err.Error(), password) || strings.Contains(err.Error(), apiKey) || strings.Contains(err.Error(), urlPassword) {
+		t.Fatalf("err = %v, want errors without the secrets", err)
+	}
+}
+
+// TestElasticsearchValidation changes one key at a time of a valid
+// destination and checks the one error it makes, or that it makes none.
+func TestElasticsearchValidation(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const es = "deliveries[0].destination.elasticsearch."
+	const urlMsg = "must be a URL with an http:// or https:// scheme, e.g. http://127.0.0.1:9200"
+	const docIDMsg = `must be none, auto or a JSON pointer (RFC 6901) starting with "/", e.g. /id`
+	const charsMsg = `must not contain spaces or any of \ / * ? " < > | , # :`
+	tests := map[string]struct {
+		set      map[string]string // keys of the destination to write (YAML values); "" leaves a key out
+		delivery string            // more keys of the delivery
+		path     string            // of the one error; "" for none
+		msg      string
+	}{
+		"valid":                        {},
+		"opensearch":                   {set: map[string]string{"flavor": "opensearch"}},
+		"unknown flavor":               {set: map[string]string{"flavor": "solr"}, path: es + "flavor", msg: "must be one of elasticsearch, opensearch"},
+		"flavor is case-sensitive":     {set: map[string]string{"flavor": "Elasticsearch"}, path: es + "flavor", msg: "must be one of elasticsearch, opensearch"},
+		"no endpoints":                 {set: map[string]string{"endpoints": ""}, path: es + "endpoints", msg: "required: a list of http:// or https:// URLs, e.g. [http://127.0.0.1:9200]"},
+		"empty endpoints":              {set: map[string]string{"endpoints": "[]"}, path: es + "endpoints", msg: "required: a list of http:// or https:// URLs, e.g. [http://127.0.0.1:9200]"},
+		"several endpoints":            {set: map[string]string{"endpoints": "[http://a:9200, https://b:9243, https://c/es]"}},
+		"endpoint without scheme":      {set: map[string]string{"endpoints": "[http://a:9200, 'b:9200']"}, path: es + "endpoints[1]", msg: urlMsg},
+		"endpoint of another scheme":   {set: map[string]string{"endpoints": "[ftp://a]"}, path: es + "endpoints[0]", msg: urlMsg},
+		"endpoint without host":        {set: map[string]string{"endpoints": "['http:///x']"}, path: es + "endpoints[0]", msg: urlMsg},
+		"endpoint that does not parse": {set: map[string]string{"endpoints": "['http://a b']"}, path: es + "endpoints[0]", msg: urlMsg},
+		"endpoint is not a list":       {set: map[string]string{"endpoints": "http://a:9200"}, path: es + "endpoints", msg: `must be a list, got string "http://a:9200"`},
+		"basic auth":                   {set: map[string]string{"username": "elastic", "password": "pw"}},
+		"api key":                      {set: map[string]string{"api_key": "aWQ6a2V5"}},
+		"password without username":    {set: map[string]string{"password": "pw"}, path: es + "username", msg: "required when password is set"},
+		"username without password":    {set: map[string]string{"username": "elastic"}, path: es + "password", msg: "required when username is set"},
+		"username and api key":         {set: map[string]string{"username": "elastic", "password": "pw", "api_key": "aWQ6a2V5"}, path: es + "api_key", msg: "cannot be combined with username: use either basic auth or an API key"},
+		"ca file":                      {set: map[string]string{"tls": fmt.Sprintf("{ca_file: %q}", ca)}},
+		"insecure skip verify":         {set: map[string]string{"tls": "{insecure_skip_verify: true}"}},
+		"missing ca file":              {set: map[string]string{"tls": fmt.Sprintf("{ca_file: %q}", ca+".missing")}, path: es + "tls.ca_file", msg: fmt.Sprintf("must name a readable PEM file (open %s.missing: no such file or directory)", ca)},
+		"ca file is a directory":       {set: map[string]string{"tls": fmt.Sprintf("{ca_file: %q}", dir)}, path: es + "tls.ca_file", msg: fmt.Sprintf("must name a readable PEM file (%s is a directory)", dir)},
+		"unknown tls key":              {set: map[string]string{"tls": "{cert_file: x}"}, path: es + "tls.cert_file", msg: "unknown key (valid: ca_file, insecure_skip_verify)"},
+		"no index":                     {set: map[string]string{"index": ""}, path: es + "index", msg: "required"},
+		"empty index":                  {set: map[string]string{"index": `""`}, path: es + "index", msg: "required"},
+		"uppercase index":              {set: map[string]string{"index": "Logs"}, path: es + "index", msg: "must be lowercase"},
+		"hidden index":                 {set: map[string]string{"index": ".logs"}},
+		"index with digits and dashes": {set: map[string]string{"index": "logs-2024.01_a+b"}},
+		"non-ASCII lowercase index":    {set: map[string]string{"index": "journaux-été"}},
+		"index starting with -":        {set: map[string]string{"index": "-logs"}, path: es + "index", msg: "must not start with -, _ or +"},
+		"index starting with _":        {set: map[string]string{"index": "_logs"}, path: es + "index", msg: "must not start with -, _ or +"},
+		"index starting with +":        {set: map[string]string{"index": "'+logs'"}, path: es + "index", msg: "must not start with -, _ or +"},
+		"index .":                      {set: map[string]string{"index": "'.'"}, path: es + "index", msg: "must not be . or .."},
+		"index ..":                     {set: map[string]string{"index": "'..'"}, path: es + "index", msg: "must not be . or .."},
+		"index of 255 bytes":           {set: map[string]string{"index": strings.Repeat("a", 255)}},
+		"index of 256 bytes":           {set: map[string]string{"index": strings.Repeat("a", 256)}, path: es + "index", msg: "must be at most 255 bytes"},
+		"index of 255 bytes in runes":  {set: map[string]string{"index": strings.Repeat("é", 128)}, path: es + "index", msg: "must be at most 255 bytes"},
+		"rotated index of 241 bytes":   {set: map[string]string{"index": strings.Repeat("a", 241), "index_rotation": "hour"}},
+		"rotated index of 242 bytes":   {set: map[string]string{"index": strings.Repeat("a", 242), "index_rotation": "month"}, path: es + "index", msg: "must be at most 241 bytes with index_rotation: month, to leave room for the date suffix within Elasticsearch's 255"},
+		"index rotations":              {set: map[string]string{"index_rotation": "none"}},
+		"index rotation hour":          {set: map[string]string{"index_rotation": "hour"}},
+		"index rotation day":           {set: map[string]string{"index_rotation": "day"}},
+		"index rotation week":          {set: map[string]string{"index_rotation": "week"}},
+		"index rotation month":         {set: map[string]string{"index_rotation": "month"}},
+		"unknown index rotation":       {set: map[string]string{"index_rotation": "daily"}, path: es + "index_rotation", msg: "must be one of none, hour, day, week, month"},
+		"document id none":             {set: map[string]string{"document_id": "none"}},
+		"document id pointer":          {set: map[string]string{"document_id": "/meta/id"}},
+		"document id escaped pointer":  {set: map[string]string{"document_id": "/a~0b/c~1d"}},
+		"document id root pointer":     {set: map[string]string{"document_id": "/"}},
+		"document id not a pointer":    {set: map[string]string{"document_id": "id"}, path: es + "document_id", msg: docIDMsg},
+		"document id empty":            {set: map[string]string{"document_id": `""`}, path: es + "document_id", msg: docIDMsg},
+		"document id bad escape":       {set: map[string]string{"document_id": "/a~2b"}, path: es + "document_id", msg: docIDMsg},
+		"document id trailing tilde":   {set: map[string]string{"document_id": "/a~"}, path: es + "document_id", msg: docIDMsg},
+		"action create":                {set: map[string]string{"action": "create"}},
+		"unknown action":               {set: map[string]string{"action": "update"}, path: es + "action", msg: "must be one of index, create"},
+		"pipeline":                     {set: map[string]string{"pipeline": "enrich"}},
+		"gzip":                         {set: map[string]string{"compression": "gzip"}},
+		"unknown compression":          {set: map[string]string{"compression": "zstd"}, path: es + "compression", msg: "must be one of none, gzip"},
+		"smallest bulk":                {set: map[string]string{"max_bulk_bytes": "1KiB"}},
+		"largest bulk":                 {set: map[string]string{"max_bulk_bytes": "100MiB"}},
+		"bulk too small":               {set: map[string]string{"max_bulk_bytes": "1000B"}, path: es + "max_bulk_bytes", msg: "must be between 1KiB and 100MiB"},
+		"bulk too large":               {set: map[string]string{"max_bulk_bytes": "101MiB"}, path: es + "max_bulk_bytes", msg: "must be between 1KiB and 100MiB"},
+		"bulk not a size":              {set: map[string]string{"max_bulk_bytes": "lots"}, path: es + "max_bulk_bytes", msg: `invalid size "lots": want a non-negative number with an optional unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 5MiB`},
+		"shortest timeout":             {set: map[string]string{"request_timeout": "1s"}},
+		"longest timeout":              {set: map[string]string{"request_timeout": "10m"}},
+		"timeout too short":            {set: map[string]string{"request_timeout": "999ms"}, path: es + "request_timeout", msg: "must be between 1s and 10m"},
+		"timeout too long":             {set: map[string]string{"request_timeout": "601"}, path: es + "request_timeout", msg: "must be between 1s and 10m"},
+		"unknown backup mode":          {set: map[string]string{"backup_mode": "AllDocuments"}, path: es + "backup_mode", msg: "must be one of failed_only, all"},
+		"backup all with a file":       {set: map[string]string{"backup_mode": "all"}, delivery: "backup: {file: {dir: ./backup}}"},
+		"backup all with s3":           {set: map[string]string{"backup_mode": "all"}, delivery: "backup: {s3: {endpoint: 'http://127.0.0.1:9000', bucket: backup}}"},
+		"backup all without backup":    {set: map[string]string{"backup_mode": "all"}, path: es + "backup_mode", msg: "all needs the delivery's backup (file or s3) to be set"},
+		"failed only with a backup":    {set: map[string]string{"backup_mode": "failed_only"}, delivery: "backup: {file: {dir: ./backup}}"},
+		"unknown key":                  {set: map[string]string{"type": "_doc"}, path: es + "type", msg: "unknown key (valid: flavor, endpoints, username, password, api_key, tls, index, index_rotation, document_id, action, pipeline, compression, max_bulk_bytes, request_timeout, backup_mode)"},
+	}
+	// Each forbidden character, alone in an otherwise valid name.
+	for _, c := range `\/*?"<>|,# :` {
+		tests[fmt.Sprintf("index with %q", c)] = struct {
+			set      map[string]string
+			delivery string
+			path     string
+			msg      string
+		}{set: map[string]string{"index": strconv.Quote("lo" + string(c) + "gs")}, path: es + "index", msg: charsMsg}
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			keys := map[string]string{"endpoints": "[http://127.0.0.1:9200]", "index": "logs"}
+			maps.Copy(keys, tt.set)
+			var fields []string
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
+				if keys[k] != "" {
+					fields = append(fields, k+": "+keys[k])
+				}
+			}
+			yaml := "deliveries:\n  - name: d\n    destination:\n      elasticsearch: {" + strings.Join(fields, ", ") + "}\n"
+			if tt.delivery != "" {
+				yaml += "    " + tt.delivery + "\n"
+			}
+			_, err := ParseWithEnv("es.yaml", []byte(yaml), noEnv)
+			if tt.path == "" {
+				if err != nil {
+					t.Fatalf("%s\nerr = %v, want none", yaml, err)
+				}
+				return
+			}
+			var cfgErr *Error
+			if !errors.As(err, &cfgErr) || len(cfgErr.Errors) != 1 {
+				t.Fatalf("%s\nerr = %v, want one error", yaml, err)
+			}
+			if fe := cfgErr.Errors[0]; fe.Path != tt.path || fe.Message != tt.msg || fe.Line != 4 {
+				t.Fatalf("%s\nerror = line %d, %s: %s\n want line 4, %s: %s", yaml, fe.Line, fe.Path, fe.Message, tt.path, tt.msg)
+			}
+		})
+	}
+}
+
+// TestElasticsearchBuiltInCode checks the destination the way code that
+// builds a Config without a file does.
+func TestElasticsearchBuiltInCode(t *testing.T) {
+	es := NewDefaultElasticsearchDestinationConfig()
+	es.Endpoints, es.Index = []string{"http://127.0.0.1:9200"}, "logs"
+	if errs := es.Validate(); len(errs) != 0 {
+		t.Fatalf("Validate() = %v, want none", errs)
+	}
+	es.BackupMode = BackupModeAll
+	d := NewDefaultDeliveryConfig()
+	d.Name, d.Destination.Elasticsearch = "d", &es
+	cfg := NewDefaultConfig()
+	cfg.Deliveries = []DeliveryConfig{d}
+	want := "deliveries[0].destination.elasticsearch.backup_mode: all needs the delivery's backup (file or s3) to be set"
+	if err := cfg.Validate(); err == nil || err.Error() != want {
+		t.Fatalf("Validate() = %v, want %s", err, want)
+	}
+	cfg.Deliveries[0].Backup = &BackupConfig{File: &FileDestinationConfig{Dir: "./backup", Compression: CompressionNone, Format: FormatJSON}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate() with a backup = %v", err)
 	}
 }

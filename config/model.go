@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -250,6 +251,9 @@ type DestinationConfig struct {
 	File     *FileDestinationConfig     `yaml:"file"`
 	S3       *S3DestinationConfig       `yaml:"s3"`
 	Postgres *PostgresDestinationConfig `yaml:"postgres"`
+	// Elasticsearch sends batches to Elasticsearch or OpenSearch with the
+	// _bulk API.
+	Elasticsearch *ElasticsearchDestinationConfig `yaml:"elasticsearch"`
 }
 
 // PostgresDestinationConfig loads batches into a table with COPY, each in
@@ -273,6 +277,123 @@ func (c *PostgresDestinationConfig) setDefaults() { *c = NewDefaultPostgresDesti
 // String never shows the DSN, which holds the password.
 func (c PostgresDestinationConfig) String() string {
 	return fmt.Sprintf("{table %s, %d columns, auto %v}", c.Table, len(c.Columns.List), c.Columns.Auto)
+}
+
+// Values of ElasticsearchDestinationConfig.Flavor: which client library
+// talks to the cluster.
+const (
+	FlavorElasticsearch = "elasticsearch" // go-elasticsearch
+	FlavorOpenSearch    = "opensearch"    // opensearch-go
+)
+
+// Values of ElasticsearchDestinationConfig.IndexRotation, as Firehose's
+// IndexRotationPeriod: the index name gets a suffix of the record's arrival
+// time, -2006-01-02-15 (hour), -2006-01-02 (day), -2006-w01 (week) or
+// -2006-01 (month).
+const (
+	IndexRotationNone  = "none"
+	IndexRotationHour  = "hour"
+	IndexRotationDay   = "day"
+	IndexRotationWeek  = "week"
+	IndexRotationMonth = "month"
+)
+
+// IndexRotationSuffixMax is the length of the longest index rotation
+// suffix (-2006-01-02-15); a rotated index name leaves room for it.
+const IndexRotationSuffixMax = 14
+
+// MaxIndexNameBytes is the longest index name Elasticsearch accepts.
+const MaxIndexNameBytes = 255
+
+// Values of ElasticsearchDestinationConfig.DocumentID besides a JSON
+// pointer.
+const (
+	DocumentIDNone = "none" // Elasticsearch assigns the _id
+	DocumentIDAuto = "auto" // Hydrant assigns each record an _id that stays the same when its batch is retried
+)
+
+// Values of ElasticsearchDestinationConfig.Action: the bulk operation of
+// each document.
+const (
+	BulkActionIndex  = "index"  // create or replace
+	BulkActionCreate = "create" // create only; an existing _id is a conflict
+)
+
+// Values of ElasticsearchDestinationConfig.BackupMode, as Firehose's
+// S3BackupMode.
+const (
+	BackupModeFailedOnly = "failed_only" // FailedDocumentsOnly
+	BackupModeAll        = "all"         // AllDocuments: needs the delivery's backup
+)
+
+// ElasticsearchDestinationConfig sends batches to Elasticsearch or
+// OpenSearch with the _bulk API.
+type ElasticsearchDestinationConfig struct {
+	Flavor    string   `yaml:"flavor"`    // FlavorElasticsearch (default) or FlavorOpenSearch
+	Endpoints []string `yaml:"endpoints"` // at least one http:// or https:// URL
+	Username  string   `yaml:"username"`  // basic auth, with Password
+	Password  string   `yaml:"password"`  // never printed
+	// APIKey is the base64 "id:api_key" credential, sent as
+	// Authorization: ApiKey …; not together with Username. Never printed.
+	APIKey         string                 `yaml:"api_key"`
+	TLS            ElasticsearchTLSConfig `yaml:"tls"`
+	Index          string                 `yaml:"index"`           // required; an Elasticsearch index name
+	IndexRotation  string                 `yaml:"index_rotation"`  // IndexRotationNone (default), …Hour, …Day, …Week, …Month
+	DocumentID     string                 `yaml:"document_id"`     // DocumentIDNone, DocumentIDAuto (default) or a JSON pointer such as /id
+	Action         string                 `yaml:"action"`          // BulkActionIndex (default) or BulkActionCreate
+	Pipeline       string                 `yaml:"pipeline"`        // optional ingest pipeline
+	Compression    string                 `yaml:"compression"`     // of request bodies: CompressionNone (default) or CompressionGzip
+	MaxBulkBytes   Size                   `yaml:"max_bulk_bytes"`  // largest bulk body before compression; 1KiB..100MiB
+	RequestTimeout Duration               `yaml:"request_timeout"` // per bulk request; 1s..10m
+	BackupMode     string                 `yaml:"backup_mode"`     // BackupModeFailedOnly (default) or BackupModeAll
+}
+
+// ElasticsearchTLSConfig is how https:// endpoints are trusted.
+type ElasticsearchTLSConfig struct {
+	CAFile             string `yaml:"ca_file"`              // PEM CA bundle; default the system's roots
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // accept any certificate
+}
+
+// NewDefaultElasticsearchDestinationConfig returns the Elasticsearch
+// destination defaults.
+func NewDefaultElasticsearchDestinationConfig() ElasticsearchDestinationConfig {
+	return ElasticsearchDestinationConfig{
+		Flavor:         FlavorElasticsearch,
+		IndexRotation:  IndexRotationNone,
+		DocumentID:     DocumentIDAuto,
+		Action:         BulkActionIndex,
+		Compression:    CompressionNone,
+		MaxBulkBytes:   10 * MiB,
+		RequestTimeout: Duration(60 * time.Second),
+		BackupMode:     BackupModeFailedOnly,
+	}
+}
+
+func (c *ElasticsearchDestinationConfig) setDefaults() {
+	*c = NewDefaultElasticsearchDestinationConfig()
+}
+
+// String never shows the password or the API key, nor a password written
+// in an endpoint URL.
+func (c ElasticsearchDestinationConfig) String() string {
+	type plain ElasticsearchDestinationConfig // no String method: no recursion
+	if c.Password != "" {
+		c.Password = "REDACTED"
+	}
+	if c.APIKey != "" {
+		c.APIKey = "REDACTED"
+	}
+	endpoints := make([]string, len(c.Endpoints))
+	for i, e := range c.Endpoints {
+		endpoints[i] = e
+		if u, err := url.Parse(e); err != nil {
+			endpoints[i] = "REDACTED" // cannot tell where a password would be
+		} else if u.User != nil {
+			endpoints[i] = u.Redacted()
+		}
+	}
+	c.Endpoints = endpoints
+	return fmt.Sprintf("%+v", plain(c))
 }
 
 // PostgresColumns is either the word auto (map top-level JSON keys to the

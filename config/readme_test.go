@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -25,10 +26,15 @@ func TestReadmeReferenceCoversEveryKey(t *testing.T) {
 	if !ok {
 		t.Fatal("config-reference block is not closed")
 	}
+	caFile := filepath.Join(t.TempDir(), "es-ca.pem") // tls.ca_file must exist
+	if err := os.WriteFile(caFile, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret",
 		"HYDRANT_AWS_SECRET": "secret", "HYDRANT_SHIPPER_KEY": "0123456789abcdef0123",
 		"AUDIT_SSE_C_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "HYDRANT_STORE_KEY": "s3cr3t-store-key",
-		"ORDERS_DSN": "postgres://u:p@127.0.0.1:5432/db"}
+		"ORDERS_DSN": "postgres://u:p@127.0.0.1:5432/db",
+		"ES_API_KEY": "aWQ6a2V5", "ES_PASSWORD": "changeme", "ES_CA_FILE": caFile}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	if _, err := ParseWithEnv("README.md", []byte(block), lookup); err != nil {
 		t.Fatalf("README config reference is not a valid config:\n%v", err)

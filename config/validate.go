@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -193,6 +194,9 @@ func (c DeliveryConfig) Validate() []FieldError {
 	errs.addAll("retry", c.Retry.Validate())
 	errs.addAll("destination", c.Destination.Validate())
 	between(&errs, "max_active_partitions", c.MaxActivePartitions, 1, 10000)
+	if es := c.Destination.Elasticsearch; es != nil && es.BackupMode == BackupModeAll && c.Backup == nil {
+		errs.add("destination.elasticsearch.backup_mode", "all needs the delivery's backup (file or s3) to be set")
+	}
 	if b := c.Backup; b != nil {
 		if (b.File == nil) == (b.S3 == nil) {
 			errs.add("backup", "exactly one of file, s3 must be set")
@@ -256,16 +260,19 @@ func (c RetryConfig) Validate() []FieldError {
 func (c DestinationConfig) Validate() []FieldError {
 	var errs fieldErrors
 	set := 0
-	for _, d := range []bool{c.File != nil, c.S3 != nil, c.Postgres != nil} {
+	for _, d := range []bool{c.File != nil, c.S3 != nil, c.Postgres != nil, c.Elasticsearch != nil} {
 		if d {
 			set++
 		}
 	}
 	if set != 1 {
-		errs.add("", "exactly one of file, s3, postgres must be set")
+		errs.add("", "exactly one of file, s3, postgres, elasticsearch must be set")
 	}
 	if c.Postgres != nil {
 		errs.addAll("postgres", c.Postgres.Validate())
+	}
+	if c.Elasticsearch != nil {
+		errs.addAll("elasticsearch", c.Elasticsearch.Validate())
 	}
 	if c.File != nil {
 		errs.addAll("file", c.File.Validate())
@@ -471,4 +478,93 @@ func (c PostgresDestinationConfig) Validate() []FieldError {
 	between(&errs, "max_conns", c.MaxConns, 1, 100)
 	between(&errs, "statement_timeout", c.StatementTimeout, Duration(time.Second), Duration(time.Hour))
 	return errs
+}
+
+// Validate checks the Elasticsearch destination on its own; that
+// backup_mode: all has a backup to write to is checked by the delivery. It
+// never puts the password or the API key in a message.
+func (c ElasticsearchDestinationConfig) Validate() []FieldError {
+	var errs fieldErrors
+	oneOf(&errs, "flavor", c.Flavor, FlavorElasticsearch, FlavorOpenSearch)
+	if len(c.Endpoints) == 0 {
+		errs.add("endpoints", "required: a list of http:// or https:// URLs, e.g. [http://127.0.0.1:9200]")
+	}
+	for i, e := range c.Endpoints {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.add(indexPath("endpoints", i), "must be a URL with an http:// or https:// scheme, e.g. http://127.0.0.1:9200")
+		}
+	}
+	if c.Password != "" && c.Username == "" {
+		errs.add("username", "required when password is set")
+	}
+	if c.Username != "" && c.Password == "" {
+		errs.add("password", "required when username is set")
+	}
+	if c.Username != "" && c.APIKey != "" {
+		errs.add("api_key", "cannot be combined with username: use either basic auth or an API key")
+	}
+	if c.TLS.CAFile != "" {
+		if err := readableFile(c.TLS.CAFile); err != nil {
+			errs.add("tls.ca_file", "must name a readable PEM file (%v)", err)
+		}
+	}
+	oneOf(&errs, "index_rotation", c.IndexRotation, IndexRotationNone, IndexRotationHour, IndexRotationDay, IndexRotationWeek, IndexRotationMonth)
+	if c.Index == "" {
+		errs.add("index", "required")
+	} else {
+		for _, problem := range indexNameProblems(c.Index, c.IndexRotation) {
+			errs.add("index", "%s", problem)
+		}
+	}
+	if c.DocumentID != DocumentIDNone && c.DocumentID != DocumentIDAuto && !validJSONPointer(c.DocumentID) {
+		errs.add("document_id", `must be none, auto or a JSON pointer (RFC 6901) starting with "/", e.g. /id`)
+	}
+	oneOf(&errs, "action", c.Action, BulkActionIndex, BulkActionCreate)
+	oneOf(&errs, "compression", c.Compression, CompressionNone, CompressionGzip)
+	between(&errs, "max_bulk_bytes", c.MaxBulkBytes, KiB, 100*MiB)
+	between(&errs, "request_timeout", c.RequestTimeout, Duration(time.Second), Duration(10*time.Minute))
+	oneOf(&errs, "backup_mode", c.BackupMode, BackupModeFailedOnly, BackupModeAll)
+	return errs
+}
+
+// indexNameProblems returns what is wrong with index as an Elasticsearch
+// index name, leaving room for the date suffix when the index rotates.
+func indexNameProblems(index, rotation string) []string {
+	var out []string
+	if strings.ToLower(index) != index {
+		out = append(out, "must be lowercase")
+	}
+	if strings.ContainsAny(index, `\/*?"<>|,#: `) {
+		out = append(out, `must not contain spaces or any of \ / * ? " < > | , # :`)
+	}
+	if strings.HasPrefix(index, "-") || strings.HasPrefix(index, "_") || strings.HasPrefix(index, "+") {
+		out = append(out, "must not start with -, _ or +")
+	}
+	if index == "." || index == ".." {
+		out = append(out, "must not be . or ..")
+	}
+	switch limit := MaxIndexNameBytes - IndexRotationSuffixMax; {
+	case rotation != IndexRotationNone && len(index) > limit:
+		out = append(out, fmt.Sprintf("must be at most %d bytes with index_rotation: %s, to leave room for the date suffix within Elasticsearch's %d", limit, rotation, MaxIndexNameBytes))
+	case len(index) > MaxIndexNameBytes:
+		out = append(out, fmt.Sprintf("must be at most %d bytes", MaxIndexNameBytes))
+	}
+	return out
+}
+
+// readableFile returns why path cannot be opened and read as a file, or nil.
+func readableFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	return nil
 }
