@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres opensearch fuzz clean
 
 all: build
 
@@ -21,8 +21,8 @@ run: build
 
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly.
-test: lint minio duckdb postgres
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) $(GO) test -race -count=1 -timeout 20m ./...
+test: lint minio duckdb postgres opensearch
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz FUZZTIME=5s
 
 # Each decoder that reads bytes from the network or disk, fuzzed for FUZZTIME.
@@ -53,6 +53,17 @@ minio: $(MINIO)
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
+
+# A single-node OpenSearch (Elasticsearch API) for the search destination's tests, run
+# embedded from e2e/opensearch/server (Java 17, jars from Maven Central, cached in ~/.m2).
+OPENSEARCH_DIR := $(CACHE)/opensearch
+OPENSEARCH_SRC := e2e/opensearch/server
+opensearch: $(OPENSEARCH_DIR)/lib/searchserver.jar
+
+$(OPENSEARCH_DIR)/lib/searchserver.jar: $(OPENSEARCH_SRC)/pom.xml $(OPENSEARCH_SRC)/src/main/java/dev/hydrant/searchserver/Main.java
+	@echo "building the OpenSearch test server into $(OPENSEARCH_DIR) (downloads ≈50 MB into ~/.m2 once)"
+	rm -rf $(OPENSEARCH_DIR)
+	mvn -B -q -Dstyle.color=never -f $(OPENSEARCH_SRC)/pom.xml package -Dhydrant.out=$(OPENSEARCH_DIR)
 
 # DuckDB (Python package), an independent reader of the Parquet files in the e2e tests.
 DUCKDB_PY := $(CACHE)/venv/bin/python
