@@ -46,6 +46,20 @@ func (e *RecordErrors) Error() string {
 	return fmt.Sprintf("%d records of the batch were not delivered (%s)", len(e.Failed), e.Type)
 }
 
+// DocumentError is a per-record error (in RecordErrors.Failed) that says
+// more than a message: its own error code and the attempts made for that
+// record, and for search destinations the index and document id it was
+// meant for (Firehose's esIndexName and esDocumentId).
+type DocumentError struct {
+	Code       string // errorCode, e.g. "mapper_parsing_exception"
+	Message    string
+	Attempts   int
+	Index      string
+	DocumentID string // empty when the server assigns ids
+}
+
+func (e *DocumentError) Error() string { return e.Message }
+
 // ErrorBatch is a set of failed records of one delivery, shard and type.
 type ErrorBatch struct {
 	Delivery string
@@ -61,6 +75,10 @@ type ErrorRecord struct {
 	ErrorCode     string
 	ErrorMessage  string
 	AttemptEnding time.Time
+	// IndexName and DocumentID are set for records a search destination
+	// (Elasticsearch, OpenSearch) did not index.
+	IndexName  string
+	DocumentID string
 }
 
 type permanentError struct{ err error }

@@ -106,6 +106,9 @@ func AppendJSONLines(dst []byte, b *buffer.Batch) []byte {
 //	{"attemptsMade":4,"arrivalTimestamp":1764076800000,"errorCode":"…","errorMessage":"…",
 //	 "attemptEndingTimestamp":1764077100000,"rawData":"<base64>","deliveryStreamName":"…",
 //	 "shardId":"shardId-000000000000","sequenceNumber":"…","partitionKey":"…"}
+//
+// Records a search destination did not index also carry "esDocumentId" and
+// "esIndexName" before "rawData", as Firehose's failed documents do.
 func AppendErrorDocuments(dst []byte, b *ErrorBatch) []byte {
 	for _, r := range b.Records {
 		dst = append(dst, `{"attemptsMade":`...)
@@ -113,21 +116,27 @@ func AppendErrorDocuments(dst []byte, b *ErrorBatch) []byte {
 		dst = append(dst, `,"arrivalTimestamp":`...)
 		dst = strconv.AppendInt(dst, r.Arrival.UnixMilli(), 10)
 		dst = append(dst, `,"errorCode":`...)
-		dst = appendJSONString(dst, r.ErrorCode)
+		dst = AppendJSONString(dst, r.ErrorCode)
 		dst = append(dst, `,"errorMessage":`...)
-		dst = appendJSONString(dst, r.ErrorMessage)
+		dst = AppendJSONString(dst, r.ErrorMessage)
 		dst = append(dst, `,"attemptEndingTimestamp":`...)
 		dst = strconv.AppendInt(dst, r.AttemptEnding.UnixMilli(), 10)
+		if r.IndexName != "" {
+			dst = append(dst, `,"esDocumentId":`...)
+			dst = AppendJSONString(dst, r.DocumentID)
+			dst = append(dst, `,"esIndexName":`...)
+			dst = AppendJSONString(dst, r.IndexName)
+		}
 		dst = append(dst, `,"rawData":"`...)
 		dst = base64.StdEncoding.AppendEncode(dst, r.Data)
 		dst = append(dst, `","deliveryStreamName":`...)
-		dst = appendJSONString(dst, b.Delivery)
+		dst = AppendJSONString(dst, b.Delivery)
 		dst = append(dst, `,"shardId":"`...)
 		dst = append(dst, b.ShardID...)
 		dst = append(dst, `","sequenceNumber":"`...)
 		dst = strconv.AppendUint(dst, r.Sequence, 10)
 		dst = append(dst, `","partitionKey":`...)
-		dst = appendJSONString(dst, r.PartitionKey)
+		dst = AppendJSONString(dst, r.PartitionKey)
 		dst = append(dst, "}\n"...)
 	}
 	return dst

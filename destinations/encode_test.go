@@ -50,6 +50,30 @@ func TestAppendErrorDocuments(t *testing.T) {
 	}
 }
 
+func TestAppendErrorDocumentsOfSearchDestinations(t *testing.T) {
+	b := &ErrorBatch{Delivery: "d", ShardID: "shardId-000000000000", Type: "elasticsearch-failed", Records: []ErrorRecord{
+		{Record: buffer.Record{Data: []byte(`{"n":"x"}`)}, ErrorCode: "mapper_parsing_exception", IndexName: "logs-2026-11-25", DocumentID: "d-shardId-000000000000-7"},
+		{Record: buffer.Record{Data: []byte(`{"n":1}`)}},
+	}}
+	lines := strings.Split(strings.TrimSuffix(string(AppendErrorDocuments(nil, b)), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d documents, want 2", len(lines))
+	}
+	var indexed, plain map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &indexed); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &plain); err != nil {
+		t.Fatal(err)
+	}
+	if indexed["esIndexName"] != "logs-2026-11-25" || indexed["esDocumentId"] != "d-shardId-000000000000-7" {
+		t.Errorf("esIndexName, esDocumentId = %v, %v", indexed["esIndexName"], indexed["esDocumentId"])
+	}
+	if _, ok := plain["esIndexName"]; ok {
+		t.Errorf("a record of another destination has esIndexName: %s", lines[1])
+	}
+}
+
 func TestCompressors(t *testing.T) {
 	src := []byte(strings.Repeat("{\"n\":1}\n", 1000))
 	for _, name := range []string{CompressionNone, CompressionGzip, CompressionZstd, CompressionSnappy} {

@@ -5,8 +5,8 @@ import (
 	"unicode/utf8"
 )
 
-// appendJSONString appends s as a JSON string (invalid UTF-8 replaced).
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string (invalid UTF-8 replaced).
+func AppendJSONString(dst []byte, s string) []byte {
 	simple := utf8.ValidString(s)
 	for i := 0; simple && i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {

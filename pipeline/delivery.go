@@ -413,8 +413,13 @@ func (l *shardLoop) writeRecordErrors(ctx context.Context, b *buffer.Batch, re *
 	idx := slices.Sorted(maps.Keys(re.Failed))
 	failed := make([]destinations.ErrorRecord, 0, len(idx))
 	for _, i := range idx {
-		failed = append(failed, destinations.ErrorRecord{Record: b.Records[i], AttemptsMade: 1, ErrorCode: re.Code,
-			ErrorMessage: re.Failed[i].Error(), AttemptEnding: now})
+		er := destinations.ErrorRecord{Record: b.Records[i], AttemptsMade: 1, ErrorCode: re.Code,
+			ErrorMessage: re.Failed[i].Error(), AttemptEnding: now}
+		var de *destinations.DocumentError
+		if errors.As(re.Failed[i], &de) {
+			er.ErrorCode, er.AttemptsMade, er.IndexName, er.DocumentID = de.Code, max(de.Attempts, 1), de.Index, de.DocumentID
+		}
+		failed = append(failed, er)
 	}
 	return l.writeErrors(ctx, re.Type, failed)
 }
