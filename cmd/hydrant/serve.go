@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +17,6 @@ import (
 	"github.com/hydrant-dev/hydrant/catalog"
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations"
-	"github.com/hydrant-dev/hydrant/destinations/file"
-	"github.com/hydrant-dev/hydrant/destinations/parquet"
-	"github.com/hydrant-dev/hydrant/destinations/postgres"
-	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 	"github.com/hydrant-dev/hydrant/pipeline"
@@ -253,16 +247,9 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, 
 	if len(ts) > 0 {
 		tr = transform.Chain(ts...)
 	}
-	dest, errOut, err := buildDestination(ctx, d, dataDir)
+	built, err := buildDestination(ctx, d, dataDir, logger.With("delivery", d.Name))
 	if err != nil {
 		return nil, err
-	}
-	if b := d.Backup; b != nil {
-		backup, err := buildObjects(b.File, b.S3)
-		if err != nil {
-			return nil, fmt.Errorf("backup: %w", err)
-		}
-		dest = destinations.WithBackup(dest, backup)
 	}
 	var schedule cron.Schedule
 	if d.Buffer.Schedule != "" {
@@ -276,114 +263,14 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, 
 		return nil, fmt.Errorf("source stream %q is not open", d.SourceStream())
 	}
 	return pipeline.New(pipeline.Config{
-		Name:      d.Name,
-		Stream:    d.SourceStream(),
-		Shards:    stream.Shards(),
-		Buffer:    buffer.Config{Size: int(d.Buffer.Size), Interval: d.Buffer.Interval.Std(), Schedule: schedule},
-		Transform: tr,
-		Destination: destinations.Chain(dest,
-			destinations.WithTimeout(5*time.Minute),
-			destinations.WithRetry(retry, logger.With("delivery", d.Name))),
-		Errors:              errOut,
+		Name:                d.Name,
+		Stream:              d.SourceStream(),
+		Shards:              stream.Shards(),
+		Buffer:              buffer.Config{Size: int(d.Buffer.Size), Interval: d.Buffer.Interval.Std(), Schedule: schedule},
+		Transform:           tr,
+		Destination:         built.withRetry(retry, logger.With("delivery", d.Name)),
+		Errors:              built.errors,
 		Retry:               retry,
 		MaxActivePartitions: d.MaxActivePartitions,
 	}, store, pipeline.Settings{Logger: logger}), nil
-}
-
-// buildDestination builds the destination of d and its error output.
-func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir string) (destinations.Destination, destinations.ErrorOutput, error) {
-	if pc := d.Destination.Postgres; pc != nil {
-		return buildPostgres(ctx, d.Name, *pc, dataDir)
-	}
-	objs, err := buildObjects(d.Destination.File, d.Destination.S3)
-	if err != nil {
-		return nil, nil, err
-	}
-	return objs, objs, nil
-}
-
-// buildObjects builds an object destination: a directory or an S3 bucket.
-func buildObjects(fc *config.FileDestinationConfig, sc *config.S3DestinationConfig) (*destinations.Objects, error) {
-	var (
-		store destinations.ObjectStore
-		ocfg  destinations.ObjectsConfig
-		err   error
-	)
-	switch {
-	case fc != nil:
-		if store, err = file.New(fc.Dir); err != nil {
-			return nil, err
-		}
-		ocfg = destinations.ObjectsConfig{Prefix: fc.Prefix, ErrorPrefix: fc.ErrorPrefix, Compression: fc.Compression}
-		if ocfg.Parquet, err = parquetFormat(fc.Parquet); err != nil {
-			return nil, err
-		}
-	case sc != nil:
-		var ssec []byte
-		if sc.SSECKey != "" {
-			if ssec, err = base64.StdEncoding.DecodeString(sc.SSECKey); err != nil {
-				return nil, fmt.Errorf("sse_c_key: %w", err)
-			}
-		}
-		store, err = s3.New(s3.Config{
-			Endpoint:        sc.Endpoint,
-			Region:          sc.Region,
-			Bucket:          sc.Bucket,
-			AccessKeyID:     sc.AccessKeyID,
-			SecretAccessKey: sc.SecretAccessKey,
-			SSE:             sc.SSE,
-			SSEKMSKeyID:     sc.SSEKMSKeyID,
-			SSECKey:         ssec,
-		})
-		if err != nil {
-			return nil, err
-		}
-		ocfg = destinations.ObjectsConfig{Prefix: sc.Prefix, ErrorPrefix: sc.ErrorPrefix, Compression: sc.Compression}
-		if ocfg.Parquet, err = parquetFormat(sc.Parquet); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, errors.New("no destination configured")
-	}
-	return destinations.NewObjects(store, ocfg)
-}
-
-// buildPostgres connects a Postgres destination. Its error output is a
-// directory of the data dir: errors/<delivery>/<type>/...
-func buildPostgres(ctx context.Context, delivery string, pc config.PostgresDestinationConfig, dataDir string) (destinations.Destination, destinations.ErrorOutput, error) {
-	cfg := postgres.Config{DSN: pc.DSN, Table: pc.Table, Auto: pc.Columns.Auto, CreateTable: pc.CreateTable,
-		MaxConns: int32(pc.MaxConns), StatementTimeout: pc.StatementTimeout.Std()}
-	for _, c := range pc.Columns.List {
-		cfg.Columns = append(cfg.Columns, postgres.Column{Name: c.Name, Path: c.Path, Type: c.Type})
-	}
-	dest, err := postgres.New(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	fs, err := file.New(filepath.Join(dataDir, "errors", delivery))
-	if err != nil {
-		return nil, nil, err
-	}
-	errOut, err := destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: config.DefaultErrorPrefix})
-	if err != nil {
-		return nil, nil, err
-	}
-	return dest, errOut, nil
-}
-
-// parquetFormat compiles a destination's Parquet settings; nil for JSON lines.
-func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error) {
-	if pc == nil {
-		return nil, nil
-	}
-	cols := make([]parquet.Column, len(pc.Schema))
-	for i, c := range pc.Schema {
-		cols[i] = parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
-	}
-	schema, err := parquet.NewSchema(cols)
-	if err != nil {
-		return nil, fmt.Errorf("parquet.schema: %w", err)
-	}
-	return &destinations.ParquetFormat{Schema: schema,
-		Options: parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}}, nil
 }

@@ -3,6 +3,7 @@ package opensearch
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -231,4 +232,43 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Count refreshes the index and returns its document count.
+func (s *Server) Count(t testing.TB, index string) int {
+	t.Helper()
+	if code, _, body := s.Do(t, "POST", "/"+index+"/_refresh", nil); code != http.StatusOK {
+		t.Fatalf("refresh %s: %d %s", index, code, body)
+	}
+	code, _, body := s.Do(t, "GET", "/"+index+"/_count", nil)
+	var r struct{ Count int }
+	if err := json.Unmarshal(body, &r); code != http.StatusOK || err != nil {
+		t.Fatalf("count %s: %d %v %s", index, code, err, body)
+	}
+	return r.Count
+}
+
+// Do sends a request to the server (headers as name, value pairs) and
+// returns the status, headers and body; it fails the test when there is no
+// answer.
+func (s *Server) Do(t testing.TB, method, path string, body []byte, headers ...string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	c := &http.Client{Timeout: time.Minute}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp.StatusCode, resp.Header, b
 }

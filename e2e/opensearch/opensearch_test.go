@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -29,13 +28,13 @@ func TestServer(t *testing.T) {
 		`{"index":{"_index":"plain"}}` + "\n" + `{"n":3,"s":"c"}` + "\n"
 
 	t.Run("bulk", func(t *testing.T) {
-		code, hdr, body := do(t, s, "POST", "/_bulk", []byte(docs), "Content-Type", "application/x-ndjson")
+		code, hdr, body := s.Do(t, "POST", "/_bulk", []byte(docs), "Content-Type", "application/x-ndjson")
 		t.Logf("response headers: %v (X-Elastic-Product: %q)", hdr, hdr.Get("X-Elastic-Product"))
 		r := bulk(t, code, body)
 		if r.Errors || len(r.Items) != 3 {
 			t.Fatalf("bulk: %s", body)
 		}
-		if n := count(t, s, "plain"); n != 3 {
+		if n := s.Count(t, "plain"); n != 3 {
 			t.Fatalf("count = %d, want 3", n)
 		}
 	})
@@ -45,18 +44,18 @@ func TestServer(t *testing.T) {
 		zw := gzip.NewWriter(&zb)
 		io.WriteString(zw, strings.ReplaceAll(docs, `"plain"`, `"gz"`))
 		zw.Close()
-		code, _, body := do(t, s, "POST", "/_bulk", zb.Bytes(),
+		code, _, body := s.Do(t, "POST", "/_bulk", zb.Bytes(),
 			"Content-Type", "application/x-ndjson", "Content-Encoding", "gzip")
 		if r := bulk(t, code, body); r.Errors || len(r.Items) != 3 {
 			t.Fatalf("bulk: %s", body)
 		}
-		if n := count(t, s, "gz"); n != 3 {
+		if n := s.Count(t, "gz"); n != 3 {
 			t.Fatalf("count = %d, want 3", n)
 		}
 	})
 
 	t.Run("mapping conflict", func(t *testing.T) {
-		code, _, body := do(t, s, "PUT", "/typed", []byte(`{"mappings":{"properties":{"n":{"type":"long"}}}}`),
+		code, _, body := s.Do(t, "PUT", "/typed", []byte(`{"mappings":{"properties":{"n":{"type":"long"}}}}`),
 			"Content-Type", "application/json")
 		if code != http.StatusOK {
 			t.Fatalf("create index: %d %s", code, body)
@@ -64,7 +63,7 @@ func TestServer(t *testing.T) {
 		req := `{"index":{"_index":"typed"}}` + "\n" + `{"n":1}` + "\n" +
 			`{"index":{"_index":"typed"}}` + "\n" + `{"n":"not-a-number"}` + "\n" +
 			`{"index":{"_index":"typed"}}` + "\n" + `{"n":3}` + "\n"
-		code, _, body = do(t, s, "POST", "/_bulk", []byte(req), "Content-Type", "application/x-ndjson")
+		code, _, body = s.Do(t, "POST", "/_bulk", []byte(req), "Content-Type", "application/x-ndjson")
 		r := bulk(t, code, body)
 		if !r.Errors {
 			t.Fatalf("errors = false: %s", body)
@@ -87,11 +86,11 @@ func TestServer(t *testing.T) {
 
 	t.Run("create conflict", func(t *testing.T) {
 		req := []byte(`{"create":{"_index":"dup","_id":"a"}}` + "\n" + `{"n":1}` + "\n")
-		code, _, body := do(t, s, "POST", "/_bulk", req, "Content-Type", "application/x-ndjson")
+		code, _, body := s.Do(t, "POST", "/_bulk", req, "Content-Type", "application/x-ndjson")
 		if r := bulk(t, code, body); r.Errors {
 			t.Fatalf("first create: %s", body)
 		}
-		code, _, body = do(t, s, "POST", "/_bulk", req, "Content-Type", "application/x-ndjson")
+		code, _, body = s.Do(t, "POST", "/_bulk", req, "Content-Type", "application/x-ndjson")
 		r := bulk(t, code, body)
 		it := r.items(t)[0]
 		t.Logf("duplicate create item: %s", it.raw)
@@ -112,7 +111,7 @@ func TestServer(t *testing.T) {
 			t.Fatalf("restarted on port %d dir %s, want %d %s", s.Port, s.Dir, port, dir)
 		}
 		for _, idx := range []string{"plain", "gz"} {
-			if n := count(t, s, idx); n != 3 {
+			if n := s.Count(t, idx); n != 3 {
 				t.Errorf("%s: count after restart = %d, want 3", idx, n)
 			}
 		}
@@ -159,40 +158,4 @@ func bulk(t *testing.T, code int, body []byte) bulkResponse {
 		t.Fatalf("_bulk: %v: %s", err, body)
 	}
 	return r
-}
-
-// count refreshes the index and returns its document count.
-func count(t *testing.T, s *opensearch.Server, index string) int {
-	t.Helper()
-	if code, _, body := do(t, s, "POST", "/"+index+"/_refresh", nil); code != http.StatusOK {
-		t.Fatalf("refresh %s: %d %s", index, code, body)
-	}
-	code, _, body := do(t, s, "GET", "/"+index+"/_count", nil)
-	var r struct{ Count int }
-	if err := json.Unmarshal(body, &r); code != http.StatusOK || err != nil {
-		t.Fatalf("count %s: %d %v %s", index, code, err, body)
-	}
-	return r.Count
-}
-
-func do(t *testing.T, s *opensearch.Server, method, path string, body []byte, headers ...string) (int, http.Header, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	c := &http.Client{Timeout: time.Minute}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(fmt.Errorf("%s %s: %w", method, path, err))
-	}
-	return resp.StatusCode, resp.Header, b
 }

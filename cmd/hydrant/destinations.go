@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/destinations/elasticsearch"
+	"github.com/hydrant-dev/hydrant/destinations/file"
+	"github.com/hydrant-dev/hydrant/destinations/parquet"
+	"github.com/hydrant-dev/hydrant/destinations/postgres"
+	"github.com/hydrant-dev/hydrant/destinations/s3"
+)
+
+// builtDestination is a delivery's destination, with its backup, and where
+// its failed records go.
+type builtDestination struct {
+	dest   destinations.Destination
+	errors destinations.ErrorOutput
+	// retries: the destination retries by itself, record by record, within
+	// the retry duration (Elasticsearch); it must not be retried whole.
+	retries bool
+}
+
+// withRetry returns the destination as the pipeline calls it: bounded in
+// time and retried as a whole, unless it retries by itself.
+func (b builtDestination) withRetry(retry destinations.RetryConfig, logger *slog.Logger) destinations.Destination {
+	if b.retries {
+		return b.dest
+	}
+	return destinations.Chain(b.dest, destinations.WithTimeout(5*time.Minute), destinations.WithRetry(retry, logger))
+}
+
+// buildDestination builds the destination of d, its backup and its error
+// output. A delivery's backup takes every batch (Firehose's S3 backup of all
+// data), except for a search destination in backup_mode failed_only: there
+// it takes only the documents that were not indexed, as Firehose's
+// FailedDocumentsOnly. A search destination's failed documents go to the
+// backup when there is one; Postgres's, and a search destination's without
+// a backup, to the data dir.
+func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir string, logger *slog.Logger) (builtDestination, error) {
+	var (
+		built builtDestination
+		err   error
+	)
+	switch {
+	case d.Destination.Postgres != nil:
+		built.dest, err = buildPostgres(ctx, *d.Destination.Postgres)
+	case d.Destination.Elasticsearch != nil:
+		built.dest, err = buildElasticsearch(*d.Destination.Elasticsearch, d.Retry, logger)
+		built.retries = true
+	default:
+		var objs *destinations.Objects
+		objs, err = buildObjects(d.Destination.File, d.Destination.S3)
+		built.dest, built.errors = objs, objs
+	}
+	if err != nil {
+		return builtDestination{}, err
+	}
+	var backup *destinations.Objects
+	if b := d.Backup; b != nil {
+		if backup, err = buildObjects(b.File, b.S3); err != nil {
+			return builtDestination{}, fmt.Errorf("backup: %w", err)
+		}
+		es := d.Destination.Elasticsearch
+		if es == nil || es.BackupMode == config.BackupModeAll {
+			built.dest = destinations.WithBackup(built.dest, backup)
+		}
+		if es != nil { // failed documents go to the backup, as Firehose's to its S3 bucket
+			built.errors = backup
+		}
+	}
+	if built.errors == nil { // a destination with no place of its own for failed records
+		if built.errors, err = dataDirErrors(dataDir, d.Name); err != nil {
+			return builtDestination{}, err
+		}
+	}
+	return built, nil
+}
+
+// dataDirErrors is the error output of destinations without a place of
+// their own and no backup: errors/<delivery>/<type>/... in the data dir.
+func dataDirErrors(dataDir, delivery string) (destinations.ErrorOutput, error) {
+	fs, err := file.New(filepath.Join(dataDir, "errors", delivery))
+	if err != nil {
+		return nil, err
+	}
+	return destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: config.DefaultErrorPrefix})
+}
+
+// buildElasticsearch makes an Elasticsearch or OpenSearch destination.
+func buildElasticsearch(ec config.ElasticsearchDestinationConfig, retry config.RetryConfig, logger *slog.Logger) (destinations.Destination, error) {
+	cfg := elasticsearch.Config{
+		Flavor: ec.Flavor, Endpoints: ec.Endpoints, Username: ec.Username, Password: ec.Password, APIKey: ec.APIKey,
+		InsecureSkipVerify: ec.TLS.InsecureSkipVerify,
+		Index:              ec.Index, Rotation: ec.IndexRotation, DocumentID: ec.DocumentID, Action: ec.Action,
+		Pipeline: ec.Pipeline, Gzip: ec.Compression == config.CompressionGzip,
+		MaxBulkBytes: int(ec.MaxBulkBytes), RequestTimeout: ec.RequestTimeout.Std(),
+		Retry:  destinations.RetryConfig{Duration: retry.Duration.Std()},
+		Logger: logger,
+	}
+	if ec.TLS.CAFile != "" {
+		ca, err := os.ReadFile(ec.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		cfg.CACert = ca
+	}
+	return elasticsearch.New(cfg)
+}
+
+// buildObjects builds an object destination: a directory or an S3 bucket.
+func buildObjects(fc *config.FileDestinationConfig, sc *config.S3DestinationConfig) (*destinations.Objects, error) {
+	var (
+		store destinations.ObjectStore
+		ocfg  destinations.ObjectsConfig
+		err   error
+	)
+	switch {
+	case fc != nil:
+		if store, err = file.New(fc.Dir); err != nil {
+			return nil, err
+		}
+		ocfg = destinations.ObjectsConfig{Prefix: fc.Prefix, ErrorPrefix: fc.ErrorPrefix, Compression: fc.Compression}
+		if ocfg.Parquet, err = parquetFormat(fc.Parquet); err != nil {
+			return nil, err
+		}
+	case sc != nil:
+		var ssec []byte
+		if sc.SSECKey != "" {
+			if ssec, err = base64.StdEncoding.DecodeString(sc.SSECKey); err != nil {
+				return nil, fmt.Errorf("sse_c_key: %w", err)
+			}
+		}
+		store, err = s3.New(s3.Config{
+			Endpoint:        sc.Endpoint,
+			Region:          sc.Region,
+			Bucket:          sc.Bucket,
+			AccessKeyID:     sc.AccessKeyID,
+			SecretAccessKey: sc.SecretAccessKey,
+			SSE:             sc.SSE,
+			SSEKMSKeyID:     sc.SSEKMSKeyID,
+			SSECKey:         ssec,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ocfg = destinations.ObjectsConfig{Prefix: sc.Prefix, ErrorPrefix: sc.ErrorPrefix, Compression: sc.Compression}
+		if ocfg.Parquet, err = parquetFormat(sc.Parquet); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("no destination configured")
+	}
+	return destinations.NewObjects(store, ocfg)
+}
+
+// buildPostgres connects a Postgres destination.
+func buildPostgres(ctx context.Context, pc config.PostgresDestinationConfig) (destinations.Destination, error) {
+	cfg := postgres.Config{DSN: pc.DSN, Table: pc.Table, Auto: pc.Columns.Auto, CreateTable: pc.CreateTable,
+		MaxConns: int32(pc.MaxConns), StatementTimeout: pc.StatementTimeout.Std()}
+	for _, c := range pc.Columns.List {
+		cfg.Columns = append(cfg.Columns, postgres.Column{Name: c.Name, Path: c.Path, Type: c.Type})
+	}
+	return postgres.New(ctx, cfg)
+}
+
+// parquetFormat compiles a destination's Parquet settings; nil for JSON lines.
+func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error) {
+	if pc == nil {
+		return nil, nil
+	}
+	cols := make([]parquet.Column, len(pc.Schema))
+	for i, c := range pc.Schema {
+		cols[i] = parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
+	}
+	schema, err := parquet.NewSchema(cols)
+	if err != nil {
+		return nil, fmt.Errorf("parquet.schema: %w", err)
+	}
+	return &destinations.ParquetFormat{Schema: schema,
+		Options: parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}}, nil
+}
