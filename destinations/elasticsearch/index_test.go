@@ -22,8 +22,8 @@ func TestIndexName(t *testing.T) {
 		{RotationHour, time.Date(2016, 2, 25, 13, 0, 0, 0, time.UTC), "idx-2016-02-25-13"},
 		{RotationWeek, time.Date(2016, 2, 25, 13, 0, 0, 0, time.UTC), "idx-2016-w08"},
 		// Weeks start on Sunday; the days before the year's first Sunday are week 00.
-		{RotationWeek, time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC), "idx-2026-w00"},  // Saturday
-		{RotationWeek, time.Date(2026, 1, 4, 0, 0, 0, 0, time.UTC), "idx-2026-w01"},  // Sunday
+		{RotationWeek, time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC), "idx-2026-w00"},   // Saturday
+		{RotationWeek, time.Date(2026, 1, 4, 0, 0, 0, 0, time.UTC), "idx-2026-w01"},   // Sunday
 		{RotationWeek, time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC), "idx-2026-w47"}, // Saturday
 		{RotationWeek, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), "idx-2026-w48"}, // Sunday
 		{RotationWeek, time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC), "idx-2026-w52"},
