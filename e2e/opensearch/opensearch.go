@@ -234,18 +234,24 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// Count refreshes the index and returns its document count.
+// Count refreshes the index (or indices: a pattern may be given) and
+// returns its document count. An index being created answers 503 until its
+// primary shard starts; Count asks again until then (30 s at most).
 func (s *Server) Count(t testing.TB, index string) int {
 	t.Helper()
-	if code, _, body := s.Do(t, "POST", "/"+index+"/_refresh", nil); code != http.StatusOK {
-		t.Fatalf("refresh %s: %d %s", index, code, body)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.Do(t, "POST", "/"+index+"/_refresh", nil)
+		code, _, body := s.Do(t, "GET", "/"+index+"/_count", nil)
+		var r struct{ Count int }
+		if code == http.StatusOK && json.Unmarshal(body, &r) == nil {
+			return r.Count
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("count %s: %d %s", index, code, body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
 	}
-	code, _, body := s.Do(t, "GET", "/"+index+"/_count", nil)
-	var r struct{ Count int }
-	if err := json.Unmarshal(body, &r); code != http.StatusOK || err != nil {
-		t.Fatalf("count %s: %d %v %s", index, code, err, body)
-	}
-	return r.Count
 }
 
 // Do sends a request to the server (headers as name, value pairs) and
