@@ -29,7 +29,7 @@ test: lint minio duckdb postgres opensearch
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/auth:FuzzParseAuthorization \
 	./shards:FuzzDecodeBatch ./config:FuzzParse ./transform:FuzzFields ./transform:FuzzDecompress \
-	./destinations/parquet:FuzzEncode
+	./destinations/parquet:FuzzEncode ./destinations/elasticsearch:FuzzItemResults
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
