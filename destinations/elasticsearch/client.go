@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -94,7 +95,8 @@ type elasticClient struct{ c *es.Client }
 
 func (e elasticClient) Perform(req *http.Request) (*http.Response, error) {
 	resp, err := e.c.Perform(req)
-	if err != nil && err.Error() == "the client noticed that the server is not Elasticsearch and we do not support this unknown product" {
+	// go-elasticsearch's product check has no error value of its own.
+	if err != nil && strings.Contains(err.Error(), "server is not Elasticsearch") {
 		return nil, fmt.Errorf("%w (for OpenSearch set flavor: opensearch)", err)
 	}
 	return resp, err

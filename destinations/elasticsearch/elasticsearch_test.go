@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/pem"
 	"context"
 	"encoding/json"
 	"errors"
@@ -482,5 +483,50 @@ func TestCancel(t *testing.T) {
 	}()
 	if err := d.Deliver(ctx, batch(1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Deliver: %v, want context.Canceled", err)
+	}
+}
+
+// An API key is sent as Elasticsearch expects it.
+func TestAPIKey(t *testing.T) {
+	var auth string
+	s := newBulkServer(t, "Elasticsearch", func(int, []bulkAction) (int, []itemResult) { return 0, nil })
+	inner := s.Config.Handler
+	s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		inner.ServeHTTP(w, r)
+	})
+	d := newDest(t, s, FlavorElasticsearch, func(c *Config) { c.APIKey = "aWQ6a2V5" })
+	if err := d.Deliver(context.Background(), batch(1)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.EqualFold(auth, "ApiKey aWQ6a2V5") { // the scheme is case-insensitive; go-elasticsearch writes APIKey
+		t.Errorf("Authorization %q", auth)
+	}
+}
+
+// An https endpoint is trusted through the configured CA, and not without it.
+func TestTLSCA(t *testing.T) {
+	for _, flavor := range []string{FlavorElasticsearch, FlavorOpenSearch} {
+		t.Run(flavor, func(t *testing.T) {
+			s := &bulkServer{respond: func(int, []bulkAction) (int, []itemResult) { return 0, nil }}
+			plain := newBulkServer(t, product(flavor), s.respond)
+			s.Server = httptest.NewTLSServer(plain.Config.Handler)
+			t.Cleanup(s.Close)
+			ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+
+			untrusted := newDest(t, s, flavor, func(c *Config) { c.Retry.Duration = 0 })
+			err := untrusted.Deliver(context.Background(), batch(1))
+			var re *destinations.RecordErrors
+			if !errors.As(err, &re) || !strings.Contains(re.Failed[0].Error(), "certificate") {
+				t.Fatalf("without the CA: %v", err)
+			}
+			trusted := newDest(t, s, flavor, func(c *Config) { c.CACert = ca })
+			if err := trusted.Deliver(context.Background(), batch(1)); err != nil {
+				t.Fatalf("with the CA: %v", err)
+			}
+			if _, err := New(Config{Endpoints: []string{s.URL}, Index: "i", CACert: []byte("not PEM")}); err == nil {
+				t.Error("a CA file without a certificate was taken")
+			}
+		})
 	}
 }
