@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/testnet"
 
 	"github.com/hydrant-dev/hydrant/internal/await"
 )
@@ -64,13 +65,7 @@ type hydrant struct {
 }
 
 func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
 }
 
 // startHydrant writes cfg (with {{LISTEN}} and {{DIR}} replaced) and runs

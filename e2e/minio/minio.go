@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/testnet"
 
 	"github.com/hydrant-dev/hydrant/internal/testcert"
 	"github.com/minio/minio-go/v7"
@@ -62,7 +63,7 @@ func start(t testing.TB, useTLS bool) *Server {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	port, console := freePort(t), freePort(t)
+	port, console := fmt.Sprint(testnet.FreePort(t)), fmt.Sprint(testnet.FreePort(t))
 	s := &Server{Endpoint: "http://127.0.0.1:" + port, AccessKey: "hydrant-test", SecretKey: "hydrant-test-secret"}
 	args := []string{"server", "--quiet", "--address", "127.0.0.1:" + port, "--console-address", "127.0.0.1:" + console}
 	httpClient := http.DefaultClient
@@ -128,14 +129,4 @@ func (s *Server) CreateBucket(t testing.TB, name string) {
 	if err := s.Client.MakeBucket(context.Background(), name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }

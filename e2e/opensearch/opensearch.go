@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/testnet"
 )
 
 // Server is a running (or stopped, between Stop and Start) search server.
@@ -85,7 +86,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Port: freePort(t), Dir: dir, home: home, java: java}
+	s := &Server{Port: testnet.FreePort(t), Dir: dir, home: home, java: java}
 	s.URL = fmt.Sprintf("http://127.0.0.1:%d", s.Port)
 	t.Cleanup(s.kill) // runs before the RemoveAll above
 	s.Start(t)
@@ -222,16 +223,6 @@ func tail(path string) string {
 		}
 	}
 	return string(b)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Count refreshes the index (or indices: a pattern may be given) and

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/testnet"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -60,7 +61,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Dir: dir, Port: freePort(t), bin: bin}
+	s := &Server{Dir: dir, Port: testnet.FreePort(t), bin: bin}
 	if err := s.chown(); err != nil {
 		t.Fatalf("chown %s to postgres: %v", dir, err)
 	}
@@ -146,14 +147,4 @@ func (s *Server) chown() error {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return os.Chown(s.Dir, uid, gid)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
