@@ -127,11 +127,24 @@ type StorageConfig struct {
 	DataDir       string   `yaml:"data_dir"`       // required
 	Fsync         string   `yaml:"fsync"`          // FsyncAlways or FsyncInterval
 	FsyncInterval Duration `yaml:"fsync_interval"` // used only with FsyncInterval; 1ms..10m
+	// DiskBudget bounds the bytes the shard log may hold: at it, puts get
+	// the APIs' throttling errors until deliveries catch up and what they
+	// delivered is trimmed. 0 (default): 80% of the free space of data_dir's
+	// disk at start, plus what the log holds already, at most
+	// DefaultDiskBudgetCap.
+	DiskBudget Size `yaml:"disk_budget"` // 0, or 1MiB..1PiB
+	// BufferMemory bounds the bytes all deliveries' buffers hold together;
+	// past it the largest buffers flush early (flush reason "memory").
+	BufferMemory Size `yaml:"buffer_memory"` // 1MiB..1TiB; default 256MiB
 }
+
+// DefaultDiskBudgetCap is the largest disk budget Hydrant picks by itself.
+const DefaultDiskBudgetCap = 1 * TiB
 
 // NewDefaultStorageConfig returns the storage defaults.
 func NewDefaultStorageConfig() StorageConfig {
-	return StorageConfig{DataDir: "./data", Fsync: FsyncAlways, FsyncInterval: Duration(100 * time.Millisecond)}
+	return StorageConfig{DataDir: "./data", Fsync: FsyncAlways, FsyncInterval: Duration(100 * time.Millisecond),
+		BufferMemory: 256 * MiB}
 }
 
 // StreamConfig declares a stream that producers write to and deliveries read.

@@ -155,6 +155,10 @@ func (c StorageConfig) Validate() []FieldError {
 	}
 	oneOf(&errs, "fsync", c.Fsync, FsyncAlways, FsyncInterval)
 	between(&errs, "fsync_interval", c.FsyncInterval, Duration(time.Millisecond), Duration(10*time.Minute))
+	if c.DiskBudget != 0 {
+		between(&errs, "disk_budget", c.DiskBudget, MiB, 1024*TiB)
+	}
+	between(&errs, "buffer_memory", c.BufferMemory, MiB, TiB)
 	return errs
 }
 

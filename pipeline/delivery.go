@@ -45,6 +45,9 @@ type Config struct {
 type Settings struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Memory bounds the bytes all deliveries' buffers hold together (nil:
+	// no bound); past it a shard flushes its largest buffer early.
+	Memory *buffer.Memory
 	_      struct{}
 }
 
@@ -54,6 +57,7 @@ type Delivery struct {
 	store  *shards.Store
 	logger *slog.Logger
 	now    func() time.Time
+	memory *buffer.Memory
 
 	buffered   atomic.Int64 // records held in buffers, all shards
 	partitions atomic.Int64 // buffers of partition-key sets, all shards
@@ -76,7 +80,7 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 	if cfg.MaxActivePartitions <= 0 {
 		cfg.MaxActivePartitions = 500
 	}
-	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now}
+	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory}
 }
 
 // Run delivers until ctx ends, then flushes what its buffers hold (reason
@@ -161,7 +165,9 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 	}
 	defer reader.Close()
 	defer func() {
-		d.buffered.Add(-int64(l.held()))
+		n, bytes := l.held()
+		d.buffered.Add(-int64(n))
+		d.memory.Add(-bytes)
 		l.closePartitions()
 	}()
 	d.logger.Info("delivering shard", "shard", l.shardID, "after", cp.String())
@@ -178,6 +184,9 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 				return err
 			}
 		}
+		if err := l.relieveMemory(wctx); err != nil {
+			return err
+		}
 		if err := l.flushDue(wctx); err != nil {
 			return err
 		}
@@ -187,13 +196,40 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 	}
 }
 
-// held returns the number of records in the loop's buffers.
-func (l *shardLoop) held() int {
-	n := 0
+// held returns the number of records and data bytes in the loop's buffers.
+func (l *shardLoop) held() (records, bytes int) {
 	for _, b := range l.buffers {
-		n += b.Len()
+		records += b.Len()
+		bytes += b.Bytes()
 	}
-	return n
+	return records, bytes
+}
+
+// relieveMemory flushes the loop's largest buffers, reason memory, while
+// all deliveries' buffers together hold more than the process allows.
+func (l *shardLoop) relieveMemory(ctx context.Context) error {
+	for l.d.memory.Over() {
+		var (
+			largest *buffer.Buffer
+			id      string
+		)
+		for bid, b := range l.buffers {
+			if b.Bytes() > 0 && (largest == nil || b.Bytes() > largest.Bytes()) {
+				largest, id = b, bid
+			}
+		}
+		if largest == nil {
+			return nil // this shard holds nothing: the others flush theirs
+		}
+		if err := l.flush(ctx, l.take(largest, buffer.FlushMemory)); err != nil {
+			return err
+		}
+		if id != "" {
+			delete(l.buffers, id) // as flushDue: partitions come and go
+			l.d.partitions.Add(-1)
+		}
+	}
+	return nil
 }
 
 // read waits for records until the earliest buffer deadline.
@@ -254,6 +290,7 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 			}
 			b.Add(now, r)
 			l.d.buffered.Add(1)
+			l.d.memory.Add(len(r.Data))
 		case transform.ProcessingFailed:
 			failed = append(failed, destinations.ErrorRecord{
 				Record: l.in[i], AttemptsMade: 1, ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, AttemptEnding: now,
@@ -369,6 +406,7 @@ func (l *shardLoop) flushDue(ctx context.Context) error {
 func (l *shardLoop) take(b *buffer.Buffer, reason buffer.FlushReason) *buffer.Batch {
 	batch := b.Take(reason)
 	l.d.buffered.Add(-int64(len(batch.Records)))
+	l.d.memory.Add(-batch.Bytes)
 	return batch
 }
 

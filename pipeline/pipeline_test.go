@@ -115,11 +115,16 @@ func (c *logCounter) count(msg string) int {
 
 func startLogged(t *testing.T, e *env, cfg pipeline.Config, logger *slog.Logger) (d *pipeline.Delivery, stop func()) {
 	t.Helper()
+	return startWith(t, e, cfg, pipeline.Settings{Logger: logger})
+}
+
+func startWith(t *testing.T, e *env, cfg pipeline.Config, set pipeline.Settings) (d *pipeline.Delivery, stop func()) {
+	t.Helper()
 	cfg.Stream, cfg.Shards = "events", e.stream.Shards()
 	if cfg.Name == "" {
 		cfg.Name = "archive"
 	}
-	d = pipeline.New(cfg, e.store, pipeline.Settings{Logger: logger})
+	d = pipeline.New(cfg, e.store, set)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
@@ -258,6 +263,33 @@ func TestShutdownFlushesAndCheckpoints(t *testing.T) {
 	cp, err := e.store.Checkpoint(context.Background(), "archive", 0)
 	if err != nil || cp != shards.MakeSequence(1, 1) {
 		t.Fatalf("checkpoint = %v, %v; want the last record", cp, err)
+	}
+}
+
+// Past the process's buffer memory, buffers flush early (reason memory)
+// instead of waiting for their size or interval.
+func TestBufferMemoryFlushesEarly(t *testing.T) {
+	e := newEnv(t, 2)
+	mem := buffer.NewMemory(4 << 10)
+	cfg := func(name string) pipeline.Config {
+		return pipeline.Config{Name: name, Buffer: buffer.Config{Size: 64 << 20, Interval: time.Hour},
+			Destination: fileObjects(t, filepath.Join(e.out, name)), Errors: fileObjects(t, filepath.Join(e.out, name))}
+	}
+	// Two deliveries share the bound.
+	startWith(t, e, cfg("a"), pipeline.Settings{Memory: mem})
+	startWith(t, e, cfg("b"), pipeline.Settings{Memory: mem})
+	var body strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&body, "{\"user\":\"u%d\",\"pad\":\"%s\"}\n", i, strings.Repeat("p", 100))
+	}
+	e.put(t, body.String())
+	for _, name := range []string{"a", "b"} {
+		await.Cond(t, 10*time.Second, name+" flushed for memory before its size or interval", func() bool {
+			return destinationtest.CountLines(lines(t, filepath.Join(e.out, name), "data")) > 0
+		})
+	}
+	if used := mem.Used(); used > 4<<10+200 {
+		t.Errorf("buffers hold %d bytes; the bound is 4 KiB (plus one record)", used)
 	}
 }
 

@@ -202,5 +202,6 @@ func (a *appender) publish(recs []Record) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("shard log %s: store record batch: %w", a.stream, err)
 	}
+	a.store.budget.used.Add(int64(len(a.buf)))
 	return ack.Sequence, nil
 }

@@ -15,18 +15,22 @@ type PutResult struct {
 	Shard    int
 	Sequence Sequence
 	// Err is nil when the record is stored, ErrThrottled when its shard's
-	// quota refused it, and the log's error when it could not be stored.
+	// quota refused it (ErrDiskBudget, which is ErrThrottled too, when the
+	// log is at its disk budget), and the log's error when it could not be
+	// stored.
 	Err error
 }
 
 // Put routes each record to its shard (by HashKey when set, else by the MD5
 // of its partition key), admits it against the shard's quota at now, and
-// appends the admitted records of each shard, shards in parallel. It
+// appends the admitted records of each shard (none while the log is at its
+// disk budget), shards in parallel. It
 // returns a result per record, in order: a throttled or failed record fails
 // alone. Put returns only when the log is done with recs.
 func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutResult {
 	results := make([]PutResult, len(recs))
 	perShard := make([][]int, st.Shards()) // indexes of admitted records
+	full := st.budget.full()
 	for i, rec := range recs {
 		h := HashPartitionKey(rec.PartitionKey)
 		if rec.HashKey != nil {
@@ -34,6 +38,10 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 		}
 		shard := st.shardMap.Shard(h)
 		results[i].Shard = shard
+		if full {
+			results[i].Err = ErrDiskBudget
+			continue
+		}
 		if !st.quotas[shard].Admit(now, rec.Size()) {
 			results[i].Err = ErrThrottled
 			continue

@@ -41,6 +41,25 @@ func (s *Store) Trim(ctx context.Context, stream string, retention time.Duration
 	return results, nil
 }
 
+// TrimDelivered removes the messages of stream's shards that every delivery
+// in readers has delivered, whatever the stream's retention: what the disk
+// budget calls for when the log is nearly full. Undelivered data is never
+// removed, and a stream without readers is left alone (nothing tells who
+// has read it).
+func (s *Store) TrimDelivered(ctx context.Context, stream string, readers []string) ([]TrimResult, error) {
+	if len(readers) == 0 {
+		return nil, nil
+	}
+	results, err := s.Trim(ctx, stream, 0, readers, s.cfg.Now())
+	for i := range results {
+		results[i].HeldBy = "" // nothing was held back past a retention
+	}
+	if rerr := s.refreshUsage(ctx); err == nil {
+		err = rerr
+	}
+	return results, err
+}
+
 func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff time.Time, readers []string) (TrimResult, error) {
 	res := TrimResult{Shard: shard}
 	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))

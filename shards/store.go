@@ -30,6 +30,13 @@ type StoreConfig struct {
 	// EncryptionKey, when set, encrypts the log at rest with JetStream's
 	// store encryption (ChaCha20-Poly1305, keys derived from this one).
 	EncryptionKey string
+	// DiskBudget bounds the bytes the log may hold: at it, puts are refused
+	// with ErrDiskBudget until trimming makes room. 0: no budget (JetStream's
+	// own limit, 75% of the disk, still applies).
+	DiskBudget int64
+	// UsageInterval is how often the log's size is read for the budget;
+	// default 1 s.
+	UsageInterval time.Duration
 	Logger        *slog.Logger
 	// Now is the clock stamped on stored records as their arrival time.
 	Now func() time.Time
@@ -48,6 +55,10 @@ type Store struct {
 	// maxPayload is the largest message the server takes; readers must be
 	// able to pull at least one such message.
 	maxPayload int
+
+	budget    *diskBudget
+	stopUsage chan struct{}
+	usageDone chan struct{}
 
 	mu      sync.Mutex
 	streams map[string]*Stream
@@ -89,6 +100,14 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		JetStreamMaxMemory: 64 << 20,
 		JetStreamKey:       cfg.EncryptionKey,
 	}
+	if cfg.DiskBudget > 0 {
+		// JetStream's own limit sits above the budget, so that the budget,
+		// not a store error, is what producers meet.
+		opts.JetStreamMaxStore = cfg.DiskBudget + cfg.DiskBudget/10 + 64<<20
+	}
+	if cfg.UsageInterval <= 0 {
+		cfg.UsageInterval = time.Second
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("shard log: configure embedded JetStream: %w", err)
@@ -109,7 +128,8 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("shard log: %w", err)
 	}
-	s := &Store{cfg: cfg, srv: srv, nc: nc, js: js, logger: cfg.Logger, streams: make(map[string]*Stream), maxPayload: maxPayload}
+	s := &Store{cfg: cfg, srv: srv, nc: nc, js: js, logger: cfg.Logger, streams: make(map[string]*Stream), maxPayload: maxPayload,
+		budget: &diskBudget{limit: cfg.DiskBudget}}
 	s.cps, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      checkpointBucket,
 		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
@@ -130,7 +150,14 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
 	}
-	s.logger.Info("shard log open", "dir", opts.StoreDir, "sync_always", cfg.SyncAlways)
+	if err := s.refreshUsage(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.stopUsage, s.usageDone = make(chan struct{}), make(chan struct{})
+	go s.watchUsage(cfg.UsageInterval, s.stopUsage, s.usageDone)
+	used, budget := s.DiskUsage()
+	s.logger.Info("shard log open", "dir", opts.StoreDir, "sync_always", cfg.SyncAlways, "bytes", used, "disk_budget", budget)
 	return s, nil
 }
 
@@ -145,6 +172,10 @@ func (s *Store) Close() error {
 	s.closed = true
 	streams := s.streams
 	s.mu.Unlock()
+	if s.stopUsage != nil {
+		close(s.stopUsage)
+		<-s.usageDone
+	}
 	for _, st := range streams {
 		for _, a := range st.appenders {
 			a.close()
@@ -171,6 +202,7 @@ type Stream struct {
 	shardMap  ShardMap
 	quotas    []*Quota
 	appenders []*appender
+	budget    *diskBudget
 }
 
 // CreateStream creates (or opens) the JetStream streams of spec's shards and
@@ -194,7 +226,7 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	if err := s.checkShardCount(ctx, spec); err != nil {
 		return nil, err
 	}
-	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards)}
+	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget}
 	for i := 0; i < spec.Shards; i++ {
 		name := jsStreamName(spec.Name, i)
 		js, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{

@@ -18,13 +18,14 @@ import (
 // newCatalog builds the catalog: the config's streams (Kinesis streams) and
 // deliveries (Firehose delivery streams) as declared, then what was created
 // through the APIs before, started again.
-func newCatalog(ctx context.Context, cfg *config.Config, regs registries, store *shards.Store, logs map[string]*shards.Stream,
-	targets catalog.Targets, logger *slog.Logger) (*catalog.Catalog, error) {
+func newCatalog(ctx context.Context, cfg *config.Config, env deliveryEnv, logs map[string]*shards.Stream,
+	targets catalog.Targets) (*catalog.Catalog, error) {
+	store, logger := env.store, env.logger
 	dp := config.DirectPutShardLimits()
 	opts := catalog.Options{Store: store, Targets: targets, DeliveryShards: cfg.FirehoseAPI.Shards, Logger: logger,
 		DeliveryLimits: shards.Limits{BytesPerSecond: int64(dp.BytesPerSecond), RecordsPerSecond: int64(dp.RecordsPerSecond)}}
 	if cfg.FirehoseAPI.S3 != nil {
-		opts.Start = s3Starter(*cfg.FirehoseAPI.S3, regs, store, cfg.Storage.DataDir, logger)
+		opts.Start = s3Starter(*cfg.FirehoseAPI.S3, env)
 	}
 	c := catalog.New(opts)
 	for _, s := range cfg.Streams {
@@ -49,7 +50,7 @@ func newCatalog(ctx context.Context, cfg *config.Config, regs registries, store 
 // s3Starter runs delivery streams created through the Firehose API: their
 // ExtendedS3 destination's bucket on the configured S3 service, built as a
 // delivery of the config file would be.
-func s3Starter(conn config.S3ConnectionConfig, regs registries, store *shards.Store, dataDir string, logger *slog.Logger) catalog.Starter {
+func s3Starter(conn config.S3ConnectionConfig, env deliveryEnv) catalog.Starter {
 	return func(spec awsapi.DeliverySpec, _ *shards.Stream) (func(), error) {
 		d := config.NewDefaultDeliveryConfig()
 		d.Name = spec.Name
@@ -64,7 +65,7 @@ func s3Starter(conn config.S3ConnectionConfig, regs registries, store *shards.St
 			dest.ErrorPrefix = spec.ErrorOutputPrefix
 		}
 		d.Destination.S3 = &dest
-		pd, err := newDelivery(context.Background(), d, regs, store, dataDir, logger)
+		pd, err := newDelivery(context.Background(), d, env)
 		if err != nil {
 			return nil, err
 		}

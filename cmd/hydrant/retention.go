@@ -2,8 +2,14 @@ package main
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/config"
 
 	"github.com/robfig/cron/v3"
 
@@ -13,6 +19,14 @@ import (
 
 // retentionSchedule is when streams are trimmed to their retention period.
 const retentionSchedule = "@every 1m"
+
+// pressureSchedule is when the shard log's size is checked against the
+// disk budget; past pressureShare of it, what every delivery has delivered
+// is trimmed before its retention.
+const (
+	pressureSchedule = "@every 1s"
+	pressureShare    = 0.75
+)
 
 // startRetention trims every stream on a schedule: records older than the
 // stream's retention go, except those a delivery reading the stream has not
@@ -43,6 +57,78 @@ func startRetention(cat *catalog.Catalog, store *shards.Store, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	if _, budget := store.DiskUsage(); budget > 0 {
+		if _, err = c.AddFunc(pressureSchedule, func() { relievePressure(cat, store, logger) }); err != nil {
+			return nil, err
+		}
+	}
 	c.Start()
 	return func() { <-c.Stop().Done() }, nil
+}
+
+// relievePressure trims what every delivery has delivered when the shard
+// log is past pressureShare of its disk budget, so that puts go on being
+// taken while deliveries keep up. Undelivered records are never trimmed:
+// when they alone fill the budget, puts are throttled until deliveries
+// catch up.
+func relievePressure(cat *catalog.Catalog, store *shards.Store, logger *slog.Logger) {
+	used, budget := store.DiskUsage()
+	if float64(used) < pressureShare*float64(budget) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var purged uint64
+	for _, s := range cat.RetentionTargets() {
+		results, err := store.TrimDelivered(ctx, s.Stream, s.Readers)
+		if err != nil {
+			logger.Error("disk budget: trim failed", "stream", s.Stream, "error", err)
+			continue
+		}
+		for _, r := range results {
+			purged += r.Purged
+		}
+	}
+	after, _ := store.DiskUsage()
+	level := slog.LevelInfo
+	if float64(after) >= pressureShare*float64(budget) {
+		level = slog.LevelWarn // deliveries are behind: puts may be throttled
+	}
+	logger.Log(ctx, level, "disk budget: trimmed delivered records before their retention",
+		"messages", purged, "bytes_before", used, "bytes_after", after, "disk_budget", budget)
+}
+
+// diskBudget is storage.disk_budget, or by default 80% of the free space of
+// the data dir's disk (plus what the log holds already), capped.
+func diskBudget(sc config.StorageConfig, logger *slog.Logger) int64 {
+	if sc.DiskBudget > 0 {
+		return int64(sc.DiskBudget)
+	}
+	dir := sc.DataDir
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		logger.Warn("disk budget: cannot create the data dir; no budget", "error", err)
+		return 0
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		logger.Warn("disk budget: cannot read the disk's free space; no budget", "error", err)
+		return 0
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	held := dirSize(filepath.Join(dir, "jetstream"))
+	return min(int64(0.8*float64(free))+held, int64(config.DefaultDiskBudgetCap))
+}
+
+// dirSize is the bytes of the files under dir (0 when it does not exist).
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

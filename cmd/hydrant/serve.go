@@ -47,6 +47,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		SyncInterval:  cfg.Storage.FsyncInterval.Std(),
 		MaxRecordSize: int(cfg.Server.MaxRecordSize),
 		EncryptionKey: cfg.Storage.EncryptionKey,
+		DiskBudget:    diskBudget(cfg.Storage, logger),
 		Logger:        logger,
 	})
 	if err != nil {
@@ -57,9 +58,11 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
+	denv := deliveryEnv{regs: regs, store: store, dataDir: cfg.Storage.DataDir, logger: logger,
+		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory))}
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
 	for _, d := range cfg.Deliveries {
-		pd, err := newDelivery(ctx, d, regs, store, cfg.Storage.DataDir, logger)
+		pd, err := newDelivery(ctx, d, denv)
 		if err != nil {
 			return fmt.Errorf("delivery %s: %w", d.Name, err)
 		}
@@ -74,7 +77,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
-	cat, err := newCatalog(ctx, cfg, regs, store, logs, srv, logger)
+	cat, err := newCatalog(ctx, cfg, denv, logs, srv)
 	if err != nil {
 		return err
 	}
@@ -231,10 +234,19 @@ func serveListener(srv *http.Server, ln net.Listener) error {
 	return srv.Serve(ln)
 }
 
+// deliveryEnv is what every delivery is built with.
+type deliveryEnv struct {
+	regs    registries
+	store   *shards.Store
+	dataDir string // holds the error output of destinations without a place of their own for it
+	logger  *slog.Logger
+	memory  *buffer.Memory // shared by all deliveries' buffers
+}
+
 // newDelivery builds a delivery of the config (or created through the
-// Firehose API); dataDir holds the error output of destinations that have
-// no place of their own for it (Postgres).
-func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, store *shards.Store, dataDir string, logger *slog.Logger) (*pipeline.Delivery, error) {
+// Firehose API).
+func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) (*pipeline.Delivery, error) {
+	regs, store, logger := env.regs, env.store, env.logger
 	var ts []transform.Transform
 	for _, t := range d.Transforms {
 		tr, err := regs.transforms.New(t.Type, transformEnv(d.Name, logger), t.Options)
@@ -247,7 +259,7 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, 
 	if len(ts) > 0 {
 		tr = transform.Chain(ts...)
 	}
-	built, err := buildDestination(ctx, d, dataDir, logger.With("delivery", d.Name))
+	built, err := buildDestination(ctx, d, env.dataDir, logger.With("delivery", d.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -272,5 +284,5 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, regs registries, 
 		Errors:              built.errors,
 		Retry:               retry,
 		MaxActivePartitions: d.MaxActivePartitions,
-	}, store, pipeline.Settings{Logger: logger}), nil
+	}, store, pipeline.Settings{Logger: logger, Memory: env.memory}), nil
 }

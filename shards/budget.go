@@ -1,0 +1,61 @@
+package shards
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// ErrDiskBudget is the error of a record refused because the shard log holds
+// as many bytes as its disk budget allows. It is a kind of ErrThrottled: the
+// APIs answer it with their throttling error, and the producer retries once
+// deliveries have caught up and trimming has made room.
+var ErrDiskBudget = fmt.Errorf("%w: the shard log is at its disk budget (storage.disk_budget); deliveries must catch up", ErrThrottled)
+
+// diskBudget tracks the bytes the shard log holds against its limit. used is
+// read from JetStream's account usage every check interval and after each
+// trim, and grows by each message written in between, so that a burst
+// cannot overshoot by more than the messages in flight.
+type diskBudget struct {
+	limit int64 // 0: no limit
+	used  atomic.Int64
+}
+
+// full reports whether puts must be refused.
+func (b *diskBudget) full() bool { return b.limit > 0 && b.used.Load() >= b.limit }
+
+// DiskUsage returns the bytes the shard log holds (as of the last check
+// plus what was written since) and its budget (0: none).
+func (s *Store) DiskUsage() (used, budget int64) {
+	return s.budget.used.Load(), s.budget.limit
+}
+
+// refreshUsage reads the log's size from JetStream.
+func (s *Store) refreshUsage(ctx context.Context) error {
+	info, err := s.js.AccountInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("shard log: read disk usage: %w", err)
+	}
+	s.budget.used.Store(int64(info.Store))
+	return nil
+}
+
+// watchUsage refreshes the disk usage every interval until stop closes.
+func (s *Store) watchUsage(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), interval)
+			if err := s.refreshUsage(ctx); err != nil {
+				s.logger.Warn("disk budget: cannot read the shard log's size", "error", err)
+			}
+			cancel()
+		}
+	}
+}

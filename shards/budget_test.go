@@ -1,0 +1,88 @@
+package shards
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/await"
+)
+
+// At its disk budget the log refuses puts with a throttling error, never
+// by dropping data; once deliveries have delivered and the delivered part
+// is trimmed, puts are taken again. Undelivered records are never trimmed
+// to make room.
+func TestDiskBudget(t *testing.T) {
+	ctx := context.Background()
+	const budget = 1 << 20
+	s, err := Open(ctx, StoreConfig{DataDir: t.TempDir(), SyncAlways: true, DiskBudget: budget, UsageInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.CreateStream(ctx, StreamSpec{Name: "logs", Shards: 1, Limits: Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used, limit := s.DiskUsage(); limit != budget || used >= budget {
+		t.Fatalf("usage %d of %d at start", used, limit)
+	}
+	rec := Record{PartitionKey: "k", Data: bytes.Repeat([]byte("x"), 10<<10)}
+	put := func() []PutResult {
+		return st.Put(ctx, time.Now(), []Record{rec, rec, rec, rec})
+	}
+
+	// Fill the log: puts succeed until the budget is reached, then all fail as throttled.
+	var last Sequence
+	stored := 0
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("1,000 puts of 40 KiB taken under a 1 MiB budget")
+		}
+		res := put()
+		if res[0].Err != nil {
+			for _, r := range res {
+				if !errors.Is(r.Err, ErrDiskBudget) || !errors.Is(r.Err, ErrThrottled) {
+					t.Fatalf("refused with %v, want ErrDiskBudget (a kind of ErrThrottled)", r.Err)
+				}
+			}
+			break
+		}
+		stored += len(res)
+		last = res[len(res)-1].Sequence
+	}
+	used, _ := s.DiskUsage()
+	if used < budget || used > budget+200<<10 {
+		t.Errorf("refused at %d bytes, want the budget of %d plus at most the puts in flight", used, budget)
+	}
+
+	// Trimming for room removes nothing a delivery has not delivered.
+	if _, err := s.TrimDelivered(ctx, "logs", []string{"archive"}); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.ShardInfo(ctx, "logs", 0); info.Messages == 0 {
+		t.Fatal("undelivered records were trimmed")
+	}
+	if res := put(); !errors.Is(res[0].Err, ErrDiskBudget) {
+		t.Fatalf("put while nothing was delivered: %v", res[0].Err)
+	}
+	// Nor on a stream that no delivery reads.
+	if res, err := s.TrimDelivered(ctx, "logs", nil); err != nil || res != nil {
+		t.Fatalf("trim without readers: %v, %v", res, err)
+	}
+
+	// The delivery catches up; the delivered records go, and puts are taken again.
+	if err := s.SetCheckpoint(ctx, "archive", 0, last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TrimDelivered(ctx, "logs", []string{"archive"}); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, 10*time.Second, "puts taken again", func() bool { return put()[0].Err == nil })
+	if used, _ := s.DiskUsage(); used >= budget/2 {
+		t.Errorf("%d bytes used after trimming what was delivered", used)
+	}
+	t.Logf("%d records of 10 KiB stored before the 1 MiB budget refused puts", stored)
+}
