@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hydrant-dev/hydrant/buffer"
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/shards"
@@ -48,7 +51,10 @@ type Settings struct {
 	// Memory bounds the bytes all deliveries' buffers hold together (nil:
 	// no bound); past it a shard flushes its largest buffer early.
 	Memory *buffer.Memory
-	_      struct{}
+	// Metrics are moved by every delivery (nil: kept on a registry of
+	// the delivery's own that nobody reads).
+	Metrics *metrics.Delivery
+	_       struct{}
 }
 
 // Delivery reads its stream's shards and delivers them.
@@ -58,6 +64,9 @@ type Delivery struct {
 	logger *slog.Logger
 	now    func() time.Time
 	memory *buffer.Memory
+	// Metrics of this delivery.
+	delivered, deliveredBytes prometheus.Counter
+	errorOutput               *prometheus.CounterVec // {type}
 
 	buffered   atomic.Int64 // records held in buffers, all shards
 	partitions atomic.Int64 // buffers of partition-key sets, all shards
@@ -80,7 +89,14 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 	if cfg.MaxActivePartitions <= 0 {
 		cfg.MaxActivePartitions = 500
 	}
-	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory}
+	if set.Metrics == nil {
+		set.Metrics = metrics.NewDelivery(prometheus.NewRegistry())
+	}
+	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory,
+		delivered:      set.Metrics.Records.WithLabelValues(cfg.Name),
+		deliveredBytes: set.Metrics.Bytes.WithLabelValues(cfg.Name),
+		errorOutput:    set.Metrics.ErrorOutputRecords.MustCurryWith(prometheus.Labels{"delivery": cfg.Name}),
+	}
 }
 
 // Run delivers until ctx ends, then flushes what its buffers hold (reason
@@ -418,9 +434,11 @@ func (l *shardLoop) flush(ctx context.Context, b *buffer.Batch) error {
 	err := l.d.cfg.Destination.Deliver(ctx, b)
 	var recErrs *destinations.RecordErrors
 	if errors.As(err, &recErrs) {
+		l.countDelivered(b, recErrs.Failed)
 		return l.writeRecordErrors(ctx, b, recErrs)
 	}
 	if err == nil {
+		l.countDelivered(b, nil)
 		l.d.logger.Debug("flushed", "shard", l.shardID, "reason", b.Reason, "records", len(b.Records),
 			"bytes", b.Bytes, "took", time.Since(start))
 		return nil
@@ -442,6 +460,17 @@ func (l *shardLoop) flush(ctx context.Context, b *buffer.Batch) error {
 			ErrorMessage: err.Error(), AttemptEnding: now}
 	}
 	return l.writeErrors(ctx, destinations.ErrorTypeDeliveryFailed, failed)
+}
+
+// countDelivered counts the records of b the destination took: all but
+// failed.
+func (l *shardLoop) countDelivered(b *buffer.Batch, failed map[int]error) {
+	bytes := b.Bytes
+	for i := range failed {
+		bytes -= len(b.Records[i].Data)
+	}
+	l.d.delivered.Add(float64(len(b.Records) - len(failed)))
+	l.d.deliveredBytes.Add(float64(bytes))
 }
 
 // writeRecordErrors sends the records a destination could not take (while
@@ -471,6 +500,7 @@ func (l *shardLoop) writeErrors(ctx context.Context, typ string, recs []destinat
 	for attempt := 1; ; attempt++ {
 		err := l.d.cfg.Errors.WriteErrors(ctx, eb)
 		if err == nil {
+			l.d.errorOutput.WithLabelValues(typ).Add(float64(len(recs)))
 			return nil
 		}
 		if ctx.Err() != nil {

@@ -25,9 +25,12 @@ import (
 	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 	"github.com/hydrant-dev/hydrant/transform"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 var generous = shards.Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1_000_000}
@@ -266,33 +269,6 @@ func TestShutdownFlushesAndCheckpoints(t *testing.T) {
 	}
 }
 
-// Past the process's buffer memory, buffers flush early (reason memory)
-// instead of waiting for their size or interval.
-func TestBufferMemoryFlushesEarly(t *testing.T) {
-	e := newEnv(t, 2)
-	mem := buffer.NewMemory(4 << 10)
-	cfg := func(name string) pipeline.Config {
-		return pipeline.Config{Name: name, Buffer: buffer.Config{Size: 64 << 20, Interval: time.Hour},
-			Destination: fileObjects(t, filepath.Join(e.out, name)), Errors: fileObjects(t, filepath.Join(e.out, name))}
-	}
-	// Two deliveries share the bound.
-	startWith(t, e, cfg("a"), pipeline.Settings{Memory: mem})
-	startWith(t, e, cfg("b"), pipeline.Settings{Memory: mem})
-	var body strings.Builder
-	for i := range 200 {
-		fmt.Fprintf(&body, "{\"user\":\"u%d\",\"pad\":\"%s\"}\n", i, strings.Repeat("p", 100))
-	}
-	e.put(t, body.String())
-	for _, name := range []string{"a", "b"} {
-		await.Cond(t, 10*time.Second, name+" flushed for memory before its size or interval", func() bool {
-			return destinationtest.CountLines(lines(t, filepath.Join(e.out, name), "data")) > 0
-		})
-	}
-	if used := mem.Used(); used > 4<<10+200 {
-		t.Errorf("buffers hold %d bytes; the bound is 4 KiB (plus one record)", used)
-	}
-}
-
 // s3Failing is an S3 endpoint that answers every request with a 500, the
 // process edge where a destination outage is forced.
 func s3Failing(t *testing.T, calls *atomic.Int32) string {
@@ -366,12 +342,13 @@ func TestProcessingFailedRecordsGoToErrorOutput(t *testing.T) {
 		}
 		return transform.Output{Result: transform.Ok, Data: bytes.ToUpper(r.Data)}
 	})
-	start(t, e, pipeline.Config{
+	m := metrics.NewDelivery(prometheus.NewRegistry())
+	startWith(t, e, pipeline.Config{
 		Buffer:      buffer.Config{Size: 1 << 20, Interval: 50 * time.Millisecond},
 		Transform:   tr,
 		Destination: fileObjects(t, e.out),
 		Errors:      fileObjects(t, e.out),
-	})
+	}, pipeline.Settings{Metrics: m})
 	e.put(t, "{\"user\":\"ok\"}\n{\"user\":\"skip\"}\n{\"user\":\"bad\"}\n{\"user\":\"ok2\"}\n")
 	await.Cond(t, 10*time.Second, "delivered and failed records", func() bool {
 		return destinationtest.CountLines(lines(t, e.out, "data")) == 2 && destinationtest.CountLines(lines(t, e.out, "errors/processing-failed")) == 1
@@ -382,6 +359,16 @@ func TestProcessingFailedRecordsGoToErrorOutput(t *testing.T) {
 		}
 	}
 	awaitCheckpoint(t, e, shards.MakeSequence(1, 3), "checkpoint covers dropped and failed records")
+	// The metrics count records, not batches: 2 delivered (27 bytes), 1 to the error output.
+	if got := testutil.ToFloat64(m.Records.WithLabelValues("archive")); got != 2 {
+		t.Errorf("delivered records metric = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.Bytes.WithLabelValues("archive")); got != 27 {
+		t.Errorf("delivered bytes metric = %v, want 27", got)
+	}
+	if got := testutil.ToFloat64(m.ErrorOutputRecords.WithLabelValues("archive", "processing-failed")); got != 1 {
+		t.Errorf("error output metric = %v, want 1", got)
+	}
 }
 
 // Two deliveries reading one stream each get every record and keep their

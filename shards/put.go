@@ -48,6 +48,7 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 		}
 		perShard[shard] = append(perShard[shard], i)
 	}
+	st.countThrottled(results, full)
 	var wg sync.WaitGroup
 	for shard, idx := range perShard {
 		if len(idx) == 0 {
@@ -70,4 +71,25 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 	}
 	wg.Wait()
 	return results
+}
+
+// countThrottled counts the records Put refused, by reason.
+func (st *Stream) countThrottled(results []PutResult, full bool) {
+	if st.throttledQuota == nil {
+		return
+	}
+	n := 0
+	for _, r := range results {
+		if r.Err != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if full {
+		st.throttledBudget.Add(float64(n))
+	} else {
+		st.throttledQuota.Add(float64(n))
+	}
 }

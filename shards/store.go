@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,7 +40,9 @@ type StoreConfig struct {
 	// UsageInterval is how often the log's size is read for the budget;
 	// default 1 s.
 	UsageInterval time.Duration
-	Logger        *slog.Logger
+	// Metrics counts throttled records (nil: not counted).
+	Metrics *metrics.Store
+	Logger  *slog.Logger
 	// Now is the clock stamped on stored records as their arrival time.
 	Now func() time.Time
 }
@@ -203,6 +208,8 @@ type Stream struct {
 	quotas    []*Quota
 	appenders []*appender
 	budget    *diskBudget
+	// throttledQuota and throttledBudget count refused records (nil: not counted).
+	throttledQuota, throttledBudget prometheus.Counter
 }
 
 // CreateStream creates (or opens) the JetStream streams of spec's shards and
@@ -227,6 +234,10 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 		return nil, err
 	}
 	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget}
+	if m := s.cfg.Metrics; m != nil {
+		st.throttledQuota = m.ThrottledRecords.WithLabelValues(spec.Name, metrics.ReasonQuota)
+		st.throttledBudget = m.ThrottledRecords.WithLabelValues(spec.Name, metrics.ReasonDiskBudget)
+	}
 	for i := 0; i < spec.Shards; i++ {
 		name := jsStreamName(spec.Name, i)
 		js, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{

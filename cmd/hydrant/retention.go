@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/metrics"
+
 	"github.com/hydrant-dev/hydrant/config"
 
 	"github.com/robfig/cron/v3"
@@ -31,16 +33,29 @@ const (
 // startRetention trims every stream on a schedule: records older than the
 // stream's retention go, except those a delivery reading the stream has not
 // delivered yet. stop waits for a pass under way.
-func startRetention(cat *catalog.Catalog, store *shards.Store, logger *slog.Logger) (stop func(), err error) {
+func startRetention(cat *catalog.Catalog, store *shards.Store, m *metrics.Delivery, logger *slog.Logger) (stop func(), err error) {
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
 	_, err = c.AddFunc(retentionSchedule, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, s := range cat.RetentionTargets() {
-			results, err := store.Trim(ctx, s.Stream, s.Retention, s.Readers, time.Now())
+			now := time.Now()
+			results, err := store.Trim(ctx, s.Stream, s.Retention, s.Readers, now)
 			if err != nil {
 				logger.Error("retention trim failed", "stream", s.Stream, "error", err)
 				continue
+			}
+			behind := make(map[string]time.Duration, len(s.Readers))
+			for _, d := range s.Readers {
+				behind[d] = 0
+			}
+			for _, r := range results {
+				if r.HeldBy != "" {
+					behind[r.HeldBy] = max(behind[r.HeldBy], now.Add(-s.Retention).Sub(r.Oldest))
+				}
+			}
+			for d, late := range behind {
+				m.BehindRetention.WithLabelValues(d, s.Stream).Set(late.Seconds())
 			}
 			for _, r := range results {
 				if r.Purged > 0 {

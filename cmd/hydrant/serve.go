@@ -11,6 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/robfig/cron/v3"
 
 	"github.com/hydrant-dev/hydrant/buffer"
@@ -41,6 +46,9 @@ func newRegistries() registries {
 // serve runs Hydrant until ctx ends, then shuts down in order: stop taking
 // puts, drain the deliveries' buffers, close the shard log.
 func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	deliveryMetrics := metrics.NewDelivery(reg)
 	store, err := shards.Open(ctx, shards.StoreConfig{
 		DataDir:       cfg.Storage.DataDir,
 		SyncAlways:    cfg.Storage.Fsync == config.FsyncAlways,
@@ -48,18 +56,20 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		MaxRecordSize: int(cfg.Server.MaxRecordSize),
 		EncryptionKey: cfg.Storage.EncryptionKey,
 		DiskBudget:    diskBudget(cfg.Storage, logger),
+		Metrics:       metrics.NewStore(reg),
 		Logger:        logger,
 	})
 	if err != nil {
 		return err
 	}
+	metrics.RegisterStoreUsage(reg, store.DiskUsage)
 	defer store.Close()
 	targets, logs, err := openStreams(ctx, cfg, store)
 	if err != nil {
 		return err
 	}
 	denv := deliveryEnv{regs: regs, store: store, dataDir: cfg.Storage.DataDir, logger: logger,
-		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory))}
+		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory)), metrics: deliveryMetrics}
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
 	for _, d := range cfg.Deliveries {
 		pd, err := newDelivery(ctx, d, denv)
@@ -86,11 +96,11 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
-	httpSrv, ln, err := listen(cfg.Server, srv.Handler(), authed, logger)
+	httpSrv, ln, err := listen(cfg.Server, withMetrics(srv.Handler(), reg), authed, logger)
 	if err != nil {
 		return err
 	}
-	stopRetention, err := startRetention(cat, store, logger)
+	stopRetention, err := startRetention(cat, store, deliveryMetrics, logger)
 	if err != nil {
 		return err
 	}
@@ -241,6 +251,7 @@ type deliveryEnv struct {
 	dataDir string // holds the error output of destinations without a place of their own for it
 	logger  *slog.Logger
 	memory  *buffer.Memory // shared by all deliveries' buffers
+	metrics *metrics.Delivery
 }
 
 // newDelivery builds a delivery of the config (or created through the
@@ -284,5 +295,13 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 		Errors:              built.errors,
 		Retry:               retry,
 		MaxActivePartitions: d.MaxActivePartitions,
-	}, store, pipeline.Settings{Logger: logger, Memory: env.memory}), nil
+	}, store, pipeline.Settings{Logger: logger, Memory: env.memory, Metrics: env.metrics}), nil
+}
+
+// withMetrics serves Prometheus metrics at GET /metrics beside h.
+func withMetrics(h http.Handler, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", h)
+	return mux
 }
