@@ -49,6 +49,7 @@ func hydrantBinary(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	printFaultSummary()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
@@ -166,7 +167,13 @@ type putResult struct {
 
 // put sends an NDJSON body and returns the status and per-record results.
 func (h *hydrant) put(stream string, body []byte) (int, putResult, error) {
-	resp, err := http.Post(h.url+"/v1/streams/"+stream+"/records", "application/x-ndjson", bytes.NewReader(body))
+	return putRecords(http.DefaultClient, h.url, stream, body)
+}
+
+// putRecords sends an NDJSON body to the hydrant at url (http://host:port)
+// with client: the same address reaches a restarted process.
+func putRecords(client *http.Client, url, stream string, body []byte) (int, putResult, error) {
+	resp, err := client.Post(url+"/v1/streams/"+stream+"/records", "application/x-ndjson", bytes.NewReader(body))
 	if err != nil {
 		return 0, putResult{}, err
 	}

@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -41,8 +43,12 @@ func tooLarge(format string, args ...any) *requestError {
 }
 
 // readBody reads the whole (decoded) body into dst, refusing more than limit
-// bytes after decompression.
-func readBody(dst *bytes.Buffer, r *http.Request, limit int) *requestError {
+// bytes after decompression, and a line of a line format (mt and the body's
+// first byte say which) as soon as its record is over maxRecord.
+func readBody(dst *bytes.Buffer, r *http.Request, mt string, limit, maxRecord int) *requestError {
+	if r.ContentLength > int64(limit) {
+		return tooLarge("request body is %d bytes; the limit is %d", r.ContentLength, limit)
+	}
 	var body io.Reader = r.Body
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -64,13 +70,17 @@ func readBody(dst *bytes.Buffer, r *http.Request, limit int) *requestError {
 		return &requestError{status: http.StatusUnsupportedMediaType, code: "UnsupportedContentEncoding",
 			message: fmt.Sprintf("Content-Encoding %q is not supported (use gzip, zstd or none)", enc)}
 	}
-	n, err := dst.ReadFrom(io.LimitReader(body, int64(limit)+1))
+	guard := &lineGuard{r: io.LimitReader(body, int64(limit)+1), mt: mt, max: int64(maxRecord), line: 1, first: -1}
+	n, err := dst.ReadFrom(guard)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var rerr *requestError
+		switch {
+		case errors.As(err, &rerr):
+			return rerr
+		case errors.As(err, &mbe):
 			return tooLarge("request body is over the %d-byte limit", limit)
-		}
-		if r.Header.Get("Content-Encoding") != "" {
+		case r.Header.Get("Content-Encoding") != "":
 			return badRequest("cannot decode the %s body: %v", r.Header.Get("Content-Encoding"), err)
 		}
 		return badRequest("reading the body: %v", err)
@@ -81,51 +91,149 @@ func readBody(dst *bytes.Buffer, r *http.Request, limit int) *requestError {
 	return nil
 }
 
-// detectFormat picks the body format from Content-Type, or from the body
-// when the type says nothing.
-func detectFormat(contentType string, body []byte) (bodyFormat, *requestError) {
-	mt := ""
-	if contentType != "" {
-		parsed, _, err := mime.ParseMediaType(contentType)
-		mt = parsed
-		if err != nil {
-			return 0, badRequest("Content-Type %q: %v", contentType, err)
+// lineGuard refuses a line whose record is over max bytes while the body
+// is still arriving, so that a 100 MB line costs about max bytes of memory,
+// not the request limit. What it measures is a lower bound of the record
+// splitRecords cuts from the line, which stays the exact check: text lines
+// count every byte but one (a final '\r'), NDJSON lines their span from the
+// first to the last ASCII non-space byte. JSON arrays are not checked here:
+// an array spans lines, and one line may hold the whole request.
+type lineGuard struct {
+	r           io.Reader
+	mt          string // the request's media type
+	max         int64
+	format      bodyFormat
+	known       bool  // format decided: a non-space byte was read
+	off         int64 // bytes read
+	line        int   // the current line, 1-based
+	start       int64 // offset of the current line
+	first, last int64 // NDJSON: offsets of the current line's first and last ASCII non-space byte; -1: none
+}
+
+func (g *lineGuard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if rerr := g.scan(p[:n]); rerr != nil {
+		return n, rerr
+	}
+	return n, err
+}
+
+func (g *lineGuard) scan(b []byte) *requestError {
+	if !g.known {
+		if i := indexNonSpace(b); i >= 0 {
+			g.format, g.known = detectFormat(g.mt, b[i:]), true
 		}
 	}
-	first := firstNonSpace(body)
+	if g.known && g.format == formatArray {
+		return nil
+	}
+	for len(b) > 0 {
+		seg, rest, eol := b, []byte(nil), false
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			seg, rest, eol = b[:i], b[i+1:], true
+		}
+		if g.format != formatLines || !g.known {
+			if i := bytes.IndexFunc(seg, isRecordByte); g.first < 0 && i >= 0 {
+				g.first = g.off + int64(i)
+			}
+			if i := lastIndexRecordByte(seg); i >= 0 {
+				g.last = g.off + int64(i)
+			}
+		}
+		g.off += int64(len(seg))
+		size := g.off - g.start - 1 // text: a final '\r' is not part of the record
+		if g.format == formatNDJSON {
+			size = 0
+			if g.first >= 0 {
+				size = g.last - g.first + 1
+			}
+		}
+		if g.known && size > g.max {
+			return tooLarge("line %d: record is over the %d-byte limit", g.line, g.max)
+		}
+		if eol {
+			g.off++
+			g.line++
+			g.start, g.first, g.last = g.off, -1, -1
+		}
+		b = rest
+	}
+	return nil
+}
+
+// isRecordByte says whether c, read in an NDJSON line, is surely part of
+// the record: ASCII but not space (a non-ASCII byte may belong to a Unicode
+// space, which bytes.TrimSpace trims).
+func isRecordByte(c rune) bool {
+	return c < utf8.RuneSelf && !unicode.IsSpace(c)
+}
+
+func lastIndexRecordByte(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if isRecordByte(rune(b[i])) {
+			return i
+		}
+	}
+	return -1
+}
+
+// mediaType checks the request's Content-Type, before the body is read.
+func mediaType(contentType string) (string, *requestError) {
+	if contentType == "" {
+		return "", nil
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", badRequest("Content-Type %q: %v", contentType, err)
+	}
+	switch mt {
+	case "text/plain", "application/x-ndjson", "application/ndjson", "application/jsonlines", "application/x-jsonlines",
+		"application/jsonl", "application/json", "application/octet-stream", "application/x-www-form-urlencoded":
+		return mt, nil
+	}
+	return "", &requestError{status: http.StatusUnsupportedMediaType, code: "UnsupportedMediaType",
+		message: fmt.Sprintf("Content-Type %q is not supported (use application/x-ndjson, application/json or text/plain)", mt)}
+}
+
+// detectFormat picks the body format from the media type, or from the
+// body's first non-space byte when the type says nothing.
+func detectFormat(mt string, body []byte) bodyFormat {
+	first := byte('{') // only whitespace: no records, rather than lines of spaces
+	if i := indexNonSpace(body); i >= 0 {
+		first = body[i]
+	}
 	switch mt {
 	case "text/plain":
-		return formatLines, nil
-	case "application/x-ndjson", "application/ndjson", "application/jsonlines", "application/x-jsonlines", "application/jsonl":
-		return formatNDJSON, nil
+		return formatLines
 	case "application/json":
 		if first == '[' {
-			return formatArray, nil
+			return formatArray
 		}
-		return formatNDJSON, nil
+		return formatNDJSON
 	case "", "application/octet-stream", "application/x-www-form-urlencoded":
 		// Shippers often send no type or a generic one: look at the body.
 		switch first {
 		case '[':
-			return formatArray, nil
+			return formatArray
 		case '{':
-			return formatNDJSON, nil
+			return formatNDJSON
 		}
-		return formatLines, nil
+		return formatLines
 	}
-	return 0, &requestError{status: http.StatusUnsupportedMediaType, code: "UnsupportedMediaType",
-		message: fmt.Sprintf("Content-Type %q is not supported (use application/x-ndjson, application/json or text/plain)", mt)}
+	return formatNDJSON // the NDJSON types
 }
 
-func firstNonSpace(b []byte) byte {
-	for _, c := range b {
+// indexNonSpace returns the index of the first byte of b that is not JSON
+// whitespace, or -1.
+func indexNonSpace(b []byte) int {
+	for i, c := range b {
 		switch c {
 		case ' ', '\t', '\r', '\n':
 			continue
 		}
-		return c
+		return i
 	}
-	return 0
+	return -1
 }
 
 // splitRecords splits body into record data, validating JSON formats and
@@ -157,6 +265,9 @@ func splitRecords(dst [][]byte, f bodyFormat, body []byte, maxRecord int) ([][]b
 		if f == formatNDJSON && !json.Valid(rec) {
 			return nil, badRequest("line %d: invalid JSON: %s", line, jsonSyntaxError(rec))
 		}
+		if f == formatNDJSON && !utf8.Valid(rec) {
+			return nil, badRequest("line %d: invalid JSON: %s", line, invalidUTF8(rec))
+		}
 		dst = append(dst, rec)
 	}
 	return dst, nil
@@ -177,6 +288,9 @@ func splitArray(dst [][]byte, body []byte, maxRecord int) ([][]byte, *requestErr
 		if len(raw) > maxRecord {
 			return nil, tooLarge("line %d: element %d: record is %d bytes; the limit is %d",
 				lineAt(body, int(dec.InputOffset())), i, len(raw), maxRecord)
+		}
+		if !utf8.Valid(raw) {
+			return nil, badRequest("line %d: element %d: invalid JSON: %s", lineAt(body, int(dec.InputOffset())), i, invalidUTF8(raw))
 		}
 		if bytes.ContainsAny(raw, "\r\n") {
 			var c bytes.Buffer
@@ -206,6 +320,20 @@ func errorOffset(err error, dec *json.Decoder) int {
 // lineAt returns the 1-based line of byte offset off in body.
 func lineAt(body []byte, off int) int {
 	return bytes.Count(body[:min(max(off, 0), len(body))], []byte{'\n'}) + 1
+}
+
+// invalidUTF8 says where b, valid JSON but for its encoding, is not UTF-8:
+// JSON text is UTF-8 (RFC 8259), and what is not would reach destinations
+// that parse it (Parquet, Postgres, Elasticsearch) as something else.
+func invalidUTF8(b []byte) string {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return fmt.Sprintf("byte %d of the record is not UTF-8 (send other encodings as text/plain)", i+1)
+		}
+		i += n
+	}
+	return "not UTF-8"
 }
 
 func jsonSyntaxError(b []byte) string {

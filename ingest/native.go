@@ -175,14 +175,19 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("delivery %q reads stream %q and takes no direct puts: put to stream %q", name, t.readsFrom, t.readsFrom))
 		return
 	}
-	buf := s.getBuffer()
-	defer s.bufs.Put(buf)
-	r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize))
-	if err := readBody(buf, r, s.limits.MaxRequestSize); err != nil {
+	mt, err := mediaType(r.Header.Get("Content-Type"))
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	recs, err := s.parse(r, t, buf.Bytes())
+	buf := s.getBuffer()
+	defer s.bufs.Put(buf)
+	r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize))
+	if err := readBody(buf, r, mt, s.limits.MaxRequestSize, s.limits.MaxRecordSize); err != nil {
+		writeError(w, err)
+		return
+	}
+	recs, err := s.parse(r, t, mt, buf.Bytes())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -197,11 +202,8 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 
 // parse splits the body into records with their partition keys; it writes
 // nothing, so a request it rejects leaves no trace.
-func (s *Server) parse(r *http.Request, t target, body []byte) ([]shards.Record, *requestError) {
-	format, err := detectFormat(r.Header.Get("Content-Type"), body)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) parse(r *http.Request, t target, mt string, body []byte) ([]shards.Record, *requestError) {
+	format := detectFormat(mt, body)
 	datas, err := splitRecords(nil, format, body, s.limits.MaxRecordSize)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,14 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, limits shards.Limits) *testEnv {
 	t.Helper()
+	return newTestEnvLimits(t, limits, Limits{MaxRequestSize: 64 << 10, MaxRecordSize: 1000})
+}
+
+// newTestEnvLimits serves streams "clicks" (4 shards, partition key field
+// /user_id) and "plain" (1 shard), and delivery "clicks-archive" reading
+// clicks, with request limits req.
+func newTestEnvLimits(t *testing.T, limits shards.Limits, req Limits) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: t.TempDir(), SyncAlways: true})
 	if err != nil {
@@ -57,7 +65,7 @@ func newTestEnv(t *testing.T, limits shards.Limits) *testEnv {
 		t.Fatal(err)
 	}
 	env := &testEnv{store: store, now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	s, err := NewServer(Limits{MaxRequestSize: 64 << 10, MaxRecordSize: 1000},
+	s, err := NewServer(req,
 		map[string]Target{
 			"clicks":         {Stream: clicks, PartitionKeyField: "/user_id"},
 			"plain":          {Stream: plain},

@@ -1,6 +1,7 @@
 // Package minio starts a real MinIO server for tests: a throwaway process on
 // a random loopback port with its data in a temporary directory, stopped by
-// PID when the test ends. The binary is built once by `make minio` and
+// PID when the test ends. Stop and Start take a server down and bring it
+// back on the same port with its data, to test outages. The binary is built once by `make minio` and
 // cached under .cache/bin (or named by HYDRANT_MINIO_BIN).
 package minio
 
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +34,12 @@ type Server struct {
 	Client    *minio.Client
 	// Transport trusts the server's certificate (TLS only; nil otherwise).
 	Transport http.RoundTripper
+
+	dir        string   // data, certificates and log
+	args       []string // the command line, binary first
+	httpClient *http.Client
+	cmd        *exec.Cmd // nil while stopped
+	exited     chan struct{}
 }
 
 // Binary returns the path of the MinIO binary, failing the test when it has
@@ -64,49 +72,74 @@ func start(t testing.TB, useTLS bool) *Server {
 	bin := Binary(t)
 	dir := t.TempDir()
 	port, console := fmt.Sprint(testnet.FreePort(t)), fmt.Sprint(testnet.FreePort(t))
-	s := &Server{Endpoint: "http://127.0.0.1:" + port, AccessKey: "hydrant-test", SecretKey: "hydrant-test-secret"}
+	s := &Server{Endpoint: "http://127.0.0.1:" + port, AccessKey: "hydrant-test", SecretKey: "hydrant-test-secret", dir: dir}
 	args := []string{"server", "--quiet", "--address", "127.0.0.1:" + port, "--console-address", "127.0.0.1:" + console}
-	httpClient := http.DefaultClient
+	s.httpClient = http.DefaultClient
 	if useTLS {
 		certs := filepath.Join(dir, "certs")
 		pool := testcert.Write(t, certs, "public.crt", "private.key")
 		s.Endpoint = "https://127.0.0.1:" + port
 		s.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-		httpClient = &http.Client{Transport: s.Transport}
+		s.httpClient = &http.Client{Transport: s.Transport}
 		args = append(args, "--certs-dir", certs)
 	}
-	cmd := exec.Command(bin, append(args, filepath.Join(dir, "data"))...)
+	s.args = append([]string{bin}, append(args, filepath.Join(dir, "data"))...)
+	t.Cleanup(func() {
+		if s.cmd != nil {
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	})
+	s.Start(t)
+	var err error
+	s.Client, err = minio.New("127.0.0.1:"+port, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Region: "us-east-1", Secure: useTLS, Transport: s.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Start (re)starts the server on its port and data directory, waiting
+// until it is ready. The package-level Start makes a new server; this
+// brings a stopped one back.
+func (s *Server) Start(t testing.TB) {
+	t.Helper()
+	if s.cmd != nil {
+		t.Fatal("MinIO is already running")
+	}
+	cmd := exec.Command(s.args[0], s.args[1:]...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_UPDATE=off", "MINIO_BROWSER=off", "MINIO_CI_CD=1",
 		// A built-in KMS key, so SSE-S3 and SSE-KMS (key "hydrant-test-key") work.
 		"MINIO_KMS_SECRET_KEY=hydrant-test-key:"+base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
-	logf, err := os.Create(filepath.Join(dir, "minio.log"))
+	logPath := filepath.Join(s.dir, "minio.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		t.Fatalf("start MinIO: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	s.cmd, s.exited = cmd, exited
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := httpClient.Get(s.Endpoint + "/minio/health/ready")
+		resp, err := s.httpClient.Get(s.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return
 			}
 		}
 		select {
 		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
+			log, _ := os.ReadFile(logPath)
+			s.cmd = nil
 			t.Fatalf("MinIO exited at start:\n%s", log)
 		default:
 		}
@@ -115,12 +148,23 @@ func start(t testing.TB, useTLS bool) *Server {
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
-	s.Client, err = minio.New("127.0.0.1:"+port, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Region: "us-east-1", Secure: useTLS, Transport: s.Transport})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// Stop shuts the server down (SIGTERM, then SIGKILL after 30 s) and waits
+// until it has exited; Start brings it back on its port with its data.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil {
+		t.Fatal("MinIO is not running")
 	}
-	return s
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd, s.exited = nil, nil
 }
 
 // CreateBucket creates a bucket.

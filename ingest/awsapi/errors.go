@@ -32,6 +32,10 @@ func errNotFound(format string, args ...any) *apiError {
 	return newError(http.StatusBadRequest, "ResourceNotFoundException", format, args...)
 }
 
+func errTooLarge(limit int) *apiError {
+	return newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", "request body is over the %d-byte limit", limit)
+}
+
 func errSerialization(format string, args ...any) *apiError {
 	return newError(http.StatusBadRequest, "SerializationException", format, args...)
 }
@@ -46,4 +50,14 @@ func (s *Server) internal(what string, err error) *apiError {
 // validationMessage is AWS's wording for a model constraint.
 func validationMessage(value any, field, constraint string) string {
 	return fmt.Sprintf("1 validation error detected: Value '%v' at '%s' failed to satisfy constraint: %s", value, field, constraint)
+}
+
+// recordsCountMessage is AWS's wording for a batch of n records, outside
+// 1..max. A list is too long to repeat in the message, so the value is left
+// out, as AWS's emulators do.
+func recordsCountMessage(n, max int) string {
+	if n < 1 {
+		return validationMessage("[]", "records", "Member must have length greater than or equal to 1")
+	}
+	return fmt.Sprintf("1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to %d", max)
 }

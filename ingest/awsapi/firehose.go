@@ -116,7 +116,7 @@ func (s *Server) firehosePutRecordBatch(ctx context.Context, c *call, req *putRe
 		return nil, aerr
 	}
 	if len(req.Records) < 1 || len(req.Records) > maxBatchRecords {
-		return nil, errValidation("%s", validationMessage(len(req.Records), "records", "Member must have length between 1 and 500"))
+		return nil, errValidation("%s", recordsCountMessage(len(req.Records), maxBatchRecords))
 	}
 	recs := make([]shards.Record, len(req.Records))
 	total := 0

@@ -95,10 +95,13 @@ func (s *Server) kinesisRecord(r kinesisRecord, field string) (shards.Record, *a
 	if r.Data == nil {
 		return shards.Record{}, errValidation("%s", validationMessage("null", field+"data", "Member must not be null"))
 	}
-	n := utf8.RuneCountInString(r.PartitionKey)
-	if n < 1 || n > maxPartitionKey {
+	switch n := utf8.RuneCountInString(r.PartitionKey); {
+	case n < 1:
 		return shards.Record{}, errValidation("%s", validationMessage(r.PartitionKey, field+"partitionKey",
-			"Member must have length between 1 and 256"))
+			"Member must have length greater than or equal to 1"))
+	case n > maxPartitionKey:
+		return shards.Record{}, errValidation("%s", validationMessage(r.PartitionKey, field+"partitionKey",
+			"Member must have length less than or equal to "+itoa(maxPartitionKey)))
 	}
 	if limit := max(s.opts.MaxRecordSize, kinesisMinRecordSize); len(r.Data)+len(r.PartitionKey) > limit {
 		return shards.Record{}, errValidation("%s", validationMessage("java.nio.HeapByteBuffer", field+"data",
@@ -152,7 +155,7 @@ func (s *Server) kinesisPutRecords(ctx context.Context, c *call, req *putRecords
 		return nil, aerr
 	}
 	if len(req.Records) < 1 || len(req.Records) > maxPutRecords {
-		return nil, errValidation("%s", validationMessage(len(req.Records), "records", "Member must have length between 1 and 500"))
+		return nil, errValidation("%s", recordsCountMessage(len(req.Records), maxPutRecords))
 	}
 	recs := make([]shards.Record, len(req.Records))
 	total := 0

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -112,11 +113,26 @@ type call struct {
 
 // decode reads the request body into v.
 func (c *call) decode(v any) *apiError {
-	if len(bytes.TrimSpace(c.body)) == 0 {
+	body := bytes.TrimSpace(c.body)
+	if len(body) == 0 {
 		return nil // an empty body is an empty request
 	}
+	isCBOR := c.codec.contentType == cborCodec.contentType
+	// Go's JSON decoder would take invalid UTF-8 in a string and store
+	// U+FFFD in its place: a partition key other than the one sent.
+	if !isCBOR && !utf8.Valid(body) {
+		return errSerialization("the body is not valid JSON: it is not UTF-8 (record data goes base64-encoded in Data)")
+	}
 	if err := c.codec.unmarshal(c.body, v); err != nil {
-		return errSerialization("%s", strings.TrimPrefix(err.Error(), "json: "))
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		// A client with the wrong Content-Type: say what the body looks like.
+		switch {
+		case isCBOR && body[0] == '{':
+			msg += " (the body looks like JSON: send it as application/x-amz-json-1.1)"
+		case !isCBOR && body[0] >= 0xa0 && body[0] <= 0xbf: // a CBOR map
+			msg += " (the body looks like CBOR: send it as application/x-amz-cbor-1.1)"
+		}
+		return errSerialization("%s", msg)
 	}
 	return nil
 }
@@ -172,9 +188,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if aerr == nil {
 		target := r.Header.Get("X-Amz-Target")
 		op, ok := s.ops[target]
-		if !ok {
+		switch {
+		case target == "":
+			aerr = newError(http.StatusBadRequest, "UnknownOperationException",
+				"no X-Amz-Target header: it names the operation, such as Kinesis_20131202.PutRecords")
+		case !ok:
 			aerr = newError(http.StatusBadRequest, "UnknownOperationException", "unknown operation %q", target)
-		} else {
+		default:
 			var resp any
 			resp, aerr = op(r.Context(), c)
 			if aerr == nil {
@@ -208,12 +228,14 @@ func (s *Server) newCall(w http.ResponseWriter, r *http.Request) (*call, *apiErr
 		return c, errSerialization("Content-Type %q is not supported: use application/x-amz-json-1.1 or application/x-amz-cbor-1.1", r.Header.Get("Content-Type"))
 	}
 	c.codec = codec
+	if r.ContentLength > int64(s.opts.MaxRequestSize) {
+		return c, errTooLarge(s.opts.MaxRequestSize)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxRequestSize)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return c, newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException",
-				"request body is over the %d-byte limit", s.opts.MaxRequestSize)
+			return c, errTooLarge(s.opts.MaxRequestSize)
 		}
 		return c, errSerialization("reading the request body: %v", err)
 	}
