@@ -192,6 +192,10 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 		if ctx.Err() != nil {
 			return l.drain(wctx)
 		}
+		var corrupt *shards.CorruptMessageError
+		if errors.As(err, &corrupt) {
+			err = l.quarantine(wctx, corrupt)
+		}
 		if err != nil {
 			return err
 		}
@@ -210,6 +214,21 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 			return err
 		}
 	}
+}
+
+// quarantine writes a shard-log message that is not a record batch to the
+// error output, whole, and reads on past it: one bad message never blocks
+// the shard.
+func (l *shardLoop) quarantine(ctx context.Context, c *shards.CorruptMessageError) error {
+	l.d.logger.Error("shard log message does not decode; it goes to the error output", "shard", l.shardID,
+		"message", c.Last.Message(), "error", c.Err)
+	rec := destinations.ErrorRecord{Record: buffer.Record{Data: c.Data, Sequence: uint64(c.Last), Arrival: l.d.now()},
+		AttemptsMade: 1, ErrorCode: "ShardLog.CorruptMessage", ErrorMessage: c.Error(), AttemptEnding: l.d.now()}
+	if err := l.writeErrors(ctx, destinations.ErrorTypeProcessingFailed, []destinations.ErrorRecord{rec}); err != nil {
+		return err
+	}
+	l.lastRead = c.Last
+	return nil
 }
 
 // held returns the number of records and data bytes in the loop's buffers.

@@ -43,11 +43,29 @@ func (s *Store) OpenReader(ctx context.Context, stream string, shard int, after 
 	return &Reader{stream: name, after: after, iter: iter}, nil
 }
 
+// CorruptMessageError is returned by Next for a message of the shard log
+// that is not a record batch. The reader has moved past it; the caller
+// keeps Data (e.g. in its error output) and may go on reading, so that one
+// bad message never blocks the shard.
+type CorruptMessageError struct {
+	Stream string // JetStream stream of the shard
+	// Last is the sequence past which the reader now reads: the message's
+	// last possible record.
+	Last Sequence
+	Data []byte // the message as stored
+	Err  error
+}
+
+func (e *CorruptMessageError) Error() string {
+	return fmt.Sprintf("shard log %s: message %d: %v", e.Stream, e.Last.Message(), e.Err)
+}
+func (e *CorruptMessageError) Unwrap() error { return e.Err }
+
 // Next blocks until records after the last returned one are stored, and
 // returns them in order. It returns ctx's error when ctx ends first (the
-// reader stays usable), and a decode error for a corrupt message (which a
-// caller cannot skip without losing data, so it should stop and report).
-// The returned slice is valid until the next call.
+// reader stays usable), and a *CorruptMessageError for a message that does
+// not decode (the reader skips it). The returned slice is valid until the
+// next call.
 func (r *Reader) Next(ctx context.Context) ([]StoredRecord, error) {
 	for {
 		msg, err := r.iter.Next(jetstream.NextContext(ctx))
@@ -66,7 +84,11 @@ func (r *Reader) Next(ctx context.Context) ([]StoredRecord, error) {
 		}
 		r.recs, err = DecodeBatch(r.recs[:0], meta.Sequence.Stream, msg.Data())
 		if err != nil {
-			return nil, fmt.Errorf("shard log %s: %w", r.stream, err)
+			if meta.Sequence.Stream <= r.after.Message() {
+				continue // skipped before
+			}
+			r.after = MakeSequence(meta.Sequence.Stream, maxBatchRecords-1)
+			return nil, &CorruptMessageError{Stream: r.stream, Last: r.after, Data: msg.Data(), Err: err}
 		}
 		recs := r.recs
 		for len(recs) > 0 && recs[0].Sequence <= r.after {

@@ -115,6 +115,9 @@ func firstUndelivered(ctx context.Context, js jetstream.Stream, cp Sequence) (ui
 	if cp == 0 {
 		return 0, nil
 	}
+	if cp.Index() == maxBatchRecords-1 {
+		return cp.Message() + 1, nil // past the whole message (a corrupt one is skipped so)
+	}
 	m, err := js.GetMsg(ctx, cp.Message())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return cp.Message() + 1, nil // trimmed already
