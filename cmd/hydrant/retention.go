@@ -38,36 +38,7 @@ func startRetention(cat *catalog.Catalog, store *shards.Store, m *metrics.Delive
 	_, err = c.AddFunc(retentionSchedule, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for _, s := range cat.RetentionTargets() {
-			now := time.Now()
-			results, err := store.Trim(ctx, s.Stream, s.Retention, s.Readers, now)
-			if err != nil {
-				logger.Error("retention trim failed", "stream", s.Stream, "error", err)
-				continue
-			}
-			behind := make(map[string]time.Duration, len(s.Readers))
-			for _, d := range s.Readers {
-				behind[d] = 0
-			}
-			for _, r := range results {
-				if r.HeldBy != "" {
-					behind[r.HeldBy] = max(behind[r.HeldBy], now.Add(-s.Retention).Sub(r.Oldest))
-				}
-			}
-			for d, late := range behind {
-				m.BehindRetention.WithLabelValues(d, s.Stream).Set(late.Seconds())
-			}
-			for _, r := range results {
-				if r.Purged > 0 {
-					logger.Info("retention trim", "stream", s.Stream, "shard", shards.ShardID(r.Shard), "messages", r.Purged)
-				}
-				if r.HeldBy != "" {
-					logger.Warn("delivery is behind the stream's retention: keeping its undelivered records",
-						"stream", s.Stream, "shard", shards.ShardID(r.Shard), "delivery", r.HeldBy,
-						"retention", s.Retention, "oldest", r.Oldest)
-				}
-			}
-		}
+		trimToRetention(ctx, cat.RetentionTargets(), store, m, logger, time.Now())
 	})
 	if err != nil {
 		return nil, err
@@ -146,4 +117,39 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// trimToRetention trims each target stream to its retention at now, keeping
+// what its readers have not delivered; a reader that holds records back
+// gets a warning and its behind-retention gauge set (0 for the others).
+func trimToRetention(ctx context.Context, targets []catalog.RetentionTarget, store *shards.Store, m *metrics.Delivery, logger *slog.Logger, now time.Time) {
+	for _, s := range targets {
+		results, err := store.Trim(ctx, s.Stream, s.Retention, s.Readers, now)
+		if err != nil {
+			logger.Error("retention trim failed", "stream", s.Stream, "error", err)
+			continue
+		}
+		behind := make(map[string]time.Duration, len(s.Readers))
+		for _, d := range s.Readers {
+			behind[d] = 0
+		}
+		for _, r := range results {
+			if r.HeldBy != "" {
+				behind[r.HeldBy] = max(behind[r.HeldBy], now.Add(-s.Retention).Sub(r.Oldest))
+			}
+		}
+		for d, late := range behind {
+			m.BehindRetention.WithLabelValues(d, s.Stream).Set(late.Seconds())
+		}
+		for _, r := range results {
+			if r.Purged > 0 {
+				logger.Info("retention trim", "stream", s.Stream, "shard", shards.ShardID(r.Shard), "messages", r.Purged)
+			}
+			if r.HeldBy != "" {
+				logger.Warn("delivery is behind the stream's retention: keeping its undelivered records",
+					"stream", s.Stream, "shard", shards.ShardID(r.Shard), "delivery", r.HeldBy,
+					"retention", s.Retention, "oldest", r.Oldest)
+			}
+		}
+	}
 }
