@@ -42,25 +42,26 @@ func tooLarge(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", message: fmt.Sprintf(format, args...)}
 }
 
-// readBody reads the whole (decoded) body into dst, refusing more than limit
-// bytes after decompression, and a line of a line format (mt and the body's
-// first byte say which) as soon as its record is over maxRecord.
-func readBody(dst *bytes.Buffer, r *http.Request, mt string, limit, maxRecord int) *requestError {
+// readBody reads the whole (decoded) body of r from body into dst, refusing
+// a declared length over limit before reading, more than limit bytes after
+// decompression, and a line of a line format (mt and the body's first byte
+// say which) as soon as its record is over maxRecord.
+func readBody(dst *bytes.Buffer, r *http.Request, body io.Reader, mt string, limit, maxRecord int) *requestError {
 	if r.ContentLength > int64(limit) {
 		return tooLarge("request body is %d bytes; the limit is %d", r.ContentLength, limit)
 	}
-	var body io.Reader = r.Body
+	raw := body
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
+		zr, err := gzip.NewReader(raw)
 		if err != nil {
 			return badRequest("body is not valid gzip: %v", err)
 		}
 		defer zr.Close()
 		body = zr
 	case "zstd":
-		zr, err := zstd.NewReader(r.Body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1<<20))
+		zr, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1<<20))
 		if err != nil {
 			return badRequest("body is not valid zstd: %v", err)
 		}
@@ -133,8 +134,10 @@ func (g *lineGuard) scan(b []byte) *requestError {
 			seg, rest, eol = b[:i], b[i+1:], true
 		}
 		if g.format != formatLines || !g.known {
-			if i := bytes.IndexFunc(seg, isRecordByte); g.first < 0 && i >= 0 {
-				g.first = g.off + int64(i)
+			if g.first < 0 {
+				if i := bytes.IndexFunc(seg, isRecordByte); i >= 0 {
+					g.first = g.off + int64(i)
+				}
 			}
 			if i := lastIndexRecordByte(seg); i >= 0 {
 				g.last = g.off + int64(i)
@@ -198,7 +201,7 @@ func mediaType(contentType string) (string, *requestError) {
 // detectFormat picks the body format from the media type, or from the
 // body's first non-space byte when the type says nothing.
 func detectFormat(mt string, body []byte) bodyFormat {
-	first := byte('{') // only whitespace: no records, rather than lines of spaces
+	var first byte
 	if i := indexNonSpace(body); i >= 0 {
 		first = body[i]
 	}

@@ -182,8 +182,10 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	buf := s.getBuffer()
 	defer s.bufs.Put(buf)
-	r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize))
-	if err := readBody(buf, r, mt, s.limits.MaxRequestSize, s.limits.MaxRecordSize); err != nil {
+	// r.Body itself stays as it is: replaced, the server would not see how
+	// much of it is unread after an early refusal, and would wait to discard it.
+	body := http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize))
+	if err := readBody(buf, r, body, mt, s.limits.MaxRequestSize, s.limits.MaxRecordSize); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -203,6 +205,9 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 // parse splits the body into records with their partition keys; it writes
 // nothing, so a request it rejects leaves no trace.
 func (s *Server) parse(r *http.Request, t target, mt string, body []byte) ([]shards.Record, *requestError) {
+	if indexNonSpace(body) < 0 {
+		return nil, nil // only whitespace: no records, in any format (not lines of spaces)
+	}
 	format := detectFormat(mt, body)
 	datas, err := splitRecords(nil, format, body, s.limits.MaxRecordSize)
 	if err != nil {

@@ -31,6 +31,12 @@ Commands:
 Run 'hydrant <command> -h' for a command's flags.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+
+SIGTERM or SIGINT shuts serve down gracefully: no new puts, buffers flushed,
+checkpoints written, exit 0. A second signal during that exits at once with
+128 + its number: 143 for SIGTERM, 130 for SIGINT. Acknowledged records are
+on disk in the shard log either way; what was not yet delivered is delivered
+after the next start.
 `
 
 var version = "dev"
@@ -101,7 +107,7 @@ func serveCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := shutdownOnSignal(logger, os.Exit)
 	defer stop()
 	if *pprofListen != "" {
 		if err := servePprof(ctx, *pprofListen, logger); err != nil {
@@ -114,6 +120,44 @@ func serveCmd(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// shutdownOnSignal returns a context that ends at the first SIGINT or
+// SIGTERM, which starts the graceful shutdown. A second signal during the
+// shutdown calls exit at once with 128 + the signal's number (130 for SIGINT,
+// 143 for SIGTERM, as shells report a process the signal ended): a put is
+// acknowledged only once the shard log has it on disk, so what exiting
+// abandons is buffered delivery work, which the log still holds and the
+// next start delivers. stop releases the signals.
+func shutdownOnSignal(logger *slog.Logger, exit func(code int)) (ctx context.Context, stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			logger.Info("signal: shutting down gracefully; a second signal exits at once", "signal", sig.String())
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			logger.Warn("second signal: exiting now; acknowledged records are safe in the shard log", "signal", sig.String())
+			code := 128 + int(syscall.SIGTERM)
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			exit(code)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 // checkPrefixes compiles a destination's Firehose prefix expressions and

@@ -47,9 +47,14 @@ func (s *Server) internal(what string, err error) *apiError {
 	return newError(http.StatusInternalServerError, "InternalFailureException", "Internal service failure.")
 }
 
-// validationMessage is AWS's wording for a model constraint.
+// validationMessage is AWS's wording for a model constraint; a nil value
+// (a member that is missing) is written null, unquoted, as AWS does.
 func validationMessage(value any, field, constraint string) string {
-	return fmt.Sprintf("1 validation error detected: Value '%v' at '%s' failed to satisfy constraint: %s", value, field, constraint)
+	v := fmt.Sprintf("'%v'", value)
+	if value == nil {
+		v = "null"
+	}
+	return fmt.Sprintf("1 validation error detected: Value %s at '%s' failed to satisfy constraint: %s", v, field, constraint)
 }
 
 // recordsCountMessage is AWS's wording for a batch of n records, outside

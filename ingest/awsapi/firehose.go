@@ -17,7 +17,7 @@ const (
 // delivery resolves a request's delivery stream.
 func (s *Server) delivery(name string) (Delivery, *apiError) {
 	if name == "" {
-		return Delivery{}, errValidation("%s", validationMessage("null", "deliveryStreamName", "Member must not be null"))
+		return Delivery{}, errValidation("%s", validationMessage(nil, "deliveryStreamName", "Member must not be null"))
 	}
 	if !streamNamePattern.MatchString(name) || len(name) > 64 {
 		return Delivery{}, errValidation("%s", validationMessage(name, "deliveryStreamName",
@@ -50,7 +50,7 @@ type firehoseRecord struct {
 // spreading a delivery's records over its shards as Firehose does.
 func (s *Server) firehoseRecord(r firehoseRecord, field string) (shards.Record, *apiError) {
 	if r.Data == nil {
-		return shards.Record{}, errValidation("%s", validationMessage("null", field+"data", "Member must not be null"))
+		return shards.Record{}, errValidation("%s", validationMessage(nil, field+"data", "Member must not be null"))
 	}
 	if len(r.Data) > s.opts.MaxRecordSize {
 		return shards.Record{}, errValidation("%s", validationMessage("java.nio.HeapByteBuffer", field+"data",

@@ -144,7 +144,7 @@ type getRecordsResponse struct {
 
 func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest) (any, *apiError) {
 	if req.ShardIterator == "" {
-		return nil, errValidation("%s", validationMessage("null", "shardIterator", "Member must not be null"))
+		return nil, errValidation("%s", validationMessage(nil, "shardIterator", "Member must not be null"))
 	}
 	limit := req.Limit
 	if limit == 0 {

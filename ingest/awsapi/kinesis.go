@@ -41,7 +41,7 @@ func (s *Server) stream(ref streamRef) (Stream, *apiError) {
 		name = n
 	}
 	if name == "" {
-		return Stream{}, errValidation("%s", validationMessage("null", "streamName", "Member must not be null"))
+		return Stream{}, errValidation("%s", validationMessage(nil, "streamName", "Member must not be null"))
 	}
 	if !streamNamePattern.MatchString(name) {
 		return Stream{}, errValidation("%s", validationMessage(name, "streamName", "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"))
@@ -93,7 +93,7 @@ func (s *Server) kinesisPutRecord(ctx context.Context, c *call, req *putRecordRe
 // kinesisRecord validates one record; field prefixes paths in messages.
 func (s *Server) kinesisRecord(r kinesisRecord, field string) (shards.Record, *apiError) {
 	if r.Data == nil {
-		return shards.Record{}, errValidation("%s", validationMessage("null", field+"data", "Member must not be null"))
+		return shards.Record{}, errValidation("%s", validationMessage(nil, field+"data", "Member must not be null"))
 	}
 	switch n := utf8.RuneCountInString(r.PartitionKey); {
 	case n < 1:

@@ -118,21 +118,24 @@ func (c *call) decode(v any) *apiError {
 		return nil // an empty body is an empty request
 	}
 	isCBOR := c.codec.contentType == cborCodec.contentType
-	// Go's JSON decoder would take invalid UTF-8 in a string and store
-	// U+FFFD in its place: a partition key other than the one sent.
-	if !isCBOR && !utf8.Valid(body) {
-		return errSerialization("the body is not valid JSON: it is not UTF-8 (record data goes base64-encoded in Data)")
-	}
 	if err := c.codec.unmarshal(c.body, v); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "json: ")
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			msg = "cbor: the body ends inside the data it declares (unexpected EOF)"
+		}
 		// A client with the wrong Content-Type: say what the body looks like.
 		switch {
 		case isCBOR && body[0] == '{':
-			msg += " (the body looks like JSON: send it as application/x-amz-json-1.1)"
+			msg += "; the body looks like JSON: send it as application/x-amz-json-1.1"
 		case !isCBOR && body[0] >= 0xa0 && body[0] <= 0xbf: // a CBOR map
-			msg += " (the body looks like CBOR: send it as application/x-amz-cbor-1.1)"
+			msg += "; the body looks like CBOR: send it as application/x-amz-cbor-1.1"
 		}
 		return errSerialization("%s", msg)
+	}
+	// Go's JSON decoder takes invalid UTF-8 in a string and stores U+FFFD in
+	// its place: a partition key other than the one sent.
+	if !isCBOR && !utf8.Valid(body) {
+		return errSerialization("the body is not valid JSON: it is not UTF-8 (record data goes base64-encoded in Data)")
 	}
 	return nil
 }
