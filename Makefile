@@ -20,9 +20,12 @@ run: build
 	$(BIN)/hydrant serve -c examples/quickstart.yaml
 
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
-# then every fuzz target briefly.
+# then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
+# .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
 test: lint minio duckdb postgres opensearch
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) $(GO) test -race -count=1 -timeout 20m ./...
+	@rm -f $(CACHE)/fault-summary.txt
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
+	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
 	$(MAKE) fuzz FUZZTIME=5s
 
 # Each decoder that reads bytes from the network or disk, fuzzed for FUZZTIME.

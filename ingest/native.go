@@ -257,6 +257,9 @@ func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs
 		results[i] = recordResult{shard: p.Shard, seq: p.Sequence}
 		switch {
 		case p.Err == nil:
+		case errors.Is(p.Err, shards.ErrDiskBudget):
+			results[i].errCode = "ProvisionedThroughputExceededException"
+			results[i].errMsg = "The shard log is at its disk budget: retry once deliveries have caught up."
 		case errors.Is(p.Err, shards.ErrThrottled):
 			results[i].errCode = "ProvisionedThroughputExceededException"
 			results[i].errMsg = "Rate exceeded for shard " + shards.ShardID(p.Shard) + " in stream " + name + "."
