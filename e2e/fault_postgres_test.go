@@ -141,11 +141,15 @@ func TestFaultPostgresTableDropped(t *testing.T) {
 	waitFor(t, time.Minute, "every acknowledged record in the table or the error output", acked, func(ids []string) []string {
 		return notAccounted(t, conn, dataDir, ids)
 	})
+	counted := metricValue(t, h.url, `hydrant_delivery_error_output_records_total{delivery="orders-db",type="delivery-failed"}`)
 	h.stop()
 
 	// Account for every record.
 	loaded := loadedCount(t, conn, acked)
 	errs := readDataDirErrors(t, dataDir, "orders-db")
+	if int(counted) != len(errs) {
+		t.Errorf("hydrant_delivery_error_output_records_total counted %v records, the error output holds %d", counted, len(errs))
+	}
 	inErrors := map[string]int{}
 	types, codes, attempts := map[string]int{}, map[string]int{}, map[int]int{}
 	for _, e := range errs {
