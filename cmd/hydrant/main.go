@@ -26,6 +26,7 @@ const usage = `Usage: hydrant <command> [flags]
 Commands:
   serve      run the server: ingest API, shard log and deliveries
   validate   check a config file, print every problem with its line, and exit
+  put        put the lines of a file or stdin into a stream (native API), with a summary
   version    print the version
 
 Run 'hydrant <command> -h' for a command's flags.
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serveCmd(args[1:], stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
+	case "put":
+		return putCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hydrant", version)
 		return 0
