@@ -27,6 +27,7 @@ Commands:
   serve      run the server: ingest API, shard log and deliveries
   validate   check a config file, print every problem with its line, and exit
   put        put the lines of a file or stdin into a stream (native API), with a summary
+  replay     print a stream's records from a sequence number or a time (Kinesis read path)
   version    print the version
 
 Run 'hydrant <command> -h' for a command's flags.
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validateCmd(args[1:], stdout, stderr)
 	case "put":
 		return putCmd(args[1:], os.Stdin, stdout, stderr)
+	case "replay":
+		return replayCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hydrant", version)
 		return 0

@@ -72,21 +72,22 @@ func putCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.retryFor, "retry-for", 2*time.Minute, "how long to keep sending throttled records again")
 	fs.StringVar(&o.progress, "progress", "auto", "auto | always | never: a progress bar on stderr while putting a file (auto: when stderr is a terminal)")
 	fs.StringVar(&o.output, "output", "text", "text | json: the summary's format")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 || o.batch < 1 || o.batchBytes < 1 ||
+	if len(pos) < 1 || len(pos) > 2 || o.batch < 1 || o.batchBytes < 1 ||
 		!oneOfStrings(o.format, "auto", "ndjson", "lines") || !oneOfStrings(o.output, "text", "json") ||
 		!oneOfStrings(o.progress, "auto", "always", "never") {
 		fs.Usage()
 		return 2
 	}
-	stream, source := fs.Arg(0), "-"
-	if fs.NArg() == 2 {
-		source = fs.Arg(1)
+	stream, source := pos[0], "-"
+	if len(pos) == 2 {
+		source = pos[1]
 	}
 	in, size := stdin, int64(0)
 	if source != "-" {
@@ -113,7 +114,7 @@ func putCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		p.bar = &progressBar{w: stderr, total: size}
 	}
 	start := time.Now()
-	err := p.run(context.Background(), in)
+	err = p.run(context.Background(), in)
 	p.summary.Seconds = time.Since(start).Seconds()
 	p.bar.finish()
 	if o.output == "json" {
