@@ -24,6 +24,11 @@ type appender struct {
 	done    chan struct{}
 	stopped chan struct{}
 	buf     []byte
+	// records is the shard's running record count (the recordsHeader of
+	// its last message); recount asks to read it again from the log, after
+	// a publish whose outcome is unknown.
+	records int64
+	recount bool
 }
 
 type appendReq struct {
@@ -41,6 +46,7 @@ func newAppender(s *Store, stream, subject string) *appender {
 		reqs:    make(chan *appendReq, 256),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
+		recount: true,
 	}
 	go a.run()
 	return a
@@ -198,10 +204,19 @@ func (a *appender) publish(recs []Record) (uint64, error) {
 	a.buf = AppendBatch(a.buf[:0], a.store.cfg.Now(), recs)
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
-	ack, err := a.store.js.Publish(ctx, a.subject, a.buf, jetstream.WithExpectStream(a.stream))
+	if a.recount {
+		n, err := a.lastRecordCount(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("shard log %s: read the record count: %w", a.stream, err)
+		}
+		a.records, a.recount = n, false
+	}
+	ack, err := a.store.js.PublishMsg(ctx, recordsMsg(a.subject, a.buf, a.records+int64(len(recs))), jetstream.WithExpectStream(a.stream))
 	if err != nil {
+		a.recount = true // it may have been stored all the same
 		return 0, fmt.Errorf("shard log %s: store record batch: %w", a.stream, err)
 	}
+	a.records += int64(len(recs))
 	a.store.budget.used.Add(int64(len(a.buf)))
 	return ack.Sequence, nil
 }

@@ -1,0 +1,114 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// recordsHeader is the header on every record-batch message that counts
+// the records of its shard up to and including that message, so that how
+// many records lie between two positions is known without reading them.
+const recordsHeader = "Hydrant-Records"
+
+// ShardLag is how far a reader of one shard (a delivery) is behind.
+type ShardLag struct {
+	Records int64     // records stored after the reader's checkpoint
+	Oldest  time.Time // when the oldest of them was stored; zero when none
+}
+
+// Lag returns how many records of stream's shard lie after checkpoint cp,
+// and when the oldest of them was stored.
+func (s *Store) Lag(ctx context.Context, stream string, shard int, cp Sequence) (ShardLag, error) {
+	var lag ShardLag
+	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		return lag, fmt.Errorf("lag of %s shard %d: %w", stream, shard, err)
+	}
+	state := js.CachedInfo().State
+	if state.Msgs == 0 {
+		return lag, nil
+	}
+	from, err := firstUndelivered(ctx, js, cp)
+	if err != nil {
+		return lag, fmt.Errorf("lag of %s shard %d: %w", stream, shard, err)
+	}
+	from = max(from, state.FirstSeq)
+	if from > state.LastSeq {
+		return lag, nil
+	}
+	last, err := js.GetMsg(ctx, state.LastSeq)
+	if err != nil {
+		return lag, fmt.Errorf("lag of %s shard %d: %w", stream, shard, err)
+	}
+	first, err := js.GetMsg(ctx, from)
+	if err != nil {
+		return lag, fmt.Errorf("lag of %s shard %d: %w", stream, shard, err)
+	}
+	lastTotal, err := recordsThrough(last)
+	if err != nil {
+		return lag, err
+	}
+	firstTotal, err := recordsThrough(first)
+	if err != nil {
+		return lag, err
+	}
+	n, err := batchCount(first.Data)
+	if err != nil {
+		n = 0 // a corrupt message holds no records to deliver
+	}
+	before := firstTotal - int64(n) // records stored before the first undelivered message
+	if cp.Message() == from {       // part of that message is delivered
+		before += int64(cp.Index()) + 1
+	}
+	lag.Records, lag.Oldest = max(lastTotal-before, 0), first.Time
+	return lag, nil
+}
+
+// recordsThrough reads a message's running record count.
+func recordsThrough(m *jetstream.RawStreamMsg) (int64, error) {
+	v := m.Header.Get(recordsHeader)
+	if v == "" {
+		return 0, fmt.Errorf("shard log: message %d has no %s header (written by an older Hydrant)", m.Sequence, recordsHeader)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("shard log: message %d: %s %q: %w", m.Sequence, recordsHeader, v, err)
+	}
+	return n, nil
+}
+
+// lastRecordCount returns the running record count of a shard's last
+// message: where its appender's count goes on from (0 for an empty shard).
+func (a *appender) lastRecordCount(ctx context.Context) (int64, error) {
+	js, err := a.store.js.Stream(ctx, a.stream)
+	if err != nil {
+		return 0, err
+	}
+	m, err := js.GetLastMsgForSubject(ctx, a.subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n, err := recordsThrough(m); err == nil {
+		return n, nil
+	}
+	// A message from before records were counted: count from its own records.
+	n, err := batchCount(m.Data)
+	if err != nil {
+		return 0, nil
+	}
+	return int64(n), nil
+}
+
+// recordsMsg is a record-batch message with its running record count.
+func recordsMsg(subject string, data []byte, total int64) *nats.Msg {
+	return &nats.Msg{Subject: subject, Data: data, Header: nats.Header{recordsHeader: []string{strconv.FormatInt(total, 10)}}}
+}
