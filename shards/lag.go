@@ -112,3 +112,21 @@ func (a *appender) lastRecordCount(ctx context.Context) (int64, error) {
 func recordsMsg(subject string, data []byte, total int64) *nats.Msg {
 	return &nats.Msg{Subject: subject, Data: data, Header: nats.Header{recordsHeader: []string{strconv.FormatInt(total, 10)}}}
 }
+
+// RecordsTotal returns how many records stream's shard has stored since it
+// was created (trimmed ones included): two readings apart in time give its
+// write rate.
+func (s *Store) RecordsTotal(ctx context.Context, stream string, shard int) (int64, error) {
+	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		return 0, fmt.Errorf("records of %s shard %d: %w", stream, shard, err)
+	}
+	m, err := js.GetLastMsgForSubject(ctx, jsSubject(stream, shard))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("records of %s shard %d: %w", stream, shard, err)
+	}
+	return recordsThrough(m)
+}

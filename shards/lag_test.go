@@ -66,4 +66,7 @@ func TestLag(t *testing.T) {
 	appendMsg(st)
 	check(s, seqs[14], 5)
 	check(s, seqs[9], 10)
+	if n, err := s.RecordsTotal(ctx, "logs", 0); err != nil || n != 20 {
+		t.Errorf("RecordsTotal = %d, %v; want 20 (trimmed ones included)", n, err)
+	}
 }
