@@ -25,6 +25,9 @@ const (
 	FlushMemory   FlushReason = "memory"
 )
 
+// FlushReasons lists every flush reason, for metric labels.
+var FlushReasons = []FlushReason{FlushSize, FlushInterval, FlushSchedule, FlushShutdown, FlushMemory}
+
 // Batch is what a buffer hands to a destination: records of one delivery,
 // shard and set of partition keys, in shard order.
 type Batch struct {
@@ -68,6 +71,7 @@ type Buffer struct {
 	batch     Batch
 	opened    time.Time // when the first record of the current batch entered
 	scheduled time.Time // the schedule's next time after opened
+	oldest    time.Time // the earliest arrival among the held records
 }
 
 // New returns an empty buffer for one delivery, shard and set of partition keys.
@@ -82,6 +86,9 @@ func (b *Buffer) Add(now time.Time, r Record) {
 		if b.cfg.Schedule != nil {
 			b.scheduled = b.cfg.Schedule.Next(now)
 		}
+		b.oldest = r.Arrival
+	} else if r.Arrival.Before(b.oldest) {
+		b.oldest = r.Arrival
 	}
 	b.batch.Records = append(b.batch.Records, r)
 	b.batch.Bytes += len(r.Data)
@@ -103,6 +110,15 @@ func (b *Buffer) FirstSequence() (seq uint64, ok bool) {
 		return 0, false
 	}
 	return b.batch.Records[0].Sequence, true
+}
+
+// OldestArrival returns the earliest arrival time of the records held; ok
+// is false when the buffer is empty.
+func (b *Buffer) OldestArrival() (t time.Time, ok bool) {
+	if len(b.batch.Records) == 0 {
+		return time.Time{}, false
+	}
+	return b.oldest, true
 }
 
 // Due reports whether the buffer must flush at now, and why. Size wins over

@@ -79,6 +79,9 @@ func TestDeadlineAndTake(t *testing.T) {
 	if d, _ := b.Deadline(); !d.Equal(t0.Add(40 * time.Minute)) {
 		t.Fatalf("deadline = %v, want the schedule's 14:00", d)
 	}
+	if oldest, ok := b.OldestArrival(); !ok || !oldest.Equal(t0.Add(-2*time.Minute)) {
+		t.Fatalf("buffer's oldest arrival = %v, %v; want the second record's", oldest, ok)
+	}
 	batch := b.Take(FlushSchedule)
 	if batch.FirstSequence() != 5 || batch.LastSequence() != 9 || batch.Bytes != 3 || batch.Reason != FlushSchedule {
 		t.Fatalf("batch = %+v", batch)
@@ -89,7 +92,7 @@ func TestDeadlineAndTake(t *testing.T) {
 	if batch.PartitionKeys["k"] != "v" || batch.Delivery != "d" {
 		t.Fatalf("batch identity lost: %+v", batch)
 	}
-	if b.Len() != 0 || b.Bytes() != 0 {
+	if _, ok := b.OldestArrival(); b.Len() != 0 || b.Bytes() != 0 || ok {
 		t.Fatal("Take left records behind")
 	}
 	// The next batch opens afresh.

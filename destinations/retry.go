@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hydrant-dev/hydrant/buffer"
 )
 
@@ -18,6 +20,17 @@ type RetryConfig struct {
 	Duration       time.Duration // total time allowed for retries; 0: one attempt
 	InitialBackoff time.Duration // default 500ms
 	MaxBackoff     time.Duration // default 30s
+	// Retries, when set, counts each retry: each attempt after the first
+	// (hydrant_delivery_retries_total).
+	Retries prometheus.Counter
+}
+
+// CountRetry counts one retry when c counts them. WithRetry calls it, and
+// destinations that retry by themselves call it for each round.
+func (c RetryConfig) CountRetry() {
+	if c.Retries != nil {
+		c.Retries.Inc()
+	}
 }
 
 // RetryError is returned when retries are exhausted or the error was
@@ -86,6 +99,7 @@ func WithRetry(cfg RetryConfig, logger *slog.Logger) Decorator {
 				if err := Sleep(ctx, wait); err != nil {
 					return &RetryError{Attempts: attempt, Err: err}
 				}
+				cfg.CountRetry()
 			}
 		}}
 	}

@@ -8,6 +8,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hydrant-dev/hydrant/buffer"
 )
 
@@ -46,7 +49,9 @@ func TestWithRetry(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := &flaky{failures: tt.failures, err: tt.err}
-				d := Chain(f, WithRetry(RetryConfig{Duration: tt.duration, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second}, slog.New(slog.DiscardHandler)))
+				retries := prometheus.NewCounter(prometheus.CounterOpts{Name: "retries"})
+				d := Chain(f, WithRetry(RetryConfig{Duration: tt.duration, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+					Retries: retries}, slog.New(slog.DiscardHandler)))
 				start := time.Now()
 				err := d.Deliver(context.Background(), &buffer.Batch{})
 				if (err != nil) != tt.wantErr {
@@ -54,6 +59,9 @@ func TestWithRetry(t *testing.T) {
 				}
 				if tt.wantAttempts > 0 && len(f.attempts) != tt.wantAttempts {
 					t.Fatalf("%d attempts, want %d", len(f.attempts), tt.wantAttempts)
+				}
+				if got := testutil.ToFloat64(retries); got != float64(len(f.attempts)-1) {
+					t.Fatalf("%v retries counted after %d attempts", got, len(f.attempts))
 				}
 				if elapsed := time.Since(start); elapsed > tt.duration {
 					t.Fatalf("retried for %v, beyond the %v retry duration", elapsed, tt.duration)

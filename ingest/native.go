@@ -14,8 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -37,6 +40,7 @@ type target struct {
 	stream    *shards.Stream
 	pointer   jsonpointer.Pointer
 	readsFrom string
+	puts      *metrics.Puts // nil for a target that takes no puts
 }
 
 // Limits bound what one request may carry.
@@ -49,7 +53,11 @@ type Limits struct {
 type Settings struct {
 	Logger *slog.Logger
 	Now    func() time.Time // the quota clock
-	_      struct{}
+	// Metrics count puts per target name (api native) and time every put
+	// request (nil: kept on a registry of the server's own that nobody
+	// reads).
+	Metrics *metrics.Ingest
+	_       struct{}
 }
 
 // Server serves the native ingest API and health endpoints.
@@ -57,6 +65,8 @@ type Server struct {
 	limits  Limits
 	logger  *slog.Logger
 	now     func() time.Time
+	metrics *metrics.Ingest
+	putTime prometheus.Observer // the native API's put durations
 	mu      sync.RWMutex
 	targets map[string]target
 	ready   func() bool
@@ -74,7 +84,11 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 	if set.Now == nil {
 		set.Now = time.Now
 	}
-	s := &Server{limits: limits, logger: set.Logger, now: set.Now, targets: make(map[string]target), ready: ready}
+	if set.Metrics == nil {
+		set.Metrics = metrics.NewIngest(prometheus.NewRegistry())
+	}
+	s := &Server{limits: limits, logger: set.Logger, now: set.Now, targets: make(map[string]target), ready: ready,
+		metrics: set.Metrics, putTime: set.Metrics.PutDuration.WithLabelValues(metrics.APINative)}
 	for name, t := range targets {
 		if err := s.SetTarget(name, t); err != nil {
 			return nil, err
@@ -84,15 +98,20 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 }
 
 // SetTarget adds or replaces the target producers reach by name (a stream
-// created while the server runs, say).
+// created while the server runs, say). Its put counters are resolved here,
+// once: a name only becomes a metric label when it is a target.
 func (s *Server) SetTarget(name string, t Target) error {
 	p, err := jsonpointer.Compile(t.PartitionKeyField)
 	if err != nil {
 		return fmt.Errorf("stream %s: partition_key_field: %w", name, err)
 	}
+	tg := target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom}
+	if t.Stream != nil && t.ReadsFrom == "" {
+		tg.puts = s.metrics.Puts(name, metrics.APINative)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.targets[name] = target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom}
+	s.targets[name] = tg
 	return nil
 }
 
@@ -152,7 +171,12 @@ type recordResult struct {
 	errMsg  string
 }
 
+// putRecords serves a put. Every request is timed; only those handed to
+// the shard log count in the target's put counters (a request for a name
+// that is no target creates no metric label).
 func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { s.putTime.Observe(time.Since(start).Seconds()) }()
 	name := r.PathValue("name")
 	if s.keys != nil {
 		if aerr := s.keys.Check(r, name, auth.ActionPut); aerr != nil {
@@ -198,7 +222,8 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("the body holds no records"))
 		return
 	}
-	results := s.store(r.Context(), name, t.stream, recs)
+	results, stored, bytes := s.store(r.Context(), name, t.stream, recs)
+	t.puts.Count(stored, bytes)
 	writeResults(w, results)
 }
 
@@ -248,15 +273,18 @@ func randomKey() string {
 	return hex.EncodeToString(b[:])
 }
 
-// store puts recs on the stream and returns a result per record.
-func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs []shards.Record) []recordResult {
+// store puts recs on the stream and returns a result per record, and the
+// number and data bytes of the records stored.
+func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs []shards.Record) (results []recordResult, stored, bytes int) {
 	puts := st.Put(ctx, s.now(), recs)
-	results := make([]recordResult, len(puts))
+	results = make([]recordResult, len(puts))
 	failed := 0
 	for i, p := range puts {
 		results[i] = recordResult{shard: p.Shard, seq: p.Sequence}
 		switch {
 		case p.Err == nil:
+			stored++
+			bytes += len(recs[i].Data)
 		case errors.Is(p.Err, shards.ErrDiskBudget):
 			results[i].errCode = "ProvisionedThroughputExceededException"
 			results[i].errMsg = "The shard log is at its disk budget: retry once deliveries have caught up."
@@ -272,7 +300,7 @@ func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs
 	if failed > 0 {
 		s.logger.Error("append failed", "stream", name, "records", failed, "error", firstError(puts))
 	}
-	return results
+	return results, stored, bytes
 }
 
 func firstError(puts []shards.PutResult) error {

@@ -17,7 +17,36 @@ type Delivery struct {
 	// record a delivery has not delivered is: 0 when it keeps up. Trimming
 	// waits for it, so the shard log grows.
 	BehindRetention *prometheus.GaugeVec // {delivery, stream}
+	// BufferBytes is the data bytes a delivery's buffers hold, all shards.
+	BufferBytes *prometheus.GaugeVec // {delivery}
+	// Flushes counts buffers flushed, by flush reason (size, interval,
+	// schedule, shutdown, memory).
+	Flushes *prometheus.CounterVec // {delivery, reason}
+	// Batches counts the batches a delivery finished with, by result:
+	// ResultOK, ResultPartial, ResultFailed.
+	Batches *prometheus.CounterVec // {delivery, result}
+	// Duration is how long the destination took with a batch, retries
+	// included.
+	Duration *prometheus.HistogramVec // {delivery}
+	// Retries counts retries: of a whole batch (destinations.WithRetry) and
+	// each round of a destination's own item retries (Elasticsearch).
+	Retries *prometheus.CounterVec // {delivery}
+	// DataFreshness is the age of the oldest record a delivery has read and
+	// not yet delivered, over all its shards (0: none pending), read at
+	// scrape time from a function each running delivery sets.
+	DataFreshness *GaugeFuncVec // {delivery}
 }
+
+// Batch results.
+const (
+	ResultOK      = "ok"      // the destination took every record
+	ResultPartial = "partial" // it took some; the others went to the error output
+	ResultFailed  = "failed"  // it took none; the batch went to the error output
+)
+
+// deliveryBuckets span a quick local write (5 ms) to a batch retried for
+// the default retry duration and beyond (10 min).
+var deliveryBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
 // NewDelivery registers the delivery metrics on reg.
 func NewDelivery(reg prometheus.Registerer) *Delivery {
@@ -38,16 +67,42 @@ func NewDelivery(reg prometheus.Registerer) *Delivery {
 			Name: "hydrant_delivery_behind_retention_seconds",
 			Help: "How far past the stream's retention the oldest undelivered record is (0: keeping up); trimming waits for it.",
 		}, []string{"delivery", "stream"}),
+		BufferBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hydrant_delivery_buffer_bytes",
+			Help: "Data bytes the delivery's buffers hold, all shards.",
+		}, []string{"delivery"}),
+		Flushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydrant_delivery_flushes_total",
+			Help: "Buffers flushed, by reason: size, interval, schedule, shutdown, memory.",
+		}, []string{"delivery", "reason"}),
+		Batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydrant_delivery_batches_total",
+			Help: "Batches finished, by result: ok (all delivered), partial (some records to the error output), failed (all to the error output).",
+		}, []string{"delivery", "result"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hydrant_delivery_duration_seconds",
+			Help:    "Time the destination took with a batch, retries included.",
+			Buckets: deliveryBuckets,
+		}, []string{"delivery"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydrant_delivery_retries_total",
+			Help: "Retries of a whole batch, and rounds of item retries of destinations that retry items (Elasticsearch).",
+		}, []string{"delivery"}),
+		DataFreshness: NewGaugeFuncVec(prometheus.GaugeOpts{
+			Name: "hydrant_delivery_data_freshness_seconds",
+			Help: "Age of the oldest record read and not yet delivered, over all shards (Firehose's DataFreshness); 0: none pending.",
+		}, "delivery"),
 	}
-	reg.MustRegister(m.Records, m.Bytes, m.ErrorOutputRecords, m.BehindRetention)
+	reg.MustRegister(m.Records, m.Bytes, m.ErrorOutputRecords, m.BehindRetention,
+		m.BufferBytes, m.Flushes, m.Batches, m.Duration, m.Retries, m.DataFreshness)
 	return m
 }
 
 // Store holds the shard log's metrics.
 type Store struct {
 	// ThrottledRecords counts records refused by a shard quota or the disk
-	// budget.
-	ThrottledRecords *prometheus.CounterVec // {stream, reason}
+	// budget, by shard index (0 … shards−1).
+	ThrottledRecords *prometheus.CounterVec // {stream, shard, reason}
 }
 
 // Throttle reasons.
@@ -62,7 +117,7 @@ func NewStore(reg prometheus.Registerer) *Store {
 		ThrottledRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hydrant_store_throttled_records_total",
 			Help: "Records refused with a throttling error: by a shard's quota or because the shard log is at its disk budget.",
-		}, []string{"stream", "reason"}),
+		}, []string{"stream", "shard", "reason"}),
 	}
 	reg.MustRegister(m.ThrottledRecords)
 	return m

@@ -64,9 +64,10 @@ type Delivery struct {
 	logger *slog.Logger
 	now    func() time.Time
 	memory *buffer.Memory
-	// Metrics of this delivery.
-	delivered, deliveredBytes prometheus.Counter
-	errorOutput               *prometheus.CounterVec // {type}
+	m      deliveryMetrics // this delivery's series
+	// pending is each shard's oldest record read and not yet delivered.
+	pending pending
+	stats   stats
 
 	buffered   atomic.Int64 // records held in buffers, all shards
 	partitions atomic.Int64 // buffers of partition-key sets, all shards
@@ -93,10 +94,7 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 		set.Metrics = metrics.NewDelivery(prometheus.NewRegistry())
 	}
 	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory,
-		delivered:      set.Metrics.Records.WithLabelValues(cfg.Name),
-		deliveredBytes: set.Metrics.Bytes.WithLabelValues(cfg.Name),
-		errorOutput:    set.Metrics.ErrorOutputRecords.MustCurryWith(prometheus.Labels{"delivery": cfg.Name}),
-	}
+		m: newDeliveryMetrics(set.Metrics, cfg.Name), pending: make(pending, cfg.Shards)}
 }
 
 // Run delivers until ctx ends, then flushes what its buffers hold (reason
@@ -105,8 +103,11 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 // ctx ended; what does not finish is not checkpointed and is read again at
 // the next start. A shard whose loop fails (its log or checkpoint store
 // erring) is restarted from its checkpoint after a backoff. When Run
-// returns it has closed the destination.
+// returns it has closed the destination. While it runs, the delivery's
+// data freshness is served from its shards' state at each scrape.
 func (d *Delivery) Run(ctx context.Context) {
+	removeFreshness := d.m.freshness.Set(d.cfg.Name, d.freshness)
+	defer removeFreshness()
 	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrites()
 	done := make(chan struct{})
@@ -184,6 +185,7 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 		n, bytes := l.held()
 		d.buffered.Add(-int64(n))
 		d.memory.Add(-bytes)
+		d.m.bufferBytes.Sub(float64(bytes))
 		l.closePartitions()
 	}()
 	d.logger.Info("delivering shard", "shard", l.shardID, "after", cp.String())
@@ -240,33 +242,6 @@ func (l *shardLoop) held() (records, bytes int) {
 	return records, bytes
 }
 
-// relieveMemory flushes the loop's largest buffers, reason memory, while
-// all deliveries' buffers together hold more than the process allows.
-func (l *shardLoop) relieveMemory(ctx context.Context) error {
-	for l.d.memory.Over() {
-		var (
-			largest *buffer.Buffer
-			id      string
-		)
-		for bid, b := range l.buffers {
-			if b.Bytes() > 0 && (largest == nil || b.Bytes() > largest.Bytes()) {
-				largest, id = b, bid
-			}
-		}
-		if largest == nil {
-			return nil // this shard holds nothing: the others flush theirs
-		}
-		if err := l.flush(ctx, l.take(largest, buffer.FlushMemory)); err != nil {
-			return err
-		}
-		if id != "" {
-			delete(l.buffers, id) // as flushDue: partitions come and go
-			l.d.partitions.Add(-1)
-		}
-	}
-	return nil
-}
-
 // read waits for records until the earliest buffer deadline.
 func (l *shardLoop) read(ctx context.Context, r *shards.Reader) ([]shards.StoredRecord, error) {
 	waitCtx := ctx
@@ -308,7 +283,11 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 		return err
 	}
 	now := l.d.now()
-	var failed []destinations.ErrorRecord
+	var (
+		failed []destinations.ErrorRecord
+		added  int       // data bytes buffered
+		oldest time.Time // earliest arrival buffered
+	)
 	for i, o := range outs {
 		switch o.Result {
 		case transform.Ok:
@@ -326,12 +305,18 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 			b.Add(now, r)
 			l.d.buffered.Add(1)
 			l.d.memory.Add(len(r.Data))
+			added += len(r.Data)
+			if oldest.IsZero() || r.Arrival.Before(oldest) {
+				oldest = r.Arrival
+			}
 		case transform.ProcessingFailed:
 			failed = append(failed, destinations.ErrorRecord{
 				Record: l.in[i], AttemptsMade: 1, ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, AttemptEnding: now,
 			})
 		}
 	}
+	l.d.m.bufferBytes.Add(float64(added))
+	l.notePending(oldest)
 	if len(failed) > 0 {
 		if err := l.writeErrors(ctx, destinations.ErrorTypeProcessingFailed, failed); err != nil {
 			return err
@@ -420,120 +405,6 @@ func partitionID(keys map[string]string) string {
 	return b.String()
 }
 
-func (l *shardLoop) flushDue(ctx context.Context) error {
-	now := l.d.now()
-	for id, b := range l.buffers {
-		reason, due := b.Due(now)
-		if !due {
-			continue
-		}
-		if err := l.flush(ctx, l.take(b, reason)); err != nil {
-			return err
-		}
-		if id != "" {
-			delete(l.buffers, id) // partitions come and go; keep only live ones
-			l.d.partitions.Add(-1)
-		}
-	}
-	return nil
-}
-
-func (l *shardLoop) take(b *buffer.Buffer, reason buffer.FlushReason) *buffer.Batch {
-	batch := b.Take(reason)
-	l.d.buffered.Add(-int64(len(batch.Records)))
-	l.d.memory.Add(-batch.Bytes)
-	return batch
-}
-
-// flush delivers one batch; when the destination gives up, the batch goes
-// to the error output. It returns an error only when neither succeeded, and
-// then the checkpoint must not move.
-func (l *shardLoop) flush(ctx context.Context, b *buffer.Batch) error {
-	start := time.Now()
-	err := l.d.cfg.Destination.Deliver(ctx, b)
-	var recErrs *destinations.RecordErrors
-	if errors.As(err, &recErrs) {
-		l.countDelivered(b, recErrs.Failed)
-		return l.writeRecordErrors(ctx, b, recErrs)
-	}
-	if err == nil {
-		l.countDelivered(b, nil)
-		l.d.logger.Debug("flushed", "shard", l.shardID, "reason", b.Reason, "records", len(b.Records),
-			"bytes", b.Bytes, "took", time.Since(start))
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	attempts := 1
-	var re *destinations.RetryError
-	if errors.As(err, &re) {
-		attempts = re.Attempts
-	}
-	l.d.logger.Error("delivery failed; writing batch to the error output", "shard", l.shardID,
-		"records", len(b.Records), "attempts", attempts, "error", err)
-	now := l.d.now()
-	failed := make([]destinations.ErrorRecord, len(b.Records))
-	for i, r := range b.Records {
-		failed[i] = destinations.ErrorRecord{Record: r, AttemptsMade: attempts, ErrorCode: "DeliveryFailed",
-			ErrorMessage: err.Error(), AttemptEnding: now}
-	}
-	return l.writeErrors(ctx, destinations.ErrorTypeDeliveryFailed, failed)
-}
-
-// countDelivered counts the records of b the destination took: all but
-// failed.
-func (l *shardLoop) countDelivered(b *buffer.Batch, failed map[int]error) {
-	bytes := b.Bytes
-	for i := range failed {
-		bytes -= len(b.Records[i].Data)
-	}
-	l.d.delivered.Add(float64(len(b.Records) - len(failed)))
-	l.d.deliveredBytes.Add(float64(bytes))
-}
-
-// writeRecordErrors sends the records a destination could not take (while
-// it stored the rest) to the error output.
-func (l *shardLoop) writeRecordErrors(ctx context.Context, b *buffer.Batch, re *destinations.RecordErrors) error {
-	now := l.d.now()
-	idx := slices.Sorted(maps.Keys(re.Failed))
-	failed := make([]destinations.ErrorRecord, 0, len(idx))
-	for _, i := range idx {
-		er := destinations.ErrorRecord{Record: b.Records[i], AttemptsMade: 1, ErrorCode: re.Code,
-			ErrorMessage: re.Failed[i].Error(), AttemptEnding: now}
-		var de *destinations.DocumentError
-		if errors.As(re.Failed[i], &de) {
-			er.ErrorCode, er.AttemptsMade, er.IndexName, er.DocumentID = de.Code, max(de.Attempts, 1), de.Index, de.DocumentID
-		}
-		failed = append(failed, er)
-	}
-	return l.writeErrors(ctx, re.Type, failed)
-}
-
-// writeErrors stores failed records, retrying until it succeeds or ctx
-// ends: records are never dropped, and while the error output is down the
-// shard waits.
-func (l *shardLoop) writeErrors(ctx context.Context, typ string, recs []destinations.ErrorRecord) error {
-	eb := &destinations.ErrorBatch{Delivery: l.d.cfg.Name, ShardID: l.shardID, Type: typ, Records: recs}
-	backoff := destinations.Backoff{Initial: l.d.cfg.Retry.InitialBackoff, Max: l.d.cfg.Retry.MaxBackoff}
-	for attempt := 1; ; attempt++ {
-		err := l.d.cfg.Errors.WriteErrors(ctx, eb)
-		if err == nil {
-			l.d.errorOutput.WithLabelValues(typ).Add(float64(len(recs)))
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		wait := backoff.Delay(attempt, err)
-		l.d.logger.Error("error output failed; the shard waits and retries", "shard", l.shardID,
-			"type", typ, "records", len(recs), "attempt", attempt, "wait", wait, "error", err)
-		if err := destinations.Sleep(ctx, wait); err != nil {
-			return err
-		}
-	}
-}
-
 // advance moves the checkpoint to just before the oldest record still
 // buffered, or to the last record read when nothing is buffered.
 func (l *shardLoop) advance(ctx context.Context) error {
@@ -561,7 +432,7 @@ func (l *shardLoop) drain(wctx context.Context) error {
 		if b.Len() == 0 {
 			continue
 		}
-		if err := l.flush(wctx, l.take(b, buffer.FlushShutdown)); err != nil {
+		if err := l.flushBuffer(wctx, b, buffer.FlushShutdown); err != nil {
 			l.d.logger.Warn("shutdown flush did not finish; records will be read again at the next start",
 				"shard", l.shardID, "error", err)
 			return nil

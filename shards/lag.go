@@ -18,7 +18,10 @@ const recordsHeader = "Hydrant-Records"
 
 // ShardLag is how far a reader of one shard (a delivery) is behind.
 type ShardLag struct {
-	Records int64     // records stored after the reader's checkpoint
+	// Records is the number of records stored after the reader's
+	// checkpoint; -1 when unknown (messages written by a Hydrant that did
+	// not count records yet).
+	Records int64
 	Oldest  time.Time // when the oldest of them was stored; zero when none
 }
 
@@ -50,13 +53,16 @@ func (s *Store) Lag(ctx context.Context, stream string, shard int, cp Sequence) 
 	if err != nil {
 		return lag, fmt.Errorf("lag of %s shard %d: %w", stream, shard, err)
 	}
+	lag.Oldest = first.Time
 	lastTotal, err := recordsThrough(last)
 	if err != nil {
-		return lag, err
+		lag.Records = -1
+		return lag, nil
 	}
 	firstTotal, err := recordsThrough(first)
 	if err != nil {
-		return lag, err
+		lag.Records = -1
+		return lag, nil
 	}
 	n, err := batchCount(first.Data)
 	if err != nil {
@@ -66,7 +72,7 @@ func (s *Store) Lag(ctx context.Context, stream string, shard int, cp Sequence) 
 	if cp.Message() == from {       // part of that message is delivered
 		before += int64(cp.Index()) + 1
 	}
-	lag.Records, lag.Oldest = max(lastTotal-before, 0), first.Time
+	lag.Records = max(lastTotal-before, 0)
 	return lag, nil
 }
 
@@ -115,7 +121,8 @@ func recordsMsg(subject string, data []byte, total int64) *nats.Msg {
 
 // RecordsTotal returns how many records stream's shard has stored since it
 // was created (trimmed ones included): two readings apart in time give its
-// write rate.
+// write rate. It is -1 when unknown (the last message was written by a
+// Hydrant that did not count records yet).
 func (s *Store) RecordsTotal(ctx context.Context, stream string, shard int) (int64, error) {
 	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
 	if err != nil {
@@ -128,5 +135,9 @@ func (s *Store) RecordsTotal(ctx context.Context, stream string, shard int) (int
 	if err != nil {
 		return 0, fmt.Errorf("records of %s shard %d: %w", stream, shard, err)
 	}
-	return recordsThrough(m)
+	n, err := recordsThrough(m)
+	if err != nil {
+		return -1, nil
+	}
+	return n, nil
 }

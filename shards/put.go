@@ -73,23 +73,20 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 	return results
 }
 
-// countThrottled counts the records Put refused, by reason.
+// countThrottled counts the records Put refused, by shard and reason.
+// Before the appends, every error in results is a refusal.
 func (st *Stream) countThrottled(results []PutResult, full bool) {
-	if st.throttledQuota == nil {
+	if st.throttled == nil {
 		return
 	}
-	n := 0
 	for _, r := range results {
-		if r.Err != nil {
-			n++
+		if r.Err == nil {
+			continue
 		}
-	}
-	if n == 0 {
-		return
-	}
-	if full {
-		st.throttledBudget.Add(float64(n))
-	} else {
-		st.throttledQuota.Add(float64(n))
+		if c := st.throttled[r.Shard]; full {
+			c.budget.Inc()
+		} else {
+			c.quota.Inc()
+		}
 	}
 }

@@ -40,7 +40,7 @@ type StoreConfig struct {
 	// UsageInterval is how often the log's size is read for the budget;
 	// default 1 s.
 	UsageInterval time.Duration
-	// Metrics counts throttled records (nil: not counted).
+	// Metrics counts throttled records, per shard (nil: not counted).
 	Metrics *metrics.Store
 	Logger  *slog.Logger
 	// Now is the clock stamped on stored records as their arrival time.
@@ -208,9 +208,13 @@ type Stream struct {
 	quotas    []*Quota
 	appenders []*appender
 	budget    *diskBudget
-	// throttledQuota and throttledBudget count refused records (nil: not counted).
-	throttledQuota, throttledBudget prometheus.Counter
+	// throttled counts refused records per shard, by reason (nil: not
+	// counted); resolved when the stream opens.
+	throttled []throttleCounters
 }
+
+// throttleCounters are one shard's counters of refused records.
+type throttleCounters struct{ quota, budget prometheus.Counter }
 
 // CreateStream creates (or opens) the JetStream streams of spec's shards and
 // starts their appenders. Creating an existing stream with the same shard
@@ -235,8 +239,14 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	}
 	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget}
 	if m := s.cfg.Metrics; m != nil {
-		st.throttledQuota = m.ThrottledRecords.WithLabelValues(spec.Name, metrics.ReasonQuota)
-		st.throttledBudget = m.ThrottledRecords.WithLabelValues(spec.Name, metrics.ReasonDiskBudget)
+		st.throttled = make([]throttleCounters, spec.Shards)
+		for i := range st.throttled {
+			shard := strconv.Itoa(i)
+			st.throttled[i] = throttleCounters{
+				quota:  m.ThrottledRecords.WithLabelValues(spec.Name, shard, metrics.ReasonQuota),
+				budget: m.ThrottledRecords.WithLabelValues(spec.Name, shard, metrics.ReasonDiskBudget),
+			}
+		}
 	}
 	for i := 0; i < spec.Shards; i++ {
 		name := jsStreamName(spec.Name, i)

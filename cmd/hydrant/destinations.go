@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/destinations/elasticsearch"
@@ -27,6 +29,8 @@ type builtDestination struct {
 	// retries: the destination retries by itself, record by record, within
 	// the retry duration (Elasticsearch); it must not be retried whole.
 	retries bool
+	// retryCount counts the delivery's retries, whoever makes them.
+	retryCount prometheus.Counter
 }
 
 // withRetry returns the destination as the pipeline calls it: bounded in
@@ -35,6 +39,7 @@ func (b builtDestination) withRetry(retry destinations.RetryConfig, logger *slog
 	if b.retries {
 		return b.dest
 	}
+	retry.Retries = b.retryCount
 	return destinations.Chain(b.dest, destinations.WithTimeout(5*time.Minute), destinations.WithRetry(retry, logger))
 }
 
@@ -44,17 +49,18 @@ func (b builtDestination) withRetry(retry destinations.RetryConfig, logger *slog
 // it takes only the documents that were not indexed, as Firehose's
 // FailedDocumentsOnly. A search destination's failed documents go to the
 // backup when there is one; Postgres's, and a search destination's without
-// a backup, to the data dir.
-func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir string, logger *slog.Logger) (builtDestination, error) {
+// a backup, to the data dir. retryCount counts the delivery's retries.
+func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir string, retryCount prometheus.Counter,
+	logger *slog.Logger) (builtDestination, error) {
 	var (
-		built builtDestination
+		built = builtDestination{retryCount: retryCount}
 		err   error
 	)
 	switch {
 	case d.Destination.Postgres != nil:
 		built.dest, err = buildPostgres(ctx, *d.Destination.Postgres)
 	case d.Destination.Elasticsearch != nil:
-		built.dest, err = buildElasticsearch(*d.Destination.Elasticsearch, d.Retry, logger)
+		built.dest, err = buildElasticsearch(*d.Destination.Elasticsearch, d.Retry, retryCount, logger)
 		built.retries = true
 	default:
 		var objs *destinations.Objects
@@ -96,14 +102,15 @@ func dataDirErrors(dataDir, delivery string) (destinations.ErrorOutput, error) {
 }
 
 // buildElasticsearch makes an Elasticsearch or OpenSearch destination.
-func buildElasticsearch(ec config.ElasticsearchDestinationConfig, retry config.RetryConfig, logger *slog.Logger) (destinations.Destination, error) {
+func buildElasticsearch(ec config.ElasticsearchDestinationConfig, retry config.RetryConfig, retryCount prometheus.Counter,
+	logger *slog.Logger) (destinations.Destination, error) {
 	cfg := elasticsearch.Config{
 		Flavor: ec.Flavor, Endpoints: ec.Endpoints, Username: ec.Username, Password: ec.Password, APIKey: ec.APIKey,
 		InsecureSkipVerify: ec.TLS.InsecureSkipVerify,
 		Index:              ec.Index, Rotation: ec.IndexRotation, DocumentID: ec.DocumentID, Action: ec.Action,
 		Pipeline: ec.Pipeline, Gzip: ec.Compression == config.CompressionGzip,
 		MaxBulkBytes: int(ec.MaxBulkBytes), RequestTimeout: ec.RequestTimeout.Std(),
-		Retry:  destinations.RetryConfig{Duration: retry.Duration.Std()},
+		Retry:  destinations.RetryConfig{Duration: retry.Duration.Std(), Retries: retryCount},
 		Logger: logger,
 	}
 	if ec.TLS.CAFile != "" {

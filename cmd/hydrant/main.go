@@ -28,6 +28,8 @@ Commands:
   validate   check a config file, print every problem with its line, and exit
   put        put the lines of a file or stdin into a stream (native API), with a summary
   replay     print a stream's records from a sequence number or a time (Kinesis read path)
+  streams    list a running Hydrant's streams: shards, records, write rate
+  status     show each delivery's lag, last flush and errors (-watch refreshes)
   version    print the version
 
 Run 'hydrant <command> -h' for a command's flags.
@@ -61,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return putCmd(args[1:], os.Stdin, stdout, stderr)
 	case "replay":
 		return replayCmd(args[1:], stdout, stderr)
+	case "streams":
+		return streamsCmd(args[1:], stdout, stderr)
+	case "status":
+		return statusCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hydrant", version)
 		return 0

@@ -23,6 +23,7 @@ import (
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
@@ -49,6 +50,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	deliveryMetrics := metrics.NewDelivery(reg)
+	ingestMetrics := metrics.NewIngest(reg)
 	store, err := shards.Open(ctx, shards.StoreConfig{
 		DataDir:       cfg.Storage.DataDir,
 		SyncAlways:    cfg.Storage.Fsync == config.FsyncAlways,
@@ -69,7 +71,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	denv := deliveryEnv{regs: regs, store: store, dataDir: cfg.Storage.DataDir, logger: logger,
-		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory)), metrics: deliveryMetrics}
+		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory)), metrics: deliveryMetrics, board: &statusBoard{}}
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
 	for _, d := range cfg.Deliveries {
 		pd, err := newDelivery(ctx, d, denv)
@@ -83,7 +85,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	srv, err := ingest.NewServer(ingest.Limits{
 		MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
-	}, targets, ready.Load, ingest.Settings{Logger: logger})
+	}, targets, ready.Load, ingest.Settings{Logger: logger, Metrics: ingestMetrics})
 	if err != nil {
 		return err
 	}
@@ -92,11 +94,12 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	defer cat.Close()
-	authed, err := wireAPIs(cfg, srv, cat, store, logger)
+	authed, err := wireAPIs(cfg, srv, cat, store, ingestMetrics, logger)
 	if err != nil {
 		return err
 	}
-	httpSrv, ln, err := listen(cfg.Server, withMetrics(srv.Handler(), reg), authed, logger)
+	ops := withMetrics(srv.Handler(), reg, statusHandler(denv.board, cat, store, authed.keys))
+	httpSrv, ln, err := listen(cfg.Server, ops, authed, logger)
 	if err != nil {
 		return err
 	}
@@ -169,7 +172,8 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store) (
 
 // wireAPIs sets up the AWS APIs and authentication on srv; authed says
 // which kinds of request need credentials.
-func wireAPIs(cfg *config.Config, srv *ingest.Server, cat *catalog.Catalog, store *shards.Store, logger *slog.Logger) (authed authState, err error) {
+func wireAPIs(cfg *config.Config, srv *ingest.Server, cat *catalog.Catalog, store *shards.Store, m *metrics.Ingest,
+	logger *slog.Logger) (authed authState, err error) {
 	verifier, keys, err := newAuth(cfg.Server.Auth)
 	if err != nil {
 		return authed, err
@@ -180,6 +184,7 @@ func wireAPIs(cfg *config.Config, srv *ingest.Server, cat *catalog.Catalog, stor
 		MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
 		Control:        cat,
+		Metrics:        m,
 		Logger:         logger,
 	}
 	if verifier != nil {
@@ -189,13 +194,16 @@ func wireAPIs(cfg *config.Config, srv *ingest.Server, cat *catalog.Catalog, stor
 	srv.HandleAWS(awsapi.New(cat, store, opts))
 	if keys != nil {
 		srv.RequireAPIKeys(keys)
-		authed.native = true
+		authed.native, authed.keys = true, keys
 	}
 	return authed, nil
 }
 
 // authState says which APIs require credentials.
-type authState struct{ aws, native bool }
+type authState struct {
+	aws, native bool
+	keys        *auth.APIKeys // nil: no API keys
+}
 
 // listen opens the listener and the HTTP server: HTTP/1.1 and HTTP/2 (h2c
 // in the clear, h2 over TLS — the AWS Java SDK's async client and the KCL
@@ -252,6 +260,7 @@ type deliveryEnv struct {
 	logger  *slog.Logger
 	memory  *buffer.Memory // shared by all deliveries' buffers
 	metrics *metrics.Delivery
+	board   *statusBoard // the running deliveries, for status reports
 }
 
 // newDelivery builds a delivery of the config (or created through the
@@ -270,7 +279,7 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 	if len(ts) > 0 {
 		tr = transform.Chain(ts...)
 	}
-	built, err := buildDestination(ctx, d, env.dataDir, logger.With("delivery", d.Name))
+	built, err := buildDestination(ctx, d, env.dataDir, env.metrics.Retries.WithLabelValues(d.Name), logger.With("delivery", d.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +294,7 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 	if !ok {
 		return nil, fmt.Errorf("source stream %q is not open", d.SourceStream())
 	}
-	return pipeline.New(pipeline.Config{
+	pd := pipeline.New(pipeline.Config{
 		Name:                d.Name,
 		Stream:              d.SourceStream(),
 		Shards:              stream.Shards(),
@@ -295,13 +304,17 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 		Errors:              built.errors,
 		Retry:               retry,
 		MaxActivePartitions: d.MaxActivePartitions,
-	}, store, pipeline.Settings{Logger: logger, Memory: env.memory, Metrics: env.metrics}), nil
+	}, store, pipeline.Settings{Logger: logger, Memory: env.memory, Metrics: env.metrics})
+	env.board.add(d.Name, pd)
+	return pd, nil
 }
 
-// withMetrics serves Prometheus metrics at GET /metrics beside h.
-func withMetrics(h http.Handler, reg *prometheus.Registry) http.Handler {
+// withMetrics serves Prometheus metrics at GET /metrics and the status
+// report at GET /v1/status beside h.
+func withMetrics(h http.Handler, reg *prometheus.Registry, status http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /v1/status", status)
 	mux.Handle("/", h)
 	return mux
 }

@@ -41,7 +41,8 @@ type Config struct {
 	MaxBulkBytes   int           // largest bulk body before compression; default 10 MiB
 	RequestTimeout time.Duration // per bulk request; default 60 s
 	// Retry bounds how long items that failed for now are sent again,
-	// counted from the first attempt; 0 means one attempt.
+	// counted from the first attempt; 0 means one attempt. Retry.Retries,
+	// when set, counts each round of sending failed items again.
 	Retry destinations.RetryConfig
 
 	Transport http.RoundTripper // optional; default a new http.Transport
@@ -138,6 +139,7 @@ func (d *Destination) Deliver(ctx context.Context, b *buffer.Batch) error {
 		if err := destinations.Sleep(ctx, wait); err != nil {
 			return err
 		}
+		d.cfg.Retry.CountRetry()
 	}
 	for _, it := range items { // an item's error is cleared when it is sent again
 		if it.err != nil {

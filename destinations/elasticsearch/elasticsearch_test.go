@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hydrant-dev/hydrant/buffer"
 	"github.com/hydrant-dev/hydrant/destinations"
 )
@@ -526,6 +529,78 @@ func TestTLSCA(t *testing.T) {
 			}
 			if _, err := New(Config{Endpoints: []string{s.URL}, Index: "i", CACert: []byte("not PEM")}); err == nil {
 				t.Error("a CA file without a certificate was taken")
+			}
+		})
+	}
+}
+
+// Each round of sending failed items again counts one retry in
+// Retry.Retries (hydrant_delivery_retries_total): a whole request retried,
+// or the items that failed for now. Permanent failures, and the halves of a
+// request split because it was refused, are no retry.
+func TestRetryRoundsCounted(t *testing.T) {
+	tests := map[string]struct {
+		respond     func(req int, actions []bulkAction) (int, []itemResult)
+		duration    time.Duration
+		wantRetries float64
+		wantReqs    int
+	}{
+		"items retried twice": {
+			respond: func(req int, actions []bulkAction) (int, []itemResult) {
+				items := make([]itemResult, len(actions))
+				for i, a := range actions {
+					items[i] = itemResult{status: 201}
+					if n := int(a.Doc["n"].(float64)); req < 2 && n == 3 {
+						items[i] = itemResult{429, "es_rejected_execution_exception"}
+					}
+				}
+				return 0, items
+			},
+			duration: time.Hour, wantRetries: 2, wantReqs: 3,
+		},
+		"whole request 502, then 429, then indexed": {
+			respond: func(req int, _ []bulkAction) (int, []itemResult) {
+				if req < 2 {
+					return []int{502, 429}[req], nil
+				}
+				return 0, nil
+			},
+			duration: time.Hour, wantRetries: 2, wantReqs: 3,
+		},
+		"permanent item failures": {
+			respond: func(_ int, actions []bulkAction) (int, []itemResult) {
+				items := make([]itemResult, len(actions))
+				for i := range items {
+					items[i] = itemResult{400, "mapper_parsing_exception"}
+				}
+				return 0, items
+			},
+			duration: time.Hour, wantRetries: 0, wantReqs: 1,
+		},
+		"split halves": {
+			respond: func(_ int, actions []bulkAction) (int, []itemResult) {
+				if len(actions) > 2 {
+					return 413, nil
+				}
+				return 0, nil
+			},
+			duration: time.Hour, wantRetries: 0, wantReqs: 3,
+		},
+		"no retry duration": {
+			respond:  func(int, []bulkAction) (int, []itemResult) { return 503, nil },
+			duration: 0, wantRetries: 0, wantReqs: 1,
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := newBulkServer(t, "Elasticsearch", tt.respond)
+			retries := prometheus.NewCounter(prometheus.CounterOpts{Name: "retries"})
+			d := newDest(t, s, FlavorElasticsearch, func(c *Config) {
+				c.Retry.Duration, c.Retry.Retries = tt.duration, retries
+			})
+			d.Deliver(context.Background(), batch(4))
+			if got := testutil.ToFloat64(retries); got != tt.wantRetries || len(s.all()) != tt.wantReqs {
+				t.Fatalf("%v retries counted in %d requests; want %v in %d", got, len(s.all()), tt.wantRetries, tt.wantReqs)
 			}
 		})
 	}

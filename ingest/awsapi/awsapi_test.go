@@ -55,6 +55,12 @@ var generous = shards.Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1_000_00
 // deliveries "events" (DirectPut) and "clicks-archive" (reads clicks).
 func newEnv(t testing.TB, verifier awsapi.Verifier) *env {
 	t.Helper()
+	return newEnvOptions(t, awsapi.Options{Verifier: verifier})
+}
+
+// newEnvOptions is newEnv with the server's options (Now is the env's clock).
+func newEnvOptions(t testing.TB, opts awsapi.Options) *env {
+	t.Helper()
 	ctx := context.Background()
 	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: t.TempDir(), SyncAlways: true})
 	if err != nil {
@@ -83,7 +89,8 @@ func newEnv(t testing.TB, verifier awsapi.Verifier) *env {
 			{Name: "slow", Log: slow, Created: slow.Created(), Destination: awsapi.Destination{BucketARN: "arn:aws:s3:::lake"}},
 		})
 	c := &clock{now: time.Now()}
-	api := awsapi.New(catalog, store, awsapi.Options{Now: c.Now, Verifier: verifier})
+	opts.Now = c.Now
+	api := awsapi.New(catalog, store, opts)
 	native, err := ingest.NewServer(ingest.Limits{MaxRequestSize: 16 << 20, MaxRecordSize: 1000 << 10}, nil, nil, ingest.Settings{})
 	if err != nil {
 		t.Fatal(err)

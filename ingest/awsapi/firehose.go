@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -83,7 +84,10 @@ func (s *Server) firehosePutRecord(ctx context.Context, c *call, req *firehosePu
 	if aerr != nil {
 		return nil, aerr
 	}
-	res := d.Log.Put(ctx, c.now, []shards.Record{rec})[0]
+	recs := []shards.Record{rec}
+	results := d.Log.Put(ctx, c.now, recs)
+	s.countPuts(d.Name, metrics.APIFirehose, recs, results)
+	res := results[0]
 	if errors.Is(res.Err, shards.ErrThrottled) {
 		return nil, newError(http.StatusServiceUnavailable, "ServiceUnavailableException", "Slow down.")
 	}
@@ -132,7 +136,9 @@ func (s *Server) firehosePutRecordBatch(ctx context.Context, c *call, req *putRe
 		return nil, errInvalidArgument("Records size exceeds 4 MiB limit")
 	}
 	out := putRecordBatchResponse{RequestResponses: make([]putRecordBatchEntry, len(recs))}
-	for i, res := range d.Log.Put(ctx, c.now, recs) {
+	results := d.Log.Put(ctx, c.now, recs)
+	s.countPuts(d.Name, metrics.APIFirehose, recs, results)
+	for i, res := range results {
 		switch {
 		case res.Err == nil:
 			out.RequestResponses[i] = putRecordBatchEntry{RecordID: recordID(res)}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"unicode/utf8"
 
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -83,7 +84,10 @@ func (s *Server) kinesisPutRecord(ctx context.Context, c *call, req *putRecordRe
 	if aerr != nil {
 		return nil, aerr
 	}
-	res := st.Log.Put(ctx, c.now, []shards.Record{rec})[0]
+	recs := []shards.Record{rec}
+	results := st.Log.Put(ctx, c.now, recs)
+	s.countPuts(st.Name, metrics.APIKinesis, recs, results)
+	res := results[0]
 	if res.Err != nil {
 		return nil, s.putError(st.Name, res)
 	}
@@ -171,7 +175,9 @@ func (s *Server) kinesisPutRecords(ctx context.Context, c *call, req *putRecords
 		return nil, errInvalidArgument("Records size exceeds %d bytes.", maxPutRecordsBytes)
 	}
 	out := putRecordsResponse{Records: make([]putRecordsEntry, len(recs)), EncryptionType: "NONE"}
-	for i, res := range st.Log.Put(ctx, c.now, recs) {
+	results := st.Log.Put(ctx, c.now, recs)
+	s.countPuts(st.Name, metrics.APIKinesis, recs, results)
+	for i, res := range results {
 		if res.Err == nil {
 			out.Records[i] = putRecordsEntry{SequenceNumber: res.Sequence.String(), ShardID: shards.ShardID(res.Shard)}
 			continue

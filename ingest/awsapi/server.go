@@ -14,8 +14,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hydrant-dev/hydrant/ingest/auth"
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -73,6 +75,10 @@ type Options struct {
 	// Control, when set, serves the operations that create and delete
 	// streams and delivery streams.
 	Control Control
+	// Metrics count puts per stream or delivery stream (api kinesis or
+	// firehose) and time every put request (nil: kept on a registry of the
+	// server's own that nobody reads).
+	Metrics *metrics.Ingest
 	Logger  *slog.Logger
 	Now     func() time.Time
 	_       struct{}
@@ -84,8 +90,10 @@ type Server struct {
 	catalog Catalog
 	store   *shards.Store
 	ops     map[string]operation
-	logger  *slog.Logger
-	now     func() time.Time
+	// putTimes times the put operations, by X-Amz-Target.
+	putTimes map[string]prometheus.Observer
+	logger   *slog.Logger
+	now      func() time.Time
 }
 
 // operation handles one X-Amz-Target.
@@ -160,7 +168,18 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewIngest(prometheus.NewRegistry())
+	}
+	kinesisTime := opts.Metrics.PutDuration.WithLabelValues(metrics.APIKinesis)
+	firehoseTime := opts.Metrics.PutDuration.WithLabelValues(metrics.APIFirehose)
+	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now,
+		putTimes: map[string]prometheus.Observer{
+			"Kinesis_20131202.PutRecord":       kinesisTime,
+			"Kinesis_20131202.PutRecords":      kinesisTime,
+			"Firehose_20150804.PutRecord":      firehoseTime,
+			"Firehose_20150804.PutRecordBatch": firehoseTime,
+		}}
 	s.ops = map[string]operation{
 		"Firehose_20150804.PutRecord":                    handle(s.firehosePutRecord),
 		"Firehose_20150804.PutRecordBatch":               handle(s.firehosePutRecordBatch),
@@ -184,8 +203,13 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 	return s
 }
 
-// ServeHTTP serves POST / requests of the AWS APIs.
+// ServeHTTP serves POST / requests of the AWS APIs. Put operations are
+// timed from here, whatever their outcome.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if putTime, ok := s.putTimes[r.Header.Get("X-Amz-Target")]; ok {
+		start := time.Now()
+		defer func() { putTime.Observe(time.Since(start).Seconds()) }()
+	}
 	w.Header().Set("x-amzn-RequestId", uuid.NewString())
 	c, aerr := s.newCall(w, r)
 	if aerr == nil {
@@ -280,6 +304,20 @@ func (s *Server) write(w http.ResponseWriter, c codec, status int, v any) {
 	w.Header().Set("Content-Type", c.contentType)
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// countPuts counts a put request to name that reached the shard log, and
+// the records of it that were stored. name comes from the catalog, never
+// from a request that named no stream.
+func (s *Server) countPuts(name, api string, recs []shards.Record, results []shards.PutResult) {
+	stored, bytes := 0, 0
+	for i, res := range results {
+		if res.Err == nil {
+			stored++
+			bytes += len(recs[i].Data)
+		}
+	}
+	s.opts.Metrics.Puts(name, api).Count(stored, bytes)
 }
 
 // arn builds an ARN of this server's account.

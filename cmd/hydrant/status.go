@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/catalog"
+	"github.com/hydrant-dev/hydrant/ingest/auth"
+	"github.com/hydrant-dev/hydrant/pipeline"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// statusReport is what GET /v1/status answers and `hydrant streams` and
+// `hydrant status` show: the streams with their shards, and where each
+// delivery stands.
+type statusReport struct {
+	Time       time.Time        `json:"time"`
+	Store      storeStatus      `json:"store"`
+	Streams    []streamStatus   `json:"streams"`
+	Deliveries []deliveryStatus `json:"deliveries"`
+}
+
+type storeStatus struct {
+	Bytes      int64 `json:"bytes"`
+	DiskBudget int64 `json:"disk_budget"` // 0: none
+}
+
+type streamStatus struct {
+	Name             string        `json:"name"`
+	RetentionSeconds float64       `json:"retention_seconds"`
+	Shards           []streamShard `json:"shards"`
+}
+
+type streamShard struct {
+	ShardID string `json:"shard_id"`
+	// RecordsTotal counts the records the shard has stored since it was
+	// created; two readings give its rate.
+	RecordsTotal int64  `json:"records_total"`
+	Messages     uint64 `json:"messages"` // record-batch messages kept
+	Bytes        uint64 `json:"bytes"`    // kept
+}
+
+type deliveryStatus struct {
+	Name   string `json:"name"`
+	Source string `json:"source"` // the stream it reads (a DirectPut delivery's own)
+	// LagRecords is the records stored and not yet delivered, over all
+	// shards (-1: unknown, for data written before records were counted);
+	// LagSeconds how long ago the oldest of them was stored.
+	LagRecords int64           `json:"lag_records"`
+	LagSeconds float64         `json:"lag_seconds"`
+	Shards     []deliveryShard `json:"shards"`
+	pipeline.Stats
+}
+
+type deliveryShard struct {
+	ShardID    string  `json:"shard_id"`
+	Checkpoint string  `json:"checkpoint"` // sequence number of the last record delivered; "0": none
+	LagRecords int64   `json:"lag_records"`
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// statusBoard knows the running deliveries, by name.
+type statusBoard struct {
+	mu         sync.Mutex
+	deliveries map[string]*pipeline.Delivery
+}
+
+func (b *statusBoard) add(name string, d *pipeline.Delivery) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.deliveries == nil {
+		b.deliveries = make(map[string]*pipeline.Delivery)
+	}
+	b.deliveries[name] = d
+}
+
+func (b *statusBoard) get(name string) *pipeline.Delivery {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.deliveries[name]
+}
+
+// report gathers the status of everything the catalog holds.
+func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *shards.Store, now time.Time) (statusReport, error) {
+	r := statusReport{Time: now.UTC(), Streams: []streamStatus{}, Deliveries: []deliveryStatus{}}
+	r.Store.Bytes, r.Store.DiskBudget = store.DiskUsage()
+	for _, s := range cat.Streams() {
+		ss := streamStatus{Name: s.Name, RetentionSeconds: s.Retention.Seconds(), Shards: []streamShard{}}
+		for i := range s.Log.Shards() {
+			info, err := store.ShardInfo(ctx, s.Name, i)
+			if err != nil {
+				return r, err
+			}
+			total, err := store.RecordsTotal(ctx, s.Name, i)
+			if err != nil {
+				return r, err
+			}
+			ss.Shards = append(ss.Shards, streamShard{ShardID: shards.ShardID(i), RecordsTotal: total, Messages: info.Messages, Bytes: info.Bytes})
+		}
+		r.Streams = append(r.Streams, ss)
+	}
+	for _, d := range cat.Deliveries() {
+		source, log := d.Source, (*shards.Stream)(nil)
+		if d.Log != nil {
+			source, log = d.Log.Name(), d.Log
+		} else if st, ok := store.Stream(source); ok {
+			log = st
+		}
+		ds := deliveryStatus{Name: d.Name, Source: source, Shards: []deliveryShard{}}
+		if pd := b.get(d.Name); pd != nil {
+			ds.Stats = pd.Stats()
+		}
+		if log != nil {
+			for i := range log.Shards() {
+				cp, err := store.Checkpoint(ctx, d.Name, i)
+				if err != nil {
+					return r, err
+				}
+				lag, err := store.Lag(ctx, source, i, cp)
+				if err != nil {
+					return r, err
+				}
+				sh := deliveryShard{ShardID: shards.ShardID(i), Checkpoint: cp.String(), LagRecords: lag.Records}
+				if !lag.Oldest.IsZero() {
+					sh.LagSeconds = max(now.Sub(lag.Oldest).Seconds(), 0)
+				}
+				if ds.LagRecords >= 0 {
+					ds.LagRecords += sh.LagRecords
+				}
+				if sh.LagRecords < 0 {
+					ds.LagRecords = -1 // unknown on a shard: unknown in all
+				}
+				ds.LagSeconds = max(ds.LagSeconds, sh.LagSeconds)
+				ds.Shards = append(ds.Shards, sh)
+			}
+		}
+		r.Deliveries = append(r.Deliveries, ds)
+	}
+	return r, nil
+}
+
+// statusHandler serves GET /v1/status; with API keys configured it needs
+// a key that may read every stream ("*").
+func statusHandler(board *statusBoard, cat *catalog.Catalog, store *shards.Store, keys *auth.APIKeys) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if keys != nil {
+			if aerr := keys.Check(r, "", auth.ActionRead); aerr != nil {
+				if aerr.Status == http.StatusUnauthorized {
+					w.Header().Set("WWW-Authenticate", auth.BearerChallenge)
+				}
+				writeJSONError(w, aerr.Status, aerr.Code, aerr.Message)
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		rep, err := board.report(ctx, cat, store, time.Now())
+		if err != nil {
+			writeJSONError(w, http.StatusServiceUnavailable, "StatusUnavailable", err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(rep)
+	})
+}
+
+// writeJSONError answers in the native API's error format.
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const streamsUsage = `Usage: hydrant streams [flags]
+
+Lists the streams of a running Hydrant: their shards, the records each has
+stored, its write rate over -interval, and what it keeps.
+
+Exit codes: 0 done, 1 the server refused or could not be reached, 2 usage.
+
+Flags:
+`
+
+const statusUsage = `Usage: hydrant status [flags]
+
+Shows where each delivery of a running Hydrant stands: records stored and not
+yet delivered (lag) and how old the oldest of them is, its last flush, and
+what went to its error output. -watch refreshes it every -interval.
+
+Exit codes: 0 done, 1 the server refused or could not be reached, 2 usage.
+
+Flags:
+`
+
+// clientFlags are the flags of the commands that ask a running Hydrant.
+type clientFlags struct {
+	endpoint, apiKey, output string
+	interval                 time.Duration
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet, interval time.Duration) {
+	fs.StringVar(&c.endpoint, "endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
+	fs.StringVar(&c.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key that may read every stream (env HYDRANT_API_KEY)")
+	fs.StringVar(&c.output, "output", "text", "text (a table) | json")
+	fs.DurationVar(&c.interval, "interval", interval, "")
+}
+
+// fetchStatus asks GET /v1/status.
+func (c *clientFlags) fetchStatus(ctx context.Context) (statusReport, error) {
+	var rep statusReport
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.endpoint, "/")+"/v1/status", nil)
+	if err != nil {
+		return rep, err
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		return rep, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
+		return rep, fmt.Errorf("HTTP %d: %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
+	}
+	return rep, json.NewDecoder(resp.Body).Decode(&rep)
+}
+
+// shardRate is a stream shard with its write rate, as `hydrant streams`
+// prints it.
+type shardRate struct {
+	Stream           string  `json:"stream"`
+	ShardID          string  `json:"shard_id"`
+	RecordsTotal     int64   `json:"records_total"`
+	RecordsPerSecond float64 `json:"records_per_second"`
+	Messages         uint64  `json:"messages"`
+	Bytes            uint64  `json:"bytes"`
+}
+
+func streamsCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("streams", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, streamsUsage); fs.PrintDefaults() }
+	var c clientFlags
+	c.register(fs, time.Second)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 || !oneOfStrings(c.output, "text", "json") || c.interval <= 0 {
+		fs.Usage()
+		return 2
+	}
+	ctx := context.Background()
+	before, err := c.fetchStatus(ctx)
+	if err == nil {
+		time.Sleep(c.interval) // the rate is measured over the interval
+		var after statusReport
+		if after, err = c.fetchStatus(ctx); err == nil {
+			rates := shardRates(before, after)
+			if c.output == "json" {
+				err = json.NewEncoder(stdout).Encode(rates)
+			} else {
+				writeStreamsTable(stdout, rates)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hydrant streams:", err)
+		return 1
+	}
+	return 0
+}
+
+// shardRates pairs two reports' shards and computes each one's rate.
+func shardRates(before, after statusReport) []shardRate {
+	prev := map[string]int64{}
+	for _, s := range before.Streams {
+		for _, sh := range s.Shards {
+			prev[s.Name+"/"+sh.ShardID] = sh.RecordsTotal
+		}
+	}
+	secs := after.Time.Sub(before.Time).Seconds()
+	out := []shardRate{}
+	for _, s := range after.Streams {
+		for _, sh := range s.Shards {
+			r := shardRate{Stream: s.Name, ShardID: sh.ShardID, RecordsTotal: sh.RecordsTotal, Messages: sh.Messages, Bytes: sh.Bytes}
+			if p, ok := prev[s.Name+"/"+sh.ShardID]; ok && secs > 0 && p >= 0 && sh.RecordsTotal >= 0 {
+				r.RecordsPerSecond = float64(sh.RecordsTotal-p) / secs
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func writeStreamsTable(w io.Writer, rates []shardRate) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tSHARD\tRECORDS\tRECORDS/S\tMESSAGES\tKEPT")
+	for _, r := range rates {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%d\t%s\n", r.Stream, r.ShardID, r.RecordsTotal, r.RecordsPerSecond, r.Messages, humanBytes(int64(r.Bytes)))
+	}
+	tw.Flush()
+}
+
+func statusCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, statusUsage); fs.PrintDefaults() }
+	var c clientFlags
+	c.register(fs, 2*time.Second)
+	watch := fs.Bool("watch", false, "refresh every -interval until interrupted")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 || !oneOfStrings(c.output, "text", "json") || c.interval <= 0 {
+		fs.Usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	for {
+		rep, err := c.fetchStatus(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0
+			}
+			fmt.Fprintln(stderr, "hydrant status:", err)
+			return 1
+		}
+		if *watch && c.output == "text" {
+			fmt.Fprint(stdout, "\033[H\033[2J") // clear the terminal
+		}
+		if c.output == "json" {
+			json.NewEncoder(stdout).Encode(rep)
+		} else {
+			writeStatusTable(stdout, rep)
+		}
+		if !*watch {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(c.interval):
+		}
+	}
+}
+
+func writeStatusTable(w io.Writer, rep statusReport) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DELIVERY\tSOURCE\tLAG RECORDS\tLAG\tLAST FLUSH\tDELIVERED\tERROR OUTPUT\tLAST ERROR")
+	for _, d := range rep.Deliveries {
+		lastFlush := "never"
+		if d.LastFlush != nil {
+			lastFlush = rep.Time.Sub(*d.LastFlush).Round(time.Second).String() + " ago"
+		}
+		lastErr := "-"
+		if d.LastError != "" {
+			lastErr = d.LastError
+			if len(lastErr) > 60 {
+				lastErr = lastErr[:57] + "..."
+			}
+		}
+		lagRecords := fmt.Sprint(d.LagRecords)
+		if d.LagRecords < 0 {
+			lagRecords = "?"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, d.Source, lagRecords,
+			(time.Duration(d.LagSeconds * float64(time.Second))).Round(time.Second), lastFlush,
+			d.DeliveredRecords, d.ErrorOutputRecords, lastErr)
+	}
+	tw.Flush()
+	if rep.Store.DiskBudget > 0 {
+		fmt.Fprintf(w, "\nshard log: %s of its %s disk budget\n", humanBytes(rep.Store.Bytes), humanBytes(rep.Store.DiskBudget))
+	} else {
+		fmt.Fprintf(w, "\nshard log: %s\n", humanBytes(rep.Store.Bytes))
+	}
+}
