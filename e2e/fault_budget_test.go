@@ -125,26 +125,7 @@ func TestFaultDiskBudgetFullWhileMinIODown(t *testing.T) {
 	unacked := load.unackedIDs()
 	row := faultRow{Scenario: "disk budget full, minio down: s3", Acknowledged: len(acked), Unacked: len(unacked),
 		Took: time.Since(began)}
-	for _, id := range acked {
-		if inErrors[id] > 0 {
-			row.ErrorOutput++
-		}
-		switch n := inS3[id]; {
-		case n == 0 && inErrors[id] == 0:
-			row.Lost++
-		case n == 0:
-		case n > 1:
-			row.Duplicated++
-			row.Delivered++
-		default:
-			row.Delivered++
-		}
-	}
-	for _, id := range unacked {
-		if inS3[id] > 0 {
-			row.UnackedSeen++
-		}
-	}
+	accountS3(&row, acked, unacked, inS3, inErrors)
 	recordFault(row)
 	t.Logf("%d objects, %d error objects", objects, errObjects)
 	if row.Lost > 0 || row.Duplicated > 0 {

@@ -153,26 +153,7 @@ func TestFaultKill9FiveTimesUnderLoad(t *testing.T) {
 	s3Errs.errorDocs = true
 	errCount, errObjects := s3Errs.scan()
 	s3Row := faultRow{Scenario: "kill -9 x5 under load: s3", Acknowledged: len(acked), Unacked: len(unacked)}
-	for _, id := range acked {
-		if errCount[id] > 0 {
-			s3Row.ErrorOutput++
-		}
-		switch n := inS3[id]; {
-		case n == 0 && errCount[id] == 0:
-			s3Row.Lost++
-		case n == 0:
-		case n > 1:
-			s3Row.Duplicated++
-			s3Row.Delivered++
-		default:
-			s3Row.Delivered++
-		}
-	}
-	for _, id := range unacked {
-		if inS3[id] > 0 {
-			s3Row.UnackedSeen++
-		}
-	}
+	accountS3(&s3Row, acked, unacked, inS3, errCount)
 	pgRow.Took, s3Row.Took = time.Since(began), time.Since(began)
 	recordFault(pgRow)
 	recordFault(s3Row)

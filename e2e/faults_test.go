@@ -435,3 +435,32 @@ func (h *hydrant) logCount(s string) int {
 	log, _ := os.ReadFile(h.logPath)
 	return strings.Count(string(log), s)
 }
+
+// accountS3 fills a row from where records landed in a bucket: inS3 and
+// inErrors count each id's objects under the data and error prefixes. An
+// acknowledged record is delivered when some object holds it, duplicated
+// when more than one does (whole objects are promised), and lost when
+// neither the data nor the error output holds it.
+func accountS3(row *faultRow, acked, unacked []string, inS3, inErrors map[string]int) {
+	row.Acknowledged, row.Unacked = len(acked), len(unacked)
+	for _, id := range acked {
+		if inErrors[id] > 0 {
+			row.ErrorOutput++
+		}
+		switch n := inS3[id]; {
+		case n == 0 && inErrors[id] == 0:
+			row.Lost++
+		case n == 0:
+		case n > 1:
+			row.Duplicated++
+			row.Delivered++
+		default:
+			row.Delivered++
+		}
+	}
+	for _, id := range unacked {
+		if inS3[id] > 0 {
+			row.UnackedSeen++
+		}
+	}
+}
