@@ -1,11 +1,15 @@
 # Multi-stage build: a static hydrant binary on a minimal, non-root image.
+# The Go release must be at least go.mod's (the golang images set
+# GOTOOLCHAIN=local); compose/compose_test.go checks it.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/hydrant ./cmd/hydrant && mkdir -p /out/state
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/hydrant ./cmd/hydrant && mkdir -p /out/state
 
+# No shell, no package manager; runs as uid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/hydrant /usr/local/bin/hydrant
 # The data directory belongs to the non-root user, so a named volume mounted

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +17,7 @@ import (
 const faultKill9Config = `
 server: {listen: "{{LISTEN}}"}
 # A budget the load passes in seconds: trimming for room runs all the time, so kills land in it too.
-storage: {data_dir: "{{DIR}}/data", fsync: always, disk_budget: 16MiB}
+storage: {data_dir: "{{DIR}}/data", fsync: always, disk_budget: 8MiB}
 streams:
   - name: orders
     shards: 3
@@ -108,9 +111,16 @@ func TestFaultKill9FiveTimesUnderLoad(t *testing.T) {
 		}
 		return missing
 	})
-	if n := h.logCount("disk budget: trimmed delivered records"); n == 0 {
-		t.Error("no trimming for the disk budget after the last restart; the kills were meant to land among trims")
+	trims := 0 // over every process's log: each start writes its own
+	logs, _ := filepath.Glob(filepath.Join(dir, "hydrant-*.log"))
+	for _, path := range logs {
+		b, _ := os.ReadFile(path)
+		trims += strings.Count(string(b), "disk budget: trimmed delivered records")
 	}
+	if trims == 0 {
+		t.Error("no trimming for the disk budget during the run; the kills were meant to land among trims")
+	}
+	t.Logf("%d trims for the disk budget over %d runs of the process", trims, len(logs))
 	h.stop() // nothing is rewritten while the result is read
 
 	// Postgres: each acknowledged id exactly once, and no id twice at all.

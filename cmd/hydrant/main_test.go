@@ -33,9 +33,6 @@ func TestValidate(t *testing.T) {
 			args: []string{"validate", "-c", "../../examples/quickstart.yaml"}, wantCode: 0,
 			wantOut: "OK (1 streams, 1 deliveries)",
 		},
-		"compose pipeline is valid": {
-			args: []string{"validate", "-c", "../../compose/hydrant.yaml"}, wantCode: 0, wantOut: "OK",
-		},
 		"three mistakes, all reported with lines and paths": {
 			args: []string{"validate", "-c", "testdata/three-mistakes.yaml"}, wantCode: 2,
 			wantErr: []string{
