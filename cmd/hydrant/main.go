@@ -30,6 +30,7 @@ Commands:
   replay     print a stream's records from a sequence number or a time (Kinesis read path)
   streams    list a running Hydrant's streams: shards, records, write rate
   status     show each delivery's lag, last flush and errors (-watch refreshes)
+  health     exit 0 when a running Hydrant is ready (for container health checks)
   version    print the version
 
 Run 'hydrant <command> -h' for a command's flags.
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return streamsCmd(args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(args[1:], stdout, stderr)
+	case "health":
+		return healthCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hydrant", version)
 		return 0

@@ -135,3 +135,21 @@ func TestStatusCommands(t *testing.T) {
 		t.Errorf("unreachable: %v %q", err, stderr.String())
 	}
 }
+
+// hydrant health exits 0 against a ready Hydrant and 1 when nothing answers.
+func TestHealthCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := hydrantBinary(t)
+	addr, _ := startServe(t, bin, putConfig)
+	for _, args := range [][]string{{"health", "-endpoint", "http://" + addr}, {"health", "-live", "-endpoint", "http://" + addr}} {
+		if out, err := exec.Command(bin, args...).Output(); err != nil || string(out) != "ok\n" {
+			t.Errorf("%v: %q, %v", args, out, err)
+		}
+	}
+	err := exec.Command(bin, "health", "-endpoint", "http://127.0.0.1:1", "-timeout", "1s").Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("nothing listening: %v, want exit 1", err)
+	}
+}

@@ -230,3 +230,49 @@ func writeStatusTable(w io.Writer, rep statusReport) {
 		fmt.Fprintf(w, "\nshard log: %s\n", humanBytes(rep.Store.Bytes))
 	}
 }
+
+const healthUsage = `Usage: hydrant health [flags]
+
+Asks a running Hydrant whether it is ready (GET /readyz; -live: GET /healthz,
+only whether the process answers): for container health checks, where the
+image has no curl.
+
+Exit codes: 0 ready (or alive), 1 not, 2 usage.
+
+Flags:
+`
+
+func healthCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, healthUsage); fs.PrintDefaults() }
+	endpoint := fs.String("endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
+	live := fs.Bool("live", false, "ask only whether the process answers (/healthz)")
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	path := "/readyz"
+	if *live {
+		path = "/healthz"
+	}
+	resp, err := (&http.Client{Timeout: *timeout}).Get(strings.TrimRight(*endpoint, "/") + path)
+	if err != nil {
+		fmt.Fprintln(stderr, "hydrant health:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "hydrant health: %s answered %d\n", path, resp.StatusCode)
+		return 1
+	}
+	fmt.Fprintln(stdout, "ok")
+	return 0
+}
