@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -151,5 +152,19 @@ func TestHealthCommand(t *testing.T) {
 	err := exec.Command(bin, "health", "-endpoint", "http://127.0.0.1:1", "-timeout", "1s").Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("nothing listening: %v, want exit 1", err)
+	}
+}
+
+// hydrant validate's report of a config with mistakes, and of a good one,
+// as a user sees it.
+func TestValidateOutputGolden(t *testing.T) {
+	for _, tt := range []struct{ config, golden string }{
+		{"testdata/three-mistakes.yaml", "validate-three-mistakes.golden"},
+		{"testdata/partition-needs-error-type.yaml", "validate-partition.golden"},
+		{"../../examples/quickstart.yaml", "validate-quickstart.golden"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"validate", "-c", tt.config}, &stdout, &stderr)
+		golden(t, tt.golden, fmt.Appendf(nil, "exit %d\n--- stdout\n%s--- stderr\n%s", code, stdout.Bytes(), stderr.Bytes()))
 	}
 }
