@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres opensearch syslog-ng fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres opensearch syslog-ng awscli fuzz clean
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb postgres opensearch syslog-ng
+test: lint minio duckdb postgres opensearch syslog-ng awscli
 	@rm -f $(CACHE)/fault-summary.txt
 	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
@@ -62,6 +62,11 @@ syslog-ng:
 	@{ syslog-ng --version || /usr/sbin/syslog-ng --version; } 2>/dev/null | grep -Eq '^Available-Modules:.*[ ,]http(,|$$)' || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q syslog-ng-core syslog-ng-mod-http)
 
+# AWS CLI v2 for e2e/recipes_test.go, which runs the README's AWS CLI block (Debian's package).
+awscli:
+	@/usr/bin/aws --version 2>/dev/null | grep -q '^aws-cli/2' || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q awscli)
+
 # A single-node OpenSearch (Elasticsearch API) for the search destination's tests, run
 # embedded from e2e/opensearch/server (Java 17, jars from Maven Central, cached in ~/.m2).
 OPENSEARCH_DIR := $(CACHE)/opensearch
@@ -93,8 +98,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-load: build
-	$(GO) run ./cmd/hydrant-load -hydrant $(BIN)/hydrant -duration 10s -deliver=false
-	$(GO) run ./cmd/hydrant-load -hydrant $(BIN)/hydrant -duration 10s
+	$(GO) run ./cmd/hydrant-load -matrix -hydrant $(BIN)/hydrant -duration 10s
 
 clean:
 	rm -rf $(BIN) ./data
