@@ -422,12 +422,18 @@ func keys[V any](m map[string]V) []string {
 // holdFor lets d pass (a fault that must last that long), calling check on
 // every poll: it fails the test on what must not happen meanwhile.
 func holdFor(d time.Duration, check func()) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	over := time.After(d) // the fault's duration is the point, not a condition to wait for
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		check()
-		time.Sleep(200 * time.Millisecond) // polling interval; the wait is for the duration itself
+		select {
+		case <-over:
+			check()
+			return
+		case <-tick.C:
+		}
 	}
-	check()
 }
 
 // logCount returns how often s occurs in hydrant's log so far.

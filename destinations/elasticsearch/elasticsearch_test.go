@@ -475,15 +475,10 @@ func TestElasticsearchFlavorNeedsElasticsearch(t *testing.T) {
 
 // Deliver gives up when ctx ends and says so, without an error output.
 func TestCancel(t *testing.T) {
-	s := newBulkServer(t, "Elasticsearch", func(int, []bulkAction) (int, []itemResult) { return 503, nil })
-	d := newDest(t, s, FlavorElasticsearch, func(c *Config) { c.Retry.InitialBackoff, c.Retry.MaxBackoff = time.Hour, time.Hour })
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for len(s.all()) == 0 {
-			time.Sleep(time.Millisecond) // polling interval
-		}
-		cancel()
-	}()
+	// The first answer (503) cancels: Deliver is then waiting to retry.
+	s := newBulkServer(t, "Elasticsearch", func(int, []bulkAction) (int, []itemResult) { cancel(); return 503, nil })
+	d := newDest(t, s, FlavorElasticsearch, func(c *Config) { c.Retry.InitialBackoff, c.Retry.MaxBackoff = time.Hour, time.Hour })
 	if err := d.Deliver(ctx, batch(1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Deliver: %v, want context.Canceled", err)
 	}
