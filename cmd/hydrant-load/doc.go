@@ -24,14 +24,48 @@
 // instead, writing to the stream named by -stream, and reports no CPU or
 // RSS.
 //
+// With -matrix (what `make bench` runs) it measures, with the same
+// generator and settings, one row per target and each of -concurrencies
+// (4 and 16 producers by default), every row on a freshly started process:
+//
+//   - the HTTP floor: this binary run as `hydrant-load -floor http`, which
+//     reads each request body, counts its lines and answers 200 with a
+//     response shaped like Hydrant's success response (so the generator
+//     parses as much), storing nothing: the cost of HTTP alone;
+//   - the disk floor (`-floor disk`): the same, but each body is first
+//     appended to one file and the answer waits for an fsync that began
+//     after the append, concurrent requests sharing one fsync (group
+//     commit): the cost of durability on this disk;
+//   - hydrant's native API, with its file delivery unless -deliver=false;
+//   - hydrant's Firehose PutRecordBatch (AWS JSON 1.1, records base64 in
+//     Data) to a DirectPut delivery to files of -firehose-shards shards
+//     (each shard takes Firehose's 5 MiB/s direct-put quota);
+//   - hydrant's native API again at the largest concurrency, offered half
+//     the best native records/s at an even pace, latency counted from each
+//     request's scheduled time.
+//
+// The floors run as child processes so that their CPU time and peak RSS
+// are read from /proc exactly as hydrant's are; the generator's own CPU
+// time is reported beside them (on a small machine it competes for the
+// same cores). Hydrant rows show their records/s as a multiple of the disk
+// floor's at the same concurrency. Then it measures end to end for
+// -e2e-duration: records/s put to a stream, and records/s its delivery
+// wrote during the same window (hydrant_delivery_records_total), to files
+// and, when a MinIO binary exists (-minio, default $HYDRANT_MINIO_BIN or
+// .cache/bin/minio), to a bucket of a MinIO it starts. Last it prints each
+// of the issue's targets as met or MISSED with the figure. -markdown
+// prints the tables as Markdown, -json everything as one object.
+//
 // Run it from the module root after building the server:
 //
 //	make bench
 //	go build -o bin/hydrant ./cmd/hydrant && go run ./cmd/hydrant-load -duration 30s
+//	go run ./cmd/hydrant-load -matrix -duration 10s -e2e-duration 60s -markdown
 //	go run ./cmd/hydrant-load -url http://127.0.0.1:4545 -stream events -json
 //
 // The result goes to stdout, as an aligned table or, with -json, as one JSON
 // object; progress goes to stderr. It exits 1 when hydrant fails to start
 // (after printing the tail of its log) or when more than 1% of the requests
-// in the window failed, and 2 on bad flags.
+// in the window failed (with -matrix: in any row), and 2 on bad flags.
+// Missed targets do not change the exit status.
 package main

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -21,9 +23,9 @@ const bodyVariants = 4
 // requestTimeout bounds one put; it matches the server's write timeout.
 const requestTimeout = 2 * time.Minute
 
-// errServerExited means the started hydrant exited while it was being
+// errServerExited means the started process exited while it was being
 // measured.
-var errServerExited = errors.New("hydrant exited during the run")
+var errServerExited = errors.New("the started server exited during the run")
 
 // buildBodies returns variants NDJSON request bodies of perBody records
 // each. Every record is a JSON object of exactly recordSize bytes, followed
@@ -86,12 +88,36 @@ func newClient(concurrency int) *http.Client {
 // workload is what the workers send and where.
 type workload struct {
 	client         *http.Client
-	url            string // the stream's records endpoint
+	url            string
+	header         http.Header // Content-Type, and X-Amz-Target for the AWS APIs
 	bodies         [][]byte
 	recordsPerBody int
+	// stored reads a response: how many records were stored, and an error
+	// when the request counts as failed.
+	stored func(status int, body []byte, sent int) (int, error)
+	// rate, when positive, is the requests per second the workers send
+	// together, each request scheduled ahead; its latency is counted from
+	// its scheduled time, so a server that falls behind is not hidden by
+	// the workers waiting for it. Zero: every worker sends back to back.
+	rate float64
+	// onWindow, when set, is called as the measured window starts (false)
+	// and ends (true).
+	onWindow func(end bool)
 
 	// The measured window: requests that complete within it are counted.
 	windowStart, windowEnd time.Time
+}
+
+// nativeWorkload posts NDJSON bodies to a stream's records endpoint at base.
+func nativeWorkload(client *http.Client, base, stream string, bodies [][]byte, perBody int) *workload {
+	return &workload{
+		client:         client,
+		url:            base + "/v1/streams/" + stream + "/records",
+		header:         http.Header{"Content-Type": {"application/x-ndjson"}},
+		bodies:         bodies,
+		recordsPerBody: perBody,
+		stored:         storedRecords,
+	}
 }
 
 // workerStats are the requests one worker completed in the window.
@@ -106,12 +132,13 @@ type workerStats struct {
 
 // measurement is the outcome of a run.
 type measurement struct {
-	window time.Duration
-	stats  workerStats
-	usage  *processUsage // nil when no process was measured
+	window       time.Duration
+	stats        workerStats
+	usage        *processUsage // nil when no process was measured
+	generatorCPU time.Duration // this process's CPU time during the window
 }
 
-// processUsage is what the started hydrant used.
+// processUsage is what the started process used.
 type processUsage struct {
 	cpu     time.Duration // user + system CPU time during the window
 	peakRSS int64         // bytes, since the process started
@@ -125,12 +152,19 @@ func (w *workload) measure(ctx context.Context, opts options, pid int, exited <-
 	defer cancel()
 	w.windowStart = time.Now().Add(opts.warmup)
 	w.windowEnd = w.windowStart.Add(opts.duration)
-	perWorker := make([]workerStats, opts.concurrency)
 	var wg sync.WaitGroup
-	for i := range perWorker {
-		wg.Go(func() { perWorker[i] = w.run(ctx, i) })
+	var schedule <-chan time.Time
+	if w.rate > 0 {
+		ch := make(chan time.Time, 1024)
+		interval := time.Duration(float64(time.Second) / w.rate)
+		wg.Go(func() { pace(ctx, ch, time.Now(), w.windowEnd, interval) })
+		schedule = ch
 	}
-	usage, err := sampleWindow(ctx, w.windowStart, w.windowEnd, pid, exited, progress)
+	perWorker := make([]workerStats, opts.concurrency)
+	for i := range perWorker {
+		wg.Go(func() { perWorker[i] = w.run(ctx, i, schedule) })
+	}
+	m, err := w.sampleWindow(ctx, pid, exited, progress)
 	if err != nil {
 		cancel()
 	}
@@ -138,33 +172,68 @@ func (w *workload) measure(ctx context.Context, opts options, pid int, exited <-
 	if err != nil {
 		return nil, err
 	}
-	return &measurement{window: opts.duration, stats: mergeStats(perWorker), usage: usage}, nil
+	m.window, m.stats = opts.duration, mergeStats(perWorker)
+	return m, nil
 }
 
-// sampleWindow waits for the window and returns what process pid used in
-// it, or nil when pid is 0 or /proc cannot be read.
-func sampleWindow(ctx context.Context, start, end time.Time, pid int, exited <-chan struct{}, progress io.Writer) (*processUsage, error) {
-	if err := waitUntil(ctx, start, exited); err != nil {
+// pace sends the scheduled start of each request on schedule, one every
+// interval from start until end, then closes it. A request that no worker
+// is free to take waits in the channel with its scheduled time.
+func pace(ctx context.Context, schedule chan<- time.Time, start, end time.Time, interval time.Duration) {
+	defer close(schedule)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for next := start; next.Before(end); next = next.Add(interval) {
+		timer.Reset(time.Until(next))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case schedule <- next:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sampleWindow waits for the window and returns what this process and
+// process pid (unless pid is 0 or /proc cannot be read) used in it.
+func (w *workload) sampleWindow(ctx context.Context, pid int, exited <-chan struct{}, progress io.Writer) (*measurement, error) {
+	if err := waitUntil(ctx, w.windowStart, exited); err != nil {
 		return nil, err
 	}
+	if w.onWindow != nil {
+		w.onWindow(false)
+	}
+	self0, selfErr := processCPU(os.Getpid())
 	var cpu0 time.Duration
 	var procErr error
 	if pid != 0 {
 		cpu0, procErr = processCPU(pid)
 	}
-	if err := waitUntil(ctx, end, exited); err != nil {
+	if err := waitUntil(ctx, w.windowEnd, exited); err != nil {
 		return nil, err
 	}
+	if w.onWindow != nil {
+		w.onWindow(true)
+	}
+	m := &measurement{}
+	if self1, err := processCPU(os.Getpid()); err == nil && selfErr == nil {
+		m.generatorCPU = self1 - self0
+	}
 	if pid == 0 {
-		return nil, nil
+		return m, nil
 	}
 	cpu1, err1 := processCPU(pid)
 	rss, err2 := processPeakRSS(pid)
 	if err := errors.Join(procErr, err1, err2); err != nil {
 		fmt.Fprintf(progress, "hydrant-load: warning: no CPU/RSS figures: %v\n", err)
-		return nil, nil
+		return m, nil
 	}
-	return &processUsage{cpu: cpu1 - cpu0, peakRSS: rss}, nil
+	m.usage = &processUsage{cpu: cpu1 - cpu0, peakRSS: rss}
+	return m, nil
 }
 
 // waitUntil blocks until t, or fails when ctx ends or exited is closed.
@@ -181,21 +250,36 @@ func waitUntil(ctx context.Context, t time.Time, exited <-chan struct{}) error {
 	}
 }
 
-// run is one worker: it posts bodies back to back until the window ends
-// and records the requests that completed inside it. Worker id starts at
-// body id so the workers do not all send the same body at once.
-func (w *workload) run(ctx context.Context, id int) workerStats {
+// run is one worker: it posts bodies back to back (or, with a schedule,
+// at the times it takes from it) until the window ends and records the
+// requests that completed (or, with a schedule, were due) inside it. Worker id starts at body id so the
+// workers do not all send the same body at once.
+func (w *workload) run(ctx context.Context, id int, schedule <-chan time.Time) workerStats {
 	var st workerStats
 	var buf bytes.Buffer
 	for i := id; ; i++ {
-		t0 := time.Now()
-		if !t0.Before(w.windowEnd) || ctx.Err() != nil {
-			return st
+		var t0 time.Time
+		if schedule == nil {
+			t0 = time.Now()
+			if !t0.Before(w.windowEnd) || ctx.Err() != nil {
+				return st
+			}
+		} else {
+			var ok bool
+			if t0, ok = <-schedule; !ok || ctx.Err() != nil {
+				return st
+			}
 		}
 		stored, err := w.post(ctx, w.bodies[i%len(w.bodies)], &buf)
 		t1 := time.Now()
-		if t1.Before(w.windowStart) || t1.After(w.windowEnd) {
-			continue // warmup, or finished after the window
+		// A closed loop counts what completed in the window; a schedule
+		// what was due in it, however late it completed.
+		counted := t1
+		if schedule != nil {
+			counted = t0
+		}
+		if counted.Before(w.windowStart) || counted.After(w.windowEnd) {
+			continue // warmup, or after the window
 		}
 		st.add(t1.Sub(t0), stored, w.recordsPerBody-stored, err)
 	}
@@ -238,7 +322,7 @@ func (w *workload) post(ctx context.Context, body []byte, buf *bytes.Buffer) (in
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
+	maps.Copy(req.Header, w.header)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -248,10 +332,10 @@ func (w *workload) post(ctx context.Context, body []byte, buf *bytes.Buffer) (in
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return 0, fmt.Errorf("HTTP %d: read response: %w", resp.StatusCode, err)
 	}
-	return storedRecords(resp.StatusCode, buf.Bytes(), w.recordsPerBody)
+	return w.stored(resp.StatusCode, buf.Bytes(), w.recordsPerBody)
 }
 
-// storedRecords reads a put response to a request of sent records: how
+// storedRecords reads a native API put response to a request of sent records: how
 // many were stored, and an error when the request counts as failed (any
 // status but 200 and 207).
 func storedRecords(status int, body []byte, sent int) (int, error) {

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +42,20 @@ type options struct {
 	stream            string
 	json              bool
 	deliver           bool
+
+	// The matrix (-matrix).
+	matrix         bool
+	markdown       bool
+	concurrencies  []int
+	firehoseShards int
+	e2eDuration    time.Duration
+	e2eConcurrency int
+	minio          string
+
+	// A floor child process (-floor).
+	floor  string
+	listen string
+	dir    string
 }
 
 func main() {
@@ -59,6 +75,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "hydrant-load:", err)
 		return 2
+	}
+	switch {
+	case opts.floor != "":
+		if err := runFloor(ctx, opts.floor, opts.listen, opts.dir, stderr); err != nil {
+			fmt.Fprintln(stderr, "hydrant-load:", err)
+			return 1
+		}
+		return 0
+	case opts.matrix:
+		return runMatrixCommand(ctx, opts, stdout, stderr)
 	}
 	bodies, err := buildBodies(opts.recordSize, opts.recordsPerRequest, bodyVariants)
 	if err != nil {
@@ -83,50 +109,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // bench starts hydrant unless opts.url is set, waits until it is ready,
 // runs the load and stops what it started.
-func bench(ctx context.Context, opts options, bodies [][]byte, progress io.Writer) (res *Result, err error) {
+func bench(ctx context.Context, opts options, bodies [][]byte, progress io.Writer) (*Result, error) {
 	client := newClient(opts.concurrency)
 	defer client.CloseIdleConnections()
 	if opts.url != "" {
 		base := strings.TrimRight(opts.url, "/")
-		if err := waitReady(ctx, client, base, nil); err != nil {
+		if err := waitReady(ctx, client, base+"/readyz", nil); err != nil {
 			return nil, fmt.Errorf("%s is not ready: %w", base, err)
 		}
-		return drive(ctx, opts, client, base, bodies, 0, nil, progress)
+		w := nativeWorkload(client, base, opts.stream, bodies, opts.recordsPerRequest)
+		m, err := drive(ctx, opts, w, 0, nil, progress)
+		if err != nil {
+			return nil, err
+		}
+		return newResult(opts, "hydrant native API", base, m), nil
 	}
 	srv, err := startServer(opts, len(bodies[0]), progress)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, srv.stop(progress)) }()
-	if err := waitReady(ctx, client, srv.baseURL, srv.exited); errors.Is(err, errServerExited) {
-		return nil, srv.exitError("before it was ready")
-	} else if err != nil {
-		return nil, fmt.Errorf("hydrant did not become ready: %w\n--- tail of %s ---\n%s", err, srv.logPath, srv.logTail(20))
-	}
-	res, err = drive(ctx, opts, client, srv.baseURL, bodies, srv.pid(), srv.exited, progress)
-	if errors.Is(err, errServerExited) {
-		return nil, srv.exitError("during the run")
-	}
-	return res, err
-}
-
-// drive runs the load against the server at base; pid and exited are those
-// of the started process, or 0 and nil.
-func drive(ctx context.Context, opts options, client *http.Client, base string, bodies [][]byte,
-	pid int, exited <-chan struct{}, progress io.Writer) (*Result, error) {
-	fmt.Fprintf(progress, "hydrant-load: warming up for %s, then measuring for %s with %d workers\n",
-		opts.warmup, opts.duration, opts.concurrency)
-	w := &workload{
-		client:         client,
-		url:            base + "/v1/streams/" + opts.stream + "/records",
-		bodies:         bodies,
-		recordsPerBody: opts.recordsPerRequest,
-	}
-	m, err := w.measure(ctx, opts, pid, exited, progress)
+	w := nativeWorkload(client, srv.baseURL, opts.stream, bodies, opts.recordsPerRequest)
+	m, err := runOn(ctx, opts, srv, w, progress)
 	if err != nil {
 		return nil, err
 	}
-	return newResult(opts, base, m), nil
+	return newResult(opts, "hydrant native API", srv.baseURL, m), nil
+}
+
+// runOn waits until the started srv is ready, runs w against it and stops
+// srv.
+func runOn(ctx context.Context, opts options, srv *server, w *workload, progress io.Writer) (m *measurement, err error) {
+	defer func() { err = errors.Join(err, srv.stop(progress)) }()
+	if err := waitReady(ctx, w.client, srv.readyURL(), srv.exited); errors.Is(err, errServerExited) {
+		return nil, srv.exitError("before it was ready")
+	} else if err != nil {
+		return nil, fmt.Errorf("%s did not become ready: %w\n--- tail of %s ---\n%s", srv.name, err, srv.logPath, srv.logTail(20))
+	}
+	m, err = drive(ctx, opts, w, srv.pid(), srv.exited, progress)
+	if errors.Is(err, errServerExited) {
+		return nil, srv.exitError("during the run")
+	}
+	return m, err
+}
+
+// drive runs w; pid and exited are those of the started process, or 0 and
+// nil.
+func drive(ctx context.Context, opts options, w *workload, pid int, exited <-chan struct{}, progress io.Writer) (*measurement, error) {
+	pacing := ""
+	if w.rate > 0 {
+		pacing = fmt.Sprintf(" at %.1f requests/s", w.rate)
+	}
+	fmt.Fprintf(progress, "hydrant-load: warming up for %s, then measuring for %s with %d workers%s\n",
+		opts.warmup, opts.duration, opts.concurrency, pacing)
+	return w.measure(ctx, opts, pid, exited, progress)
 }
 
 // parseFlags parses and checks the flags.
@@ -135,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("hydrant-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: hydrant-load [flags]\n\nLoad-tests Hydrant's native ingest API and reports throughput, latency, CPU and RSS.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: hydrant-load [flags]\n\nLoad-tests Hydrant's native ingest API and reports throughput, latency, CPU and RSS;\nwith -matrix, also PutRecordBatch, end to end, and two floors to compare with.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.hydrant, "hydrant", "bin/hydrant", "path to the hydrant binary to start (ignored with -url)")
@@ -150,13 +185,55 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.stream, "stream", "bench", "stream to write to")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
 	fs.BoolVar(&o.deliver, "deliver", true, "give the started server a file delivery (Firehose default buffer: 5MiB, 60s) reading the stream while it is loaded")
+	fs.BoolVar(&o.matrix, "matrix", false, "run the matrix: the HTTP and disk floors, hydrant's native API and PutRecordBatch at each of -concurrencies, then end to end; print one table")
+	fs.BoolVar(&o.markdown, "markdown", false, "with -matrix: print the table as Markdown")
+	concurrencies := fs.String("concurrencies", "4,16", "with -matrix: comma-separated producer counts")
+	fs.IntVar(&o.firehoseShards, "firehose-shards", 32, "with -matrix: shards of the PutRecordBatch DirectPut delivery (each takes Firehose's 5 MiB/s)")
+	fs.DurationVar(&o.e2eDuration, "e2e-duration", 0, "with -matrix: measured window of the end-to-end runs (default: -duration)")
+	fs.IntVar(&o.e2eConcurrency, "e2e-concurrency", 0, "with -matrix: producers of the end-to-end runs (default: the largest of -concurrencies)")
+	fs.StringVar(&o.minio, "minio", defaultMinio(), "with -matrix: MinIO binary for the end-to-end S3 run; skipped when it does not exist (default: $HYDRANT_MINIO_BIN, else .cache/bin/minio)")
+	fs.StringVar(&o.floor, "floor", "", "serve a floor instead of loading anything: http | disk (what -matrix starts as a child)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "with -floor: address to listen on")
+	fs.StringVar(&o.dir, "dir", "", "with -floor disk: directory of the file it appends to")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	var err error
+	if o.concurrencies, err = parseInts(*concurrencies); err != nil {
+		return o, fmt.Errorf("-concurrencies %q: %w", *concurrencies, err)
+	}
+	if o.e2eDuration == 0 {
+		o.e2eDuration = o.duration
+	}
+	if o.e2eConcurrency == 0 {
+		o.e2eConcurrency = slices.Max(o.concurrencies)
+	}
 	return o, o.validate()
+}
+
+// defaultMinio is the MinIO binary make builds, or the one
+// HYDRANT_MINIO_BIN names.
+func defaultMinio() string {
+	if p := os.Getenv("HYDRANT_MINIO_BIN"); p != "" {
+		return p
+	}
+	return filepath.Join(".cache", "bin", "minio")
+}
+
+// parseInts parses a comma-separated list of positive integers.
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // validate reports every flag whose value is out of range.
@@ -180,6 +257,17 @@ func (o options) validate() error {
 	check(validStreamName(o.stream), "-stream %q: must be 1-64 of [a-zA-Z0-9_.-]", o.stream)
 	check(o.url == "" || strings.HasPrefix(o.url, "http://") || strings.HasPrefix(o.url, "https://"),
 		"-url %q: must start with http:// or https://", o.url)
+	check(o.floor == "" || o.floor == floorHTTP || o.floor == floorDisk, "-floor %q: must be %s or %s", o.floor, floorHTTP, floorDisk)
+	check(o.floor != floorDisk || o.dir != "", "-floor disk needs -dir")
+	if o.matrix {
+		check(o.url == "", "-matrix starts its own servers; it does not take -url")
+		check(o.recordsPerRequest <= maxBatchRecords && o.recordSize*o.recordsPerRequest <= maxBatchBytes,
+			"-matrix: a PutRecordBatch request takes at most %d records and %d bytes of data; -records-per-request %d × -record-size %d does not fit",
+			maxBatchRecords, maxBatchBytes, o.recordsPerRequest, o.recordSize)
+		check(o.firehoseShards >= 1 && o.firehoseShards <= 1024, "-firehose-shards %d: must be between 1 and 1024", o.firehoseShards)
+		check(o.e2eDuration > 0, "-e2e-duration %s: must be positive", o.e2eDuration)
+		check(o.e2eConcurrency >= 1, "-e2e-concurrency %d: must be at least 1", o.e2eConcurrency)
+	}
 	return errors.Join(errs...)
 }
 

@@ -3,15 +3,22 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/config"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 func TestBuildBodies(t *testing.T) {
 	tests := map[string]struct{ recordSize, perBody, variants int }{
@@ -184,32 +191,104 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 }
 
 func TestBenchConfigLoads(t *testing.T) {
-	tests := map[string]options{
-		"default":       {recordSize: 1024, recordsPerRequest: 500, fsync: "always", shards: 4, stream: "bench"},
-		"interval":      {recordSize: 1024, recordsPerRequest: 500, fsync: "interval", shards: 1, stream: "bench"},
-		"large records": {recordSize: 2 << 20, recordsPerRequest: 20, fsync: "always", shards: 16, stream: "big.one"},
+	native := func(fsync string, recordSize, perRequest, shards int, stream string) hydrantSetup {
+		return hydrantSetup{fsync: fsync, recordSize: recordSize, requestSize: (recordSize + 1) * perRequest,
+			stream: stream, shards: shards, deliver: true}
 	}
-	for name, opts := range tests {
+	s3 := native("always", 1024, 500, 4, "bench")
+	s3.s3 = &s3Target{endpoint: "http://127.0.0.1:9000", bucket: "bench", accessKey: "a", secretKey: "b"}
+	tests := map[string]struct {
+		setup      hydrantSetup
+		wantShards map[string]int // stream name → shards
+	}{
+		"default":       {setup: native("always", 1024, 500, 4, "bench"), wantShards: map[string]int{"bench": 4}},
+		"interval":      {setup: native("interval", 1024, 500, 1, "bench"), wantShards: map[string]int{"bench": 1}},
+		"large records": {setup: native("always", 2<<20, 20, 16, "big.one"), wantShards: map[string]int{"big.one": 16}},
+		"no delivery": {setup: hydrantSetup{fsync: "always", recordSize: 1024, requestSize: 1 << 20, stream: "bench", shards: 2},
+			wantShards: map[string]int{"bench": 2}},
+		"direct put": {setup: hydrantSetup{fsync: "always", recordSize: 1024, requestSize: 700 << 10, direct: "bench-direct", directShards: 32},
+			wantShards: map[string]int{"bench-direct": 32}},
+		"to s3": {setup: s3, wantShards: map[string]int{"bench": 4}},
+	}
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
+			setup := tc.setup
+			setup.listen, setup.dir = "127.0.0.1:4545", dir
 			path := filepath.Join(dir, "hydrant.yaml")
-			requestSize := (opts.recordSize + 1) * opts.recordsPerRequest
-			if err := os.WriteFile(path, []byte(benchConfig("127.0.0.1:4545", dir, opts, requestSize)), 0o600); err != nil {
+			if err := os.WriteFile(path, []byte(benchConfig(setup)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			cfg, err := config.Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			streams := cfg.ResolvedStreams()
-			if len(streams) != 1 || streams[0].Name != opts.stream || streams[0].Shards != opts.shards {
-				t.Fatalf("streams = %+v, want one %q of %d shards", streams, opts.stream, opts.shards)
+			got := make(map[string]int)
+			for _, s := range cfg.ResolvedStreams() {
+				got[s.Name] = s.Shards
 			}
-			if cfg.Storage.Fsync != opts.fsync {
-				t.Errorf("fsync = %q, want %q", cfg.Storage.Fsync, opts.fsync)
+			if !maps.Equal(got, tc.wantShards) {
+				t.Fatalf("streams = %v, want %v", got, tc.wantShards)
 			}
-			if int(cfg.Server.MaxRequestSize) < requestSize || int(cfg.Server.MaxRecordSize) < opts.recordSize {
-				t.Errorf("server limits %+v do not fit %d-byte requests of %d-byte records", cfg.Server, requestSize, opts.recordSize)
+			if cfg.Storage.Fsync != setup.fsync {
+				t.Errorf("fsync = %q, want %q", cfg.Storage.Fsync, setup.fsync)
+			}
+			if int(cfg.Server.MaxRequestSize) < setup.requestSize || int(cfg.Server.MaxRecordSize) < setup.recordSize {
+				t.Errorf("server limits %+v do not fit %d-byte requests of %d-byte records", cfg.Server, setup.requestSize, setup.recordSize)
+			}
+			wantDeliveries := 0
+			if setup.deliver {
+				wantDeliveries++
+			}
+			if setup.direct != "" {
+				wantDeliveries++
+			}
+			if len(cfg.Deliveries) != wantDeliveries {
+				t.Fatalf("%d deliveries, want %d", len(cfg.Deliveries), wantDeliveries)
+			}
+			for _, d := range cfg.Deliveries {
+				if (d.Destination.S3 != nil) != (setup.s3 != nil) {
+					t.Errorf("delivery %s: s3 destination %v, want %v", d.Name, d.Destination.S3 != nil, setup.s3 != nil)
+				}
+			}
+		})
+	}
+}
+
+func TestParseFlagsMatrix(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		want    []int
+		wantErr string // a substring of the error; "" for none
+	}{
+		"defaults":          {args: []string{"-matrix"}, want: []int{4, 16}},
+		"custom":            {args: []string{"-matrix", "-concurrencies", "1, 2,8"}, want: []int{1, 2, 8}},
+		"not a number":      {args: []string{"-matrix", "-concurrencies", "4,x"}, wantErr: "-concurrencies"},
+		"zero":              {args: []string{"-matrix", "-concurrencies", "0"}, wantErr: "-concurrencies"},
+		"too many records":  {args: []string{"-matrix", "-records-per-request", "501"}, wantErr: "PutRecordBatch"},
+		"too many bytes":    {args: []string{"-matrix", "-record-size", "10000"}, wantErr: "PutRecordBatch"},
+		"with url":          {args: []string{"-matrix", "-url", "http://127.0.0.1:1"}, wantErr: "-url"},
+		"disk floor no dir": {args: []string{"-floor", "disk"}, wantErr: "-dir"},
+		"unknown floor":     {args: []string{"-floor", "ssd"}, wantErr: "-floor"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			o, err := parseFlags(tc.args, &stderr)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(o.concurrencies, tc.want) {
+				t.Errorf("concurrencies = %v, want %v", o.concurrencies, tc.want)
+			}
+			if o.e2eConcurrency != slices.Max(tc.want) || o.e2eDuration != o.duration {
+				t.Errorf("end to end: %d producers for %s, want %d for %s", o.e2eConcurrency, o.e2eDuration, slices.Max(tc.want), o.duration)
 			}
 		})
 	}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -72,4 +74,53 @@ func processPeakRSS(pid int) (int64, error) {
 		return 0, err
 	}
 	return 0, fmt.Errorf("/proc/%d/status has no VmHWM line", pid)
+}
+
+// describeMachine says what the figures were measured on: the CPUs, the
+// filesystem of the temporary directory where the started servers keep
+// their data, and how busy the machine was before the run.
+func describeMachine() string {
+	model := "unknown model"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	load := "unknown"
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
+	dir := os.TempDir()
+	return fmt.Sprintf("%d CPUs (%s), %s, data in %s on %s, load average %s at start",
+		runtime.NumCPU(), model, runtime.Version(), dir, filesystemOf(dir), load)
+}
+
+// filesystemOf is the type and device of the filesystem dir is on, from
+// the longest mount point in /proc/self/mounts that contains it.
+func filesystemOf(dir string) string {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "an unknown filesystem"
+	}
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved
+	}
+	best, desc := "", "an unknown filesystem"
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line) // device mountpoint type options dump pass
+		if len(f) < 3 {
+			continue
+		}
+		mnt := f[1]
+		inside := dir == mnt || strings.HasPrefix(dir, strings.TrimSuffix(mnt, "/")+"/")
+		if inside && len(mnt) >= len(best) {
+			best, desc = mnt, fmt.Sprintf("%s (%s mounted at %s)", f[2], f[0], mnt)
+		}
+	}
+	return desc
 }

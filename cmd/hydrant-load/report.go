@@ -37,7 +37,8 @@ type Result struct {
 	RequestsPerSecond float64        `json:"requests_per_second"`
 	LatencyMillis     LatencySummary `json:"latency_ms"`
 
-	Process *ProcessSummary `json:"process,omitempty"` // only for a started server
+	Process      *ProcessSummary `json:"process,omitempty"`     // only for a started server
+	GeneratorCPU float64         `json:"generator_cpu_seconds"` // this process, during the window
 }
 
 // LatencySummary is the request latency distribution, in milliseconds.
@@ -48,7 +49,7 @@ type LatencySummary struct {
 	Max float64 `json:"max"`
 }
 
-// ProcessSummary is what the started hydrant used.
+// ProcessSummary is what the started server used.
 type ProcessSummary struct {
 	CPUSeconds float64 `json:"cpu_seconds"` // during the measured window
 	Cores      float64 `json:"cores"`       // CPU seconds per second of the window
@@ -56,11 +57,11 @@ type ProcessSummary struct {
 }
 
 // newResult turns a measurement into the figures reported.
-func newResult(opts options, base string, m *measurement) *Result {
+func newResult(opts options, target, base string, m *measurement) *Result {
 	secs := m.window.Seconds()
 	st := m.stats
 	r := &Result{
-		Target:            "hydrant native API",
+		Target:            target,
 		URL:               base,
 		Stream:            opts.stream,
 		Started:           opts.url == "",
@@ -77,6 +78,7 @@ func newResult(opts options, base string, m *measurement) *Result {
 		MiBPerSecond:      float64(st.recordsStored) * float64(opts.recordSize) / (1 << 20) / secs,
 		RequestsPerSecond: float64(st.requests) / secs,
 		LatencyMillis:     summarizeLatencies(st.latencies),
+		GeneratorCPU:      m.generatorCPU.Seconds(),
 	}
 	if r.Started {
 		r.Fsync, r.Shards, r.Delivery = opts.fsync, opts.shards, opts.deliver
@@ -168,5 +170,6 @@ func (r *Result) table() string {
 		row("cpu", "%.1fs (%.2f cores)", p.CPUSeconds, p.Cores)
 		row("peak RSS", "%.1f MiB", p.PeakRSSMiB)
 	}
+	row("generator cpu", "%.1fs", r.GeneratorCPU)
 	return b.String()
 }
