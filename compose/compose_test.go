@@ -24,8 +24,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/hydrant-dev/hydrant/internal/testbin"
 
 	"gopkg.in/yaml.v3"
 )
@@ -669,37 +670,12 @@ func (p *project) bucketCreated(bucket string) bool {
 	return false
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // hydrantBinary builds cmd/hydrant once per test run.
-func hydrantBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hydrant-compose-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "hydrant")
-		if out, err := exec.Command("go", "build", "-o", binPath, "../cmd/hydrant").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ../cmd/hydrant: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func hydrantBinary(t *testing.T) string { return testbin.Hydrant(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

@@ -10,49 +10,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/testbin"
 
 	"github.com/hydrant-dev/hydrant/internal/testnet"
 
 	"github.com/hydrant-dev/hydrant/internal/await"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // hydrantBinary builds cmd/hydrant once per test run.
-func hydrantBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hydrant-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "hydrant")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/hydrant").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func hydrantBinary(t *testing.T) string { return testbin.Hydrant(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	printFaultSummary()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
