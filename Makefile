@@ -32,7 +32,8 @@ test: lint minio duckdb postgres opensearch syslog-ng awscli
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/auth:FuzzParseAuthorization \
 	./shards:FuzzDecodeBatch ./config:FuzzParse ./transform:FuzzFields ./transform:FuzzDecompress \
-	./destinations/parquet:FuzzEncode ./destinations/elasticsearch:FuzzItemResults ./ingest:FuzzLineGuardRefusesOnlyWhatSplitRefuses
+	./destinations/parquet:FuzzEncode ./destinations/elasticsearch:FuzzItemResults ./ingest:FuzzLineGuardRefusesOnlyWhatSplitRefuses \
+	./ingest:FuzzValidMatchesEncodingJSON
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

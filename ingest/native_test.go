@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
@@ -471,4 +472,18 @@ func mustStream(t *testing.T, env *testEnv, name string) *shards.Stream {
 		t.Fatalf("stream %s not open", name)
 	}
 	return st
+}
+
+// FuzzValidMatchesEncodingJSON: the fast validator splitRecords uses
+// accepts exactly the records encoding/json accepts.
+func FuzzValidMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `[1,2]`, `{"a":"\u00e9"}`, `{"a":1}x`, `{"a":}`, `1e5`, `"x"`,
+		`{"a":[1,{"b":null}]}`, `{"a":1,}`, "{\"a\":\"\x01\"}", `01`, `-0`, `1.`, `{"a":tru}`, ` {} `, "", "[[[[", `{"a":"\ud800"}`, "\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if std, fast := json.Valid(b), gojson.Valid(b); std != fast {
+			t.Fatalf("%q: encoding/json %v, goccy/go-json %v", b, std, fast)
+		}
+	})
 }
