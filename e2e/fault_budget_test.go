@@ -105,33 +105,7 @@ func TestFaultDiskBudgetFullWhileMinIODown(t *testing.T) {
 	}
 	t.Logf("%d puts acknowledged while MinIO was down (before the budget was reached)", okDuringOutage)
 
-	acked := keys(load.ackedSnapshot())
-	waitFor(t, 2*time.Minute, "every acknowledged record in MinIO", acked, func(ids []string) []string {
-		n, _ := lake.scan()
-		var missing []string
-		for _, id := range ids {
-			if n[id] == 0 {
-				missing = append(missing, id)
-			}
-		}
-		return missing
-	})
-	h.stop()
-
-	inS3, objects := lake.scan()
-	errs := newS3Records(t, m.Client, "lake", "errors/")
-	errs.errorDocs = true
-	inErrors, errObjects := errs.scan()
-	unacked := load.unackedIDs()
-	row := faultRow{Scenario: "disk budget full, minio down: s3", Acknowledged: len(acked), Unacked: len(unacked),
-		Took: time.Since(began)}
-	accountS3(&row, acked, unacked, inS3, inErrors)
-	recordFault(row)
-	t.Logf("%d objects, %d error objects", objects, errObjects)
-	if row.Lost > 0 || row.Duplicated > 0 {
-		t.Errorf("%d acknowledged records lost, %d in more than one object", row.Lost, row.Duplicated)
-	}
-	if errObjects > 0 {
+	if _, errObjects := settleS3(t, h, load, m.Client, lake, "disk budget full, minio down: s3", began); errObjects > 0 {
 		t.Errorf("the error output (errors/) holds %d objects; nothing failed for longer than the retry duration", errObjects)
 	}
 }

@@ -85,34 +85,8 @@ func TestFaultMinIOStopped60s(t *testing.T) {
 		t.Errorf("failed puts by phase: %v; every put must be acknowledged", bad)
 	}
 
-	acked := keys(load.ackedSnapshot())
-	waitFor(t, 2*time.Minute, "every acknowledged record in MinIO", acked, func(ids []string) []string {
-		n, _ := lake.scan()
-		var missing []string
-		for _, id := range ids {
-			if n[id] == 0 {
-				missing = append(missing, id)
-			}
-		}
-		return missing
-	})
-	h.stop()
-
-	inS3, objects := lake.scan()
-	errs := newS3Records(t, m.Client, "lake", "errors/")
-	errs.errorDocs = true
-	inErrors, errObjects := errs.scan()
-	unacked := load.unackedIDs()
-	row := faultRow{Scenario: "minio stopped 60s under load: s3", Acknowledged: len(acked), Unacked: len(unacked),
-		Took: time.Since(began)}
-	accountS3(&row, acked, unacked, inS3, inErrors)
-	recordFault(row)
-	t.Logf("%d objects, %d error objects", objects, errObjects)
-	if row.Lost > 0 || row.Duplicated > 0 {
-		t.Errorf("%d acknowledged records lost, %d in more than one object", row.Lost, row.Duplicated)
-	}
-	if errObjects > 0 {
+	if row, errObjects := settleS3(t, h, load, m.Client, lake, "minio stopped 60s under load: s3", began); errObjects > 0 {
 		t.Errorf("the error output (errors/) holds %d objects (%d records); a %v outage is within the 300 s retry duration",
-			errObjects, len(inErrors), outage)
+			errObjects, row.ErrorOutput, outage)
 	}
 }

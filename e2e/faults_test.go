@@ -470,3 +470,36 @@ func accountS3(row *faultRow, acked, unacked []string, inS3, inErrors map[string
 		}
 	}
 }
+
+// settleS3 waits until every record load acknowledged is in the bucket's
+// data prefix, stops h (nothing is rewritten while the result is read),
+// accounts for every record, records the scenario's row and fails the test
+// on a lost or duplicated record. It returns the row and the number of
+// error output objects (under errors/) for the scenario to judge.
+func settleS3(t *testing.T, h *hydrant, load *faultLoad, client *miniogo.Client, lake *s3Records, scenario string, began time.Time) (faultRow, int) {
+	t.Helper()
+	acked := keys(load.ackedSnapshot())
+	waitFor(t, 2*time.Minute, "every acknowledged record in MinIO", acked, func(ids []string) []string {
+		n, _ := lake.scan()
+		var missing []string
+		for _, id := range ids {
+			if n[id] == 0 {
+				missing = append(missing, id)
+			}
+		}
+		return missing
+	})
+	h.stop()
+	inS3, objects := lake.scan()
+	errs := newS3Records(t, client, lake.bucket, "errors/")
+	errs.errorDocs = true
+	inErrors, errObjects := errs.scan()
+	row := faultRow{Scenario: scenario, Took: time.Since(began)}
+	accountS3(&row, acked, load.unackedIDs(), inS3, inErrors)
+	recordFault(row)
+	t.Logf("%d objects, %d error objects", objects, errObjects)
+	if row.Lost > 0 || row.Duplicated > 0 {
+		t.Errorf("%d acknowledged records lost, %d in more than one object", row.Lost, row.Duplicated)
+	}
+	return row, errObjects
+}
