@@ -123,27 +123,8 @@ func TestTextLinesAreOpaqueBytes(t *testing.T) {
 // send posts body and returns the status and the exact response body.
 func (e *testEnv) send(t *testing.T, stream string, header http.Header, body []byte) (int, string) {
 	t.Helper()
-	stream, query, _ := strings.Cut(stream, "?")
-	if query != "" {
-		query = "?" + query
-	}
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/streams/"+stream+"/records"+query, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(raw)
+	status, _, raw := e.roundTrip(t, stream, header, body)
+	return status, string(raw)
 }
 
 // assertEmpty checks that no shard of any stream holds a message.

@@ -82,6 +82,18 @@ func newTestEnvLimits(t *testing.T, limits shards.Limits, req Limits) *testEnv {
 
 func (e *testEnv) put(t *testing.T, stream string, header http.Header, body []byte) (int, http.Header, putResponse) {
 	t.Helper()
+	status, respHeader, raw := e.roundTrip(t, stream, header, body)
+	var out putResponse
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, raw)
+	}
+	return status, respHeader, out
+}
+
+// roundTrip posts body to stream ("name?query") and returns the status,
+// headers and body of the answer.
+func (e *testEnv) roundTrip(t *testing.T, stream string, header http.Header, body []byte) (int, http.Header, []byte) {
+	t.Helper()
 	stream, query, _ := strings.Cut(stream, "?")
 	if query != "" {
 		query = "?" + query
@@ -98,12 +110,11 @@ func (e *testEnv) put(t *testing.T, stream string, header http.Header, body []by
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out putResponse
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, raw)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.StatusCode, resp.Header, out
+	return resp.StatusCode, resp.Header, raw
 }
 
 func hdr(kv ...string) http.Header {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,8 +81,8 @@ func putCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if len(pos) < 1 || len(pos) > 2 || o.batch < 1 || o.batchBytes < 1 ||
-		!oneOfStrings(o.format, "auto", "ndjson", "lines") || !oneOfStrings(o.output, "text", "json") ||
-		!oneOfStrings(o.progress, "auto", "always", "never") {
+		!slices.Contains([]string{"auto", "ndjson", "lines"}, o.format) || !slices.Contains([]string{"text", "json"}, o.output) ||
+		!slices.Contains([]string{"auto", "always", "never"}, o.progress) {
 		fs.Usage()
 		return 2
 	}
@@ -385,13 +386,4 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-func oneOfStrings(v string, valid ...string) bool {
-	for _, s := range valid {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

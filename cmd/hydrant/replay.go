@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -73,7 +74,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if len(pos) != 1 || !oneOfStrings(o.output, "text", "json") || o.limit < 0 || (o.follow && o.shard == "") {
+	if len(pos) != 1 || !slices.Contains([]string{"text", "json"}, o.output) || o.limit < 0 || (o.follow && o.shard == "") {
 		fs.Usage()
 		return 2
 	}

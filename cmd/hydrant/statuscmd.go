@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -97,7 +98,7 @@ func streamsCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() != 0 || !oneOfStrings(c.output, "text", "json") || c.interval <= 0 {
+	if fs.NArg() != 0 || !slices.Contains([]string{"text", "json"}, c.output) || c.interval <= 0 {
 		fs.Usage()
 		return 2
 	}
@@ -166,7 +167,7 @@ func statusCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() != 0 || !oneOfStrings(c.output, "text", "json") || c.interval <= 0 {
+	if fs.NArg() != 0 || !slices.Contains([]string{"text", "json"}, c.output) || c.interval <= 0 {
 		fs.Usage()
 		return 2
 	}
