@@ -3,12 +3,10 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -246,9 +244,10 @@ func (s *Server) parse(r *http.Request, t target, mt string, body []byte) ([]sha
 		return nil, badRequest("partition key is %d bytes; the limit is %d", len(key), maxPartitionKeyLength)
 	}
 	recs := make([]shards.Record, len(datas))
+	var random shards.RandomKeys
 	for i, d := range datas {
 		k := key
-		if k == "" && t.pointer != nil && format != formatLines {
+		if k == "" && !t.pointer.IsZero() && format != formatLines {
 			if v, ok := t.pointer.LookupString(d); ok {
 				if len(v) > maxPartitionKeyLength {
 					v = v[:maxPartitionKeyLength]
@@ -257,20 +256,11 @@ func (s *Server) parse(r *http.Request, t target, mt string, body []byte) ([]sha
 			}
 		}
 		if k == "" {
-			k = randomKey()
+			k = random.Next()
 		}
 		recs[i] = shards.Record{PartitionKey: k, Data: d}
 	}
 	return recs, nil
-}
-
-func randomKey() string {
-	var b [8]byte
-	v := rand.Uint64()
-	for i := range b {
-		b[i] = byte(v >> (8 * i))
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // store puts recs on the stream and returns a result per record, and the

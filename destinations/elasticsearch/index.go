@@ -60,7 +60,7 @@ func newIDSource(s string) (idSource, error) {
 		return idSource{mode: DocumentIDNone}, nil
 	}
 	p, err := jsonpointer.Compile(s)
-	if err != nil || p == nil {
+	if err != nil || p.IsZero() {
 		return idSource{}, fmt.Errorf("document_id must be none, auto or a JSON pointer such as /id, not %q", s)
 	}
 	return idSource{mode: "pointer", pointer: p}, nil

@@ -47,17 +47,19 @@ type firehoseRecord struct {
 	Data []byte `json:"Data"`
 }
 
-// record validates one Firehose record and gives it a random partition key,
-// spreading a delivery's records over its shards as Firehose does.
-func (s *Server) firehoseRecord(r firehoseRecord, field string) (shards.Record, *apiError) {
+// firehoseRecord validates one Firehose record and gives it a random
+// partition key from keys, spreading a delivery's records over its shards as
+// Firehose does. field names the record in validation messages ("record."
+// or "records.N.member."); it is only called on a failure.
+func (s *Server) firehoseRecord(r firehoseRecord, keys *shards.RandomKeys, field func() string) (shards.Record, *apiError) {
 	if r.Data == nil {
-		return shards.Record{}, errValidation("%s", validationMessage(nil, field+"data", "Member must not be null"))
+		return shards.Record{}, errValidation("%s", validationMessage(nil, field()+"data", "Member must not be null"))
 	}
 	if len(r.Data) > s.opts.MaxRecordSize {
-		return shards.Record{}, errValidation("%s", validationMessage("java.nio.HeapByteBuffer", field+"data",
+		return shards.Record{}, errValidation("%s", validationMessage("java.nio.HeapByteBuffer", field()+"data",
 			"Member must have length less than or equal to "+itoa(s.opts.MaxRecordSize)))
 	}
-	return shards.Record{PartitionKey: randomKey(), Data: r.Data}, nil
+	return shards.Record{PartitionKey: keys.Next(), Data: r.Data}, nil
 }
 
 // recordID is the RecordId of a stored record: where it is in the log.
@@ -80,7 +82,8 @@ func (s *Server) firehosePutRecord(ctx context.Context, c *call, req *firehosePu
 	if aerr != nil {
 		return nil, aerr
 	}
-	rec, aerr := s.firehoseRecord(req.Record, "record.")
+	var keys shards.RandomKeys
+	rec, aerr := s.firehoseRecord(req.Record, &keys, func() string { return "record." })
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -124,8 +127,9 @@ func (s *Server) firehosePutRecordBatch(ctx context.Context, c *call, req *putRe
 	}
 	recs := make([]shards.Record, len(req.Records))
 	total := 0
+	var keys shards.RandomKeys
 	for i, r := range req.Records {
-		rec, aerr := s.firehoseRecord(r, "records."+itoa(i+1)+".member.")
+		rec, aerr := s.firehoseRecord(r, &keys, func() string { return "records." + itoa(i+1) + ".member." })
 		if aerr != nil {
 			return nil, aerr
 		}

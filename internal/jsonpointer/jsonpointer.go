@@ -4,41 +4,84 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
-// Pointer is a compiled RFC 6901 JSON pointer; nil is the empty pointer.
-type Pointer []string
+// Pointer is a compiled RFC 6901 JSON pointer. The zero Pointer is the
+// empty pointer ("").
+type Pointer struct {
+	tokens []string
+	// path is the pointer as a gjson path, which looks the value up without
+	// decoding the rest of the document; empty when a token cannot be said
+	// in gjson's syntax (an empty key), and lookups decode instead.
+	path string
+}
 
 var unescape = strings.NewReplacer("~1", "/", "~0", "~")
 
-// Compile parses s ("" or "/a/b~1c"); "" compiles to nil.
+// Compile parses s ("" or "/a/b~1c"); "" compiles to the zero Pointer.
 func Compile(s string) (Pointer, error) {
 	if s == "" {
-		return nil, nil
+		return Pointer{}, nil
 	}
 	if s[0] != '/' {
-		return nil, fmt.Errorf("JSON pointer %q must start with /", s)
+		return Pointer{}, fmt.Errorf("JSON pointer %q must start with /", s)
 	}
-	parts := strings.Split(s[1:], "/")
-	for i, p := range parts {
-		parts[i] = unescape.Replace(p)
+	tokens := strings.Split(s[1:], "/")
+	for i, t := range tokens {
+		tokens[i] = unescape.Replace(t)
 	}
-	return Pointer(parts), nil
+	p := Pointer{tokens: tokens}
+	if !slices.Contains(tokens, "") {
+		escaped := make([]string, len(tokens))
+		for i, t := range tokens {
+			escaped[i] = gjson.Escape(t)
+		}
+		p.path = strings.Join(escaped, ".")
+	}
+	return p, nil
 }
 
-// LookupString returns the value at p in the JSON document doc as a key:
-// strings as they are, numbers and booleans as written. ok is false when doc
-// is not JSON or the value is absent, null, empty, an object or an array.
+// IsZero reports whether p is the empty pointer.
+func (p Pointer) IsZero() bool { return p.tokens == nil }
+
+// LookupString returns the string, number (as written) or boolean that p
+// points at in doc, which must be valid JSON (callers validate records
+// first); ok is false when there is none, or it is null, an object, an
+// array or the empty string. When a key is repeated in an object, the first
+// one counts. It never panics, whatever doc holds.
 func (p Pointer) LookupString(doc []byte) (string, bool) {
+	if p.path == "" {
+		return p.lookupDecoded(doc)
+	}
+	r := gjson.GetBytes(doc, p.path)
+	switch r.Type {
+	case gjson.String:
+		return r.Str, r.Str != ""
+	case gjson.Number:
+		return r.Raw, true
+	case gjson.True:
+		return "true", true
+	case gjson.False:
+		return "false", true
+	}
+	return "", false
+}
+
+// lookupDecoded is LookupString by decoding the whole document, for
+// pointers gjson cannot express.
+func (p Pointer) lookupDecoded(doc []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return "", false
 	}
-	for _, tok := range p {
+	for _, tok := range p.tokens {
 		switch node := v.(type) {
 		case map[string]any:
 			v = node[tok]
