@@ -33,7 +33,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/auth:FuzzParseAuthorization \
 	./shards:FuzzDecodeBatch ./config:FuzzParse ./transform:FuzzFields ./transform:FuzzDecompress \
 	./destinations/parquet:FuzzEncode ./destinations/elasticsearch:FuzzItemResults ./ingest:FuzzLineGuardRefusesOnlyWhatSplitRefuses \
-	./ingest:FuzzValidMatchesEncodingJSON
+	./ingest:FuzzValidMatchesEncodingJSON ./internal/jsonpointer:FuzzLookupMatchesDecode
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
