@@ -33,7 +33,8 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/auth:FuzzParseAuthorization \
 	./shards:FuzzDecodeBatch ./config:FuzzParse ./transform:FuzzFields ./transform:FuzzDecompress \
 	./destinations/parquet:FuzzEncode ./destinations/elasticsearch:FuzzItemResults ./ingest:FuzzLineGuardRefusesOnlyWhatSplitRefuses \
-	./ingest:FuzzValidMatchesEncodingJSON ./internal/jsonpointer:FuzzLookupMatchesDecode
+	./ingest:FuzzValidMatchesEncodingJSON ./internal/jsonpointer:FuzzLookupMatchesDecode \
+	./ingest/awsapi:FuzzJSONDecodeMatchesEncodingJSON
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

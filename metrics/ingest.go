@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,10 @@ func (m *Ingest) Puts(stream, api string) *Puts {
 	if p, ok := m.puts[k]; ok {
 		return p
 	}
+	// The name may point into a request body (the AWS decoder does not copy
+	// strings); kept for the process's life, it must not keep the body.
+	stream = strings.Clone(stream)
+	k = putsKey{stream, api}
 	p = &Puts{
 		requests: m.Requests.WithLabelValues(stream, api),
 		records:  m.Records.WithLabelValues(stream, api),

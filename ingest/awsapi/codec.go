@@ -17,10 +17,12 @@ type codec struct {
 	unmarshal   func([]byte, any) error
 }
 
+// jsonCodec is AWS's JSON protocol. Requests are decoded as encoding/json
+// decodes them, the put requests faster (see unmarshalJSON).
 var jsonCodec = codec{
 	contentType: "application/x-amz-json-1.1",
 	marshal:     json.Marshal,
-	unmarshal:   json.Unmarshal,
+	unmarshal:   unmarshalJSON,
 }
 
 // cborCodec is AWS's CBOR protocol (application/x-amz-cbor-1.1), which the
@@ -49,7 +51,7 @@ func newCBORCodec() codec {
 // codecs by request Content-Type.
 var codecs = map[string]codec{
 	"application/x-amz-json-1.1": jsonCodec,
-	"application/x-amz-json-1.0": {contentType: "application/x-amz-json-1.0", marshal: json.Marshal, unmarshal: json.Unmarshal},
+	"application/x-amz-json-1.0": {contentType: "application/x-amz-json-1.0", marshal: json.Marshal, unmarshal: unmarshalJSON},
 	"application/json":           jsonCodec,
 	"application/x-amz-cbor-1.1": cborCodec,
 	"application/cbor":           cborCodec,
