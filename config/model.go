@@ -184,9 +184,13 @@ func NewDefaultShardLimitsConfig() ShardLimitsConfig {
 // DeliveryConfig reads a stream (Source) or takes direct puts, transforms
 // the records, buffers them and writes batches to one destination.
 type DeliveryConfig struct {
-	Name        string            `yaml:"name"`   // same rules as a stream name
-	Source      string            `yaml:"source"` // a declared stream; empty means DirectPut
-	Shards      int               `yaml:"shards"` // DirectPut only; 1..1024
+	Name   string `yaml:"name"`   // same rules as a stream name
+	Source string `yaml:"source"` // a declared stream; empty means DirectPut
+	Shards int    `yaml:"shards"` // DirectPut only; 1..1024
+	// ShardLimits are the write quota of each of a DirectPut delivery's
+	// shards: Firehose's direct-put quotas unless raised here, as AWS
+	// raises them on request. A delivery with a source takes its stream's.
+	ShardLimits ShardLimitsConfig `yaml:"shard_limits"` // DirectPut only
 	Transforms  []TransformConfig `yaml:"transforms"`
 	Buffer      BufferConfig      `yaml:"buffer"`
 	Retry       RetryConfig       `yaml:"retry"`
@@ -208,7 +212,8 @@ type BackupConfig struct {
 // NewDefaultDeliveryConfig returns the delivery defaults (no name, no
 // destination).
 func NewDefaultDeliveryConfig() DeliveryConfig {
-	return DeliveryConfig{Shards: 1, Buffer: NewDefaultBufferConfig(), Retry: NewDefaultRetryConfig(), MaxActivePartitions: 500}
+	return DeliveryConfig{Shards: 1, ShardLimits: DirectPutShardLimits(), Buffer: NewDefaultBufferConfig(), Retry: NewDefaultRetryConfig(),
+		MaxActivePartitions: 500}
 }
 
 func (c *DeliveryConfig) setDefaults() { *c = NewDefaultDeliveryConfig() }
@@ -521,7 +526,7 @@ type ResolvedStream struct {
 
 // ResolvedStreams returns the declared streams followed by one implicit
 // stream per DirectPut delivery, named after the delivery, with its shards
-// and the default retention and shard limits.
+// and shard limits and the default retention.
 func (c *Config) ResolvedStreams() []ResolvedStream {
 	out := make([]ResolvedStream, 0, len(c.Streams)+len(c.Deliveries))
 	for _, s := range c.Streams {
@@ -533,7 +538,7 @@ func (c *Config) ResolvedStreams() []ResolvedStream {
 		}
 		s := NewDefaultStreamConfig()
 		s.Name, s.Shards = d.Name, d.Shards
-		s.ShardLimits = DirectPutShardLimits()
+		s.ShardLimits = d.ShardLimits
 		out = append(out, ResolvedStream{StreamConfig: s, DirectPut: true})
 	}
 	return out

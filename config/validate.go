@@ -190,6 +190,9 @@ func (c DeliveryConfig) Validate() []FieldError {
 	checkName(&errs, "name", c.Name)
 	if c.DirectPut() {
 		between(&errs, "shards", c.Shards, 1, 1024)
+		errs.addAll("shard_limits", c.ShardLimits.Validate())
+	} else if c.ShardLimits != DirectPutShardLimits() {
+		errs.add("shard_limits", "only a DirectPut delivery has shard limits; this one reads %s, whose shard_limits apply", c.Source)
 	}
 	for i, t := range c.Transforms {
 		errs.addAll(indexPath("transforms", i), t.Validate())

@@ -188,7 +188,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.matrix, "matrix", false, "run the matrix: the HTTP and disk floors, hydrant's native API and PutRecordBatch at each of -concurrencies, then end to end; print one table")
 	fs.BoolVar(&o.markdown, "markdown", false, "with -matrix: print the table as Markdown")
 	concurrencies := fs.String("concurrencies", "4,16", "with -matrix: comma-separated producer counts")
-	fs.IntVar(&o.firehoseShards, "firehose-shards", 32, "with -matrix: shards of the PutRecordBatch DirectPut delivery (each takes Firehose's 5 MiB/s)")
+	fs.IntVar(&o.firehoseShards, "firehose-shards", 4, "with -matrix: shards of the PutRecordBatch DirectPut delivery (quotas raised out of the way, as the native stream's)")
 	fs.DurationVar(&o.e2eDuration, "e2e-duration", 0, "with -matrix: measured window of the end-to-end runs (default: -duration)")
 	fs.IntVar(&o.e2eConcurrency, "e2e-concurrency", 0, "with -matrix: producers of the end-to-end runs (default: the largest of -concurrencies)")
 	fs.StringVar(&o.minio, "minio", defaultMinio(), "with -matrix: MinIO binary for the end-to-end S3 run; skipped when it does not exist (default: $HYDRANT_MINIO_BIN, else .cache/bin/minio)")

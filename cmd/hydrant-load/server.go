@@ -163,10 +163,9 @@ type s3Target struct {
 // archiveName is the name of the delivery reading stream.
 func archiveName(stream string) string { return stream + "-archive" }
 
-// benchConfig is the hydrant config of a run. Declared streams get their
-// per-shard quotas at the maximum so they do not throttle the bench; a
-// DirectPut delivery keeps Firehose's direct-put quotas (5 MiB/s per shard),
-// which only its shard count raises. Deliveries have Firehose's default
+// benchConfig is the hydrant config of a run. Streams, declared or a
+// DirectPut delivery's, get their per-shard quotas at the maximum so they
+// do not throttle the bench. Deliveries have Firehose's default
 // buffer size and a 60s interval. The request and record limits fit the
 // bench's bodies.
 func benchConfig(s hydrantSetup) string {
@@ -202,6 +201,7 @@ storage: {data_dir: %q, fsync: %s}
 	if s.direct != "" {
 		fmt.Fprintf(&b, `  - name: %s
     shards: %d
+    shard_limits: {bytes_per_second: 1GiB, records_per_second: 1000000}
     buffer: {size: 5MiB, interval: 60s}
     destination: {%s}
 `, s.direct, s.directShards, destination)

@@ -139,7 +139,8 @@ deliveries:
 		flushed := m[`hydrant_delivery_flushes_total{delivery="fast",reason="interval"}`]
 		return m[`hydrant_delivery_records_total{delivery="fast"}`] == 4 && flushed > 0 &&
 			m[`hydrant_delivery_batches_total{delivery="fast",result="ok"}`] == flushed &&
-			m[`hydrant_delivery_buffer_bytes{delivery="slow"}`] == 28
+			m[`hydrant_delivery_buffer_bytes{delivery="slow"}`] == 28 &&
+			m[`hydrant_delivery_data_freshness_seconds{delivery="fast"}`] == 0 // nothing pending once every shard moved on
 	})
 	exact := map[string]float64{
 		`hydrant_ingest_incoming_requests_total{api="native",stream="events"}`:  1,
