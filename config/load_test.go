@@ -105,6 +105,28 @@ func TestLoadEnvironment(t *testing.T) {
 	}
 }
 
+// TestDirectPutShardLimits checks that a DirectPut delivery's quota can be
+// raised, keeping the default of what is not set, and that a delivery with
+// a source is told its stream's limits apply.
+func TestDirectPutShardLimits(t *testing.T) {
+	cfg := mustParse(t, `
+deliveries:
+  - {name: events, shards: 2, shard_limits: {bytes_per_second: 64MiB}, destination: {file: {dir: ./out}}}
+`)
+	got := cfg.ResolvedStreams()[0].ShardLimits
+	if want := (ShardLimitsConfig{BytesPerSecond: 64 * MiB, RecordsPerSecond: 100_000}); got != want {
+		t.Errorf("shard limits = %+v, want %+v", got, want)
+	}
+	_, err := ParseWithEnv("test.yaml", []byte(`
+streams: [{name: clicks}]
+deliveries:
+  - {name: archive, source: clicks, shard_limits: {bytes_per_second: 64MiB}, destination: {file: {dir: ./out}}}
+`), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "deliveries[0].shard_limits: only a DirectPut delivery has shard limits; this one reads clicks") {
+		t.Errorf("err = %v, want the shard_limits error", err)
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("testdata/does-not-exist.yaml")
 	if !errors.Is(err, fs.ErrNotExist) {
