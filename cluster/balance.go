@@ -1,0 +1,175 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// target is how many leases one node should hold: ceil(wanted / live).
+func target(wanted, live int) int {
+	live = max(live, 1)
+	return (wanted + live - 1) / live
+}
+
+// readyLocked reports whether this node may take leases: it is not leaving,
+// its view of both buckets is complete, and it has waited a heartbeat period
+// since registering, so it knows the other members.
+func (c *Coordinator) readyLocked(now time.Time) bool {
+	return !c.closing && c.synced && !now.Before(c.settle)
+}
+
+// acquireFree tries to Create the lease of each wanted key that looks free,
+// in random order (so nodes racing for the same keys collide less), while this
+// node holds fewer than its target — or the key has been free for a whole TTL.
+// It runs on Run's goroutine.
+func (c *Coordinator) acquireFree() {
+	now := time.Now()
+	c.mu.Lock()
+	if !c.readyLocked(now) {
+		c.mu.Unlock()
+		return
+	}
+	var free []*want
+	for _, w := range c.wants {
+		if w.lease != nil {
+			continue
+		}
+		if _, taken := c.owners[w.key]; taken {
+			w.freeSince = time.Time{}
+			continue
+		}
+		if w.freeSince.IsZero() {
+			w.freeSince = now
+		}
+		free = append(free, w)
+	}
+	c.mu.Unlock()
+	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
+	for _, w := range free {
+		c.mu.Lock()
+		ok := c.readyLocked(now) && c.wants[w.key] == w && w.lease == nil &&
+			(len(c.held) < target(len(c.wants), c.live) || now.Sub(w.freeSince) >= c.tm.orphan)
+		c.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if err := c.create(w); err != nil {
+			c.log.Warn("cluster: acquiring a lease failed", "delivery", w.delivery, "shard", w.shard, "err", err)
+			return // the server is in trouble: try again at the next tick
+		}
+	}
+}
+
+// create tries to take w's key; a key someone else holds is not an error.
+func (c *Coordinator) create(w *want) error {
+	c.mu.Lock()
+	c.nonce++
+	rec := leaseRecord{Instance: c.self.Instance, Name: c.self.Name, Nonce: c.nonce, Acquired: time.Now().UTC()}
+	c.mu.Unlock()
+	value, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	sent := time.Now() // before the request: the server stamps the write later
+	ctx, cancel := context.WithTimeout(c.life, c.tm.request)
+	rev, err := c.leases.Create(ctx, w.key, value)
+	cancel()
+	if err != nil {
+		if !taken(err) {
+			return err
+		}
+		c.mu.Lock()
+		if _, ok := c.owners[w.key]; !ok { // the watcher will say who; until then, not free
+			c.owners[w.key] = leaseView{seen: time.Now()}
+		}
+		c.mu.Unlock()
+		return nil
+	}
+
+	c.mu.Lock()
+	if c.closing || c.wants[w.key] != w || w.lease != nil || !time.Now().Before(sent.Add(c.tm.lostAfter)) {
+		c.mu.Unlock() // given up meanwhile, or acknowledged too late to be safe: give it back
+		ctx, cancel := context.WithTimeout(c.life, c.tm.request)
+		defer cancel()
+		_ = c.leases.Delete(ctx, w.key, jetstream.LastRevision(rev))
+		return nil
+	}
+	l := &Lease{c: c, key: w.key, delivery: w.delivery, shard: w.shard, rev: rev, nonce: rec.Nonce, value: value,
+		lost: make(chan struct{}), yield: make(chan struct{}), stop: make(chan struct{}), renewDone: make(chan struct{}),
+		cur: rev, sent: sent}
+	l.deadline = time.AfterFunc(time.Until(sent.Add(c.tm.lostAfter)), l.onDeadline)
+	c.held[w.key] = l
+	c.owners[w.key] = leaseView{holder: c.self.Instance, rev: rev, seen: time.Now()}
+	w.lease = l
+	w.ready <- l
+	c.wg.Add(1)
+	go l.renew()
+	held := len(c.held)
+	c.mu.Unlock()
+	c.log.Info("cluster: lease acquired", "delivery", w.delivery, "shard", w.shard, "revision", rev, "held", held)
+	return nil
+}
+
+// taken reports whether a Create failed because the key has a value. nats.go
+// returns ErrKeyExists when the key has a value, but a plain wrong-last-sequence
+// error when it lost a race for a key that had a delete or expiry marker.
+func taken(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// rebalance is one rebalance step, once per period on Run's goroutine: when this
+// node holds more than its target and another member holds fewer and wants more,
+// it yields its excess (at most what the others lack), most recently acquired
+// first. Leases already yielding count as given.
+func (c *Coordinator) rebalance() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.readyLocked(time.Now()) {
+		return
+	}
+	tgt := target(len(c.wants), c.live)
+	var keep []*Lease
+	yielding := 0
+	for _, l := range c.held {
+		if l.yielded {
+			yielding++
+		} else {
+			keep = append(keep, l)
+		}
+	}
+	n := min(len(c.held)-yielding-tgt, c.deficitLocked(tgt))
+	if n <= 0 {
+		return
+	}
+	slices.SortFunc(keep, func(a, b *Lease) int { return cmp.Compare(b.rev, a.rev) })
+	reason := fmt.Sprintf("holding %d leases, above the target %d of %d wanted over %d live nodes", len(c.held), tgt, len(c.wants), c.live)
+	for _, l := range keep[:min(n, len(keep))] {
+		l.yieldLocked(reason)
+	}
+}
+
+// deficitLocked is how many leases the other members lack to reach tgt, each
+// counted only up to what it wants. c.mu is held.
+func (c *Coordinator) deficitLocked(tgt int) int {
+	held := make(map[string]int)
+	for _, o := range c.owners {
+		held[o.holder]++
+	}
+	deficit := 0
+	for id, m := range c.members {
+		if h := held[id]; id != c.self.Instance && h < tgt && m.rec.Wanted > h {
+			deficit += min(tgt-h, m.rec.Wanted-h)
+		}
+	}
+	return deficit
+}
