@@ -14,6 +14,16 @@ type Limits struct {
 // DefaultLimits are Kinesis' per-shard write limits: 1 MiB/s and 1,000 records/s.
 var DefaultLimits = Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 1000}
 
+// share is one node's part of l when n nodes enforce it together: 1/n of
+// each limit, rounded up, at least 1.
+func (l Limits) share(n int) Limits {
+	if n <= 1 {
+		return l
+	}
+	part := func(v int64) int64 { return max((v+int64(n)-1)/int64(n), 1) }
+	return Limits{BytesPerSecond: part(l.BytesPerSecond), RecordsPerSecond: part(l.RecordsPerSecond)}
+}
+
 // Quota is a pair of token buckets (bytes and records) for one shard. Both
 // refill continuously at their per-second rate and hold at most one second's
 // worth, so a shard absorbs a one-second burst and sustains its limits.
@@ -48,6 +58,25 @@ func (q *Quota) Admit(now time.Time, size int) bool {
 	q.records--
 	q.bytes -= float64(size)
 	return true
+}
+
+// Limits returns the limits the quota enforces now.
+func (q *Quota) Limits() Limits {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.limits
+}
+
+// SetLimits makes the quota enforce l. The buckets keep what they hold, up
+// to one second's worth of the new limits, and refill at the new rates (the
+// time since the last Admit included): a lowered limit applies at once, a
+// raised one as the buckets fill up.
+func (q *Quota) SetLimits(l Limits) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.limits = l
+	q.bytes = min(q.bytes, float64(l.BytesPerSecond))
+	q.records = min(q.records, float64(l.RecordsPerSecond))
 }
 
 func (q *Quota) refill(now time.Time) {

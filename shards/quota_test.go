@@ -65,3 +65,56 @@ func TestQuota(t *testing.T) {
 		})
 	}
 }
+
+func TestQuotaSetLimits(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	q := NewQuota(Limits{BytesPerSecond: 1000, RecordsPerSecond: 10})
+	if !q.Admit(t0, 100) {
+		t.Fatal("a full quota refused a record")
+	}
+	// Lowered: the buckets hold at most a second of the new limits at once.
+	q.SetLimits(Limits{BytesPerSecond: 300, RecordsPerSecond: 2})
+	if got := q.Limits(); got != (Limits{BytesPerSecond: 300, RecordsPerSecond: 2}) {
+		t.Fatalf("Limits() = %+v", got)
+	}
+	if !q.Admit(t0, 300) || q.Admit(t0, 1) {
+		t.Fatal("after lowering to 300 B/s, want exactly 300 bytes admitted at once")
+	}
+	// Refills at the new rate: half a second is 150 bytes.
+	half := t0.Add(500 * time.Millisecond)
+	if !q.Admit(half, 150) || q.Admit(half, 1) {
+		t.Fatal("half a second after, want exactly 150 bytes admitted")
+	}
+	// Raised: what the buckets hold stays, and they fill up to the new size.
+	q.SetLimits(Limits{BytesPerSecond: 10_000, RecordsPerSecond: 100})
+	if q.Admit(half, 1) {
+		t.Fatal("raising the limits filled the empty buckets at once")
+	}
+	later := half.Add(2 * time.Second)
+	if !q.Admit(later, 10_000) {
+		t.Fatal("two seconds after raising to 10,000 B/s, a 10,000-byte record was refused")
+	}
+}
+
+func TestLimitsShare(t *testing.T) {
+	l := Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 1000}
+	tests := map[string]struct {
+		limits Limits
+		nodes  int
+		want   Limits
+	}{
+		"one node takes all":  {l, 1, l},
+		"n below 1 is 1":      {l, 0, l},
+		"three round up":      {l, 3, Limits{BytesPerSecond: 349526, RecordsPerSecond: 334}},
+		"even split":          {l, 4, Limits{BytesPerSecond: 1 << 18, RecordsPerSecond: 250}},
+		"never below 1":       {Limits{BytesPerSecond: 2, RecordsPerSecond: 1}, 5, Limits{BytesPerSecond: 1, RecordsPerSecond: 1}},
+		"rounded up, not off": {Limits{BytesPerSecond: 10, RecordsPerSecond: 10}, 3, Limits{BytesPerSecond: 4, RecordsPerSecond: 4}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tt.limits.share(tt.nodes); got != tt.want {
+				t.Fatalf("share(%d) = %+v, want %+v", tt.nodes, got, tt.want)
+			}
+		})
+	}
+}
