@@ -2,10 +2,13 @@ package shards
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -24,11 +27,20 @@ type appender struct {
 	done    chan struct{}
 	stopped chan struct{}
 	buf     []byte
+	target  int // message size at which coalescing stops
 	// records is the shard's running record count (the recordsHeader of
-	// its last message); recount asks to read it again from the log, after
-	// a publish whose outcome is unknown.
+	// its last message) and lastSeq that message's sequence: each publish
+	// expects it to be the last, so that appenders of several nodes writing
+	// one shard keep one count. recount asks to read both again from the
+	// log, after a publish whose outcome is unknown or that found another
+	// message last.
 	records int64
+	lastSeq uint64
 	recount bool
+	// idPrefix and sent make each message's id on a cluster, under which
+	// a publish is retried; empty when embedded (nothing is retried).
+	idPrefix string
+	sent     uint64
 }
 
 type appendReq struct {
@@ -46,7 +58,11 @@ func newAppender(s *Store, stream, subject string) *appender {
 		reqs:    make(chan *appendReq, 256),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
+		target:  s.targetBytes,
 		recount: true,
+	}
+	if s.srv == nil {
+		a.idPrefix = randomID() + "-"
 	}
 	go a.run()
 	return a
@@ -106,10 +122,10 @@ func (a *appender) run() {
 		batch := []*appendReq{first}
 		size := requestSize(first)
 	coalesce:
-		for size < targetMessageBytes {
+		for size < a.target {
 			select {
 			case r := <-a.reqs:
-				if size+requestSize(r) > targetMessageBytes {
+				if size+requestSize(r) > a.target {
 					carry = r
 					break coalesce
 				}
@@ -179,7 +195,7 @@ func (a *appender) write(batch []*appendReq) {
 		start := 0
 		for i, rec := range req.recs {
 			es := encodedSize(rec)
-			if len(msgRecs) > 0 && (size+es > targetMessageBytes || len(msgRecs) == maxBatchRecords) {
+			if len(msgRecs) > 0 && (size+es > a.target || len(msgRecs) == maxBatchRecords) {
 				spans = append(spans, span{req, start, i})
 				flush()
 				start = i
@@ -198,25 +214,161 @@ func (a *appender) write(batch []*appendReq) {
 	}
 }
 
+// publishTimeout bounds the publish of one message, retries included.
 const publishTimeout = 30 * time.Second
 
+// attemptTimeout bounds one attempt of a request to a cluster (a publish,
+// a checkpoint's read or write): ample for a quorum to store a message, and
+// short enough to try again soon on the leader that replaces one that died
+// with the request in flight.
+const attemptTimeout = 5 * time.Second
+
+// attemptContext returns the context of one attempt of a request under ctx.
+// On a cluster it ends after attemptTimeout or when the connection drops,
+// whichever comes first, since no answer comes then; the embedded log's
+// requests take ctx as it is.
+func (s *Store) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.srv != nil {
+		return ctx, func() {}
+	}
+	drop := s.drops.next()
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	go func() {
+		select {
+		case <-drop:
+			cancel()
+		case <-actx.Done():
+		}
+	}()
+	return actx, cancel
+}
+
+// Pauses between the attempts of a publish.
+const (
+	retryWaitMin = 50 * time.Millisecond
+	retryWaitMax = time.Second
+)
+
+// publish stores recs as one message and returns its sequence. On a cluster
+// it rides out leader elections and reconnections: an attempt that fails
+// for want of a leader or an answer is made again, under the same message
+// id, so that the servers store the message once however many attempts
+// reach them. It gives up after publishTimeout, or when the store closes;
+// the message may then be stored or not, and the caller tells the producer
+// to retry.
 func (a *appender) publish(recs []Record) (uint64, error) {
 	a.buf = AppendBatch(a.buf[:0], a.store.cfg.Now(), recs)
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
-	if a.recount {
-		n, err := a.lastRecordCount(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("shard log %s: read the record count: %w", a.stream, err)
+	var id string
+	if a.idPrefix != "" {
+		a.sent++
+		id = a.idPrefix + strconv.FormatUint(a.sent, 10)
+	}
+	wait := retryWaitMin
+	for {
+		seq, retry, err := a.attempt(ctx, id, len(recs))
+		if err == nil {
+			return seq, nil
 		}
-		a.records, a.recount = n, false
+		if !retry {
+			a.recount = true // it may have been stored all the same
+			return 0, fmt.Errorf("shard log %s: store record batch: %w", a.stream, err)
+		}
+		if isWrongLastSequence(err) && ctx.Err() == nil {
+			continue // another node's appender wrote first: go on after its message at once
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			a.recount = true
+			return 0, fmt.Errorf("shard log %s: store record batch: gave up after %v: %w", a.stream, publishTimeout, err)
+		case <-a.done:
+			a.recount = true
+			return 0, fmt.Errorf("shard log %s: store record batch: %w while retrying after: %w", a.stream, ErrStoreClosed, err)
+		}
+		wait = min(2*wait, retryWaitMax)
 	}
-	ack, err := a.store.js.PublishMsg(ctx, recordsMsg(a.subject, a.buf, a.records+int64(len(recs))), jetstream.WithExpectStream(a.stream))
-	if err != nil {
-		a.recount = true // it may have been stored all the same
-		return 0, fmt.Errorf("shard log %s: store record batch: %w", a.stream, err)
-	}
-	a.records += int64(len(recs))
-	a.store.budget.used.Add(int64(len(a.buf)))
-	return ack.Sequence, nil
 }
+
+// attempt publishes a.buf, holding n records, once, and says whether a
+// failed attempt may be made again.
+func (a *appender) attempt(ctx context.Context, id string, n int) (seq uint64, retry bool, err error) {
+	cluster := id != ""
+	if a.recount {
+		count, last, err := a.lastRecordCount(ctx)
+		if err != nil {
+			return 0, cluster, fmt.Errorf("read the record count: %w", err)
+		}
+		a.records, a.lastSeq, a.recount = count, last, false
+	}
+	actx, cancel := a.store.attemptContext(ctx)
+	defer cancel()
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(a.stream), jetstream.WithExpectLastSequence(a.lastSeq)}
+	if cluster {
+		// publish retries itself; the client's own retries would only
+		// delay the next attempt.
+		opts = append(opts, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(0))
+	}
+	ack, err := a.store.js.PublishMsg(actx, recordsMsg(a.subject, a.buf, a.records+int64(n)), opts...)
+	switch {
+	case err == nil:
+		if ack.Duplicate {
+			// An earlier attempt stored it: read the count it ended with.
+			a.recount = true
+		} else {
+			a.records += int64(n)
+			a.lastSeq = ack.Sequence
+		}
+		a.store.budget.used.Add(int64(len(a.buf)))
+		return ack.Sequence, false, nil
+	case isWrongLastSequence(err):
+		// Another node's appender wrote to the shard since this one read
+		// its count: nothing was stored; count again and retry.
+		a.recount = true
+		return 0, true, err
+	case cluster:
+		return 0, retryablePublish(err), err
+	}
+	return 0, false, err
+}
+
+// isWrongLastSequence reports whether a publish was refused because the
+// shard's last message is not the one it expected.
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// JetStream error codes of a cluster that cannot take a message now: no
+// leader, a stream offline or catching up, the message id still in flight.
+const (
+	jsErrClusterNotAvailable        = 10008
+	jsErrClusterNotLeader           = 10009
+	jsErrStreamOffline              = 10118
+	jsErrDuplicateMessageInProgress = 10158
+	jsErrExpectedLastSeqNotReady    = 10163
+	jsErrStreamOfflineReason        = 10194
+)
+
+// retryablePublish reports whether a publish on a cluster that failed with
+// err may be made again under its message id: when the cluster answered
+// nothing or that it cannot take messages now, or the connection is down,
+// but not when it refused the message (a limit, an unknown stream).
+func retryablePublish(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jsErrClusterNotAvailable, jsErrClusterNotLeader, jsErrStreamOffline, jsErrDuplicateMessageInProgress,
+			jsErrExpectedLastSeqNotReady, jsErrStreamOfflineReason:
+			return true
+		}
+		return false
+	}
+	return !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrMaxPayload) && !errors.Is(err, nats.ErrBadSubject)
+}
+
+// randomID returns 16 random characters, unique among the appenders of every
+// node for good.
+func randomID() string { return rand.Text()[:16] }

@@ -26,7 +26,10 @@ type diskBudget struct {
 func (b *diskBudget) full() bool { return b.limit > 0 && b.used.Load() >= b.limit }
 
 // DiskUsage returns the bytes the shard log holds (as of the last check
-// plus what was written since) and its budget (0: none).
+// plus what was written since) and its budget (0: none). On a cluster it is
+// one copy's worth: the account's JetStream storage, which counts every
+// replica, divided by the replicas; the servers report it about once a
+// second.
 func (s *Store) DiskUsage() (used, budget int64) {
 	return s.budget.used.Load(), s.budget.limit
 }
@@ -37,7 +40,7 @@ func (s *Store) refreshUsage(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("shard log: read disk usage: %w", err)
 	}
-	s.budget.used.Store(int64(info.Store))
+	s.budget.used.Store(int64(info.Store) / int64(s.replicas))
 	return nil
 }
 

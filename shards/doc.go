@@ -10,5 +10,11 @@
 // Checkpoints (the last delivered sequence per delivery and shard) live in a
 // JetStream key-value bucket.
 //
+// Instead of the embedded server the log may live on an external NATS
+// cluster (StoreConfig.NATS), replicated, and be shared by several Hydrant
+// nodes: appends ride out the cluster's leader elections, appenders of
+// several nodes keep one record count per shard, and each node enforces its
+// share of the quotas (SetNodes).
+//
 // The package knows no HTTP and no destinations.
 package shards

@@ -90,28 +90,35 @@ func recordsThrough(m *jetstream.RawStreamMsg) (int64, error) {
 }
 
 // lastRecordCount returns the running record count of a shard's last
-// message: where its appender's count goes on from (0 for an empty shard).
-func (a *appender) lastRecordCount(ctx context.Context) (int64, error) {
+// message, where its appender's count goes on from (0 for an empty shard),
+// and that message's sequence, which the next message expects to follow.
+func (a *appender) lastRecordCount(ctx context.Context) (count int64, last uint64, err error) {
 	js, err := a.store.js.Stream(ctx, a.stream)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	state := js.CachedInfo().State
 	m, err := js.GetLastMsgForSubject(ctx, a.subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+		if state.Msgs > 0 {
+			// A replica behind the stream's leader answered: a publish
+			// expecting its view would fail, so ask again.
+			return 0, 0, fmt.Errorf("shard log %s: a replica does not have message %d yet", a.stream, state.LastSeq)
+		}
+		return 0, state.LastSeq, nil // empty, or trimmed to nothing
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if n, err := recordsThrough(m); err == nil {
-		return n, nil
+		return n, m.Sequence, nil
 	}
 	// A message from before records were counted: count from its own records.
 	n, err := batchCount(m.Data)
 	if err != nil {
-		return 0, nil
+		return 0, m.Sequence, nil
 	}
-	return int64(n), nil
+	return int64(n), m.Sequence, nil
 }
 
 // recordsMsg is a record-batch message with its running record count.

@@ -92,3 +92,25 @@ func (q *Quota) refill(now time.Time) {
 	q.bytes = min(float64(q.limits.BytesPerSecond), q.bytes+elapsed*float64(q.limits.BytesPerSecond))
 	q.records = min(float64(q.limits.RecordsPerSecond), q.records+elapsed*float64(q.limits.RecordsPerSecond))
 }
+
+// SetNodes tells the store that n Hydrant nodes take puts for the log: each
+// node then enforces 1/n of every stream's per-shard limits (bytes and
+// records per second, rounded up, at least 1), so that together they enforce
+// the limits when producers spread over the nodes. It applies to the
+// streams open now and to those opened later; n < 1 counts as 1.
+func (s *Store) SetNodes(n int) {
+	n = max(n, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n == s.nodes {
+		return
+	}
+	s.nodes = n
+	for _, st := range s.streams {
+		share := st.spec.Limits.share(n)
+		for _, q := range st.quotas {
+			q.SetLimits(share)
+		}
+	}
+	s.logger.Info("quotas shared among nodes", "nodes", n)
+}

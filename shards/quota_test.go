@@ -1,6 +1,7 @@
 package shards
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -117,4 +118,52 @@ func TestLimitsShare(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With n nodes each enforces 1/n of every stream's limits, on the streams
+// open and on those opened later.
+func TestStoreSetNodes(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	full := Limits{BytesPerSecond: 3000, RecordsPerSecond: 30}
+	before, err := s.CreateStream(ctx, StreamSpec{Name: "before", Shards: 2, Limits: full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(st *Stream, want Limits) {
+		t.Helper()
+		for i := range st.Shards() {
+			if got := st.Quota(i).Limits(); got != want {
+				t.Fatalf("stream %s shard %d: limits %+v, want %+v", st.Name(), i, got, want)
+			}
+		}
+	}
+	check(before, full)
+	third := Limits{BytesPerSecond: 1000, RecordsPerSecond: 10}
+	s.SetNodes(3)
+	check(before, third)
+	after, err := s.CreateStream(ctx, StreamSpec{Name: "after", Shards: 1, Limits: full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(after, third)
+	// Put admits against the node's share.
+	now := time.Now()
+	recs := make([]Record, 12)
+	for i := range recs {
+		recs[i] = Record{PartitionKey: "k", Data: []byte("x")}
+	}
+	admitted := 0
+	for _, r := range after.Put(ctx, now, recs) {
+		if r.Err == nil {
+			admitted++
+		}
+	}
+	if admitted != 10 {
+		t.Fatalf("%d of 12 records admitted at once, want the node's share of 10", admitted)
+	}
+	s.SetNodes(0) // alone again
+	check(before, full)
+	check(after, full)
 }

@@ -23,19 +23,24 @@ import (
 type StoreConfig struct {
 	// DataDir holds the embedded JetStream store (DataDir/jetstream).
 	DataDir string
-	// SyncAlways makes the server write every message to disk (fsync) before
-	// acknowledging it. Without it the server fsyncs every SyncInterval.
+	// SyncAlways makes the embedded server write every message to disk
+	// (fsync) before acknowledging it. Without it the server fsyncs every
+	// SyncInterval. A cluster's servers sync as their config says.
 	SyncAlways   bool
 	SyncInterval time.Duration
-	// MaxRecordSize is the largest record a put may carry; the server's
-	// message size limit is set so that one such record always fits.
+	// MaxRecordSize is the largest record a put may carry; the embedded
+	// server's message size limit is set so that one such record always
+	// fits, and a cluster whose servers' limit is lower is refused.
 	MaxRecordSize int
-	// EncryptionKey, when set, encrypts the log at rest with JetStream's
-	// store encryption (ChaCha20-Poly1305, keys derived from this one).
+	// EncryptionKey, when set, encrypts the embedded log at rest with
+	// JetStream's store encryption (ChaCha20-Poly1305, keys derived from
+	// this one). Not with NATS: a cluster's servers encrypt as they are
+	// configured to.
 	EncryptionKey string
-	// DiskBudget bounds the bytes the log may hold: at it, puts are refused
-	// with ErrDiskBudget until trimming makes room. 0: no budget (JetStream's
-	// own limit, 75% of the disk, still applies).
+	// DiskBudget bounds the bytes the log may hold (one copy's worth on a
+	// cluster): at it, puts are refused with ErrDiskBudget until trimming
+	// makes room. 0: no budget (JetStream's own limits still apply: 75% of
+	// the disk when embedded, the account's on a cluster).
 	DiskBudget int64
 	// UsageInterval is how often the log's size is read for the budget;
 	// default 1 s.
@@ -45,13 +50,17 @@ type StoreConfig struct {
 	Logger  *slog.Logger
 	// Now is the clock stamped on stored records as their arrival time.
 	Now func() time.Time
+	// NATS, when set, puts the log on an external NATS JetStream cluster
+	// instead of the embedded server (nil: embedded, in DataDir). Several
+	// Hydrant nodes may then share the log.
+	NATS *NATSConfig
 }
 
 // Store is the durable shard log: one JetStream stream per shard, embedded in
-// the process, plus the checkpoint bucket.
+// the process or on a NATS cluster, plus the checkpoint and catalog buckets.
 type Store struct {
 	cfg    StoreConfig
-	srv    *server.Server
+	srv    *server.Server // the embedded server; nil on an external cluster
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	cps    jetstream.KeyValue
@@ -60,6 +69,14 @@ type Store struct {
 	// maxPayload is the largest message the server takes; readers must be
 	// able to pull at least one such message.
 	maxPayload int
+	// targetBytes is the size at which an appender stops coalescing puts
+	// into one message: targetMessageBytes, or less when the servers'
+	// max_payload is smaller.
+	targetBytes int
+	// replicas is the copies of each stream and bucket (1 when embedded).
+	replicas int
+	// drops signals the connection's drops to publishes in flight.
+	drops *connDrops
 
 	budget    *diskBudget
 	stopUsage chan struct{}
@@ -67,6 +84,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	streams map[string]*Stream
+	nodes   int // nodes sharing the quotas, see SetNodes
 	closed  bool
 }
 
@@ -76,8 +94,9 @@ const targetMessageBytes = 1 << 20
 
 const checkpointBucket = "hydrant-checkpoints"
 
-// Open starts the embedded JetStream server on cfg.DataDir and connects to it
-// in-process (the server listens on no port).
+// Open opens the shard log: with cfg.NATS nil it starts the embedded
+// JetStream server on cfg.DataDir and connects to it in-process (the server
+// listens on no port); with cfg.NATS set it connects to that cluster.
 func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -88,8 +107,77 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.MaxRecordSize <= 0 {
 		cfg.MaxRecordSize = 1000 << 10
 	}
-	if err := checkStoreKey(cfg.DataDir, cfg.EncryptionKey); err != nil {
+	if cfg.UsageInterval <= 0 {
+		cfg.UsageInterval = time.Second
+	}
+	s := &Store{cfg: cfg, logger: cfg.Logger, streams: make(map[string]*Stream), nodes: 1,
+		budget: &diskBudget{limit: cfg.DiskBudget}, replicas: 1, targetBytes: targetMessageBytes, drops: newConnDrops()}
+	var (
+		at, where string            // where the log is, for the log line
+		bucket    func(error) error // explains a bucket that cannot be opened
+	)
+	if cfg.NATS == nil {
+		if err := s.startEmbedded(); err != nil {
+			return nil, err
+		}
+		at, where = "dir", filepath.Join(cfg.DataDir, "jetstream")
+		bucket = func(err error) error {
+			return fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
+		}
+	} else {
+		if err := s.connect(*cfg.NATS); err != nil {
+			return nil, err
+		}
+		at, where = "nats", redactURLs(cfg.NATS.URL)
+		bucket = func(err error) error {
+			return fmt.Errorf("shard log: cannot open the buckets on NATS at %s: %w", where, err)
+		}
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("shard log: %w", err)
+	}
+	s.js = js
+	s.cps, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      checkpointBucket,
+		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.replicas,
+	})
+	if err != nil {
+		s.Close()
+		return nil, bucket(err)
+	}
+	s.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      metaBucket,
+		Description: "hydrant catalog: streams and deliveries created through the APIs",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.replicas,
+	})
+	if err != nil {
+		s.Close()
+		return nil, bucket(err)
+	}
+	if err := s.refreshUsage(ctx); err != nil {
+		s.Close()
 		return nil, err
+	}
+	s.stopUsage, s.usageDone = make(chan struct{}), make(chan struct{})
+	go s.watchUsage(cfg.UsageInterval, s.stopUsage, s.usageDone)
+	used, budget := s.DiskUsage()
+	s.logger.Info("shard log open", at, where, "replicas", s.replicas, "sync_always", cfg.SyncAlways && s.srv != nil,
+		"bytes", used, "disk_budget", budget)
+	return s, nil
+}
+
+// startEmbedded starts the embedded server and connects to it in-process.
+func (s *Store) startEmbedded() error {
+	cfg := s.cfg
+	if err := checkStoreKey(cfg.DataDir, cfg.EncryptionKey); err != nil {
+		return err
 	}
 	maxPayload := max(8<<20, cfg.MaxRecordSize+(64<<10))
 	opts := &server.Options{
@@ -110,64 +198,27 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		// not a store error, is what producers meet.
 		opts.JetStreamMaxStore = cfg.DiskBudget + cfg.DiskBudget/10 + 64<<20
 	}
-	if cfg.UsageInterval <= 0 {
-		cfg.UsageInterval = time.Second
-	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("shard log: configure embedded JetStream: %w", err)
+		return fmt.Errorf("shard log: configure embedded JetStream: %w", err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, errors.New("shard log: embedded JetStream did not start within 30s")
+		return errors.New("shard log: embedded JetStream did not start within 30s")
 	}
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("hydrant"), nats.MaxReconnects(-1))
 	if err != nil {
 		srv.Shutdown()
-		return nil, fmt.Errorf("shard log: connect in-process: %w", err)
+		return fmt.Errorf("shard log: connect in-process: %w", err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		srv.Shutdown()
-		return nil, fmt.Errorf("shard log: %w", err)
-	}
-	s := &Store{cfg: cfg, srv: srv, nc: nc, js: js, logger: cfg.Logger, streams: make(map[string]*Stream), maxPayload: maxPayload,
-		budget: &diskBudget{limit: cfg.DiskBudget}}
-	s.cps, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      checkpointBucket,
-		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
-	}
-	s.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      metaBucket,
-		Description: "hydrant catalog: streams and deliveries created through the APIs",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
-	}
-	if err := s.refreshUsage(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.stopUsage, s.usageDone = make(chan struct{}), make(chan struct{})
-	go s.watchUsage(cfg.UsageInterval, s.stopUsage, s.usageDone)
-	used, budget := s.DiskUsage()
-	s.logger.Info("shard log open", "dir", opts.StoreDir, "sync_always", cfg.SyncAlways, "bytes", used, "disk_budget", budget)
-	return s, nil
+	s.srv, s.nc, s.maxPayload = srv, nc, maxPayload
+	return nil
 }
 
-// Close stops the appenders, then the connection and the embedded server.
-// Appends that were acknowledged are on disk; Close is idempotent.
+// Close stops the appenders, then the connection and the embedded server
+// (a cluster's servers are not its to stop). Appends that were acknowledged
+// are stored; Close is idempotent.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -187,8 +238,10 @@ func (s *Store) Close() error {
 		}
 	}
 	s.nc.Close()
-	s.srv.Shutdown()
-	s.srv.WaitForShutdown()
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
 	return nil
 }
 
@@ -238,6 +291,7 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 		return nil, err
 	}
 	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget}
+	share := spec.Limits.share(s.nodes)
 	if m := s.cfg.Metrics; m != nil {
 		st.throttled = make([]throttleCounters, spec.Shards)
 		for i := range st.throttled {
@@ -257,10 +311,9 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardNew,
-			// Hydrant never sets message ids, so the window only costs memory.
-			Duplicates:  time.Second,
-			AllowDirect: true,
-			Replicas:    1,
+			Duplicates:  s.duplicates(),
+			AllowDirect: s.allowDirect(),
+			Replicas:    s.replicas,
 			Metadata: map[string]string{
 				"hydrant_stream": spec.Name,
 				"hydrant_shard":  strconv.Itoa(i),
@@ -276,7 +329,7 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 		if i == 0 {
 			st.created = js.CachedInfo().Created
 		}
-		st.quotas = append(st.quotas, NewQuota(spec.Limits))
+		st.quotas = append(st.quotas, NewQuota(share))
 		st.appenders = append(st.appenders, newAppender(s, name, jsSubject(spec.Name, i)))
 	}
 	s.streams[spec.Name] = st
@@ -321,7 +374,8 @@ func (st *Stream) Shards() int { return st.spec.Shards }
 // ShardMap returns the stream's hash-key map.
 func (st *Stream) ShardMap() ShardMap { return st.shardMap }
 
-// Quota returns the write quota of shard i.
+// Quota returns the write quota of shard i: this node's share of the
+// stream's limits (see SetNodes).
 func (st *Stream) Quota(i int) *Quota { return st.quotas[i] }
 
 // Append stores recs on shard i, in order, and returns their sequences once
