@@ -3,6 +3,7 @@ package shards
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -114,6 +115,16 @@ func TestClusterAppendsRideOutALostServer(t *testing.T) {
 	t.Logf("%d appends in %v since the start", appends[0].Load()+appends[1].Load(), time.Since(start))
 	killed := time.Now()
 	c.Kill(leader)
+	// Checkpoints are claimed and written meanwhile (the bucket's leader
+	// may be the server lost).
+	claim, _, err := s.ClaimCheckpoint(ctx, "archive", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := claim.Set(ctx, MakeSequence(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("checkpoint claimed and set %v after the kill", time.Since(killed))
 	atLeast(100, "100 more appends to each shard after killing a server")
 	t.Logf("killed %s (leader of shard 0): 100 appends to each shard went through in %v", c.Name(leader), time.Since(killed))
 	close(stop)
@@ -160,7 +171,8 @@ func TestClusterAppendsRideOutALostServer(t *testing.T) {
 	t.Logf("whole test: %v", time.Since(start))
 }
 
-// Two nodes appending to one shard keep one running record count.
+// Two nodes appending to one shard keep one running record count, and a
+// checkpoint claimed on one node fences the other's claim.
 func TestClusterTwoNodesShareAShard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS cluster")
@@ -207,6 +219,26 @@ func TestClusterTwoNodesShareAShard(t *testing.T) {
 		t.Fatalf("Lag after record 100 = %+v, %v; want %d records", lag, err, len(recs)-100)
 	}
 
+	first, _, err := nodes[0].ClaimCheckpoint(ctx, "d", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Set(ctx, recs[9].Sequence); err != nil {
+		t.Fatal(err)
+	}
+	second, from, err := nodes[1].ClaimCheckpoint(ctx, "d", 0)
+	if err != nil || from != recs[9].Sequence {
+		t.Fatalf("the second node claimed at %v, %v; want %v", from, err, recs[9].Sequence)
+	}
+	if err := first.Set(ctx, recs[19].Sequence); !errors.Is(err, ErrFenced) {
+		t.Fatalf("the first node's Set after the second's claim: %v, want ErrFenced", err)
+	}
+	if err := second.Set(ctx, recs[29].Sequence); err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := nodes[0].Checkpoint(ctx, "d", 0); err != nil || cp != recs[29].Sequence {
+		t.Fatalf("checkpoint = %v, %v; want the second node's %v", cp, err, recs[29].Sequence)
+	}
 }
 
 // Open authenticates and verifies the server as configured, refuses what

@@ -8,7 +8,8 @@
 // a per-shard appender that coalesces concurrent puts into one message (JetStream
 // does not group-commit) and acknowledges only after the store has the message.
 // Checkpoints (the last delivered sequence per delivery and shard) live in a
-// JetStream key-value bucket.
+// JetStream key-value bucket; a consumer claims one (ClaimCheckpoint), which
+// fences the writes of whoever held it before.
 //
 // Instead of the embedded server the log may live on an external NATS
 // cluster (StoreConfig.NATS), replicated, and be shared by several Hydrant
