@@ -131,11 +131,15 @@ type StorageConfig struct {
 	// the APIs' throttling errors until deliveries catch up and what they
 	// delivered is trimmed. 0 (default): 80% of the free space of data_dir's
 	// disk at start, plus what the log holds already, at most
-	// DefaultDiskBudgetCap.
+	// DefaultDiskBudgetCap; with NATS, no budget (see AutoDiskBudget).
 	DiskBudget Size `yaml:"disk_budget"` // 0, or 1MiB..1PiB
 	// BufferMemory bounds the bytes all deliveries' buffers hold together;
 	// past it the largest buffers flush early (flush reason "memory").
 	BufferMemory Size `yaml:"buffer_memory"` // 1MiB..1TiB; default 256MiB
+	// NATS, when set, puts the shard log on an external NATS JetStream
+	// cluster instead of the embedded server, so that several Hydrant
+	// nodes share it (nil: embedded, under data_dir).
+	NATS *NATSStorageConfig `yaml:"nats"`
 }
 
 // DefaultDiskBudgetCap is the largest disk budget Hydrant picks by itself.
@@ -596,7 +600,8 @@ func (c S3DestinationConfig) String() string {
 	return fmt.Sprintf("%+v", plain(c))
 }
 
-// String prints the storage settings with the encryption key redacted.
+// String prints the storage settings with the encryption key and the NATS
+// secrets redacted.
 func (c StorageConfig) String() string {
 	type plain StorageConfig
 	if c.EncryptionKey != "" {

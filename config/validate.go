@@ -159,6 +159,12 @@ func (c StorageConfig) Validate() []FieldError {
 		between(&errs, "disk_budget", c.DiskBudget, MiB, 1024*TiB)
 	}
 	between(&errs, "buffer_memory", c.BufferMemory, MiB, TiB)
+	if c.NATS != nil {
+		errs.addAll("nats", c.NATS.Validate())
+		if c.EncryptionKey != "" {
+			errs.add("encryption_key", "cannot be combined with nats: on a NATS cluster, encryption at rest is the servers' setting (JetStream's cipher and key in their config)")
+		}
+	}
 	return errs
 }
 
