@@ -54,7 +54,10 @@ type Settings struct {
 	// Metrics are moved by every delivery (nil: kept on a registry of
 	// the delivery's own that nobody reads).
 	Metrics *metrics.Delivery
-	_       struct{}
+	// Ownership decides which shards this node delivers (nil: Solo, all
+	// of them).
+	Ownership Ownership
+	_         struct{}
 }
 
 // Delivery reads its stream's shards and delivers them.
@@ -64,6 +67,7 @@ type Delivery struct {
 	logger *slog.Logger
 	now    func() time.Time
 	memory *buffer.Memory
+	own    Ownership
 	m      deliveryMetrics // this delivery's series
 	// pending is each shard's oldest record read and not yet delivered.
 	pending pending
@@ -93,7 +97,10 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 	if set.Metrics == nil {
 		set.Metrics = metrics.NewDelivery(prometheus.NewRegistry())
 	}
-	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory,
+	if set.Ownership == nil {
+		set.Ownership = Solo{}
+	}
+	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory, own: set.Ownership,
 		m: newDeliveryMetrics(set.Metrics, cfg.Name), pending: make(pending, cfg.Shards)}
 }
 
@@ -136,14 +143,26 @@ func (d *Delivery) Run(ctx context.Context) {
 	}
 }
 
-// superviseShard runs one shard's loop until ctx ends, restarting it after
-// failures with exponential backoff.
+// superviseShard delivers one shard until ctx ends, whenever this node
+// holds its lease: it waits for the lease, delivers while it holds, hands
+// the shard over when asked to yield and stops at once when the lease is
+// lost, then waits for the lease again. A loop that fails (its log or
+// checkpoint store erring) is restarted from the checkpoint after a
+// backoff.
 func (d *Delivery) superviseShard(ctx, wctx context.Context, shard int) {
 	backoff := destinations.Backoff{Initial: time.Second, Max: time.Minute}
-	for attempt := 1; ; attempt++ {
-		err := d.runShard(ctx, wctx, shard)
+	for attempt := 1; ; {
+		lease, err := d.own.Acquire(ctx, d.cfg.Name, shard)
+		if err != nil {
+			return // ctx ended
+		}
+		err = d.holdShard(ctx, wctx, shard, lease)
 		if ctx.Err() != nil {
 			return
+		}
+		if err == nil {
+			attempt = 1 // handed over or lost: wait for the lease again
+			continue
 		}
 		wait := backoff.Delay(attempt, err)
 		d.logger.Error("shard delivery failed; restarting from the checkpoint", "shard", shards.ShardID(shard),
@@ -151,7 +170,50 @@ func (d *Delivery) superviseShard(ctx, wctx context.Context, shard int) {
 		if destinations.Sleep(ctx, wait) != nil {
 			return
 		}
+		attempt++
 	}
+}
+
+// holdShard runs the shard's loop under lease and releases it when the
+// loop ends. On Yield the loop drains (flushes and checkpoints) as at
+// shutdown; when the lease is lost, its writes are cancelled too, so
+// nothing more is delivered or checkpointed, and a checkpoint write that
+// finds the shard claimed by another node (shards.ErrFenced) ends it the
+// same way. Both return nil: the shard is not failing, just not ours.
+func (d *Delivery) holdShard(ctx, wctx context.Context, shard int, lease Lease) error {
+	rctx, stopReading := context.WithCancel(ctx)
+	sctx, stopWriting := context.WithCancel(wctx)
+	defer stopWriting()
+	defer stopReading()
+	var lost, yielded atomic.Bool
+	watching := make(chan struct{})
+	defer close(watching)
+	go func() {
+		select {
+		case <-lease.Yield():
+			yielded.Store(true)
+			stopReading()
+		case <-lease.Lost():
+			lost.Store(true)
+			stopWriting()
+			stopReading()
+		case <-watching:
+		}
+	}()
+	err := d.runShard(rctx, sctx, shard)
+	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	lease.Release(releaseCtx)
+	cancel()
+	switch {
+	case lost.Load() || errors.Is(err, shards.ErrFenced):
+		d.logger.Warn("lease lost: stopped delivering the shard; its next holder reads on from the checkpoint",
+			"shard", shards.ShardID(shard), "error", err)
+		return nil
+	case yielded.Load() && ctx.Err() == nil:
+		d.logger.Info("shard handed over", "shard", shards.ShardID(shard))
+		return nil
+	}
+	return err
 }
 
 // shardLoop is the state of one (delivery, shard).
@@ -162,6 +224,7 @@ type shardLoop struct {
 	buffers    map[string]*buffer.Buffer // by canonical partition keys
 	lastRead   shards.Sequence
 	checkpoint shards.Sequence
+	claim      *shards.CheckpointClaim // this loop's hold on the checkpoint
 	in         []buffer.Record
 }
 
@@ -171,11 +234,13 @@ type shardLoop struct {
 // moving the checkpoint: what was read since is read again.
 func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 	l := &shardLoop{d: d, shard: shard, shardID: shards.ShardID(shard), buffers: make(map[string]*buffer.Buffer)}
-	cp, err := d.store.Checkpoint(ctx, d.cfg.Name, shard)
+	// Claiming the checkpoint fences off any earlier holder of the shard:
+	// from now on its checkpoint writes fail.
+	claim, cp, err := d.store.ClaimCheckpoint(ctx, d.cfg.Name, shard)
 	if err != nil {
 		return err
 	}
-	l.lastRead, l.checkpoint = cp, cp
+	l.claim, l.lastRead, l.checkpoint = claim, cp, cp
 	reader, err := d.store.OpenReader(ctx, d.cfg.Stream, shard, cp)
 	if err != nil {
 		return err
@@ -417,7 +482,7 @@ func (l *shardLoop) advance(ctx context.Context) error {
 	if cp == l.checkpoint {
 		return nil
 	}
-	if err := l.d.store.SetCheckpoint(ctx, l.d.cfg.Name, l.shard, cp); err != nil {
+	if err := l.claim.Set(ctx, cp); err != nil {
 		return err
 	}
 	l.checkpoint = cp

@@ -87,7 +87,7 @@ func relievePressure(cat *catalog.Catalog, store *shards.Store, logger *slog.Log
 // diskBudget is storage.disk_budget, or by default 80% of the free space of
 // the data dir's disk (plus what the log holds already), capped.
 func diskBudget(sc config.StorageConfig, logger *slog.Logger) int64 {
-	if sc.DiskBudget > 0 {
+	if !sc.AutoDiskBudget() {
 		return int64(sc.DiskBudget)
 	}
 	dir := sc.DataDir

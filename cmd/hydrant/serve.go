@@ -58,6 +58,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		MaxRecordSize: int(cfg.Server.MaxRecordSize),
 		EncryptionKey: cfg.Storage.EncryptionKey,
 		DiskBudget:    diskBudget(cfg.Storage, logger),
+		NATS:          natsStore(cfg.Storage.NATS),
 		Metrics:       metrics.NewStore(reg),
 		Logger:        logger,
 	})
@@ -66,12 +67,27 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	}
 	metrics.RegisterStoreUsage(reg, store.DiskUsage)
 	defer store.Close()
+	coord, err := openCluster(ctx, cfg, store, logger)
+	if err != nil {
+		return err
+	}
+	board := &statusBoard{}
+	var own pipeline.Ownership = pipeline.Solo{}
+	clusterCtx, leaveCluster := context.WithCancel(context.WithoutCancel(ctx))
+	defer leaveCluster()
+	clusterDone := make(chan struct{})
+	if coord != nil {
+		own, board.cluster, board.leaseTTL = clusterOwnership{coord}, coord, cfg.Storage.NATS.LeaseTTL.Std()
+		go func() { coord.Run(clusterCtx); close(clusterDone) }()
+	} else {
+		close(clusterDone)
+	}
 	targets, logs, err := openStreams(ctx, cfg, store)
 	if err != nil {
 		return err
 	}
 	denv := deliveryEnv{regs: regs, store: store, dataDir: cfg.Storage.DataDir, logger: logger,
-		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory)), metrics: deliveryMetrics, board: &statusBoard{}}
+		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory)), metrics: deliveryMetrics, board: board, own: own}
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
 	for _, d := range cfg.Deliveries {
 		pd, err := newDelivery(ctx, d, denv)
@@ -137,6 +153,8 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	stopDeliveries()
 	cat.Close()
 	wg.Wait()
+	leaveCluster() // the deliveries released their leases; now leave
+	<-clusterDone
 	logger.Info("hydrant stopped")
 	return runErr
 }
@@ -261,6 +279,7 @@ type deliveryEnv struct {
 	memory  *buffer.Memory // shared by all deliveries' buffers
 	metrics *metrics.Delivery
 	board   *statusBoard // the running deliveries, for status reports
+	own     pipeline.Ownership
 }
 
 // newDelivery builds a delivery of the config (or created through the
@@ -304,7 +323,8 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 		Errors:              built.errors,
 		Retry:               retry,
 		MaxActivePartitions: d.MaxActivePartitions,
-	}, store, pipeline.Settings{Logger: logger, Memory: env.memory, Metrics: env.metrics})
+	}, store, pipeline.Settings{Logger: logger, Memory: env.memory, Metrics: env.metrics,
+		Ownership: env.own})
 	env.board.add(d.Name, pd)
 	return pd, nil
 }

@@ -17,10 +17,30 @@ import (
 // `hydrant status` show: the streams with their shards, and where each
 // delivery stands.
 type statusReport struct {
-	Time       time.Time        `json:"time"`
-	Store      storeStatus      `json:"store"`
+	Time  time.Time   `json:"time"`
+	Store storeStatus `json:"store"`
+	// Cluster is set when Hydrant runs on an external NATS cluster
+	// (storage.nats): its nodes and what they hold.
+	Cluster    *clusterStatus   `json:"cluster,omitempty"`
 	Streams    []streamStatus   `json:"streams"`
 	Deliveries []deliveryStatus `json:"deliveries"`
+}
+
+// clusterStatus is the cluster as the answering node sees it.
+type clusterStatus struct {
+	Node            string        `json:"node"`     // the answering node's name
+	Instance        string        `json:"instance"` // and its instance id
+	LeaseTTLSeconds float64       `json:"lease_ttl_seconds"`
+	Nodes           []clusterNode `json:"nodes"`
+}
+
+// clusterNode is a live node.
+type clusterNode struct {
+	Name     string    `json:"name"`
+	Instance string    `json:"instance"`
+	Listen   string    `json:"listen"`
+	Started  time.Time `json:"started"`
+	Leases   int       `json:"leases"` // shards of deliveries it holds
 }
 
 type storeStatus struct {
@@ -60,10 +80,18 @@ type deliveryShard struct {
 	Checkpoint string  `json:"checkpoint"` // sequence number of the last record delivered; "0": none
 	LagRecords int64   `json:"lag_records"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// Owner is the node delivering the shard, in a cluster ("" while
+	// nobody holds it); absent on a single node.
+	Owner *string `json:"owner,omitempty"`
 }
 
-// statusBoard knows the running deliveries, by name.
+// statusBoard knows the running deliveries, by name, and the cluster when
+// there is one.
 type statusBoard struct {
+	// cluster is nil on a single node; leaseTTL is its lease TTL.
+	cluster  clusterView
+	leaseTTL time.Duration
+
 	mu         sync.Mutex
 	deliveries map[string]*pipeline.Delivery
 }
@@ -87,6 +115,13 @@ func (b *statusBoard) get(name string) *pipeline.Delivery {
 func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *shards.Store, now time.Time) (statusReport, error) {
 	r := statusReport{Time: now.UTC(), Streams: []streamStatus{}, Deliveries: []deliveryStatus{}}
 	r.Store.Bytes, r.Store.DiskBudget = store.DiskUsage()
+	var owners map[string]string
+	if b.cluster != nil {
+		var err error
+		if r.Cluster, owners, err = clusterReport(ctx, b.cluster, b.leaseTTL.Seconds()); err != nil {
+			return r, err
+		}
+	}
 	for _, s := range cat.Streams() {
 		ss := streamStatus{Name: s.Name, RetentionSeconds: s.Retention.Seconds(), Shards: []streamShard{}}
 		for i := range s.Log.Shards() {
@@ -124,6 +159,10 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 					return r, err
 				}
 				sh := deliveryShard{ShardID: shards.ShardID(i), Checkpoint: cp.String(), LagRecords: lag.Records}
+				if owners != nil {
+					owner := owners[ownerKey(d.Name, i)]
+					sh.Owner = &owner
+				}
 				if !lag.Oldest.IsZero() {
 					sh.LagSeconds = max(now.Sub(lag.Oldest).Seconds(), 0)
 				}

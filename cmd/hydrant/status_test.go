@@ -80,6 +80,30 @@ func TestStatusOutputGolden(t *testing.T) {
 	golden(t, "streams.json.golden", append(js, '\n'))
 }
 
+// TestClusterStatusGolden is the status of a node in a cluster: the nodes,
+// their leases, and who delivers each shard (one nobody holds yet).
+func TestClusterStatusGolden(t *testing.T) {
+	_, rep := sampleReports()
+	rep.Store.DiskBudget = 0
+	rep.Cluster = &clusterStatus{Node: "n1", Instance: "n1-0a1b2c3d", LeaseTTLSeconds: 10, Nodes: []clusterNode{
+		{Name: "n1", Instance: "n1-0a1b2c3d", Listen: "10.0.0.1:4545", Started: rep.Time.Add(-time.Hour), Leases: 1},
+		{Name: "n2", Instance: "n2-9f8e7d6c", Listen: "10.0.0.2:4545", Started: rep.Time.Add(-90 * time.Second), Leases: 1},
+	}}
+	owner := func(s string) *string { return &s }
+	rep.Deliveries[0].Shards = append(rep.Deliveries[0].Shards,
+		deliveryShard{ShardID: "shardId-000000000001", Checkpoint: "2097252", Owner: owner("n2")})
+	rep.Deliveries[0].Shards[0].Owner = owner("n1")
+	rep.Deliveries[1].Shards[0].Owner = owner("")
+	var text bytes.Buffer
+	writeStatusTable(&text, rep)
+	golden(t, "status-cluster.golden", text.Bytes())
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-cluster.json.golden", append(js, '\n'))
+}
+
 // hydrant status and streams against a running Hydrant: the lag goes to 0
 // once everything put is delivered, and the delivered count says so.
 func TestStatusCommands(t *testing.T) {

@@ -225,11 +225,45 @@ func writeStatusTable(w io.Writer, rep statusReport) {
 			d.DeliveredRecords, d.ErrorOutputRecords, lastErr)
 	}
 	tw.Flush()
+	if c := rep.Cluster; c != nil {
+		writeClusterTables(w, rep)
+	}
 	if rep.Store.DiskBudget > 0 {
 		fmt.Fprintf(w, "\nshard log: %s of its %s disk budget\n", humanBytes(rep.Store.Bytes), humanBytes(rep.Store.DiskBudget))
 	} else {
 		fmt.Fprintf(w, "\nshard log: %s\n", humanBytes(rep.Store.Bytes))
 	}
+}
+
+// writeClusterTables prints the cluster's nodes and who delivers each
+// shard.
+func writeClusterTables(w io.Writer, rep statusReport) {
+	c := rep.Cluster
+	fmt.Fprintf(w, "\ncluster: %d nodes, lease TTL %s; this is %s (%s)\n", len(c.Nodes),
+		time.Duration(c.LeaseTTLSeconds*float64(time.Second)), c.Node, c.Instance)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tINSTANCE\tLISTEN\tUP\tLEASES")
+	for _, n := range c.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", n.Name, n.Instance, n.Listen, rep.Time.Sub(n.Started).Round(time.Second), n.Leases)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DELIVERY\tSHARD\tOWNER\tCHECKPOINT\tLAG RECORDS")
+	for _, d := range rep.Deliveries {
+		for _, s := range d.Shards {
+			owner := "-"
+			if s.Owner != nil && *s.Owner != "" {
+				owner = *s.Owner
+			}
+			lag := fmt.Sprint(s.LagRecords)
+			if s.LagRecords < 0 {
+				lag = "?"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, s.ShardID, owner, s.Checkpoint, lag)
+		}
+	}
+	tw.Flush()
 }
 
 const healthUsage = `Usage: hydrant health [flags]
