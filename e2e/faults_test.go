@@ -50,7 +50,11 @@ func faultRand(t *testing.T) *rand.Rand {
 
 // ackedPut is when an acknowledged record was put: the load's phase when
 // its put started and when it was answered.
-type ackedPut struct{ start, end int32 }
+type ackedPut struct {
+	start, end int32
+	shard      string // where the record was stored: shard id
+	seq        uint64 // and sequence number
+}
 
 // faultLoad is the load generator: producers putting NDJSON records with
 // unique ids ("id") to the native API of the hydrant at url, which stays
@@ -159,8 +163,9 @@ func (l *faultLoad) putOnce(producer int) bool {
 		return false
 	}
 	l.okPuts[start]++
-	for _, id := range ids {
-		l.acked[id] = ackedPut{start: start, end: end}
+	for i, id := range ids {
+		seq, _ := strconv.ParseUint(res.Records[i].SequenceNumber, 10, 64)
+		l.acked[id] = ackedPut{start: start, end: end, shard: res.Records[i].ShardID, seq: seq}
 	}
 	return true
 }
