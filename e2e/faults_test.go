@@ -78,8 +78,9 @@ type faultLoad struct {
 	unacked  map[string]bool
 	okPuts   map[int32]int // by phase at start
 	badPuts  map[int32]int
-	statuses map[int]int // puts by status (0: no answer)
-	firstBad []string    // the first few failed puts, for the log
+	statuses map[int]int   // puts by status (0: no answer)
+	firstBad []string      // the first few failed puts, for the log
+	slowest  time.Duration // the longest put answered 200
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -144,7 +145,9 @@ func (l *faultLoad) putOnce(producer int) bool {
 		body.WriteString(faultRecord(ids[i], n))
 	}
 	start := l.phase.Load()
+	began := time.Now()
 	status, res, err := putRecords(l.client, l.url, l.stream, []byte(body.String()))
+	took := time.Since(began)
 	ok := err == nil && status == http.StatusOK && res.FailedRecordCount == 0 && len(res.Records) == len(ids)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -163,6 +166,7 @@ func (l *faultLoad) putOnce(producer int) bool {
 		return false
 	}
 	l.okPuts[start]++
+	l.slowest = max(l.slowest, took)
 	for i, id := range ids {
 		seq, _ := strconv.ParseUint(res.Records[i].SequenceNumber, 10, 64)
 		l.acked[id] = ackedPut{start: start, end: end, shard: res.Records[i].ShardID, seq: seq}
@@ -176,8 +180,8 @@ func (l *faultLoad) stopAndWait() {
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.t.Logf("load: %d records acknowledged, %d not; puts by phase: ok %v, failed %v; by status %v; first failures %q",
-		len(l.acked), len(l.unacked), l.okPuts, l.badPuts, l.statuses, l.firstBad)
+	l.t.Logf("load: %d records acknowledged, %d not; puts by phase: ok %v, failed %v; by status %v; slowest acknowledged put %v; first failures %q",
+		len(l.acked), len(l.unacked), l.okPuts, l.badPuts, l.statuses, l.slowest.Round(time.Millisecond), l.firstBad)
 }
 
 // ackedCount returns the number of records acknowledged so far.
