@@ -70,6 +70,9 @@ func (c NATSStorageConfig) String() string {
 	}
 	urls := c.URLs()
 	for i, s := range urls {
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s // else "user:pass@host" parses as scheme "user"
+		}
 		if u, err := url.Parse(s); err != nil {
 			urls[i] = "REDACTED" // cannot tell where a secret would be
 		} else if u.User != nil {

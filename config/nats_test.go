@@ -71,7 +71,8 @@ storage:
 func TestNATSSecretsNeverPrinted(t *testing.T) {
 	const password, token, urlPassword = "nats-pass", "nats-token", "url-pass"
 	c := NewDefaultNATSStorageConfig()
-	c.URL = "nats://a:" + urlPassword + "@n1:4222,nats://" + token + "@n2:4222,nats://n3:4222"
+	const bare = "bare-pass" // in a URL without a scheme, which NATS clients take
+	c.URL = "nats://a:" + urlPassword + "@n1:4222,nats://" + token + "@n2:4222,nats://n3:4222,b:" + bare + "@n4:4222"
 	c.User, c.Password, c.Token = "hydrant", password, token
 	storage := NewDefaultStorageConfig()
 	storage.NATS = &c
@@ -79,7 +80,7 @@ func TestNATSSecretsNeverPrinted(t *testing.T) {
 	for _, v := range []any{c, &c, storage, &storage} {
 		for _, format := range []string{"%v", "%+v", "%s"} {
 			got := fmt.Sprintf(format, v)
-			for _, secret := range []string{password, token, urlPassword, "store-key"} {
+			for _, secret := range []string{password, token, urlPassword, bare, "store-key"} {
 				if strings.Contains(got, secret) {
 					t.Fatalf("Sprintf(%q, %T) shows a secret: %s", format, v, got)
 				}

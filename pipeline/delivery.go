@@ -186,9 +186,9 @@ func (d *Delivery) holdShard(ctx, wctx context.Context, shard int, lease Lease) 
 	defer stopWriting()
 	defer stopReading()
 	var lost, yielded atomic.Bool
-	watching := make(chan struct{})
-	defer close(watching)
+	stopWatching, watched := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case <-lease.Yield():
 			yielded.Store(true)
@@ -197,10 +197,22 @@ func (d *Delivery) holdShard(ctx, wctx context.Context, shard int, lease Lease) 
 			lost.Store(true)
 			stopWriting()
 			stopReading()
-		case <-watching:
+			return
+		case <-stopWatching:
+			return
+		}
+		// Handing over: the drain's writes go on, unless the lease is lost
+		// meanwhile.
+		select {
+		case <-lease.Lost():
+			lost.Store(true)
+			stopWriting()
+		case <-stopWatching:
 		}
 	}()
 	err := d.runShard(rctx, sctx, shard)
+	close(stopWatching)
+	<-watched // before Release, which closes Lost
 	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	lease.Release(releaseCtx)
 	cancel()
@@ -224,7 +236,7 @@ type shardLoop struct {
 	buffers    map[string]*buffer.Buffer // by canonical partition keys
 	lastRead   shards.Sequence
 	checkpoint shards.Sequence
-	claim      *shards.CheckpointClaim // this loop's hold on the checkpoint
+	claim      checkpointer // writes the shard's checkpoint
 	in         []buffer.Record
 }
 
@@ -234,9 +246,7 @@ type shardLoop struct {
 // moving the checkpoint: what was read since is read again.
 func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 	l := &shardLoop{d: d, shard: shard, shardID: shards.ShardID(shard), buffers: make(map[string]*buffer.Buffer)}
-	// Claiming the checkpoint fences off any earlier holder of the shard:
-	// from now on its checkpoint writes fail.
-	claim, cp, err := d.store.ClaimCheckpoint(ctx, d.cfg.Name, shard)
+	claim, cp, err := d.openCheckpoint(ctx, shard)
 	if err != nil {
 		return err
 	}
@@ -281,6 +291,34 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 			return err
 		}
 	}
+}
+
+// checkpointer writes one shard's checkpoint.
+type checkpointer interface {
+	Set(ctx context.Context, seq shards.Sequence) error
+}
+
+// openCheckpoint reads the shard's checkpoint. With leases, it claims it,
+// which fences off any earlier holder of the shard: from then on that
+// holder's checkpoint writes fail (shards.ErrFenced). A node alone on its
+// log has nobody to fence and writes the checkpoint as it always has.
+func (d *Delivery) openCheckpoint(ctx context.Context, shard int) (checkpointer, shards.Sequence, error) {
+	if _, alone := d.own.(Solo); alone {
+		cp, err := d.store.Checkpoint(ctx, d.cfg.Name, shard)
+		return soloCheckpoint{d.store, d.cfg.Name, shard}, cp, err
+	}
+	return d.store.ClaimCheckpoint(ctx, d.cfg.Name, shard)
+}
+
+// soloCheckpoint writes a checkpoint without a claim.
+type soloCheckpoint struct {
+	store    *shards.Store
+	delivery string
+	shard    int
+}
+
+func (c soloCheckpoint) Set(ctx context.Context, seq shards.Sequence) error {
+	return c.store.SetCheckpoint(ctx, c.delivery, c.shard, seq)
 }
 
 // quarantine writes a shard-log message that is not a record batch to the

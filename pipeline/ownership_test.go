@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,5 +133,43 @@ func TestShardsHandedOverToAJoiningNode(t *testing.T) {
 		if k > 1 {
 			t.Errorf("record %d delivered %d times by a", rec, k)
 		}
+	}
+}
+
+// countingLeases counts the leases a delivery asks for.
+type countingLeases struct {
+	leases
+	acquired *atomic.Int32
+}
+
+func (o countingLeases) Acquire(ctx context.Context, delivery string, shard int) (pipeline.Lease, error) {
+	o.acquired.Add(1)
+	return o.leases.Acquire(ctx, delivery, shard)
+}
+
+// TestFailingShardBacksOffUnderLeases checks that a shard whose loop fails
+// (here: its stream does not exist) is restarted after a backoff, as on a
+// single node, and not taken for a lost lease and retried at once.
+func TestFailingShardBacksOffUnderLeases(t *testing.T) {
+	e := newEnv(t, 1)
+	c := joinCluster(t, e, "a")
+	var acquired atomic.Int32
+	counter := &logCounter{counts: map[string]int{}}
+	d := pipeline.New(pipeline.Config{Name: "archive", Stream: "no-such-stream", Shards: 1,
+		Buffer: buffer.Config{Size: 1 << 20, Interval: time.Second}, Destination: fileObjects(t, t.TempDir()),
+		Errors: fileObjects(t, t.TempDir())}, e.store,
+		pipeline.Settings{Ownership: countingLeases{leases{c}, &acquired}, Logger: slog.New(counter)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	await.Cond(t, 10*time.Second, "the failing shard to be restarted once", func() bool {
+		return counter.count("shard delivery failed; restarting from the checkpoint") >= 2
+	})
+	if n := acquired.Load(); n > 3 {
+		t.Errorf("the lease was acquired %d times for 2 failures: failures are not backed off", n)
+	}
+	if n := counter.count("lease lost: stopped delivering the shard; its next holder reads on from the checkpoint"); n > 0 {
+		t.Errorf("a failing shard was logged %d times as a lost lease", n)
 	}
 }

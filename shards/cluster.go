@@ -145,6 +145,9 @@ func redactURLs(list string) string {
 	parts := strings.Split(list, ",")
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "://") {
+			p = "nats://" + p // else "user:pass@host" parses as scheme "user"
+		}
 		if u, err := url.Parse(p); err == nil && u.User != nil {
 			u.User = url.User("REDACTED")
 			p = u.String()

@@ -74,8 +74,10 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	board := &statusBoard{}
 	var own pipeline.Ownership = pipeline.Solo{}
 	clusterCtx, leaveCluster := context.WithCancel(context.WithoutCancel(ctx))
-	defer leaveCluster()
 	clusterDone := make(chan struct{})
+	// On every return, leave before the store closes (deferred earlier, so
+	// it runs later): the others stop counting this node at once.
+	defer func() { leaveCluster(); <-clusterDone }()
 	if coord != nil {
 		own, board.cluster, board.leaseTTL = clusterOwnership{coord}, coord, cfg.Storage.NATS.LeaseTTL.Std()
 		go func() { coord.Run(clusterCtx); close(clusterDone) }()
