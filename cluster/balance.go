@@ -55,21 +55,22 @@ func (c *Coordinator) acquireFree() {
 	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
 	for _, w := range free {
 		c.mu.Lock()
-		ok := c.readyLocked(now) && c.wants[w.key] == w && w.lease == nil &&
-			(len(c.held) < target(len(c.wants), c.live) || now.Sub(w.freeSince) >= c.tm.orphan)
+		below := len(c.held) < target(len(c.wants), c.live)
+		ok := c.readyLocked(now) && c.wants[w.key] == w && w.lease == nil && (below || now.Sub(w.freeSince) >= c.tm.orphan)
 		c.mu.Unlock()
 		if !ok {
 			continue
 		}
-		if err := c.create(w); err != nil {
+		if err := c.create(w, !below); err != nil {
 			c.log.Warn("cluster: acquiring a lease failed", "delivery", w.delivery, "shard", w.shard, "err", err)
 			return // the server is in trouble: try again at the next tick
 		}
 	}
 }
 
-// create tries to take w's key; a key someone else holds is not an error.
-func (c *Coordinator) create(w *want) error {
+// create tries to take w's key, as an orphan when above the target; a key
+// someone else holds is not an error.
+func (c *Coordinator) create(w *want, orphan bool) error {
 	c.mu.Lock()
 	c.nonce++
 	rec := leaseRecord{Instance: c.self.Instance, Name: c.self.Name, Nonce: c.nonce, Acquired: time.Now().UTC()}
@@ -102,7 +103,7 @@ func (c *Coordinator) create(w *want) error {
 		_ = c.leases.Delete(ctx, w.key, jetstream.LastRevision(rev))
 		return nil
 	}
-	l := &Lease{c: c, key: w.key, delivery: w.delivery, shard: w.shard, rev: rev, nonce: rec.Nonce, value: value,
+	l := &Lease{c: c, key: w.key, delivery: w.delivery, shard: w.shard, rev: rev, nonce: rec.Nonce, value: value, orphan: orphan,
 		lost: make(chan struct{}), yield: make(chan struct{}), stop: make(chan struct{}), renewDone: make(chan struct{}),
 		cur: rev, sent: sent}
 	l.deadline = time.AfterFunc(time.Until(sent.Add(c.tm.lostAfter)), l.onDeadline)
@@ -130,7 +131,8 @@ func taken(err error) bool {
 // rebalance is one rebalance step, once per period on Run's goroutine: when this
 // node holds more than its target and another member holds fewer and wants more,
 // it yields its excess (at most what the others lack), most recently acquired
-// first. Leases already yielding count as given.
+// first. Leases already yielding count as given; orphans (taken because no other
+// node wanted them) are kept.
 func (c *Coordinator) rebalance() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -141,9 +143,10 @@ func (c *Coordinator) rebalance() {
 	var keep []*Lease
 	yielding := 0
 	for _, l := range c.held {
-		if l.yielded {
+		switch {
+		case l.yielded:
 			yielding++
-		} else {
+		case !l.orphan:
 			keep = append(keep, l)
 		}
 	}

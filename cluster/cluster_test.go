@@ -330,6 +330,35 @@ func TestOrphansTakenAboveTarget(t *testing.T) {
 	}
 }
 
+// TestDifferentWantsSettle runs two nodes that want different keys (a all
+// 12, b the first 8: a delivery b has not opened yet): once every key is
+// held, the holdings stay put. Keys only a wants are orphans on a and are
+// never yielded, or they would go free, wait a TTL and come back forever.
+func TestDifferentWantsSettle(t *testing.T) {
+	t.Parallel()
+	s, own := startServer(t), newOwnership(t)
+	startNode(t, s, "a", own)
+	startNodeWanting(t, s, "b", own, 8)
+	await.Cond(t, converge, "all 12 keys held", func() bool {
+		c := own.counts()
+		return c["a"]+c["b"] == testShards
+	})
+	// Settling may move keys for a few periods: a key only a wants, taken
+	// below the target, may be yielded once and comes back as an orphan.
+	// After that, nothing moves.
+	await.Cond(t, 2*converge+3*testTTL, "no key moved for 3 TTLs", func() bool {
+		return len(own.since(time.Now().Add(-3*testTTL))) == 0
+	})
+	t0 := time.Now()
+	await.Cond(t, converge+3*testTTL, "3 more TTLs without a key moving", func() bool {
+		if moved := own.since(t0); len(moved) > 0 {
+			t.Fatalf("keys still move after settling: %v", moved)
+		}
+		return time.Since(t0) >= 3*testTTL
+	})
+	t.Logf("settled at %v", own.counts())
+}
+
 // holdOne opens a single-node coordinator that holds (testDelivery, 0).
 func holdOne(t *testing.T, js jetstream.JetStream) (*Coordinator, *Lease) {
 	t.Helper()

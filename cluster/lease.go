@@ -28,7 +28,11 @@ type Lease struct {
 	shard    int
 	rev      uint64 // revision of the acquiring Create: the fencing token
 	nonce    uint64
-	value    []byte // what the Create and every renewal write
+	// orphan: taken above the target because nobody took it for a TTL
+	// (other nodes do not want it); rebalancing never yields it, or it
+	// would go back and forth between free and taken.
+	orphan bool
+	value  []byte // what the Create and every renewal write
 
 	lost      chan struct{}
 	yield     chan struct{}
