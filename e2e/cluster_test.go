@@ -192,8 +192,10 @@ func TestClusterSurvivesLosingANodeAndAServer(t *testing.T) {
 	})
 	takeover := time.Since(killed)
 	t.Logf("n3's shards moved %v after SIGKILL (lease TTL %v)", takeover.Round(10*time.Millisecond), clusterLeaseTTL)
-	if takeover > 3*clusterLeaseTTL {
-		t.Errorf("takeover took %v, more than 3 lease TTLs", takeover)
+	// The servers expire a lease at most a TTL after its last renewal (at a
+	// 250 ms granularity); the rest is the watch, the Create and this poll.
+	if takeover > clusterLeaseTTL+2*time.Second {
+		t.Errorf("takeover took %v, more than the lease TTL and 2 s", takeover)
 	}
 
 	// Lose a NATS server (its routes cut, then gone): with 3 replicas, puts
