@@ -346,19 +346,25 @@ func (l *shardLoop) held() (records, bytes int) {
 }
 
 // read waits for records until the earliest buffer deadline.
+// It waits at most idleWait, so that a reader stuck in the client (see
+// shards.ErrReaderStuck) is found and reopened even when nothing is
+// buffered.
 func (l *shardLoop) read(ctx context.Context, r *shards.Reader) ([]shards.StoredRecord, error) {
-	waitCtx := ctx
-	if deadline, ok := l.deadline(); ok {
-		var cancel context.CancelFunc
-		waitCtx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+	deadline := time.Now().Add(idleWait)
+	if d, ok := l.deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
+	waitCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	recs, err := r.Next(waitCtx)
-	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
-		return nil, nil // a buffer deadline passed
+	if err != nil && !errors.Is(err, shards.ErrReaderStuck) && waitCtx.Err() != nil && ctx.Err() == nil {
+		return nil, nil // a buffer deadline (or idleWait) passed
 	}
 	return recs, err
 }
+
+// idleWait bounds one wait for records.
+const idleWait = 30 * time.Second
 
 func (l *shardLoop) deadline() (time.Time, bool) {
 	var (

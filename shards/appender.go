@@ -296,7 +296,12 @@ func (a *appender) publish(recs []Record) (uint64, error) {
 func (a *appender) attempt(ctx context.Context, id string, n int) (seq uint64, retry bool, err error) {
 	cluster := id != ""
 	if a.recount {
-		count, last, err := a.lastRecordCount(ctx)
+		// One attempt's time, as for the publish: a request to a leader
+		// that just died is never answered, and must not use up the
+		// publish's whole time.
+		rctx, rcancel := a.store.attemptContext(ctx)
+		count, last, err := a.lastRecordCount(rctx)
+		rcancel()
 		if err != nil {
 			return 0, cluster, fmt.Errorf("read the record count: %w", err)
 		}

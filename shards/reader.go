@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -12,6 +14,15 @@ import (
 // raised to fit two of the largest messages, since a pull for fewer bytes
 // than a message never receives it.
 const readAheadBytes = 8 << 20
+
+// stuckAfter is how long Next may go on after its ctx ended before the
+// reader is stopped as stuck.
+const stuckAfter = 5 * time.Second
+
+// ErrReaderStuck is returned by a Reader's Next that did not return within
+// 5 s of its ctx ending (the client kept recreating a consumer the cluster
+// lost): the reader is closed; open a new one. Retryable.
+var ErrReaderStuck = errors.New("reader stuck: closed")
 
 // Reader reads one shard in order, from just after a sequence.
 // It is not safe for concurrent use.
@@ -67,9 +78,29 @@ func (e *CorruptMessageError) Unwrap() error { return e.Err }
 // not decode (the reader skips it). The returned slice is valid until the
 // next call.
 func (r *Reader) Next(ctx context.Context) ([]StoredRecord, error) {
+	// The client's ordered consumer recreates its consumer inside Next when
+	// the cluster loses it, and does so without regard to ctx, retrying
+	// until it succeeds. A reader still inside Next stuckAfter after ctx
+	// ended is stopped, so that Next returns and the caller reopens it
+	// (and meanwhile flushes what its buffers hold).
+	returned := make(chan struct{})
+	defer close(returned)
+	var stuck atomic.Bool
+	stopWatchdog := context.AfterFunc(ctx, func() {
+		select {
+		case <-returned:
+		case <-time.After(stuckAfter):
+			stuck.Store(true)
+			r.iter.Stop()
+		}
+	})
+	defer stopWatchdog()
 	for {
 		msg, err := r.iter.Next(jetstream.NextContext(ctx))
 		if err != nil {
+			if stuck.Load() {
+				return nil, fmt.Errorf("shard log %s: read: %w (%v past its deadline: %w)", r.stream, ErrReaderStuck, stuckAfter, err)
+			}
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, ctxErr
 			}
