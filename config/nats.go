@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/natsurl"
 )
 
 // NATSStorageConfig puts the shard log on an external NATS JetStream
@@ -68,19 +70,7 @@ func (c NATSStorageConfig) String() string {
 	if c.Token != "" {
 		c.Token = "REDACTED"
 	}
-	urls := c.URLs()
-	for i, s := range urls {
-		if !strings.Contains(s, "://") {
-			s = "nats://" + s // else "user:pass@host" parses as scheme "user"
-		}
-		if u, err := url.Parse(s); err != nil {
-			urls[i] = "REDACTED" // cannot tell where a secret would be
-		} else if u.User != nil {
-			u.User = url.User("REDACTED")
-			urls[i] = u.String()
-		}
-	}
-	c.URL = strings.Join(urls, ",")
+	c.URL = natsurl.Redact(c.URL)
 	return fmt.Sprintf("%+v", plain(c))
 }
 

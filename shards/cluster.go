@@ -3,11 +3,11 @@ package shards
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/internal/natsurl"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -102,7 +102,7 @@ func (s *Store) connect(c NATSConfig) error {
 	}
 	nc, err := nats.Connect(c.URL, opts...)
 	if err != nil {
-		return fmt.Errorf("shard log: connect to NATS at %s: %w", redactURLs(c.URL), err)
+		return fmt.Errorf("shard log: connect to NATS at %s: %w", natsurl.Redact(c.URL), err)
 	}
 	maxPayload := int(nc.MaxPayload())
 	if need := s.cfg.MaxRecordSize + messageOverhead; need > maxPayload {
@@ -137,26 +137,6 @@ func (d *connDrops) dropped() {
 	defer d.mu.Unlock()
 	close(d.drop)
 	d.drop = make(chan struct{})
-}
-
-// redactURLs returns a comma-separated URL list without the passwords or
-// tokens written in it.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		if !strings.Contains(p, "://") {
-			p = "nats://" + p // else "user:pass@host" parses as scheme "user"
-		}
-		if u, err := url.Parse(p); err == nil && u.User != nil {
-			u.User = url.User("REDACTED")
-			p = u.String()
-		} else if err != nil {
-			p = "REDACTED"
-		}
-		parts[i] = p
-	}
-	return strings.Join(parts, ",")
 }
 
 // duplicates is the shard streams' duplicate window. The embedded log's

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/internal/natsurl"
 	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -128,7 +129,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		if err := s.connect(*cfg.NATS); err != nil {
 			return nil, err
 		}
-		at, where = "nats", redactURLs(cfg.NATS.URL)
+		at, where = "nats", natsurl.Redact(cfg.NATS.URL)
 		bucket = func(err error) error {
 			return fmt.Errorf("shard log: cannot open the buckets on NATS at %s: %w", where, err)
 		}
