@@ -236,7 +236,7 @@ type shardLoop struct {
 	buffers    map[string]*buffer.Buffer // by canonical partition keys
 	lastRead   shards.Sequence
 	checkpoint shards.Sequence
-	claim      checkpointer // writes the shard's checkpoint
+	cpWriter   checkpointer // writes the shard's checkpoint
 	in         []buffer.Record
 }
 
@@ -246,11 +246,11 @@ type shardLoop struct {
 // moving the checkpoint: what was read since is read again.
 func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 	l := &shardLoop{d: d, shard: shard, shardID: shards.ShardID(shard), buffers: make(map[string]*buffer.Buffer)}
-	claim, cp, err := d.openCheckpoint(ctx, shard)
+	cpWriter, cp, err := d.openCheckpoint(ctx, shard)
 	if err != nil {
 		return err
 	}
-	l.claim, l.lastRead, l.checkpoint = claim, cp, cp
+	l.cpWriter, l.lastRead, l.checkpoint = cpWriter, cp, cp
 	reader, err := d.store.OpenReader(ctx, d.cfg.Stream, shard, cp)
 	if err != nil {
 		return err
@@ -526,7 +526,7 @@ func (l *shardLoop) advance(ctx context.Context) error {
 	if cp == l.checkpoint {
 		return nil
 	}
-	if err := l.claim.Set(ctx, cp); err != nil {
+	if err := l.cpWriter.Set(ctx, cp); err != nil {
 		return err
 	}
 	l.checkpoint = cp
