@@ -36,12 +36,16 @@ type APIKey struct {
 	Key     string   // the secret bearer token
 	Streams []string // stream name globs (path.Match syntax, e.g. "clicks-*", "*"); empty = none
 	Actions []Action
+	// Policy, when set, allows (or denies) more: its statements apply
+	// beside Streams and Actions, and its explicit denies win over both.
+	Policy *Policy
 }
 
 type apiKey struct {
 	hash    [sha256.Size]byte // of the key: only hashes are kept and compared
 	streams []string
 	actions uint8 // Action bits; admin includes the others
+	policy  *Policy
 }
 
 // APIKeys checks bearer keys. Keys are compared in constant time; a key is
@@ -65,7 +69,7 @@ func NewAPIKeys(keys []APIKey) (*APIKeys, error) {
 			return nil, fmt.Errorf("auth: keys[%d]: key contains whitespace or control characters, "+
 				"which an HTTP header cannot carry intact; use letters, digits and punctuation only", i)
 		}
-		ak := apiKey{hash: sha256.Sum256([]byte(key.Key))}
+		ak := apiKey{hash: sha256.Sum256([]byte(key.Key)), policy: key.Policy}
 		if j, dup := seen[ak.hash]; dup {
 			return nil, fmt.Errorf("auth: keys[%d]: same key as keys[%d]; every key must be unique", i, j)
 		}
@@ -103,9 +107,23 @@ func NewAPIKeys(keys []APIKey) (*APIKeys, error) {
 // WWW-Authenticate: BearerChallenge with it); a known key that may not do
 // action on stream → 403 "Forbidden" naming both. Admin implies read and put.
 func (k *APIKeys) Check(r *http.Request, stream string, action Action) *Error {
-	presented, e := presentedKey(r)
+	key, e := k.identify(r)
 	if e != nil {
 		return e
+	}
+	want := action.bit()
+	if want == 0 || key.actions&want == 0 || !key.allows(stream) {
+		return &Error{Status: http.StatusForbidden, Code: CodeForbidden,
+			Message: fmt.Sprintf("This API key does not have the %q action on stream %q; ask an operator for a key that has it.", action, truncate(stream))}
+	}
+	return nil
+}
+
+// identify returns the configured key r presents, or a 401 Error.
+func (k *APIKeys) identify(r *http.Request) (*apiKey, *Error) {
+	presented, e := presentedKey(r)
+	if e != nil {
+		return nil, e
 	}
 	sum := sha256.Sum256([]byte(presented))
 	// Visit every key, without branching on a match, so that the time taken
@@ -116,16 +134,10 @@ func (k *APIKeys) Check(r *http.Request, stream string, action Action) *Error {
 		found = subtle.ConstantTimeSelect(eq, i, found)
 	}
 	if found < 0 {
-		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
+		return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized,
 			Message: "Invalid API key: the key sent is not a configured key. Check it, or ask an operator for one."}
 	}
-	key := &k.keys[found]
-	want := action.bit()
-	if want == 0 || key.actions&want == 0 || !key.allows(stream) {
-		return &Error{Status: http.StatusForbidden, Code: CodeForbidden,
-			Message: fmt.Sprintf("This API key does not have the %q action on stream %q; ask an operator for a key that has it.", action, truncate(stream))}
-	}
-	return nil
+	return &k.keys[found], nil
 }
 
 func (k *apiKey) allows(stream string) bool {

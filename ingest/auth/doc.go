@@ -1,6 +1,12 @@
 // Package auth decides who may talk to Hydrant's ingest front door.
 //
-// It has two independent checkers, one per API family:
+// Authenticator is the one decision for every endpoint: when any credential
+// kind is configured, every request (native, Kinesis, Firehose, status,
+// metrics) must carry a valid credential of some configured kind, and the
+// Principal it yields is asked, per operation and resource ARN, whether its
+// policy allows it (IAM-style: explicit deny wins, what nothing allows is
+// denied; a SigV4 key without a policy gets the data plane and no
+// control-plane action). It uses two checkers:
 //
 //   - SigV4 verifies AWS Signature Version 4 on the AWS JSON 1.1 APIs
 //     (Kinesis Data Streams and Firehose, POST / with X-Amz-Target) against
@@ -8,13 +14,16 @@
 //     shippers work unchanged. The verifier hashes the body itself: clients
 //     other than S3 ones do not send X-Amz-Content-Sha256, and when they do,
 //     it must match the body (or be a signed UNSIGNED-PAYLOAD).
-//   - APIKeys checks bearer API keys on the native HTTP API, each key scoped
-//     to stream-name globs and to actions (put, read, admin).
+//   - APIKeys checks bearer API keys, each key scoped to stream-name globs
+//     and to actions (put, read, admin), and optionally given a Policy.
 //
 // Both return an *Error carrying the HTTP status and the error code of the
 // API it belongs to; the caller writes it in that API's error format. Neither
 // reads the request body, logs, or keeps state beyond its configuration, so
-// both are safe for concurrent use.
+// both are safe for concurrent use. SigV4's header checks run before the
+// body is read (VerifyHeaders); X-Amz-Target must be signed and
+// UNSIGNED-PAYLOAD is refused, so a captured request cannot be replayed as
+// another operation or with another body.
 //
 // Things deployments must know:
 //

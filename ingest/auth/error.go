@@ -24,6 +24,7 @@ const (
 	CodeIncompleteSignature        = "IncompleteSignatureException"
 	CodeUnrecognizedClient         = "UnrecognizedClientException"
 	CodeInvalidSignature           = "InvalidSignatureException"
+	CodeAccessDenied               = "AccessDeniedException" // a principal whose policy does not allow the action
 )
 
 // Codes of the native API.

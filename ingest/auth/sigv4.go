@@ -100,9 +100,9 @@ func validAccessKeyID(id string) error {
 // already read in full; Verify does not read r.Body. It returns the access
 // key id on success.
 //
-// The body is hashed here: a client-sent X-Amz-Content-Sha256 must match it,
-// except the literal UNSIGNED-PAYLOAD, accepted only when that header is
-// signed. Presigned (query-string) requests are refused. Failures, all with
+// The body is hashed here: a client-sent X-Amz-Content-Sha256 must match it
+// (UNSIGNED-PAYLOAD is refused). X-Amz-Target, when sent, must be signed.
+// Presigned (query-string) requests are refused. Failures, all with
 // HTTP status 400 as Kinesis and Firehose send them:
 //
 //   - MissingAuthenticationTokenException: no Authorization header;
@@ -111,46 +111,14 @@ func validAccessKeyID(id string) error {
 //   - UnrecognizedClientException: an access key id not configured;
 //   - InvalidSignatureException: a wrong signature, a time more than
 //     MaxClockSkew from now, a credential scope for another service or with a
-//     date other than the request's, an unsigned Host, or a body that does
-//     not match X-Amz-Content-Sha256.
+//     date other than the request's, an unsigned Host or X-Amz-Target, or a
+//     body that does not match X-Amz-Content-Sha256 (or UNSIGNED-PAYLOAD).
 func (v *SigV4) Verify(r *http.Request, body []byte) (accessKeyID string, err *Error) {
-	authz := r.Header.Values("Authorization")
-	presigned := strings.Contains(r.URL.RawQuery, "X-Amz-Algorithm=") && r.URL.Query().Has("X-Amz-Algorithm")
-	switch {
-	case len(authz) > 0 && presigned:
-		return "", awsError(CodeInvalidSignature,
-			"Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
-	case presigned:
-		return "", awsError(CodeMissingAuthenticationToken,
-			"Presigned (query-string) SigV4 is not supported; sign the request's Authorization header instead.")
-	case len(authz) == 0:
-		return "", awsError(CodeMissingAuthenticationToken, msgMissingToken)
-	case len(authz) > 1:
-		return "", awsError(CodeIncompleteSignature, "The request has more than one Authorization header; send exactly one.")
-	}
-
-	a, e := parseAuthorization(authz[0])
+	a, amzDate, secret, e := v.checkHeaders(r)
 	if e != nil {
 		return "", e
 	}
-	t, amzDate, e := requestTime(r.Header.Get("X-Amz-Date"), r.Header.Get("Date"))
-	if e != nil {
-		return "", e
-	}
-	secret, ok := v.secrets[a.accessKeyID]
-	if !ok {
-		return "", awsError(CodeUnrecognizedClient, msgUnrecognized)
-	}
-	if e := v.checkScope(&a, amzDate); e != nil {
-		return "", e
-	}
-	if e := v.checkTime(t); e != nil {
-		return "", e
-	}
-	if !slices.Contains(a.signed, "host") {
-		return "", awsError(CodeInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-	}
-	hash, e := payloadHash(r, &a, body)
+	hash, e := payloadHash(r, body)
 	if e != nil {
 		return "", e
 	}
@@ -168,6 +136,63 @@ func (v *SigV4) Verify(r *http.Request, body []byte) (accessKeyID string, err *E
 		return "", awsError(CodeInvalidSignature, mismatchMessage(r, &a, hash, sts))
 	}
 	return a.accessKeyID, nil
+}
+
+// VerifyHeaders runs every check of Verify that needs no body: one
+// well-formed Authorization header by a configured access key, a signing
+// time within MaxClockSkew, a credential scope for one of v's services, and
+// the headers that must be signed. The AWS APIs call it before reading a
+// body, so that a request without a usable credential costs no body.
+func (v *SigV4) VerifyHeaders(r *http.Request) *Error {
+	_, _, _, e := v.checkHeaders(r)
+	return e
+}
+
+// checkHeaders is VerifyHeaders, returning what Verify needs next.
+func (v *SigV4) checkHeaders(r *http.Request) (a authorization, amzDate, secret string, err *Error) {
+	authz := r.Header.Values("Authorization")
+	presigned := strings.Contains(r.URL.RawQuery, "X-Amz-Algorithm=") && r.URL.Query().Has("X-Amz-Algorithm")
+	switch {
+	case len(authz) > 0 && presigned:
+		return a, "", "", awsError(CodeInvalidSignature,
+			"Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
+	case presigned:
+		return a, "", "", awsError(CodeMissingAuthenticationToken,
+			"Presigned (query-string) SigV4 is not supported; sign the request's Authorization header instead.")
+	case len(authz) == 0:
+		return a, "", "", awsError(CodeMissingAuthenticationToken, msgMissingToken)
+	case len(authz) > 1:
+		return a, "", "", awsError(CodeIncompleteSignature, "The request has more than one Authorization header; send exactly one.")
+	}
+
+	a, e := parseAuthorization(authz[0])
+	if e != nil {
+		return a, "", "", e
+	}
+	t, amzDate, e := requestTime(r.Header.Get("X-Amz-Date"), r.Header.Get("Date"))
+	if e != nil {
+		return a, "", "", e
+	}
+	secret, ok := v.secrets[a.accessKeyID]
+	if !ok {
+		return a, "", "", awsError(CodeUnrecognizedClient, msgUnrecognized)
+	}
+	if e := v.checkScope(&a, amzDate); e != nil {
+		return a, "", "", e
+	}
+	if e := v.checkTime(t); e != nil {
+		return a, "", "", e
+	}
+	if !slices.Contains(a.signed, "host") {
+		return a, "", "", awsError(CodeInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	// X-Amz-Target names the operation: unsigned, a captured PutRecord
+	// could be replayed as DeleteStream. Every AWS SDK signs it.
+	if len(r.Header.Values("X-Amz-Target")) > 0 && !slices.Contains(a.signed, "x-amz-target") {
+		return a, "", "", awsError(CodeInvalidSignature,
+			"'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization: it names the operation, and an unsigned one could be changed in transit.")
+	}
+	return a, amzDate, secret, nil
 }
 
 // checkScope checks the credential scope: its date is the request's, its
@@ -212,9 +237,10 @@ func (v *SigV4) checkTime(t time.Time) *Error {
 }
 
 // payloadHash is the hex SHA-256 of body, as the client must have signed it.
-// A client-sent X-Amz-Content-Sha256 must agree with the body; the literal
-// UNSIGNED-PAYLOAD is used as is when that header is signed.
-func payloadHash(r *http.Request, a *authorization, body []byte) (string, *Error) {
+// A client-sent X-Amz-Content-Sha256 must agree with the body. The literal
+// UNSIGNED-PAYLOAD is refused: the signature would not cover the body, so a
+// captured request could carry other records.
+func payloadHash(r *http.Request, body []byte) (string, *Error) {
 	sum := sha256.Sum256(body)
 	computed := hex.EncodeToString(sum[:])
 	sent := r.Header.Values("X-Amz-Content-Sha256")
@@ -223,13 +249,10 @@ func payloadHash(r *http.Request, a *authorization, body []byte) (string, *Error
 		return computed, nil
 	case len(sent) > 1:
 		return "", awsError(CodeInvalidSignature, "The request has more than one X-Amz-Content-Sha256 header; send it at most once.")
-	case sent[0] == "UNSIGNED-PAYLOAD":
-		if slices.Contains(a.signed, "x-amz-content-sha256") {
-			return sent[0], nil
-		}
-		return "", awsError(CodeInvalidSignature,
-			"X-Amz-Content-Sha256: UNSIGNED-PAYLOAD is accepted only when x-amz-content-sha256 is in SignedHeaders; "+
-				"sign that header, or let the client hash the body.")
+	case sent[0] == "UNSIGNED-PAYLOAD" || strings.HasPrefix(sent[0], "STREAMING-"):
+		return "", awsError(CodeInvalidSignature, fmt.Sprintf(
+			"X-Amz-Content-Sha256: %s is not accepted: the signature must cover the body. Let the client hash the body (the default of every Kinesis and Firehose client).",
+			truncate(sent[0])))
 	case strings.EqualFold(sent[0], computed):
 		return sent[0], nil // as sent: the client signed its own spelling
 	}

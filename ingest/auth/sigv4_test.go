@@ -68,6 +68,7 @@ type sdkRequest struct {
 	body            string
 	header          http.Header // extra headers set before signing
 	payloadHash     string      // default: hex sha256 of body
+	unsignedTarget  bool        // set X-Amz-Target after signing, as a replayed request would
 }
 
 func (s sdkRequest) sign(t *testing.T, base string) *http.Request {
@@ -81,10 +82,12 @@ func (s sdkRequest) sign(t *testing.T, base string) *http.Request {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	target := "Kinesis_20131202.PutRecords"
 	if s.service == "firehose" {
-		req.Header.Set("X-Amz-Target", "Firehose_20150804.PutRecordBatch")
-	} else {
-		req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecords")
+		target = "Firehose_20150804.PutRecordBatch"
+	}
+	if !s.unsignedTarget {
+		req.Header.Set("X-Amz-Target", target)
 	}
 	req.Header.Set("Amz-Sdk-Invocation-Id", "0b6c4b3e-3f0a-4d8b-9a34-6c2a0e2f1d11")
 	req.Header.Set("Amz-Sdk-Request", "attempt=1;  max=3") // two spaces: canonicalised to one
@@ -99,6 +102,9 @@ func (s sdkRequest) sign(t *testing.T, base string) *http.Request {
 	}
 	if err := v4.NewSigner().SignHTTP(context.Background(), s.creds, req, hash, s.service, s.region, signTime); err != nil {
 		t.Fatal(err)
+	}
+	if s.unsignedTarget {
+		req.Header.Set("X-Amz-Target", target)
 	}
 	return req
 }
@@ -132,10 +138,6 @@ func TestSigV4WithAWSSigner(t *testing.T) {
 		{name: "X-Amz-Content-Sha256 matching the body", req: with(kinesis, func(s *sdkRequest) {
 			sum := sha256.Sum256([]byte(s.body))
 			s.header = http.Header{"X-Amz-Content-Sha256": {hex.EncodeToString(sum[:])}}
-		}), wantKey: "AKIDEXAMPLE"},
-		{name: "signed UNSIGNED-PAYLOAD", req: with(kinesis, func(s *sdkRequest) {
-			s.header = http.Header{"X-Amz-Content-Sha256": {"UNSIGNED-PAYLOAD"}}
-			s.payloadHash = "UNSIGNED-PAYLOAD"
 		}), wantKey: "AKIDEXAMPLE"},
 		{name: "14 minutes slow", req: kinesis, skew: 14 * time.Minute, wantKey: "AKIDEXAMPLE"},
 		{name: "14 minutes fast", req: kinesis, skew: -14 * time.Minute, wantKey: "AKIDEXAMPLE"},
@@ -176,7 +178,16 @@ func TestSigV4WithAWSSigner(t *testing.T) {
 		{name: "unsigned UNSIGNED-PAYLOAD added", req: kinesis, tamper: func(r *http.Request) {
 			r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 			setBody(r, `{"evil":true}`)
-		}, wantCode: CodeInvalidSignature, wantMsg: "UNSIGNED-PAYLOAD is accepted only when"},
+		}, wantCode: CodeInvalidSignature, wantMsg: "UNSIGNED-PAYLOAD is not accepted"},
+		// The signature would not cover the body: a captured request could
+		// carry other records.
+		{name: "signed UNSIGNED-PAYLOAD", req: with(kinesis, func(s *sdkRequest) {
+			s.header = http.Header{"X-Amz-Content-Sha256": {"UNSIGNED-PAYLOAD"}}
+			s.payloadHash = "UNSIGNED-PAYLOAD"
+		}), wantCode: CodeInvalidSignature, wantMsg: "UNSIGNED-PAYLOAD is not accepted"},
+		// Unsigned, a captured PutRecord could be replayed as DeleteStream.
+		{name: "X-Amz-Target not signed", req: with(kinesis, func(s *sdkRequest) { s.unsignedTarget = true }),
+			wantCode: CodeInvalidSignature, wantMsg: "'X-Amz-Target' must be a 'SignedHeader'"},
 		{name: "presigned and header", req: kinesis, tamper: func(r *http.Request) { r.URL.RawQuery = "X-Amz-Algorithm=AWS4-HMAC-SHA256" },
 			wantCode: CodeInvalidSignature, wantMsg: "Found both"},
 		{name: "session token is redacted from the mismatch message", req: with(kinesis, func(s *sdkRequest) {
