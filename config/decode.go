@@ -111,6 +111,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
 		d.decodeSlice(n, v, path)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.typeError(n, path, v.Type())
@@ -204,6 +206,24 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 		s = reflect.Append(s, e)
 	}
 	v.Set(s)
+}
+
+// decodeMap decodes a mapping with string keys (a map of named entries,
+// such as server.auth.policies) into v, a map keyed by string.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode || v.Type().Key().Kind() != reflect.String {
+		d.typeError(n, path, v.Type())
+		return
+	}
+	m := reflect.MakeMap(v.Type())
+	for _, kv := range d.pairs(n, path) {
+		p := path + "." + kv.key.Value
+		d.record(p, kv.value)
+		e := newValue(v.Type().Elem()).Elem()
+		d.decode(kv.value, e, p)
+		m.SetMapIndex(reflect.ValueOf(kv.key.Value).Convert(v.Type().Key()), e)
+	}
+	v.Set(m)
 }
 
 type keyValue struct{ key, value *yaml.Node }

@@ -32,6 +32,8 @@ type Config struct {
 	// FirehoseAPI configures delivery streams created with Firehose's
 	// CreateDeliveryStream.
 	FirehoseAPI FirehoseAPIConfig `yaml:"firehose_api"`
+	// Metrics configures GET /metrics.
+	Metrics MetricsConfig `yaml:"metrics"`
 
 	file string              // name given to Load or Parse
 	pos  map[string]position // path -> where it is written
@@ -52,6 +54,19 @@ func NewDefaultConfig() Config {
 type FirehoseAPIConfig struct {
 	S3     *S3ConnectionConfig `yaml:"s3"`     // without it, CreateDeliveryStream is refused
 	Shards int                 `yaml:"shards"` // shards of each created delivery's stream; 1..1024
+	// AllowedBuckets are where created deliveries may write: "bucket" (any
+	// prefix), or "bucket/prefix" where the prefix may end in * (and may
+	// hold * and ?). A request's prefix and error prefix must both match.
+	// Empty: any bucket the s3 credentials reach.
+	AllowedBuckets []string `yaml:"allowed_buckets"`
+}
+
+// MetricsConfig is GET /metrics.
+type MetricsConfig struct {
+	// Public serves metrics without credentials even when auth is on
+	// (they hold no record data; Prometheus scrapers can also send an API
+	// key as a bearer token instead).
+	Public bool `yaml:"public"`
 }
 
 // NewDefaultFirehoseAPIConfig returns the defaults: no S3, one shard.
@@ -87,12 +102,27 @@ type ServerConfig struct {
 type AuthConfig struct {
 	AWS     []AWSCredentialConfig `yaml:"aws"`
 	APIKeys []APIKeyConfig        `yaml:"api_keys"`
+	// Policies are named IAM-style policies that aws and api_keys entries
+	// attach by name.
+	Policies map[string][]PolicyStatementConfig `yaml:"policies"`
+}
+
+// PolicyStatementConfig is one IAM-style statement: effect on actions over
+// resources. An explicit deny wins; what no statement allows is denied.
+type PolicyStatementConfig struct {
+	Effect    string   `yaml:"effect"`    // allow | deny
+	Actions   []string `yaml:"actions"`   // e.g. kinesis:PutRecords, firehose:PutRecord*, hydrant:GetStatus, *
+	Resources []string `yaml:"resources"` // ARN globs, e.g. arn:aws:kinesis:*:*:stream/clicks-*, or *
 }
 
 // AWSCredentialConfig is an access key pair that may sign AWS API requests.
 type AWSCredentialConfig struct {
 	AccessKeyID     string `yaml:"access_key_id"`
 	SecretAccessKey string `yaml:"secret_access_key"`
+	// Policies name server.auth.policies entries; without any, the key may
+	// use the data plane (put, read, list, describe, status, metrics) on
+	// every stream and no control-plane action (create, delete, change).
+	Policies []string `yaml:"policies"`
 }
 
 // String never shows the secret.
@@ -103,6 +133,9 @@ type APIKeyConfig struct {
 	Key     string   `yaml:"key"`
 	Streams []string `yaml:"streams"` // stream name globs, e.g. "clicks-*" or "*"
 	Actions []string `yaml:"actions"` // put | read | admin
+	// Policies name server.auth.policies entries that apply beside
+	// streams and actions (their denies win over both).
+	Policies []string `yaml:"policies"`
 }
 
 // String never shows the key.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -64,6 +65,21 @@ func TestReadmeReferenceCoversEveryKey(t *testing.T) {
 	model := map[string]bool{}
 	modelKeys(reflect.TypeOf(Config{}), "", model)
 	model["deliveries.transforms.type"] = true // TransformConfig decodes itself
+	// A map's entries are named by the user: the README's names stand for
+	// the model's "*".
+	for k := range maps.Clone(documented) {
+		for m := range model {
+			if prefix, ok := strings.CutSuffix(m, ".*"); ok && strings.HasPrefix(k, prefix+".") {
+				_, rest, _ := strings.Cut(strings.TrimPrefix(k, prefix+"."), ".")
+				delete(documented, k)
+				if rest == "" {
+					documented[prefix+".*"] = true
+				} else {
+					documented[prefix+".*."+rest] = true
+				}
+			}
+		}
+	}
 	for k := range model {
 		if !documented[k] {
 			t.Errorf("README config reference is missing %s", k)
@@ -115,6 +131,11 @@ func collectKeys(n *yaml.Node, prefix string, out map[string]bool) {
 func modelKeys(t reflect.Type, prefix string, out map[string]bool) {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		t = t.Elem()
+	}
+	if t.Kind() == reflect.Map && t.Key().Kind() == reflect.String {
+		out[join(prefix, "*")] = true
+		modelKeys(t.Elem(), join(prefix, "*"), out)
+		return
 	}
 	if t.Kind() != reflect.Struct || slices.Contains([]reflect.Type{reflect.TypeOf(TransformConfig{})}, t) {
 		return

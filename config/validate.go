@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -115,25 +116,39 @@ func (c ServerConfig) Validate() []FieldError {
 		if cred.SecretAccessKey == "" {
 			errs.add(p+".secret_access_key", "required")
 		}
+		c.Auth.checkPolicyNames(&errs, p, cred.Policies)
 	}
 	for i, k := range c.Auth.APIKeys {
 		p := fmt.Sprintf("auth.api_keys[%d]", i)
 		if len(k.Key) < 16 {
 			errs.add(p+".key", "must be at least 16 characters")
 		}
-		if len(k.Streams) == 0 {
-			errs.add(p+".streams", "required: stream name globs such as \"clicks-*\" or \"*\"")
+		c.Auth.checkPolicyNames(&errs, p, k.Policies)
+		if len(k.Streams) == 0 && len(k.Policies) == 0 {
+			errs.add(p+".streams", "required (unless policies are given): stream name globs such as \"clicks-*\" or \"*\"")
 		}
 		for j, g := range k.Streams {
 			if _, err := path.Match(g, ""); err != nil || g == "" {
 				errs.add(fmt.Sprintf("%s.streams[%d]", p, j), "%q is not a valid glob", g)
 			}
 		}
-		if len(k.Actions) == 0 {
+		if len(k.Actions) == 0 && len(k.Streams) > 0 {
 			errs.add(p+".actions", "required: one or more of put, read, admin")
 		}
 		for j, a := range k.Actions {
 			oneOf(&errs, fmt.Sprintf("%s.actions[%d]", p, j), a, "put", "read", "admin")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Auth.Policies)) {
+		p := "auth.policies." + name
+		if !validPolicyName(name) {
+			errs.add(p, "policy names are 1-64 of a-z A-Z 0-9 _ . -")
+		}
+		if len(c.Auth.Policies[name]) == 0 {
+			errs.add(p, "a policy needs at least one statement: {effect: allow, actions: [kinesis:PutRecords], resources: [\"*\"]}")
+		}
+		for i, st := range c.Auth.Policies[name] {
+			st.validate(&errs, fmt.Sprintf("%s[%d]", p, i))
 		}
 	}
 	if c.TLS != nil {
@@ -145,6 +160,44 @@ func (c ServerConfig) Validate() []FieldError {
 		}
 	}
 	return errs
+}
+
+// checkPolicyNames checks that names are policies of a.
+func (a AuthConfig) checkPolicyNames(errs *fieldErrors, path string, names []string) {
+	for j, n := range names {
+		if _, ok := a.Policies[n]; !ok {
+			errs.add(fmt.Sprintf("%s.policies[%d]", path, j), "no policy %q in server.auth.policies (have: %v)",
+				n, slices.Sorted(maps.Keys(a.Policies)))
+		}
+	}
+}
+
+func validPolicyName(s string) bool {
+	return s != "" && len(s) <= 64 && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+	})
+}
+
+// validate checks one statement as IAM would take it.
+func (s PolicyStatementConfig) validate(errs *fieldErrors, path string) {
+	oneOf(errs, path+".effect", strings.ToLower(s.Effect), "allow", "deny")
+	if len(s.Actions) == 0 {
+		errs.add(path+".actions", "required, e.g. [kinesis:PutRecords] or [\"kinesis:*\"]")
+	}
+	for j, a := range s.Actions {
+		svc, name, ok := strings.Cut(a, ":")
+		if a != "*" && (!ok || name == "" || !slices.Contains([]string{"kinesis", "firehose", "hydrant"}, strings.ToLower(svc))) {
+			errs.add(fmt.Sprintf("%s.actions[%d]", path, j), "%q is not an action: use service:Action with service kinesis, firehose or hydrant, e.g. kinesis:PutRecords, firehose:*, or *", a)
+		}
+	}
+	if len(s.Resources) == 0 {
+		errs.add(path+".resources", "required, e.g. [\"arn:aws:kinesis:*:*:stream/clicks-*\"] or [\"*\"]")
+	}
+	for j, r := range s.Resources {
+		if r != "*" && !strings.HasPrefix(r, "arn:") {
+			errs.add(fmt.Sprintf("%s.resources[%d]", path, j), "%q is not an ARN glob: use e.g. arn:aws:kinesis:*:*:stream/clicks-*, arn:aws:firehose:*:*:deliverystream/events, or *", r)
+		}
+	}
 }
 
 // Validate checks the storage settings.
@@ -451,6 +504,12 @@ func validBucket(s string) bool {
 func (c FirehoseAPIConfig) Validate() []FieldError {
 	var errs fieldErrors
 	between(&errs, "shards", c.Shards, 1, 1024)
+	for i, b := range c.AllowedBuckets {
+		bucket, _, _ := strings.Cut(b, "/")
+		if bucket == "" || strings.ContainsAny(bucket, "*?") {
+			errs.add(fmt.Sprintf("allowed_buckets[%d]", i), "%q: name a bucket, optionally with a prefix glob after /, e.g. logs or logs/team-a/*", b)
+		}
+	}
 	if s := c.S3; s != nil {
 		if u, err := url.Parse(s.Endpoint); s.Endpoint == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs.add("s3.endpoint", "must be a URL with an http:// or https:// scheme, e.g. http://127.0.0.1:9000")

@@ -32,12 +32,17 @@ type Target struct {
 	// ReadsFrom, for a delivery with a source stream, names that stream:
 	// as in Firehose, puts to such a delivery are refused.
 	ReadsFrom string
+	// DirectPut marks a Firehose DirectPut delivery's stream: a put to it
+	// is authorized as firehose:PutRecordBatch on the delivery stream,
+	// where a put to a stream is kinesis:PutRecords on the stream.
+	DirectPut bool
 }
 
 type target struct {
 	stream    *shards.Stream
 	pointer   jsonpointer.Pointer
 	readsFrom string
+	directPut bool
 	puts      *metrics.Puts // nil for a target that takes no puts
 }
 
@@ -55,7 +60,10 @@ type Settings struct {
 	// request (nil: kept on a registry of the server's own that nobody
 	// reads).
 	Metrics *metrics.Ingest
-	_       struct{}
+	// Region and AccountID make the ARNs puts are authorized on
+	// (default us-east-1 and 000000000000, as the AWS APIs').
+	Region, AccountID string
+	_                 struct{}
 }
 
 // Server serves the native ingest API and health endpoints.
@@ -69,8 +77,9 @@ type Server struct {
 	targets map[string]target
 	ready   func() bool
 	aws     http.Handler
-	keys    *auth.APIKeys // nil: no key needed
-	bufs    sync.Pool     // *bytes.Buffer
+	auth    *auth.Authenticator // nil: no credential needed
+	arn     string              // "arn:aws:%s:REGION:ACCOUNT:%s"
+	bufs    sync.Pool           // *bytes.Buffer
 }
 
 // NewServer returns a server for the given targets, keyed by the name
@@ -85,8 +94,15 @@ func NewServer(limits Limits, targets map[string]Target, ready func() bool, set 
 	if set.Metrics == nil {
 		set.Metrics = metrics.NewIngest(prometheus.NewRegistry())
 	}
+	if set.Region == "" {
+		set.Region = "us-east-1"
+	}
+	if set.AccountID == "" {
+		set.AccountID = "000000000000"
+	}
 	s := &Server{limits: limits, logger: set.Logger, now: set.Now, targets: make(map[string]target), ready: ready,
-		metrics: set.Metrics, putTime: set.Metrics.PutDuration.WithLabelValues(metrics.APINative)}
+		metrics: set.Metrics, putTime: set.Metrics.PutDuration.WithLabelValues(metrics.APINative),
+		arn: "arn:aws:%s:" + set.Region + ":" + set.AccountID + ":%s"}
 	for name, t := range targets {
 		if err := s.SetTarget(name, t); err != nil {
 			return nil, err
@@ -103,7 +119,7 @@ func (s *Server) SetTarget(name string, t Target) error {
 	if err != nil {
 		return fmt.Errorf("stream %s: partition_key_field: %w", name, err)
 	}
-	tg := target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom}
+	tg := target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom, directPut: t.DirectPut}
 	if t.Stream != nil && t.ReadsFrom == "" {
 		tg.puts = s.metrics.Puts(name, metrics.APINative)
 	}
@@ -120,9 +136,10 @@ func (s *Server) RemoveTarget(name string) {
 	delete(s.targets, name)
 }
 
-// RequireAPIKeys makes every native API request carry one of keys, allowed
-// to put to the stream it names; call it before Handler.
-func (s *Server) RequireAPIKeys(keys *auth.APIKeys) { s.keys = keys }
+// RequireAuth makes every native API request carry a credential a
+// accepts, whose principal may put to the stream it names; call it before
+// Handler.
+func (s *Server) RequireAuth(a *auth.Authenticator) { s.auth = a }
 
 // HandleAWS serves the AWS APIs (POST / with X-Amz-Target) with h; call it
 // before Handler.
@@ -176,18 +193,13 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { s.putTime.Observe(time.Since(start).Seconds()) }()
 	name := r.PathValue("name")
-	if s.keys != nil {
-		if aerr := s.keys.Check(r, name, auth.ActionPut); aerr != nil {
-			if aerr.Status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", auth.BearerChallenge)
-			}
-			writeError(w, &requestError{status: aerr.Status, code: aerr.Code, message: aerr.Message})
-			return
-		}
-	}
 	s.mu.RLock()
 	t, ok := s.targets[name]
 	s.mu.RUnlock()
+	if aerr := s.authorizePut(w, r, name, t.directPut); aerr != nil {
+		writeAuthError(w, aerr)
+		return
+	}
 	if !ok {
 		writeError(w, &requestError{status: http.StatusNotFound, code: "ResourceNotFoundException",
 			message: fmt.Sprintf("stream %q not found", name)})

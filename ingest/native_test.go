@@ -443,7 +443,7 @@ func TestAPIKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.RequireAPIKeys(keys)
+	s.RequireAuth(auth.NewAuthenticator(nil, keys, nil))
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	env.srv = srv

@@ -20,6 +20,22 @@ func (s *Store) PutMeta(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
+// MetaOnce stores value under key unless the key holds one already, and
+// returns what the key holds: the first value stored wins, on every node
+// sharing the log (a shared secret, say).
+func (s *Store) MetaOnce(ctx context.Context, key string, value []byte) ([]byte, error) {
+	if _, err := s.meta.Create(ctx, key, value); err == nil {
+		return value, nil
+	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, fmt.Errorf("catalog %s: %w", key, err)
+	}
+	e, err := s.meta.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", key, err)
+	}
+	return e.Value(), nil
+}
+
 // DeleteMeta removes a definition; removing one that is absent is no error.
 func (s *Store) DeleteMeta(ctx context.Context, key string) error {
 	if err := s.meta.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {

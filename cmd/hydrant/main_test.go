@@ -84,7 +84,7 @@ func TestValidate(t *testing.T) {
 func TestListenRefusesSlowAndHugeHeaders(t *testing.T) {
 	srv, ln, err := listen(config.ServerConfig{Listen: "127.0.0.1:0"},
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }),
-		authState{}, slog.New(slog.DiscardHandler))
+		nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,12 +113,17 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	defer cat.Close()
-	authed, err := wireAPIs(cfg, srv, cat, store, ingestMetrics, logger)
+	authn, err := wireAPIs(ctx, cfg, srv, cat, store, ingestMetrics, logger)
 	if err != nil {
 		return err
 	}
-	ops := withMetrics(srv.Handler(), reg, statusHandler(denv.board, cat, store, authed.keys))
-	httpSrv, ln, err := listen(cfg.Server, ops, authed, logger)
+	metricsAuth := authn
+	if cfg.Metrics.Public {
+		metricsAuth = nil
+	}
+	ops := withMetrics(srv.Handler(), ingest.RequireAction(metricsAuth, auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
+		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)))
+	httpSrv, ln, err := listen(cfg.Server, ops, authn, logger)
 	if err != nil {
 		return err
 	}
@@ -190,45 +196,46 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store) (
 	return targets, logs, nil
 }
 
-// wireAPIs sets up the AWS APIs and authentication on srv; authed says
-// which kinds of request need credentials.
-func wireAPIs(cfg *config.Config, srv *ingest.Server, cat *catalog.Catalog, store *shards.Store, m *metrics.Ingest,
-	logger *slog.Logger) (authed authState, err error) {
-	verifier, keys, err := newAuth(cfg.Server.Auth)
+// wireAPIs sets up the AWS APIs and authentication on srv, and returns
+// the one authentication decision every endpoint uses.
+func wireAPIs(ctx context.Context, cfg *config.Config, srv *ingest.Server, cat *catalog.Catalog, store *shards.Store, m *metrics.Ingest,
+	logger *slog.Logger) (*auth.Authenticator, error) {
+	authn, err := newAuth(cfg.Server.Auth)
 	if err != nil {
-		return authed, err
+		return nil, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key) // never fails (crypto/rand)
+	// Shared by every node on the log, and kept across restarts, so that
+	// an iterator is good wherever and whenever it is used within its life.
+	if key, err = store.MetaOnce(ctx, iteratorKeyMeta, key); err != nil {
+		return nil, fmt.Errorf("shard iterator key: %w", err)
 	}
 	opts := awsapi.Options{
 		Region:         awsRegion,
 		AccountID:      awsAccountID,
 		MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
+		IteratorKey:    key,
 		Control:        cat,
 		Metrics:        m,
 		Logger:         logger,
 	}
-	if verifier != nil {
-		opts.Verifier = verifier
-		authed.aws = true
+	if authn.Required() {
+		opts.Auth = authn
+		srv.RequireAuth(authn)
 	}
 	srv.HandleAWS(awsapi.New(cat, store, opts))
-	if keys != nil {
-		srv.RequireAPIKeys(keys)
-		authed.native, authed.keys = true, keys
-	}
-	return authed, nil
+	return authn, nil
 }
 
-// authState says which APIs require credentials.
-type authState struct {
-	aws, native bool
-	keys        *auth.APIKeys // nil: no API keys
-}
+// iteratorKeyMeta is where the key that signs shard iterators is kept.
+const iteratorKeyMeta = "secret.iterator-key"
 
 // listen opens the listener and the HTTP server: HTTP/1.1 and HTTP/2 (h2c
 // in the clear, h2 over TLS — the AWS Java SDK's async client and the KCL
 // speak HTTP/2).
-func listen(cfg config.ServerConfig, h http.Handler, authed authState, logger *slog.Logger) (*http.Server, net.Listener, error) {
+func listen(cfg config.ServerConfig, h http.Handler, authn *auth.Authenticator, logger *slog.Logger) (*http.Server, net.Listener, error) {
 	tlsConfig, err := loadTLS(cfg.TLS)
 	if err != nil {
 		return nil, nil, err
@@ -238,12 +245,8 @@ func listen(cfg config.ServerConfig, h http.Handler, authed authState, logger *s
 		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		if !authed.aws {
-			logger.Warn("listening on a non-loopback address without AWS authentication (server.auth.aws): anyone who can reach it can use the AWS APIs",
-				"listen", ln.Addr().String())
-		}
-		if !authed.native {
-			logger.Warn("listening on a non-loopback address without API keys (server.auth.api_keys): anyone who can reach it can put records",
+		if !authn.Required() {
+			logger.Warn("listening on a non-loopback address without credentials (server.auth): anyone who can reach it can use every API",
 				"listen", ln.Addr().String())
 		}
 	}
@@ -331,11 +334,11 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 	return pd, nil
 }
 
-// withMetrics serves Prometheus metrics at GET /metrics and the status
-// report at GET /v1/status beside h.
-func withMetrics(h http.Handler, reg *prometheus.Registry, status http.Handler) http.Handler {
+// withMetrics serves Prometheus metrics (metrics) at GET /metrics and the
+// status report at GET /v1/status beside h.
+func withMetrics(h, metrics, status http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("GET /v1/status", status)
 	mux.Handle("/", h)
 	return mux

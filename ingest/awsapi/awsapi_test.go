@@ -53,9 +53,9 @@ var generous = shards.Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1_000_00
 // newEnv serves the AWS APIs over a real shard log: Kinesis streams
 // "clicks" (4 shards) and "tiny" (1 shard, 3 records/s); Firehose
 // deliveries "events" (DirectPut) and "clicks-archive" (reads clicks).
-func newEnv(t testing.TB, verifier awsapi.Verifier) *env {
+func newEnv(t testing.TB, a awsapi.Authenticator) *env {
 	t.Helper()
-	return newEnvOptions(t, awsapi.Options{Verifier: verifier})
+	return newEnvOptions(t, awsapi.Options{Auth: a})
 }
 
 // newEnvOptions is newEnv with the server's options (Now is the env's clock).
@@ -421,7 +421,7 @@ func TestSigV4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, verifier)
+	e := newEnv(t, auth.NewAuthenticator(verifier, nil, nil))
 	ctx := context.Background()
 	if _, err := e.kin.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("clicks"), Data: []byte("x"), PartitionKey: aws.String("k")}); err != nil {
 		t.Fatalf("signed Kinesis PutRecord: %v", err)

@@ -2,6 +2,8 @@ package awsapi
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -27,20 +29,36 @@ type iterator struct {
 	issued time.Time
 }
 
-const iteratorVersion = 1
+// iteratorVersion 2 iterators end in an HMAC: one cannot be forged or
+// altered (another shard, position, stream or issue time) without the key.
+const iteratorVersion = 2
 
-func encodeIterator(it iterator) string {
+// iteratorMACSize is the bytes of HMAC-SHA256 an iterator carries.
+const iteratorMACSize = 16
+
+func (s *Server) encodeIterator(it iterator) string {
 	b := []byte{iteratorVersion}
 	b = binary.BigEndian.AppendUint64(b, uint64(it.issued.UnixMilli()))
 	b = binary.AppendUvarint(b, uint64(it.shard))
 	b = binary.AppendUvarint(b, uint64(it.next))
 	b = append(b, it.stream...)
+	b = append(b, s.iteratorMAC(b)...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeIterator(s string) (iterator, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 9 || b[0] != iteratorVersion {
+func (s *Server) iteratorMAC(b []byte) []byte {
+	m := hmac.New(sha256.New, s.iteratorKey)
+	m.Write(b)
+	return m.Sum(nil)[:iteratorMACSize]
+}
+
+func (s *Server) decodeIterator(str string) (iterator, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(str)
+	if err != nil || len(b) < 9+iteratorMACSize || b[0] != iteratorVersion {
+		return iterator{}, false
+	}
+	b, mac := b[:len(b)-iteratorMACSize], b[len(b)-iteratorMACSize:]
+	if !hmac.Equal(mac, s.iteratorMAC(b)) {
 		return iterator{}, false
 	}
 	it := iterator{issued: time.UnixMilli(int64(binary.BigEndian.Uint64(b[1:9])))}
@@ -106,7 +124,7 @@ func (s *Server) getShardIterator(ctx context.Context, c *call, req *getShardIte
 		return nil, errValidation("%s", validationMessage(req.ShardIteratorType, "shardIteratorType",
 			"Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"))
 	}
-	return map[string]string{"ShardIterator": encodeIterator(iterator{stream: st.Name, shard: shard, next: from, issued: c.now})}, nil
+	return map[string]string{"ShardIterator": s.encodeIterator(iterator{stream: st.Name, shard: shard, next: from, issued: c.now})}, nil
 }
 
 // checkSequence refuses a sequence number no record of the shard could
@@ -153,7 +171,7 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 	if limit < 1 || limit > maxGetRecords {
 		return nil, errValidation("%s", validationMessage(req.Limit, "limit", "Member must have value between 1 and 10000"))
 	}
-	it, ok := decodeIterator(req.ShardIterator)
+	it, ok := s.decodeIterator(req.ShardIterator)
 	if !ok {
 		return nil, errInvalidArgument("Invalid ShardIterator.")
 	}
@@ -178,7 +196,7 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 		out.Records[i] = kinesisOutRecord{SequenceNumber: r.Sequence.String(), ApproximateArrivalTimestamp: epochTime{r.Arrival},
 			Data: r.Data, PartitionKey: r.PartitionKey, EncryptionType: "NONE"}
 	}
-	out.NextShardIterator = encodeIterator(iterator{stream: it.stream, shard: it.shard, next: page.Next, issued: c.now})
+	out.NextShardIterator = s.encodeIterator(iterator{stream: it.stream, shard: it.shard, next: page.Next, issued: c.now})
 	return out, nil
 }
 

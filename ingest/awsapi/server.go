@@ -3,6 +3,7 @@ package awsapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -59,19 +60,21 @@ type Catalog interface {
 	Deliveries() []Delivery // sorted by name
 }
 
-// Verifier authenticates AWS requests (SigV4); see package auth.
-type Verifier interface {
-	Verify(r *http.Request, body []byte) (accessKeyID string, err *auth.Error)
-}
-
 // Options configure the server.
 type Options struct {
 	Region         string // for ARNs when a request does not name one (default us-east-1)
 	AccountID      string // for ARNs (default 000000000000)
 	MaxRequestSize int    // bytes of one request body
 	MaxRecordSize  int    // Firehose record limit (Kinesis allows at least 1 MiB)
-	// Verifier, when set, requires every request to be signed.
-	Verifier Verifier
+	// Auth, when set, decides who may call: each request is authenticated
+	// (before its body is read, as far as possible) and each operation is
+	// authorized on the resource it is about.
+	Auth Authenticator
+	// IteratorKey signs shard iterators (HMAC-SHA256), so that a client
+	// cannot forge or alter one. Nodes sharing a log must share the key;
+	// nil: a random key of this process (iterators do not survive a
+	// restart).
+	IteratorKey []byte
 	// Control, when set, serves the operations that create and delete
 	// streams and delivery streams.
 	Control Control
@@ -94,19 +97,27 @@ type Server struct {
 	putTimes map[string]prometheus.Observer
 	logger   *slog.Logger
 	now      func() time.Time
+	// iteratorKey signs shard iterators.
+	iteratorKey []byte
 }
 
 // operation handles one X-Amz-Target.
 type operation func(ctx context.Context, c *call) (any, *apiError)
 
-// handle makes an operation of a handler that takes its decoded request.
-func handle[Req any](h func(ctx context.Context, c *call, req *Req) (any, *apiError)) operation {
-	return func(ctx context.Context, c *call) (any, *apiError) {
-		var req Req
-		if err := c.decode(&req); err != nil {
-			return nil, err
+// handle makes an operation of a handler that takes its decoded request;
+// the request is authorized (Server.authorize) before the handler runs.
+func handle[Req any](s *Server, h func(ctx context.Context, c *call, req *Req) (any, *apiError)) func(target string) operation {
+	return func(target string) operation {
+		return func(ctx context.Context, c *call) (any, *apiError) {
+			var req Req
+			if err := c.decode(&req); err != nil {
+				return nil, err
+			}
+			if err := s.authorize(c, target, &req); err != nil {
+				return nil, err
+			}
+			return h(ctx, c, &req)
 		}
-		return h(ctx, c, &req)
 	}
 }
 
@@ -117,6 +128,8 @@ type call struct {
 	codec  codec
 	region string
 	now    time.Time
+	// principal sent the request; nil when no credentials are configured.
+	principal *auth.Principal
 }
 
 // decode reads the request body into v.
@@ -171,34 +184,42 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.NewIngest(prometheus.NewRegistry())
 	}
+	if len(opts.IteratorKey) == 0 {
+		opts.IteratorKey = make([]byte, 32)
+		rand.Read(opts.IteratorKey) // never fails (crypto/rand)
+	}
 	kinesisTime := opts.Metrics.PutDuration.WithLabelValues(metrics.APIKinesis)
 	firehoseTime := opts.Metrics.PutDuration.WithLabelValues(metrics.APIFirehose)
-	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now,
+	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now, iteratorKey: opts.IteratorKey,
 		putTimes: map[string]prometheus.Observer{
 			"Kinesis_20131202.PutRecord":       kinesisTime,
 			"Kinesis_20131202.PutRecords":      kinesisTime,
 			"Firehose_20150804.PutRecord":      firehoseTime,
 			"Firehose_20150804.PutRecordBatch": firehoseTime,
 		}}
-	s.ops = map[string]operation{
-		"Firehose_20150804.PutRecord":                    handle(s.firehosePutRecord),
-		"Firehose_20150804.PutRecordBatch":               handle(s.firehosePutRecordBatch),
-		"Firehose_20150804.ListDeliveryStreams":          handle(s.listDeliveryStreams),
-		"Firehose_20150804.DescribeDeliveryStream":       handle(s.describeDeliveryStream),
-		"Kinesis_20131202.PutRecord":                     handle(s.kinesisPutRecord),
-		"Kinesis_20131202.PutRecords":                    handle(s.kinesisPutRecords),
-		"Kinesis_20131202.ListStreams":                   handle(s.listStreams),
-		"Kinesis_20131202.DescribeStream":                handle(s.describeStream),
-		"Kinesis_20131202.DescribeStreamSummary":         handle(s.describeStreamSummary),
-		"Kinesis_20131202.ListShards":                    handle(s.listShards),
-		"Kinesis_20131202.GetShardIterator":              handle(s.getShardIterator),
-		"Kinesis_20131202.GetRecords":                    handle(s.getRecords),
-		"Kinesis_20131202.CreateStream":                  handle(s.createStream),
-		"Kinesis_20131202.DeleteStream":                  handle(s.deleteStream),
-		"Kinesis_20131202.IncreaseStreamRetentionPeriod": handle(s.increaseRetention),
-		"Kinesis_20131202.DecreaseStreamRetentionPeriod": handle(s.decreaseRetention),
-		"Firehose_20150804.CreateDeliveryStream":         handle(s.createDeliveryStream),
-		"Firehose_20150804.DeleteDeliveryStream":         handle(s.deleteDeliveryStream),
+	ops := map[string]func(target string) operation{
+		"Firehose_20150804.PutRecord":                    handle(s, s.firehosePutRecord),
+		"Firehose_20150804.PutRecordBatch":               handle(s, s.firehosePutRecordBatch),
+		"Firehose_20150804.ListDeliveryStreams":          handle(s, s.listDeliveryStreams),
+		"Firehose_20150804.DescribeDeliveryStream":       handle(s, s.describeDeliveryStream),
+		"Kinesis_20131202.PutRecord":                     handle(s, s.kinesisPutRecord),
+		"Kinesis_20131202.PutRecords":                    handle(s, s.kinesisPutRecords),
+		"Kinesis_20131202.ListStreams":                   handle(s, s.listStreams),
+		"Kinesis_20131202.DescribeStream":                handle(s, s.describeStream),
+		"Kinesis_20131202.DescribeStreamSummary":         handle(s, s.describeStreamSummary),
+		"Kinesis_20131202.ListShards":                    handle(s, s.listShards),
+		"Kinesis_20131202.GetShardIterator":              handle(s, s.getShardIterator),
+		"Kinesis_20131202.GetRecords":                    handle(s, s.getRecords),
+		"Kinesis_20131202.CreateStream":                  handle(s, s.createStream),
+		"Kinesis_20131202.DeleteStream":                  handle(s, s.deleteStream),
+		"Kinesis_20131202.IncreaseStreamRetentionPeriod": handle(s, s.increaseRetention),
+		"Kinesis_20131202.DecreaseStreamRetentionPeriod": handle(s, s.decreaseRetention),
+		"Firehose_20150804.CreateDeliveryStream":         handle(s, s.createDeliveryStream),
+		"Firehose_20150804.DeleteDeliveryStream":         handle(s, s.deleteDeliveryStream),
+	}
+	s.ops = make(map[string]operation, len(ops))
+	for target, op := range ops {
+		s.ops[target] = op(target)
 	}
 	return s
 }
@@ -255,6 +276,15 @@ func (s *Server) newCall(w http.ResponseWriter, r *http.Request) (*call, *apiErr
 		return c, errSerialization("Content-Type %q is not supported: use application/x-amz-json-1.1 or application/x-amz-cbor-1.1", r.Header.Get("Content-Type"))
 	}
 	c.codec = codec
+	if region := signingRegion(r.Header.Get("Authorization")); region != "" {
+		c.region = region
+	}
+	// Credentials first: a request without a usable one costs no body.
+	if s.opts.Auth != nil {
+		if e := s.opts.Auth.Precheck(r, auth.FamilyAWS); e != nil {
+			return c, &apiError{status: e.Status, typ: e.Code, message: e.Message}
+		}
+	}
 	if r.ContentLength > int64(s.opts.MaxRequestSize) {
 		return c, errTooLarge(s.opts.MaxRequestSize)
 	}
@@ -267,13 +297,12 @@ func (s *Server) newCall(w http.ResponseWriter, r *http.Request) (*call, *apiErr
 		return c, errSerialization("reading the request body: %v", err)
 	}
 	c.body = body
-	if region := signingRegion(r.Header.Get("Authorization")); region != "" {
-		c.region = region
-	}
-	if s.opts.Verifier != nil {
-		if _, aerr := s.opts.Verifier.Verify(r, body); aerr != nil {
-			return c, &apiError{status: aerr.Status, typ: aerr.Code, message: aerr.Message}
+	if s.opts.Auth != nil {
+		p, e := s.opts.Auth.Authenticate(r, body, auth.FamilyAWS)
+		if e != nil {
+			return c, &apiError{status: e.Status, typ: e.Code, message: e.Message}
 		}
+		c.principal = p
 	}
 	return c, nil
 }
