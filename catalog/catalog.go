@@ -37,6 +37,9 @@ type Options struct {
 	Start          Starter
 	DeliveryShards int           // shards of a created delivery stream's log (default 1)
 	DeliveryLimits shards.Limits // per-shard quotas of a created delivery stream's log
+	// AllowedBuckets are where created delivery streams may write:
+	// "bucket" (any prefix) or "bucket/prefix-glob" (* and ?); empty: any.
+	AllowedBuckets []string
 	Logger         *slog.Logger
 	_              struct{}
 }

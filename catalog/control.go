@@ -3,9 +3,12 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 	"github.com/hydrant-dev/hydrant/shards"
 )
@@ -106,6 +109,9 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 	if c.opts.Start == nil {
 		return fmt.Errorf("CreateDeliveryStream needs firehose_api.s3 in the config: %w", awsapi.ErrDisabled)
 	}
+	if err := c.checkBucket(spec); err != nil {
+		return err
+	}
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	if c.taken(spec.Name) {
@@ -126,6 +132,33 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 	}
 	c.logger.Info("delivery stream created through the API", "delivery", spec.Name, "bucket", spec.Bucket)
 	return nil
+}
+
+// checkBucket refuses a delivery stream that would write outside
+// firehose_api.allowed_buckets: its prefix and its error prefix must both
+// match one entry.
+func (c *Catalog) checkBucket(spec awsapi.DeliverySpec) error {
+	if len(c.opts.AllowedBuckets) == 0 {
+		return nil
+	}
+	for _, prefix := range []string{spec.Prefix, spec.ErrorOutputPrefix} {
+		if !slices.ContainsFunc(c.opts.AllowedBuckets, func(allowed string) bool { return bucketAllows(allowed, spec.Bucket, prefix) }) {
+			return fmt.Errorf("bucket %q with prefix %q is not in this server's firehose_api.allowed_buckets; ask an operator, or use an allowed bucket and prefix: %w",
+				spec.Bucket, prefix, awsapi.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// bucketAllows reports whether an allowed_buckets entry covers prefix in
+// bucket: "bucket" covers every prefix, "bucket/glob" the prefixes the glob
+// matches (* any run of characters, "/" included; ? one character).
+func bucketAllows(allowed, bucket, prefix string) bool {
+	b, glob, hasGlob := strings.Cut(allowed, "/")
+	if b != bucket {
+		return false
+	}
+	return !hasGlob || auth.WildcardMatch(glob, prefix)
 }
 
 // openDelivery opens a created delivery stream's log and starts it. When it
@@ -166,7 +199,7 @@ func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef) error {
 	}
 	c.mu.Unlock()
 	if c.opts.Targets != nil {
-		if err := c.opts.Targets.SetTarget(spec.Name, ingest.Target{Stream: log}); err != nil {
+		if err := c.opts.Targets.SetTarget(spec.Name, ingest.Target{Stream: log, DirectPut: true}); err != nil {
 			return err
 		}
 	}

@@ -185,7 +185,7 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store) (
 		if err != nil {
 			return nil, nil, err
 		}
-		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField}
+		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut}
 		logs[rs.Name] = st
 	}
 	for _, d := range cfg.Deliveries {

@@ -102,14 +102,14 @@ func (p *Policy) Allowed(action, resource string) bool {
 }
 
 func (s *Statement) matches(action, resource string) bool {
-	return slices.ContainsFunc(s.Actions, func(a string) bool { return wildcardMatch(a, action) }) &&
-		slices.ContainsFunc(s.Resources, func(r string) bool { return wildcardMatch(r, resource) })
+	return slices.ContainsFunc(s.Actions, func(a string) bool { return WildcardMatch(a, action) }) &&
+		slices.ContainsFunc(s.Resources, func(r string) bool { return WildcardMatch(r, resource) })
 }
 
-// wildcardMatch matches s against pattern, where * is any run of
+// WildcardMatch matches s against pattern, where * is any run of
 // characters (none included) and ? any one byte: IAM's globbing, with no
 // special meaning for "/" or ":". It runs in O(len(pattern)·len(s)).
-func wildcardMatch(pattern, s string) bool {
+func WildcardMatch(pattern, s string) bool {
 	p, i := 0, 0
 	star, mark := -1, 0
 	for i < len(s) {

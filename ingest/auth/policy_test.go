@@ -86,8 +86,8 @@ func TestWildcardMatch(t *testing.T) {
 		{strings.Repeat("*a", 30) + "b", strings.Repeat("a", 60), false}, // no exponential backtracking
 	}
 	for _, tt := range tests {
-		if got := wildcardMatch(tt.pattern, tt.s); got != tt.want {
-			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+		if got := WildcardMatch(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("WildcardMatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
 		}
 	}
 }
