@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,17 @@ metrics: {public: true}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("signed GET /v1/status: %d", resp.StatusCode)
+	}
+	// The CLI signs with the access key of the environment.
+	for _, tc := range []struct {
+		secret string
+		ok     bool
+	}{{"producer-secret", true}, {"wrong", false}} {
+		cmd := exec.Command(hydrantBinary(t), "status", "-endpoint", h.url, "-output", "json")
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=producer", "AWS_SECRET_ACCESS_KEY="+tc.secret, "HYDRANT_API_KEY=")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != tc.ok {
+			t.Errorf("hydrant status with secret %q: %v\n%s", tc.secret, err, out)
+		}
 	}
 }

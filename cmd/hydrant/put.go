@@ -65,7 +65,7 @@ func putCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, putUsage); fs.PrintDefaults() }
 	var o putOptions
 	fs.StringVar(&o.endpoint, "endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
-	fs.StringVar(&o.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key, sent as a bearer token (env HYDRANT_API_KEY)")
+	fs.StringVar(&o.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key, sent as a bearer token (env HYDRANT_API_KEY); without one, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY sign the request (SigV4)")
 	fs.StringVar(&o.format, "format", "auto", "auto | ndjson | lines: auto is ndjson when the first line starts with {")
 	fs.StringVar(&o.partitionKey, "partition-key", "", "partition key of every record (default: the stream's partition_key_field, else random)")
 	fs.IntVar(&o.batch, "batch", 500, "records per request")
@@ -306,8 +306,8 @@ func (p *putter) post(ctx context.Context, recs []pendingRecord) (status int, re
 	if p.opts.format == "ndjson" {
 		req.Header.Set("Content-Type", "application/x-ndjson")
 	}
-	if p.opts.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+p.opts.apiKey)
+	if err := authenticate(req, p.opts.apiKey, body.Bytes()); err != nil {
+		return 0, resp, 0, err
 	}
 	r, err := p.client.Do(req)
 	if err != nil {

@@ -45,7 +45,7 @@ type clientFlags struct {
 
 func (c *clientFlags) register(fs *flag.FlagSet, interval time.Duration) {
 	fs.StringVar(&c.endpoint, "endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
-	fs.StringVar(&c.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key that may read every stream (env HYDRANT_API_KEY)")
+	fs.StringVar(&c.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key that may read every stream (env HYDRANT_API_KEY); without one, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY sign the request (SigV4)")
 	fs.StringVar(&c.output, "output", "text", "text (a table) | json")
 	fs.DurationVar(&c.interval, "interval", interval, "")
 }
@@ -57,8 +57,8 @@ func (c *clientFlags) fetchStatus(ctx context.Context) (statusReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	if err := authenticate(req, c.apiKey, nil); err != nil {
+		return rep, err
 	}
 	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
