@@ -128,12 +128,12 @@ func TestRecipeAWSCLI(t *testing.T) {
 
 // "With server.auth.aws empty, any values work (the AWS CLI also accepts
 // --no-sign-request)": the AWS CLI block's put-record, with other
-// credentials and unsigned, against a server without server.auth.aws.
+// credentials and unsigned, against a server without server.auth credentials.
 func TestRecipeAWSCLIWithoutAuth(t *testing.T) {
 	aws := awsCLIv2(t)
 	section := strings.Join(strings.Fields(recipeSection(t, "## Use it from the AWS CLI / SDKs / Fluent Bit / Vector")), " ")
-	if !strings.Contains(section, "with `server.auth.aws` empty, any values work (the AWS CLI also accepts `--no-sign-request`)") {
-		t.Fatal("README no longer says that without server.auth.aws any credentials work and --no-sign-request is accepted; update this test")
+	if !strings.Contains(section, "with no `server.auth` credentials configured, any values work (the AWS CLI also accepts `--no-sign-request`)") {
+		t.Fatal("README no longer says that without server.auth credentials any credentials work and --no-sign-request is accepted; update this test")
 	}
 	cmds := recipeCommands(t, recipeBlock(t, "### AWS CLI", " kinesis "))
 	put := recipeCommandWith(t, cmds, "kinesis put-record ")
