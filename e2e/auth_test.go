@@ -128,6 +128,17 @@ server:
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "AccessDeniedException") {
 		t.Errorf("a put key reading secrets over the AWS API: %d %s", resp.StatusCode, body)
 	}
+	// The CLI reads through the Kinesis API with a key as well.
+	put, _ := http.NewRequest(http.MethodPost, h.url+"/v1/streams/clicks/records", strings.NewReader("{\"n\":1}\n"))
+	put.Header.Set("X-Api-Key", "shipper-key-0123456789")
+	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("put with a key: %v %v", err, resp)
+	}
+	cmd := exec.Command(hydrantBinary(t), "replay", "-endpoint", h.url, "-api-key", "monitor-key-0123456789", "-limit", "1", "clicks")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != `{"n":1}` {
+		t.Errorf("hydrant replay with a read key: %v\n%s", err, out)
+	}
 }
 
 // With only SigV4 keys configured, the native API and status are closed

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 const replayUsage = `Usage: hydrant replay [flags] STREAM
@@ -50,9 +51,9 @@ type replayRecord struct {
 }
 
 type replayOptions struct {
-	endpoint, region, from, shard, output string
-	limit                                 int
-	follow                                bool
+	endpoint, region, from, shard, output, apiKey string
+	limit                                         int
+	follow                                        bool
 }
 
 func replayCmd(args []string, stdout, stderr io.Writer) int {
@@ -62,6 +63,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 	var o replayOptions
 	fs.StringVar(&o.endpoint, "endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
 	fs.StringVar(&o.region, "region", envOr("AWS_REGION", "us-east-1"), "region the request signatures name")
+	fs.StringVar(&o.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key that may read the stream, sent as a bearer token instead of a signature (env HYDRANT_API_KEY)")
 	fs.StringVar(&o.from, "from", "trim_horizon", "trim_horizon | latest | SEQUENCE | RFC 3339 time | duration ago (15m)")
 	fs.StringVar(&o.shard, "shard", "", "only this shard (e.g. shardId-000000000001); default all")
 	fs.IntVar(&o.limit, "limit", 0, "stop after this many records (0: no limit)")
@@ -126,6 +128,10 @@ func replay(ctx context.Context, stream string, o replayOptions, start kinesis.G
 	cfg := aws.Config{Region: o.region, Credentials: aws.AnonymousCredentials{}}
 	if id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, os.Getenv("AWS_SESSION_TOKEN"))
+	}
+	if o.apiKey != "" { // a bearer key instead of a signature
+		cfg.Credentials = aws.AnonymousCredentials{}
+		cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue("Authorization", "Bearer "+o.apiKey))
 	}
 	client := kinesis.NewFromConfig(cfg, func(opts *kinesis.Options) { opts.BaseEndpoint = aws.String(o.endpoint) })
 	shardIDs := []string{o.shard}
