@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -53,9 +54,34 @@ func canonicalRequest(r *http.Request, a *authorization, payloadHash string, red
 	return b.String(), missing
 }
 
+// authority is the HTTP/2 pseudo-header that carries the request's host.
+// The AWS SDK for JavaScript v3 signs it in place of Host whenever it
+// speaks HTTP/2, which its Kinesis client does by default (a signed
+// ":authority" and no "host" in SignedHeaders).
+const authority = ":authority"
+
+// checkHostSigned refuses a request whose signature does not cover its
+// host: Host must be signed, or on HTTP/2 ':authority' may be instead. An
+// HTTP/1.1 request has no ':authority', so signing it there covers nothing.
+func checkHostSigned(r *http.Request, signed []string) *Error {
+	switch {
+	case slices.Contains(signed, "host"):
+		return nil
+	case !slices.Contains(signed, authority):
+		return awsError(CodeInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	case r.ProtoMajor >= 2:
+		return nil
+	}
+	return awsError(CodeInvalidSignature, fmt.Sprintf(
+		"':authority' is signed but the request arrived over %s, which has no ':authority'; 'Host' must be a 'SignedHeader'. "+
+			"A proxy that forwards an HTTP/2 client's requests to Hydrant over HTTP/1.1 breaks such signatures: forward HTTP/2 (h2c or h2), "+
+			"or have the client speak HTTP/1.1.", truncate(r.Proto)))
+}
+
 // headerValues returns the values of the lowercase header name. Go's server
 // moves some headers out of r.Header; they are put back here as the client
-// sent them.
+// sent them. ':authority' is r.Host on HTTP/2 (Go's server sets r.Host from
+// it) and absent on HTTP/1.x.
 func headerValues(r *http.Request, name string) ([]string, bool) {
 	switch name {
 	case "host":
@@ -63,6 +89,11 @@ func headerValues(r *http.Request, name string) ([]string, bool) {
 			return []string{r.Host}, true
 		}
 		return []string{r.URL.Host}, r.URL.Host != ""
+	case authority:
+		if r.ProtoMajor < 2 {
+			return nil, false
+		}
+		return []string{r.Host}, r.Host != ""
 	case "content-length":
 		if v := r.Header.Values("Content-Length"); len(v) > 0 {
 			return v, true

@@ -32,6 +32,11 @@
 //     or signed headers), or every signed request fails with
 //     InvalidSignatureException; the error message shows the canonical request
 //     Hydrant computed, as AWS does, to make such mismatches visible.
+//   - Over HTTP/2 a client may sign the ':authority' pseudo-header instead of
+//     Host (the AWS SDK for JavaScript v3 does whenever it speaks HTTP/2, as
+//     its Kinesis client does by default); its value is r.Host, as for Host.
+//     On HTTP/1.1 Host must be signed: a proxy that forwards such a client's
+//     HTTP/2 requests over HTTP/1.1 breaks their signatures.
 //   - X-Amz-Security-Token is accepted as an ordinary (signed) header: Hydrant
 //     has no STS and cannot validate session tokens, so a request signed with a
 //     configured secret is accepted whatever token it carries.

@@ -111,8 +111,9 @@ func validAccessKeyID(id string) error {
 //   - UnrecognizedClientException: an access key id not configured;
 //   - InvalidSignatureException: a wrong signature, a time more than
 //     MaxClockSkew from now, a credential scope for another service or with a
-//     date other than the request's, an unsigned Host or X-Amz-Target, or a
-//     body that does not match X-Amz-Content-Sha256 (or UNSIGNED-PAYLOAD).
+//     date other than the request's, an unsigned Host (on HTTP/2, Host or
+//     ':authority') or X-Amz-Target, or a body that does not match
+//     X-Amz-Content-Sha256 (or UNSIGNED-PAYLOAD).
 func (v *SigV4) Verify(r *http.Request, body []byte) (accessKeyID string, err *Error) {
 	a, amzDate, secret, e := v.checkHeaders(r)
 	if e != nil {
@@ -183,8 +184,8 @@ func (v *SigV4) checkHeaders(r *http.Request) (a authorization, amzDate, secret 
 	if e := v.checkTime(t); e != nil {
 		return a, "", "", e
 	}
-	if !slices.Contains(a.signed, "host") {
-		return a, "", "", awsError(CodeInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	if e := checkHostSigned(r, a.signed); e != nil {
+		return a, "", "", e
 	}
 	// X-Amz-Target names the operation: unsigned, a captured PutRecord
 	// could be replayed as DeleteStream. Every AWS SDK signs it.

@@ -116,17 +116,22 @@ func parseAuthorization(h string) (authorization, *Error) {
 	for _, name := range a.signed {
 		if !validHeaderName(name) {
 			return a, awsError(CodeIncompleteSignature, fmt.Sprintf(
-				"SignedHeaders must be lowercase header names separated by ';', got %q.", truncate(signed)))
+				"SignedHeaders must be lowercase header names (or ':authority') separated by ';', got %q.", truncate(signed)))
 		}
 	}
 	a.signature = sig
 	return a, nil
 }
 
-// validHeaderName reports whether s is a non-empty lowercase HTTP token.
+// validHeaderName reports whether s is a non-empty lowercase HTTP token,
+// or the HTTP/2 pseudo-header ':authority' (signed in place of Host by
+// clients that speak HTTP/2), the only pseudo-header Hydrant can reproduce.
 func validHeaderName(s string) bool {
 	if s == "" {
 		return false
+	}
+	if s == authority {
+		return true
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
