@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres opensearch syslog-ng awscli fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres opensearch syslog-ng awscli jssdk fuzz clean
 
 all: build
 
@@ -22,9 +22,9 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb postgres opensearch syslog-ng awscli
+test: lint minio duckdb postgres opensearch syslog-ng awscli jssdk
 	@rm -f $(CACHE)/fault-summary.txt
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -80,6 +80,19 @@ syslog-ng:
 awscli:
 	@/usr/bin/aws --version 2>/dev/null | grep -q '^aws-cli/2' || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q awscli)
+
+# The AWS SDK for JavaScript v3 Kinesis and Firehose clients for e2e/jssdk_test.go, at the
+# versions pinned in e2e/jssdk/package-lock.json, installed with the machine's Node.js (20+) and
+# npm into $(JSSDK_DIR); again only when the pins change.
+JSSDK_DIR := $(CACHE)/jssdk
+jssdk: $(JSSDK_DIR)/node_modules/.package-lock.json
+
+$(JSSDK_DIR)/node_modules/.package-lock.json: e2e/jssdk/package.json e2e/jssdk/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+		{ echo "make jssdk: Node.js 20 or later is needed (found $$(node --version 2>&1))"; exit 1; }
+	mkdir -p $(JSSDK_DIR)
+	cp e2e/jssdk/package.json e2e/jssdk/package-lock.json $(JSSDK_DIR)/
+	cd $(JSSDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts
 
 # A single-node OpenSearch (Elasticsearch API) for the search destination's tests, run
 # embedded from e2e/opensearch/server (Java 17, jars from Maven Central, cached in ~/.m2).
