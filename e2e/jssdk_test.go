@@ -126,6 +126,44 @@ func TestJSSDKDefaultClientsWithSigV4(t *testing.T) {
 	}
 }
 
+// The README's JavaScript SDK v3 snippet (section "### SDKs"), run as it
+// stands with the real SDK against the real binary with SigV4 on, only the
+// endpoint's address changed: it must print what its last comment shows.
+func TestRecipeJavaScriptSDK(t *testing.T) {
+	sdk := jssdkDir(t)
+	section := recipeSection(t, "### SDKs")
+	var snippet string
+	for _, part := range strings.Split(section, "```js\n")[1:] {
+		if block, _, ok := strings.Cut(part, "```"); ok && strings.Contains(block, "@aws-sdk/client-kinesis") {
+			snippet = block
+		}
+	}
+	if snippet == "" || !strings.Contains(snippet, recipeEndpoint) {
+		t.Fatalf("README's SDKs section has no ```js block for @aws-sdk/client-kinesis with the endpoint %s", recipeEndpoint)
+	}
+	_, want, ok := strings.Cut(snippet[strings.Index(snippet, "console.log("):], "// ")
+	if !ok {
+		t.Fatal("README's JavaScript snippet no longer shows what its console.log prints in a // comment")
+	}
+	want, _, _ = strings.Cut(want, "\n")
+
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	startHydrant(t, dir, listen, awsCLIHydrantConfig("hydrant", "js-secret"))
+	// An ES module resolves packages from node_modules beside it.
+	if err := os.Symlink(filepath.Join(sdk, "node_modules"), filepath.Join(dir, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "snippet.mjs")
+	if err := os.WriteFile(script, []byte(strings.ReplaceAll(snippet, recipeEndpoint, "http://"+listen)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := runNode(t, []string{"AWS_ACCESS_KEY_ID=hydrant", "AWS_SECRET_ACCESS_KEY=js-secret"}, script)
+	if got := strings.TrimSpace(string(out)); got != strings.TrimSpace(want) {
+		t.Fatalf("README's JavaScript snippet printed\n%s\nthe README shows\n%s", got, want)
+	}
+}
+
 // wantHTTP2Signing checks that the client used its HTTP/2 handler and
 // signed ':authority', not Host, on every request.
 func wantHTTP2Signing(t *testing.T, res jssdkResult) {
@@ -144,22 +182,34 @@ func wantHTTP2Signing(t *testing.T, res jssdkResult) {
 	}
 }
 
-// runJSSDK runs e2e/jssdk/clients.cjs with args under env (AWS_* and NODE_*
-// variables of the test process are dropped) and decodes what it prints.
+// runJSSDK runs e2e/jssdk/clients.cjs with args under env and decodes what
+// it prints.
 func runJSSDK(t *testing.T, sdk string, env []string, args ...string) jssdkResult {
 	t.Helper()
 	_, here, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(here), "jssdk", "clients.cjs")
+	env = append([]string{"AWS_REGION=us-east-1", "NODE_PATH=" + filepath.Join(sdk, "node_modules")}, env...)
+	out := runNode(t, env, append([]string{script}, args...)...)
+	var res jssdkResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("node %s printed %q: %v", strings.Join(args, " "), out, err)
+	}
+	return res
+}
+
+// runNode runs node with args under env (the test process's AWS_* and
+// NODE_* variables are dropped) and returns its standard output.
+func runNode(t *testing.T, env []string, args ...string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd := exec.CommandContext(ctx, "node", args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "NODE_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
-		"NODE_PATH="+filepath.Join(sdk, "node_modules"))
+	cmd.Env = append(cmd.Env, "AWS_EC2_METADATA_DISABLED=true")
 	cmd.Env = append(cmd.Env, env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -167,11 +217,7 @@ func runJSSDK(t *testing.T, sdk string, env []string, args ...string) jssdkResul
 	if err != nil {
 		t.Fatalf("node %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	var res jssdkResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("node %s printed %q: %v\n%s", strings.Join(args, " "), out, err, stderr.String())
-	}
-	return res
+	return out
 }
 
 // jssdkDir returns the folder `make jssdk` installed the pinned JS SDK
