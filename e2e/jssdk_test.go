@@ -38,6 +38,7 @@ type jssdkResult struct {
 	Protocol      string   `json:"protocol"`
 	SignedHeaders []string `json:"signedHeaders"`
 	Shards        int      `json:"shards"`
+	Failed        int      `json:"failed"` // FailedPutCount of a PutRecordBatch
 	Records       []struct {
 		Shard        string `json:"shard"`
 		PartitionKey string `json:"partitionKey"`
@@ -115,8 +116,8 @@ func TestJSSDKDefaultClientsWithSigV4(t *testing.T) {
 			wantHTTP2Signing(t, res)
 
 			res = runJSSDK(t, sdk, good, "firehose-put", endpoint, "events")
-			if res.Error != nil {
-				t.Fatalf("Firehose PutRecordBatch: %s (HTTP %d): %s", res.Error.Name, res.Error.Status, res.Error.Message)
+			if res.Error != nil || res.Failed != 0 {
+				t.Fatalf("Firehose PutRecordBatch: %d failed, %+v", res.Failed, res.Error)
 			}
 			if res.Protocol != "http/1.1" || len(res.SignedHeaders) == 0 ||
 				!slices.Contains(strings.Split(res.SignedHeaders[0], ";"), "host") {
