@@ -35,6 +35,10 @@ type Delivery struct {
 	// not yet delivered, over all its shards (0: none pending), read at
 	// scrape time from a function each running delivery sets.
 	DataFreshness *GaugeFuncVec // {delivery}
+	// DestinationConnected is 1 once a delivery's destination has been
+	// reached at start (Postgres: connected, table found), 0 while the
+	// delivery waits for it; 1 for destinations that connect per request.
+	DestinationConnected *prometheus.GaugeVec // {delivery}
 }
 
 // Batch results.
@@ -92,9 +96,13 @@ func NewDelivery(reg prometheus.Registerer) *Delivery {
 			Name: "hydrant_delivery_data_freshness_seconds",
 			Help: "Age of the oldest record read and not yet delivered, over all shards (Firehose's DataFreshness); 0: none pending.",
 		}, "delivery"),
+		DestinationConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hydrant_delivery_destination_connected",
+			Help: "1 once the destination has been reached at start, 0 while the delivery waits for it (records wait in the shard log).",
+		}, []string{"delivery"}),
 	}
 	reg.MustRegister(m.Records, m.Bytes, m.ErrorOutputRecords, m.BehindRetention,
-		m.BufferBytes, m.Flushes, m.Batches, m.Duration, m.Retries, m.DataFreshness)
+		m.BufferBytes, m.Flushes, m.Batches, m.Duration, m.Retries, m.DataFreshness, m.DestinationConnected)
 	return m
 }
 

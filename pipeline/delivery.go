@@ -42,6 +42,11 @@ type Config struct {
 	// over all shards (default 500, as Firehose); records of a new set
 	// beyond it go to the error output.
 	MaxActivePartitions int
+	// Start, when set, must succeed before the delivery reads its shards
+	// (a destination that reaches its server at start: Postgres). Run
+	// retries it with Retry's backoff until it does; meanwhile the records
+	// wait in the shard log.
+	Start Starter
 }
 
 // Settings are the delivery's injected dependencies.
@@ -100,8 +105,10 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 	if set.Ownership == nil {
 		set.Ownership = Solo{}
 	}
-	return &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory, own: set.Ownership,
+	d := &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory, own: set.Ownership,
 		m: newDeliveryMetrics(set.Metrics, cfg.Name), pending: make(pending, cfg.Shards)}
+	d.setConnected(cfg.Start == nil)
+	return d
 }
 
 // Run delivers until ctx ends, then flushes what its buffers hold (reason
@@ -111,10 +118,19 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 // the next start. A shard whose loop fails (its log or checkpoint store
 // erring) is restarted from its checkpoint after a backoff. When Run
 // returns it has closed the destination. While it runs, the delivery's
-// data freshness is served from its shards' state at each scrape.
+// data freshness is served from its shards' state at each scrape. With
+// Config.Start, no shard is read (or leased) before it has succeeded.
 func (d *Delivery) Run(ctx context.Context) {
 	removeFreshness := d.m.freshness.Set(d.cfg.Name, d.freshness)
 	defer removeFreshness()
+	if !d.start(ctx) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.DrainTimeout)
+		defer cancel()
+		if err := d.cfg.Destination.Close(cctx); err != nil {
+			d.logger.Warn("closing the destination", "error", err)
+		}
+		return
+	}
 	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrites()
 	done := make(chan struct{})

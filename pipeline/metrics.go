@@ -20,6 +20,7 @@ type deliveryMetrics struct {
 	batches                   [3]prometheus.Counter // by batchResult
 	duration                  prometheus.Observer
 	freshness                 *metrics.GaugeFuncVec
+	connected                 prometheus.Gauge
 }
 
 // batchResult is how a batch ended; it indexes deliveryMetrics.batches.
@@ -45,6 +46,7 @@ func newDeliveryMetrics(m *metrics.Delivery, name string) deliveryMetrics {
 		},
 		duration:  m.Duration.WithLabelValues(name),
 		freshness: m.DataFreshness,
+		connected: m.DestinationConnected.WithLabelValues(name),
 	}
 	for _, r := range buffer.FlushReasons {
 		dm.flushes[r] = m.Flushes.WithLabelValues(name, string(r))

@@ -13,6 +13,9 @@ type Stats struct {
 	LastFlush          *time.Time `json:"last_flush,omitempty"`    // when a batch was last delivered (or sent to the error output)
 	LastError          string     `json:"last_error,omitempty"`    // why the last batch that failed did
 	LastErrorAt        *time.Time `json:"last_error_at,omitempty"` //
+	// DestinationConnected is false while the delivery waits for its
+	// destination at start (Config.Start); LastError says why.
+	DestinationConnected bool `json:"destination_connected"`
 }
 
 // stats keeps a delivery's Stats; shard loops update it concurrently.
@@ -49,4 +52,11 @@ func (st *stats) erroredOut(n int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.s.ErrorOutputRecords += int64(n)
+}
+
+// connected records whether the destination has been reached.
+func (st *stats) connected(ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.s.DestinationConnected = ok
 }

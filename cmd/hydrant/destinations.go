@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/hydrant-dev/hydrant/destinations/parquet"
 	"github.com/hydrant-dev/hydrant/destinations/postgres"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
+	"github.com/hydrant-dev/hydrant/pipeline"
 )
 
 // builtDestination is a delivery's destination, with its backup, and where
@@ -31,6 +31,9 @@ type builtDestination struct {
 	retries bool
 	// retryCount counts the delivery's retries, whoever makes them.
 	retryCount prometheus.Counter
+	// start reaches the destination's server before the delivery reads
+	// (Postgres); nil when it connects per request.
+	start pipeline.Starter
 }
 
 // withRetry returns the destination as the pipeline calls it: bounded in
@@ -50,7 +53,9 @@ func (b builtDestination) withRetry(retry destinations.RetryConfig, logger *slog
 // FailedDocumentsOnly. A search destination's failed documents go to the
 // backup when there is one; Postgres's, and a search destination's without
 // a backup, to the data dir. retryCount counts the delivery's retries.
-func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir string, retryCount prometheus.Counter,
+// Nothing here reaches a server: a destination down at start is waited for
+// by its delivery (builtDestination.start), while the rest serves.
+func buildDestination(d config.DeliveryConfig, dataDir string, retryCount prometheus.Counter,
 	logger *slog.Logger) (builtDestination, error) {
 	var (
 		built = builtDestination{retryCount: retryCount}
@@ -58,7 +63,10 @@ func buildDestination(ctx context.Context, d config.DeliveryConfig, dataDir stri
 	)
 	switch {
 	case d.Destination.Postgres != nil:
-		built.dest, err = buildPostgres(ctx, *d.Destination.Postgres)
+		var pg *postgres.Destination
+		if pg, err = buildPostgres(*d.Destination.Postgres); err == nil {
+			built.dest, built.start = pg, pg
+		}
 	case d.Destination.Elasticsearch != nil:
 		built.dest, err = buildElasticsearch(*d.Destination.Elasticsearch, d.Retry, retryCount, logger)
 		built.retries = true
@@ -169,14 +177,15 @@ func buildObjects(fc *config.FileDestinationConfig, sc *config.S3DestinationConf
 	return destinations.NewObjects(store, ocfg)
 }
 
-// buildPostgres connects a Postgres destination.
-func buildPostgres(ctx context.Context, pc config.PostgresDestinationConfig) (destinations.Destination, error) {
+// buildPostgres opens a Postgres destination; it connects when its
+// delivery starts it.
+func buildPostgres(pc config.PostgresDestinationConfig) (*postgres.Destination, error) {
 	cfg := postgres.Config{DSN: pc.DSN, Table: pc.Table, Auto: pc.Columns.Auto, CreateTable: pc.CreateTable,
 		MaxConns: int32(pc.MaxConns), StatementTimeout: pc.StatementTimeout.Std()}
 	for _, c := range pc.Columns.List {
 		cfg.Columns = append(cfg.Columns, postgres.Column{Name: c.Name, Path: c.Path, Type: c.Type})
 	}
-	return postgres.New(ctx, cfg)
+	return postgres.Open(cfg)
 }
 
 // parquetFormat compiles a destination's Parquet settings; nil for JSON lines.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/destinations/postgres"
 )
 
 const usage = `Usage: hydrant <command> [flags]
@@ -241,6 +242,12 @@ func loadConfig(path string, regs registries) (*config.Config, error) {
 				}
 			}
 			errs = append(errs, checkPrefixes(cfg, i, d.Destination)...)
+			// A DSN that does not parse never connects: fail now, not retry.
+			if pg := d.Destination.Postgres; pg != nil && pg.DSN != "" {
+				if err := postgres.CheckDSN(pg.DSN); err != nil {
+					errs = append(errs, cfg.Errorf(fmt.Sprintf("deliveries[%d].destination.postgres.dsn", i), "%v", err))
+				}
+			}
 		}
 		return errs
 	})

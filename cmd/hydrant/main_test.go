@@ -53,6 +53,12 @@ func TestValidate(t *testing.T) {
 			args: []string{"validate", "-c", "testdata/partition-needs-error-type.yaml"}, wantCode: 2,
 			wantErr: []string{`partition-needs-error-type.yaml:7: deliveries[0].destination.file.error_prefix: must contain !{firehose:error-output-type} when prefix uses partition keys`},
 		},
+		// The one Postgres error no retry mends: reported now, without the
+		// DSN (it holds the password).
+		"a DSN that does not parse": {
+			args: []string{"validate", "-c", "testdata/bad-dsn.yaml"}, wantCode: 2,
+			wantErr: []string{`bad-dsn.yaml:5: deliveries[0].destination.postgres.dsn: does not parse`},
+		},
 		"missing file":    {args: []string{"validate", "-c", "testdata/nope.yaml"}, wantCode: 2, wantErr: []string{"nope.yaml"}},
 		"unknown command": {args: []string{"frobnicate"}, wantCode: 2, wantErr: []string{`unknown command "frobnicate"`}},
 		"help":            {args: []string{"--help"}, wantCode: 0, wantOut: "Usage: hydrant"},

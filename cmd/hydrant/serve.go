@@ -303,7 +303,7 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 	if len(ts) > 0 {
 		tr = transform.Chain(ts...)
 	}
-	built, err := buildDestination(ctx, d, env.dataDir, env.metrics.Retries.WithLabelValues(d.Name), logger.With("delivery", d.Name))
+	built, err := buildDestination(d, env.dataDir, env.metrics.Retries.WithLabelValues(d.Name), logger.With("delivery", d.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -328,6 +328,7 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 		Errors:              built.errors,
 		Retry:               retry,
 		MaxActivePartitions: d.MaxActivePartitions,
+		Start:               built.start,
 	}, store, pipeline.Settings{Logger: logger, Memory: env.memory, Metrics: env.metrics,
 		Ownership: env.own})
 	env.board.add(d.Name, pd)

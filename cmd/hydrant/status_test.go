@@ -54,11 +54,17 @@ func sampleReports() (before, after statusReport) {
 	after.Deliveries = []deliveryStatus{
 		{Name: "clicks-archive", Source: "clicks", LagRecords: 0, LagSeconds: 0,
 			Shards: []deliveryShard{{ShardID: "shardId-000000000000", Checkpoint: "1048675", LagRecords: 0}},
-			Stats:  pipeline.Stats{DeliveredRecords: 6700, LastFlush: &flushed}},
+			Stats:  pipeline.Stats{DeliveredRecords: 6700, LastFlush: &flushed, DestinationConnected: true}},
 		{Name: "clicks-db", Source: "clicks", LagRecords: 2500, LagSeconds: 95.4,
 			Shards: []deliveryShard{{ShardID: "shardId-000000000000", Checkpoint: "1048600", LagRecords: 2500, LagSeconds: 95.4}},
 			Stats: pipeline.Stats{DeliveredRecords: 4200, ErrorOutputRecords: 17, LastFlush: &failedAt,
-				LastError: `postgres: table public.clicks does not exist: create it or set create_table: true`, LastErrorAt: &failedAt}},
+				LastError: `postgres: table public.clicks does not exist: create it or set create_table: true`, LastErrorAt: &failedAt,
+				DestinationConnected: true}},
+		// Its Postgres was down when Hydrant started: nothing read yet.
+		{Name: "clicks-warehouse", Source: "clicks", LagRecords: 6700, LagSeconds: 600,
+			Shards: []deliveryShard{{ShardID: "shardId-000000000000", Checkpoint: "0", LagRecords: 6700, LagSeconds: 600}},
+			Stats: pipeline.Stats{LastError: "not connected: postgres: dial tcp 10.0.0.5:5432: connect: connection refused",
+				LastErrorAt: &flushed}},
 	}
 	return before, after
 }

@@ -15,4 +15,10 @@
 // serialization failures, deadlocks, too_many_connections and shutdowns are
 // retryable; missing tables or columns and missing privileges are
 // destinations.Permanent.
+//
+// Open only checks the configuration and parses the DSN; Start reaches the
+// server (ledger, table, catalog) and may be called again until it
+// succeeds, so a delivery can wait for a database that is down, or a table
+// not yet created, when Hydrant starts. Deliver starts the destination
+// first when nobody has.
 package postgres

@@ -38,18 +38,36 @@ const ledgerDDL = `CREATE TABLE IF NOT EXISTS hydrant_load_ledger (
 // Destination loads batches into a Postgres table with COPY, each batch
 // exactly once: the rows and a ledger row naming the batch commit together.
 type Destination struct {
-	pool    *pgxpool.Pool
-	table   pgx.Identifier
-	name    string   // table as configured, for messages
+	pool  *pgxpool.Pool
+	table pgx.Identifier
+	name  string // table as configured, for messages
+	cfg   Config
+	// started is set once Start has succeeded; columns and maps are
+	// written before it and only read after.
+	started atomic.Bool
+	startMu sync.Mutex
 	columns []string // COPY column list
 	maps    []mapping
 	close   sync.Once
 }
 
-// New connects a pool, creates the ledger table when absent, creates the
-// table when cfg.CreateTable, and with cfg.Auto reads the column types from
-// the catalog.
+// New opens the destination and starts it: the server must be reachable.
 func New(ctx context.Context, cfg Config) (*Destination, error) {
+	d, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(ctx); err != nil {
+		d.Close(ctx)
+		return nil, err
+	}
+	return d, nil
+}
+
+// Open checks cfg and parses the DSN without connecting: its errors are
+// configuration errors, destinations.Permanent, that no retry mends. The
+// server is first reached by Start (or the first Deliver).
+func Open(cfg Config) (*Destination, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, destinations.Permanent(fmt.Errorf("postgres: %w", err))
@@ -60,16 +78,44 @@ func New(ctx context.Context, cfg Config) (*Destination, error) {
 	}
 	pc.MaxConns = cfg.MaxConns
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc) // connects lazily (MinConns is 0)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, destinations.Permanent(fmt.Errorf("postgres: %w", err))
 	}
-	d := &Destination{pool: pool, table: pgx.Identifier(strings.Split(cfg.Table, ".")), name: cfg.Table}
-	if err := d.setup(ctx, cfg); err != nil {
-		pool.Close()
-		return nil, err
+	return &Destination{pool: pool, table: pgx.Identifier(strings.Split(cfg.Table, ".")), name: cfg.Table, cfg: cfg}, nil
+}
+
+// CheckDSN reports whether dsn parses, for config validation. Its error
+// never holds the DSN, which holds the password.
+func CheckDSN(dsn string) error {
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		return errors.New("does not parse: want postgres://user:password@host:5432/db?sslmode=require or key=value pairs (host=... dbname=...)")
 	}
-	return d, nil
+	return nil
+}
+
+// Start reaches the server and readies the table: it creates the ledger
+// table when absent, creates the table when Config.CreateTable, checks
+// that it exists otherwise, and with Config.Auto reads its column types
+// from the catalog. Once it has succeeded it returns nil at once. A
+// connection error is retryable; a missing table, column or privilege is
+// destinations.Permanent, though a caller waiting for an operator to mend
+// it may call Start again.
+func (d *Destination) Start(ctx context.Context) error {
+	if d.started.Load() {
+		return nil
+	}
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	if d.started.Load() {
+		return nil
+	}
+	d.columns, d.maps = nil, nil
+	if err := d.setup(ctx, d.cfg); err != nil {
+		return err
+	}
+	d.started.Store(true)
+	return nil
 }
 
 func (d *Destination) setup(ctx context.Context, cfg Config) error {
@@ -84,6 +130,18 @@ func (d *Destination) setup(ctx context.Context, cfg Config) error {
 		if _, err := d.pool.Exec(ctx, ledgerDDL); err != nil {
 			_, err = classify(err, "hydrant_load_ledger")
 			return err
+		}
+	}
+	if !cfg.CreateTable {
+		// Without this, a missing table would fail every batch, and send it
+		// to the error output, instead of failing the start.
+		var found bool
+		if err := d.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", d.table.Sanitize()).Scan(&found); err != nil {
+			_, err = classify(err, d.name)
+			return err
+		}
+		if !found {
+			return destinations.Permanent(fmt.Errorf("postgres: table %s does not exist: create it or set create_table: true", d.name))
 		}
 	}
 	if cfg.CreateTable {
@@ -167,6 +225,9 @@ func (d *Destination) catalogColumns(ctx context.Context) ([]Column, error) {
 func (d *Destination) Deliver(ctx context.Context, b *buffer.Batch) error {
 	if len(b.Records) == 0 {
 		return nil
+	}
+	if err := d.Start(ctx); err != nil {
+		return err
 	}
 	converted, errs := d.convertAll(b.Records)
 	rows := make([][]any, 0, len(b.Records))

@@ -261,13 +261,12 @@ func TestBadRowsAmongTenThousand(t *testing.T) {
 
 func TestPermanentErrors(t *testing.T) {
 	s := pgserver.Start(t)
-	d := newDest(t, postgres.Config{DSN: s.DSN, Table: "public.missing", Columns: []postgres.Column{{Name: "n", Type: "bigint"}}})
-	err := d.Deliver(context.Background(), batch(1, `{"n":1}`))
+	_, err := postgres.New(context.Background(), postgres.Config{DSN: s.DSN, Table: "public.missing", Columns: []postgres.Column{{Name: "n", Type: "bigint"}}})
 	if !destinations.IsPermanent(err) || !strings.Contains(err.Error(), "public.missing does not exist") {
 		t.Errorf("missing table: %v (permanent %v)", err, destinations.IsPermanent(err))
 	}
 	s.Exec(t, `CREATE TABLE narrow (n bigint)`)
-	d = newDest(t, postgres.Config{DSN: s.DSN, Table: "narrow", Columns: []postgres.Column{{Name: "n", Type: "bigint"}, {Name: "nope", Type: "text"}}})
+	d := newDest(t, postgres.Config{DSN: s.DSN, Table: "narrow", Columns: []postgres.Column{{Name: "n", Type: "bigint"}, {Name: "nope", Type: "text"}}})
 	if err := d.Deliver(context.Background(), batch(1, `{"n":1}`)); !destinations.IsPermanent(err) {
 		t.Errorf("missing column: %v", err)
 	}
@@ -298,6 +297,70 @@ func TestServerDownIsRetryable(t *testing.T) {
 	}
 	if n := count(t, connect(t, s), "SELECT count(*) FROM r"); n != 1 {
 		t.Errorf("%d rows", n)
+	}
+}
+
+// Open does not reach the server; Start does, and a Start that failed —
+// the server down, the table missing — succeeds once that is mended,
+// without opening the destination again.
+func TestStartAfterServerAndTableAppear(t *testing.T) {
+	s := pgserver.Start(t)
+	s.Stop(t)
+	tests := []struct {
+		name   string
+		cfg    postgres.Config
+		create string // the table, created once the server is up
+	}{
+		{"columns", postgres.Config{Table: "late", Columns: []postgres.Column{{Name: "n", Type: "bigint"}}}, "CREATE TABLE late (n bigint)"},
+		{"auto", postgres.Config{Table: "late_auto", Auto: true}, "CREATE TABLE late_auto (n bigint)"},
+	}
+	ds := make([]*postgres.Destination, len(tests))
+	for i, tt := range tests {
+		tt.cfg.DSN = s.DSN
+		d, err := postgres.Open(tt.cfg)
+		if err != nil {
+			t.Fatalf("%s: Open with the server down: %v", tt.name, err)
+		}
+		t.Cleanup(func() { d.Close(context.Background()) })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.Start(ctx); err == nil || destinations.IsPermanent(err) {
+			t.Errorf("%s: Start with the server down: %v, want a retryable error", tt.name, err)
+		}
+		cancel()
+		ds[i] = d
+	}
+	s.Start(t)
+	for i, tt := range tests {
+		if err := ds[i].Start(context.Background()); !destinations.IsPermanent(err) || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("%s: Start without the table: %v, want a permanent error naming it", tt.name, err)
+		}
+		s.Exec(t, tt.create)
+		if err := ds[i].Start(context.Background()); err != nil {
+			t.Fatalf("%s: Start once the table exists: %v", tt.name, err)
+		}
+		// Both load as delivery d1's shard 0: each its own sequences.
+		if err := ds[i].Deliver(context.Background(), batch(uint64(10*i+1), `{"n":1}`, `{"n":2}`)); err != nil {
+			t.Fatalf("%s: Deliver: %v", tt.name, err)
+		}
+		table := strings.Fields(tt.create)[2]
+		if n := count(t, connect(t, s), "SELECT count(*) FROM "+table); n != 2 {
+			t.Errorf("%s: %d rows, want 2", tt.name, n)
+		}
+	}
+}
+
+func TestBadDSN(t *testing.T) {
+	const dsn = "postgres://loader:s3cret@db:notaport/x"
+	_, err := postgres.Open(postgres.Config{DSN: dsn, Table: "t", Auto: true})
+	if !destinations.IsPermanent(err) {
+		t.Errorf("Open: %v, want a permanent error", err)
+	}
+	err = postgres.CheckDSN(dsn)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("CheckDSN: %v, want an error without the password", err)
+	}
+	if err := postgres.CheckDSN("host=db dbname=x"); err != nil {
+		t.Errorf("CheckDSN of key=value pairs: %v", err)
 	}
 }
 
