@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/itchyny/gojq"
 
@@ -15,9 +16,13 @@ import (
 
 // Error codes of the jq-based built-ins, as ProcessingFailed outputs carry them.
 const (
-	codeJQError = "Transform.JQError"
-	codeNotJSON = "Transform.NotJSON"
+	codeJQError   = "Transform.JQError"
+	codeNotJSON   = "Transform.NotJSON"
+	codeJQTimeout = "Transform.JQTimeout"
 )
+
+// defaultJQTimeout is how long a jq query may run on one record.
+const defaultJQTimeout = time.Second
 
 // NewJQ builds jq: it runs a jq query (gojq, github.com/itchyny/gojq) on each
 // record, which must hold one JSON value, and takes the query's first output.
@@ -25,6 +30,7 @@ const (
 //	transforms:
 //	  - type: jq
 //	    query: 'select(.level != "debug") | {user: .user_id, msg}'
+//	    timeout: 1s   # per record (default 1s)
 //
 // The first output becomes the record, as compact JSON without a trailing
 // newline (jq's encoding: object keys sorted, '<', '>' and '&' not escaped,
@@ -33,12 +39,16 @@ const (
 // that is not JSON (Transform.NotJSON). Numbers keep the digits they were
 // written with unless the query computes with them, and integers beyond
 // 64 bits are exact. The query sees no environment variables ($ENV is
-// empty) and cannot read other records (input, inputs). It runs under the
-// ctx passed to Process: a query that never finishes stops when ctx ends,
-// and Process returns ctx's error, so the batch may be retried.
+// empty) and cannot read other records (input, inputs). A query that runs
+// longer than timeout on one record (its cost may depend on the record:
+// [range(.n)] with a huge n) is stopped and the record fails
+// (Transform.JQTimeout), so one record cannot pin a core; the batch goes on.
+// It runs under the ctx passed to Process too: when ctx ends, Process
+// returns ctx's error, so the batch may be retried.
 func NewJQ(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	code := jqOption(o, "query")
+	timeout := jqTimeout(o)
 	if err := o.Err(); err != nil {
 		return nil, err
 	}
@@ -48,7 +58,7 @@ func NewJQ(_ Env, options map[string]any) (Transform, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			v, failed, err := runFirst(ctx, code, r.Data)
+			v, failed, err := runFirst(ctx, code, r.Data, timeout)
 			switch {
 			case err != nil:
 				return nil, err
@@ -92,6 +102,15 @@ func jqOption(o *Options, name string) *gojq.Code {
 	return code
 }
 
+// jqTimeout reads the per-record time budget of a jq query.
+func jqTimeout(o *Options) time.Duration {
+	d := o.Duration("timeout", defaultJQTimeout)
+	if d <= 0 || d > time.Minute {
+		o.Fail("timeout", "must be more than 0 and at most 1m, got %v", d)
+	}
+	return d
+}
+
 // requireOption records an error when name is absent or null (a YAML key
 // with no value), which Options.Required lets through.
 func requireOption(o *Options, name string) bool {
@@ -103,15 +122,18 @@ func requireOption(o *Options, name string) bool {
 }
 
 // runFirst decodes data as one JSON value and runs code on it, returning the
-// first output (nil for none). A record that cannot be processed gives a
-// ProcessingFailed output instead; err is set only when ctx has ended, which
-// fails the whole batch.
-func runFirst(ctx context.Context, code *gojq.Code, data []byte) (v any, failed *Output, err error) {
+// first output (nil for none). A record that cannot be processed, or whose
+// query runs past timeout, gives a ProcessingFailed output instead; err is
+// set only when ctx has ended, which fails the whole batch.
+func runFirst(ctx context.Context, code *gojq.Code, data []byte, timeout time.Duration) (v any, failed *Output, err error) {
 	in, err := decodeJSON(data)
 	if err != nil {
 		f := failedOutput(codeNotJSON, err.Error())
 		return nil, &f, nil
 	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	defer func() {
 		// gojq executes user code on arbitrary input: should it ever panic,
 		// fail the record rather than the process.
@@ -125,8 +147,12 @@ func runFirst(ctx context.Context, code *gojq.Code, data []byte) (v any, failed 
 		return nil, nil, nil
 	}
 	if e, isErr := v.(error); isErr {
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := parent.Err(); ctxErr != nil {
 			return nil, nil, ctxErr
+		}
+		if ctx.Err() != nil {
+			f := failedOutput(codeJQTimeout, fmt.Sprintf("the query ran longer than its timeout (%v) on this record", timeout))
+			return nil, &f, nil
 		}
 		var halt *gojq.HaltError
 		if errors.As(e, &halt) && halt.Value() == nil {

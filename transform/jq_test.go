@@ -168,7 +168,7 @@ func TestJQOptions(t *testing.T) {
 		"parse error":    {NewJQ, map[string]any{"query": ".a |"}, "query: unexpected EOF"},
 		"unknown func":   {NewJQ, map[string]any{"query": "nosuch(1)"}, "query: function not defined: nosuch/1"},
 		"input disabled": {NewJQ, map[string]any{"query": "input"}, "query: "},
-		"unknown option": {NewJQ, map[string]any{"query": ".", "filter": "."}, "filter: unknown option (valid: query)"},
+		"unknown option": {NewJQ, map[string]any{"query": ".", "filter": "."}, "filter: unknown option (valid: query, timeout)"},
 		"partition too":  {NewPartition, map[string]any{"query": "{a:"}, "query: "},
 	})
 }
@@ -223,6 +223,45 @@ func BenchmarkJQ(b *testing.B) {
 		out, err := tr.Process(context.Background(), recs)
 		if err != nil || out[0].Result != Ok {
 			b.Fatal(err, out[0])
+		}
+	}
+}
+
+// A query whose cost depends on the record is stopped after its per-record
+// timeout: that record fails (to the error output) and the others of the
+// batch go on. (On the old main it ran until the process stopped.)
+func TestJQTimeoutPerRecord(t *testing.T) {
+	recs := []buffer.Record{{Data: []byte(`{"n":1e15}`)}, {Data: []byte(`{"n":3}`)}}
+	for _, tt := range []struct {
+		name    string
+		factory Factory
+		query   string
+	}{
+		{"jq, a huge range", NewJQ, "[range(.n)] | length"},
+		{"jq, endless recursion on big n", NewJQ, "if .n > 10 then (def f: f; f) else .n end"},
+		{"partition, a huge range", NewPartition, "{k: ([range(.n)] | length)}"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := mustBuild(t, tt.factory, map[string]any{"query": tt.query, "timeout": "100ms"})
+			start := time.Now()
+			out, err := tr.Process(context.Background(), recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Fatalf("took %v with a 100ms budget", took)
+			}
+			if out[0].Result != ProcessingFailed || !strings.Contains(out[0].ErrorMessage, "longer than its timeout (100ms)") {
+				t.Errorf("the costly record: %+v", out[0])
+			}
+			if out[1].Result != Ok {
+				t.Errorf("the cheap record: %+v", out[1])
+			}
+		})
+	}
+	for _, bad := range []any{"0s", "2m", "soon"} {
+		if _, err := NewJQ(Env{}, map[string]any{"query": ".", "timeout": bad}); err == nil {
+			t.Errorf("timeout %v accepted", bad)
 		}
 	}
 }

@@ -38,6 +38,7 @@ const maxPartitionKeyValue = 512
 func NewPartition(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	code := jqOption(o, "query")
+	timeout := jqTimeout(o)
 	if err := o.Err(); err != nil {
 		return nil, err
 	}
@@ -47,7 +48,7 @@ func NewPartition(_ Env, options map[string]any) (Transform, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			v, failed, err := runFirst(ctx, code, r.Data)
+			v, failed, err := runFirst(ctx, code, r.Data, timeout)
 			switch {
 			case err != nil:
 				return nil, err

@@ -73,7 +73,7 @@ func TestPartitionOptions(t *testing.T) {
 	checkBadOptions(t, map[string]optionCase{
 		"missing query":  {NewPartition, map[string]any{}, "query: required"},
 		"bad query":      {NewPartition, map[string]any{"query": "{customer: .customer_id"}, "query: "},
-		"unknown option": {NewPartition, map[string]any{"query": "{a: .a}", "max_key_length": 10}, "max_key_length: unknown option (valid: query)"},
+		"unknown option": {NewPartition, map[string]any{"query": "{a: .a}", "max_key_length": 10}, "max_key_length: unknown option (valid: query, timeout)"},
 	})
 }
 
