@@ -465,6 +465,7 @@ func httpOutput(rr httpResponseRecord) Output {
 		o := Output{Result: Ok, Data: data}
 		if len(rr.Metadata.PartitionKeys) > 0 {
 			o.PartitionKeys = rr.Metadata.PartitionKeys
+			return checkPartitionKeys(o, httpCodeInvalidResponse)
 		}
 		return o
 	case "Dropped":

@@ -551,3 +551,23 @@ func TestHTTPContextDone(t *testing.T) {
 		}
 	})
 }
+
+// Partition keys a Lambda returns are path segments too: one that would
+// climb out of its partition fails its record alone.
+func TestHTTPTransformRefusesUnsafePartitionKeys(t *testing.T) {
+	l := newHTTPTestLambda(t, httpTestUpper) // keys each record by its first byte
+	tr := newHTTPTestTransform(t, httpTestEnv, l.URL, nil, false)
+	out, err := tr.Process(context.Background(), httpTestRecords("/etc", "ok", "\nx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Result != ProcessingFailed || !strings.Contains(out[0].ErrorMessage, `partition key "first" contains '/'`) {
+		t.Errorf("a '/' key: %+v", out[0])
+	}
+	if out[1].Result != Ok {
+		t.Errorf("a safe key: %+v", out[1])
+	}
+	if out[2].Result != ProcessingFailed || !strings.Contains(out[2].ErrorMessage, "control character") {
+		t.Errorf("a newline key: %+v", out[2])
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/itchyny/gojq"
 
@@ -16,8 +19,10 @@ import (
 
 const codePartitionKeyError = "Transform.PartitionKeyError"
 
-// maxPartitionKeyValue is Firehose's limit on one partition key value.
-const maxPartitionKeyValue = 512
+// maxPartitionKeyValue is the limit on one partition key value: a value is
+// one segment of a file path or object key, and file systems refuse names
+// over 255 bytes (Firehose's own limit is 512).
+const maxPartitionKeyValue = 255
 
 // NewPartition builds partition, Firehose's MetadataExtraction processor:
 // a jq query run on each JSON record must yield an object whose members
@@ -33,8 +38,9 @@ const maxPartitionKeyValue = 512
 // The record fails (Transform.PartitionKeyError, with a message naming the
 // key) when it is not JSON, or the query yields an error, no output,
 // something other than a non-empty object, or a key whose value is null, an
-// object or an array, or longer than 512 bytes. As in Firehose, failed
-// records go to the error output.
+// object or an array, or that could not be one path segment: longer than
+// 255 bytes, holding '/' or '\\', "." or "..", holding a control character,
+// or not UTF-8. As in Firehose, failed records go to the error output.
 func NewPartition(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	code := jqOption(o, "query")
@@ -79,8 +85,8 @@ func partitionOutput(v any, data []byte) Output {
 	var badKey, problem string // the smallest failing key, so the message does not depend on map order
 	for k, val := range obj {
 		s, msg := partitionValue(val)
-		if msg == "" && len(s) > maxPartitionKeyValue {
-			msg = fmt.Sprintf("is %d bytes long; the limit is %d", len(s), maxPartitionKeyValue)
+		if msg == "" {
+			msg = unsafePartitionValue(s)
 		}
 		if msg != "" {
 			if problem == "" || k < badKey {
@@ -94,6 +100,41 @@ func partitionOutput(v any, data []byte) Output {
 		return failedOutput(codePartitionKeyError, fmt.Sprintf("partition key %q %s", badKey, problem))
 	}
 	return Output{Result: Ok, Data: data, PartitionKeys: keys}
+}
+
+// unsafePartitionValue says why a partition key value cannot become one
+// segment of an object key or file path, or "" when it can. A value is
+// refused when it holds "/" or "\\" (it would add segments: "/.." would
+// write into another partition's path), is "." or "..", holds a control
+// character or invalid UTF-8 (file systems and S3 refuse them, which used
+// to stall the shard in retries), or is longer than maxPartitionKeyValue
+// bytes (a file name's limit on common file systems).
+func unsafePartitionValue(s string) string {
+	switch {
+	case len(s) > maxPartitionKeyValue:
+		return fmt.Sprintf("is %d bytes long; the limit is %d", len(s), maxPartitionKeyValue)
+	case s == "." || s == "..":
+		return fmt.Sprintf("is %q, which names a directory, not a partition", s)
+	case strings.ContainsAny(s, "/\\"):
+		return "contains '/' or '\\', which would add path segments to the object key"
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "contains a control character"
+	}
+	return ""
+}
+
+// checkPartitionKeys fails an output whose partition keys (set by a
+// transform such as http's Lambda metadata) hold a value
+// unsafePartitionValue refuses.
+func checkPartitionKeys(o Output, code string) Output {
+	for _, k := range slices.Sorted(maps.Keys(o.PartitionKeys)) {
+		if msg := unsafePartitionValue(o.PartitionKeys[k]); msg != "" {
+			return failedOutput(code, fmt.Sprintf("partition key %q %s", k, msg))
+		}
+	}
+	return o
 }
 
 // partitionValue formats one key's value, or says why it cannot be a key.

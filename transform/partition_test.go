@@ -10,7 +10,7 @@ import (
 
 func TestPartition(t *testing.T) {
 	const fail = "Transform.PartitionKeyError"
-	long := strings.Repeat("k", 512)
+	long := strings.Repeat("k", 255)
 	tests := map[string]struct {
 		query string
 		recordCase
@@ -26,23 +26,32 @@ func TestPartition(t *testing.T) {
 			in: `{"n":5}`, result: Ok, data: `{"n":5}`, keys: map[string]string{"half": "2.5"}}},
 		"empty string is a value": {`{k: .k}`, recordCase{
 			in: `{"k":""}`, result: Ok, data: `{"k":""}`, keys: map[string]string{"k": ""}}},
-		"512 bytes": {`{k: .k}`, recordCase{
+		"255 bytes": {`{k: .k}`, recordCase{
 			in: `{"k":"` + long + `"}`, result: Ok, data: `{"k":"` + long + `"}`, keys: map[string]string{"k": long}}},
-		"513 bytes":       {`{k: .k}`, recordCase{in: `{"k":"` + long + `x"}`, result: ProcessingFailed, code: fail, msg: `partition key "k" is 513 bytes long; the limit is 512`}},
-		"missing value":   {`{customer: .customer_id}`, recordCase{in: `{"id":1}`, result: ProcessingFailed, code: fail, msg: `partition key "customer" is null or missing`}},
-		"null value":      {`{customer: .customer_id}`, recordCase{in: `{"customer_id":null}`, result: ProcessingFailed, code: fail, msg: `partition key "customer" is null`}},
-		"object value":    {`{c: .c}`, recordCase{in: `{"c":{"a":1}}`, result: ProcessingFailed, code: fail, msg: `partition key "c" is an object`}},
-		"array value":     {`{c: .c}`, recordCase{in: `{"c":[1]}`, result: ProcessingFailed, code: fail, msg: `partition key "c" is an array`}},
-		"first bad key":   {`{b: null, a: null, c: "ok"}`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: `partition key "a" is null`}},
-		"not an object":   {`.customer_id`, recordCase{in: `{"customer_id":"acme"}`, result: ProcessingFailed, code: fail, msg: "must produce an object, got a string"}},
-		"null result":     {`.x`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: "no object"}},
-		"no output":       {`empty`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: "no object"}},
-		"empty object":    {`{}`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: "no partition keys"}},
-		"jq error":        {`{y: (.ts | strftime("%Y"))}`, recordCase{in: `{"ts":"soon"}`, result: ProcessingFailed, code: fail, msg: "strftime"}},
-		"not JSON":        {`{a: .a}`, recordCase{in: `a=1`, result: ProcessingFailed, code: fail, msg: "not JSON"}},
-		"array record":    {`{a: .a}`, recordCase{in: `[1]`, result: ProcessingFailed, code: fail, msg: "expected an object"}},
-		"first output":    {`{a: .a}, {a: "second"}`, recordCase{in: `{"a":"x"}`, result: Ok, data: `{"a":"x"}`, keys: map[string]string{"a": "x"}}},
-		"record unparsed": {`{a: "k"}`, recordCase{in: " {\"z\": 1, \"a\": 2}\n", result: Ok, data: " {\"z\": 1, \"a\": 2}\n", keys: map[string]string{"a": "k"}}},
+		"256 bytes": {`{k: .k}`, recordCase{in: `{"k":"` + long + `x"}`, result: ProcessingFailed, code: fail, msg: `partition key "k" is 256 bytes long; the limit is 255`}},
+		// A value is one path segment: one that would climb out of its
+		// partition, or that a file system or S3 refuses (which stalled the
+		// shard in retries), fails the record alone.
+		"slash dot dot":    {`{k: .k}`, recordCase{in: `{"k":"a/../../other"}`, result: ProcessingFailed, code: fail, msg: `partition key "k" contains '/'`}},
+		"backslash":        {`{k: .k}`, recordCase{in: `{"k":"a\\b"}`, result: ProcessingFailed, code: fail, msg: `contains '/' or '`}},
+		"dot dot":          {`{k: .k}`, recordCase{in: `{"k":".."}`, result: ProcessingFailed, code: fail, msg: `partition key "k" is ".."`}},
+		"NUL":              {`{k: .k}`, recordCase{in: `{"k":"a\u0000b"}`, result: ProcessingFailed, code: fail, msg: `partition key "k" contains a control character`}},
+		"newline":          {`{k: .k}`, recordCase{in: `{"k":"a\nb"}`, result: ProcessingFailed, code: fail, msg: `contains a control character`}},
+		"dots inside pass": {`{k: .k}`, recordCase{in: `{"k":"v1..2 = ok é"}`, result: Ok, data: `{"k":"v1..2 = ok é"}`, keys: map[string]string{"k": "v1..2 = ok é"}}},
+		"missing value":    {`{customer: .customer_id}`, recordCase{in: `{"id":1}`, result: ProcessingFailed, code: fail, msg: `partition key "customer" is null or missing`}},
+		"null value":       {`{customer: .customer_id}`, recordCase{in: `{"customer_id":null}`, result: ProcessingFailed, code: fail, msg: `partition key "customer" is null`}},
+		"object value":     {`{c: .c}`, recordCase{in: `{"c":{"a":1}}`, result: ProcessingFailed, code: fail, msg: `partition key "c" is an object`}},
+		"array value":      {`{c: .c}`, recordCase{in: `{"c":[1]}`, result: ProcessingFailed, code: fail, msg: `partition key "c" is an array`}},
+		"first bad key":    {`{b: null, a: null, c: "ok"}`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: `partition key "a" is null`}},
+		"not an object":    {`.customer_id`, recordCase{in: `{"customer_id":"acme"}`, result: ProcessingFailed, code: fail, msg: "must produce an object, got a string"}},
+		"null result":      {`.x`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: "no object"}},
+		"no output":        {`empty`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: "no object"}},
+		"empty object":     {`{}`, recordCase{in: `{}`, result: ProcessingFailed, code: fail, msg: "no partition keys"}},
+		"jq error":         {`{y: (.ts | strftime("%Y"))}`, recordCase{in: `{"ts":"soon"}`, result: ProcessingFailed, code: fail, msg: "strftime"}},
+		"not JSON":         {`{a: .a}`, recordCase{in: `a=1`, result: ProcessingFailed, code: fail, msg: "not JSON"}},
+		"array record":     {`{a: .a}`, recordCase{in: `[1]`, result: ProcessingFailed, code: fail, msg: "expected an object"}},
+		"first output":     {`{a: .a}, {a: "second"}`, recordCase{in: `{"a":"x"}`, result: Ok, data: `{"a":"x"}`, keys: map[string]string{"a": "x"}}},
+		"record unparsed":  {`{a: "k"}`, recordCase{in: " {\"z\": 1, \"a\": 2}\n", result: Ok, data: " {\"z\": 1, \"a\": 2}\n", keys: map[string]string{"a": "k"}}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
