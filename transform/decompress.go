@@ -2,6 +2,7 @@ package transform
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ const codeDecompressError = "Transform.DecompressError"
 // defaultMaxDecompressed bounds one record's decompressed size.
 const defaultMaxDecompressed = 10 << 20
 
+// defaultMaxBatchDecompressed bounds the decompressed size of one batch's
+// records together.
+const defaultMaxBatchDecompressed = 128 << 20
+
 // NewDecompress builds decompress: it decompresses each record, such as the
 // gzipped payloads a CloudWatch Logs subscription sends.
 //
@@ -26,6 +31,7 @@ const defaultMaxDecompressed = 10 << 20
 //	  - type: decompress
 //	    format: gzip      # or zstd
 //	    max_size: 10MiB   # per record, decompressed
+//	    max_batch_size: 128MiB  # per batch, all its records decompressed
 //
 // A record that is not valid gzip (or zstd), including a checksum mismatch
 // or trailing bytes that are not another gzip member, fails with
@@ -35,6 +41,12 @@ const defaultMaxDecompressed = 10 << 20
 // its content is smaller: a streaming encoder that does not know the size
 // in advance declares a window of its level's size (8MiB at the default
 // level) where a one-shot encoder declares the content size.
+//
+// The records of one batch together decompress to at most max_batch_size:
+// a record that would go past it fails (Transform.DecompressError) and the
+// batch goes on with the budget that is left, so a batch of small bombs
+// (500 records of a few bytes, each 10MiB decompressed) holds at most
+// max_batch_size + max_size, never 5GB.
 func NewDecompress(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	format := o.String("format", "gzip")
@@ -42,13 +54,17 @@ func NewDecompress(_ Env, options map[string]any) (Transform, error) {
 	if maxSize <= 0 {
 		o.Fail("max_size", "must be more than 0, got %d", maxSize)
 	}
+	maxBatch := o.Size("max_batch_size", max(defaultMaxBatchDecompressed, maxSize))
+	if maxBatch < maxSize {
+		o.Fail("max_batch_size", "must be at least max_size (%d bytes), got %d", maxSize, maxBatch)
+	}
 	if format != "gzip" && format != "zstd" {
 		o.Fail("format", "must be gzip or zstd, got %q", format)
 	}
 	if err := o.Err(); err != nil {
 		return nil, err
 	}
-	var decompress func([]byte) ([]byte, error)
+	var decompress func(data []byte, limit int) ([]byte, error)
 	switch format {
 	case "gzip":
 		decompress = (&gunzipper{max: maxSize}).decompress
@@ -61,15 +77,46 @@ func NewDecompress(_ Env, options map[string]any) (Transform, error) {
 		}
 		decompress = (&unzstder{dec: dec, max: maxSize}).decompress
 	}
-	return eachRecord(func(r buffer.Record) Output {
-		data, err := decompress(r.Data)
-		if err != nil {
-			msg := strings.TrimPrefix(err.Error(), format+": ")
-			return failedOutput(codeDecompressError, format+": "+msg)
+	return BatchFunc(func(ctx context.Context, recs []buffer.Record) ([]Output, error) {
+		out := make([]Output, len(recs))
+		left := maxBatch // decompressed bytes the batch may still hold
+		for i, r := range recs {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			data, err := decompress(r.Data, min(maxSize, left))
+			if err == nil && len(data) > left {
+				err = errBatchBudget
+			}
+			var over *overLimitError
+			if errors.As(err, &over) && left < maxSize {
+				err = errBatchBudget
+			}
+			if errors.Is(err, errBatchBudget) {
+				err = fmt.Errorf("the batch's records decompress to more than max_batch_size (%d bytes): this one does not fit in what is left (%d bytes)", maxBatch, left)
+			}
+			if err != nil {
+				msg := strings.TrimPrefix(err.Error(), format+": ")
+				out[i] = failedOutput(codeDecompressError, format+": "+msg)
+				continue
+			}
+			left -= len(data)
+			out[i] = Output{Result: Ok, Data: data}
 		}
-		return Output{Result: Ok, Data: data}
+		return out, nil
 	}), nil
 }
+
+// errBatchBudget: the record does not fit in the batch's budget.
+var errBatchBudget = errors.New("over the batch budget")
+
+// overLimitError is a record that decompresses to more than the limit
+// asked of it.
+type overLimitError struct{ msg string }
+
+func (e *overLimitError) Error() string { return e.msg }
+
+func overLimit(format string, args ...any) error { return &overLimitError{fmt.Sprintf(format, args...)} }
 
 // gunzipper gunzips records with pooled readers.
 type gunzipper struct {
@@ -77,7 +124,7 @@ type gunzipper struct {
 	pool sync.Pool // of *gzip.Reader
 }
 
-func (g *gunzipper) decompress(data []byte) ([]byte, error) {
+func (g *gunzipper) decompress(data []byte, limit int) ([]byte, error) {
 	src := bytes.NewReader(data)
 	zr, _ := g.pool.Get().(*gzip.Reader)
 	if zr == nil {
@@ -90,7 +137,7 @@ func (g *gunzipper) decompress(data []byte) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return readAtMost(zr, g.max, 4*len(data))
+	return readAtMost(zr, limit, 4*len(data))
 }
 
 // unzstder decompresses zstd records.
@@ -99,9 +146,15 @@ type unzstder struct {
 	max int
 }
 
-func (z *unzstder) decompress(data []byte) ([]byte, error) {
+// decompress decodes data; the decoder's own bound is max, and a frame
+// declaring more than limit is refused before it is decoded.
+func (z *unzstder) decompress(data []byte, limit int) ([]byte, error) {
 	if len(data) == 0 {
 		return nil, errors.New("record is empty")
+	}
+	var h zstd.Header
+	if limit < z.max && h.Decode(data) == nil && h.HasFCS && h.FrameContentSize > uint64(limit) {
+		return nil, overLimit("decompressed size exceeds the limit left (%d bytes)", limit)
 	}
 	out, err := z.dec.DecodeAll(data, nil)
 	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
@@ -113,7 +166,7 @@ func (z *unzstder) decompress(data []byte) ([]byte, error) {
 		err = zstd.ErrDecoderSizeExceeded
 	}
 	if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-		return nil, fmt.Errorf("decompressed size exceeds max_size (%d bytes)", z.max)
+		return nil, overLimit("decompressed size exceeds max_size (%d bytes)", z.max)
 	}
 	if err != nil {
 		return nil, err
@@ -136,7 +189,7 @@ func readAtMost(r io.Reader, limit, hint int) ([]byte, error) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if len(buf) > limit {
-			return nil, fmt.Errorf("decompressed size exceeds max_size (%d bytes)", limit)
+			return nil, overLimit("decompressed size exceeds max_size (%d bytes)", limit)
 		}
 		if err == io.EOF {
 			break

@@ -189,7 +189,7 @@ func TestDecompressOptions(t *testing.T) {
 		"format type":    {NewDecompress, map[string]any{"format": 1}, "format: must be a string"},
 		"bad size":       {NewDecompress, map[string]any{"max_size": "lots"}, "max_size: "},
 		"zero size":      {NewDecompress, map[string]any{"max_size": 0}, "max_size: must be more than 0"},
-		"unknown option": {NewDecompress, map[string]any{"level": 9}, "level: unknown option (valid: format, max_size)"},
+		"unknown option": {NewDecompress, map[string]any{"level": 9}, "level: unknown option (valid: format, max_batch_size, max_size)"},
 	})
 	if _, err := NewDecompress(Env{}, nil); err != nil {
 		t.Errorf("defaults refused: %v", err)
@@ -246,4 +246,59 @@ func FuzzDecompress(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A batch of small bombs, each just under max_size decompressed, holds at
+// most max_batch_size together: the records past it fail alone, and what
+// the batch allocates stays near the budget. (On the old main, 500 such
+// zstd records of a few dozen bytes made 5GB and killed the process, again
+// on every restart.)
+func TestDecompressBatchBudget(t *testing.T) {
+	const perRecord, budget = 1 << 20, 8 << 20
+	one := make([]byte, perRecord-1)
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	zs := enc.EncodeAll(one, nil)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(one)
+	zw.Close()
+	for name, c := range map[string]struct {
+		format string
+		data   []byte
+	}{"zstd": {"zstd", zs}, "gzip": {"gzip", gz.Bytes()}} {
+		t.Run(name, func(t *testing.T) {
+			tr := mustBuild(t, NewDecompress, map[string]any{"format": c.format, "max_size": perRecord, "max_batch_size": budget})
+			recs := make([]buffer.Record, 100)
+			for i := range recs {
+				recs[i] = buffer.Record{Data: c.data}
+			}
+			tr.Process(context.Background(), recs[:1]) // warm pools
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			out, err := tr.Process(context.Background(), recs)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := 0
+			for i, o := range out {
+				switch {
+				case o.Result == Ok:
+					ok++
+				case o.Result != ProcessingFailed || !strings.Contains(o.ErrorMessage, "more than max_batch_size"):
+					t.Fatalf("record %d: %+v", i, o)
+				}
+			}
+			if ok != budget/perRecord {
+				t.Errorf("%d records decompressed, want the %d that fit in the budget", ok, budget/perRecord)
+			}
+			// The records that fit allocate about twice their size as their
+			// buffers grow; the 92 that do not fit must not be decompressed
+			// (they would be 92MiB more).
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 6*budget {
+				t.Errorf("allocated %d bytes for a %d-byte batch budget (100 records of %d bytes decompressed)", alloc, budget, perRecord)
+			}
+		})
+	}
 }
