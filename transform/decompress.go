@@ -116,7 +116,9 @@ type overLimitError struct{ msg string }
 
 func (e *overLimitError) Error() string { return e.msg }
 
-func overLimit(format string, args ...any) error { return &overLimitError{fmt.Sprintf(format, args...)} }
+func overLimit(format string, args ...any) error {
+	return &overLimitError{fmt.Sprintf(format, args...)}
+}
 
 // gunzipper gunzips records with pooled readers.
 type gunzipper struct {
