@@ -2,10 +2,12 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/hydrant-dev/hydrant/destinations"
 )
@@ -39,11 +41,11 @@ func (s *Store) Put(ctx context.Context, key string, body []byte, _ destinations
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("file destination: %w", err)
+		return classify(fmt.Errorf("file destination: %w", err))
 	}
 	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
-		return fmt.Errorf("file destination: %w", err)
+		return classify(fmt.Errorf("file destination: %w", err))
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	if _, err := tmp.Write(body); err != nil {
@@ -61,9 +63,20 @@ func (s *Store) Put(ctx context.Context, key string, body []byte, _ destinations
 		return fmt.Errorf("file destination: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("file destination: %w", err)
+		return classify(fmt.Errorf("file destination: %w", err))
 	}
 	return syncDir(dir)
+}
+
+// classify makes a path the file system can never take (a name too long,
+// an invalid byte or name) a Permanent error: retrying it would only hold
+// the shard for retry.duration. Anything else (a full disk, permissions
+// an operator may fix) stays retryable.
+func classify(err error) error {
+	if errors.Is(err, syscall.ENAMETOOLONG) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EILSEQ) {
+		return destinations.Permanent(err)
+	}
+	return err
 }
 
 func syncDir(dir string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hydrant-dev/hydrant/destinations"
@@ -45,5 +46,26 @@ func TestNoTemporaryFilesLeft(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(dir, "a"))
 	if len(entries) != 1 || entries[0].Name() != "b.jsonl" {
 		t.Fatalf("directory holds %v, want only b.jsonl", entries)
+	}
+}
+
+// A path the file system can never take is a permanent error, so the batch
+// goes to the error output at once instead of holding its shard for
+// retry.duration; a full disk or the like stays retryable.
+func TestImpossiblePathsArePermanent(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, key := range map[string]string{
+		"segment over 255 bytes": strings.Repeat("p", 300) + "/d-shardId-000000000000-1.jsonl",
+		"NUL in a segment":       "p\x00q/d-shardId-000000000000-1.jsonl",
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := s.Put(context.Background(), key, []byte("x"), destinations.ObjectMeta{})
+			if err == nil || !destinations.IsPermanent(err) {
+				t.Fatalf("err = %v, want a permanent error", err)
+			}
+		})
 	}
 }
