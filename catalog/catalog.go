@@ -37,6 +37,12 @@ type Options struct {
 	Start          Starter
 	DeliveryShards int           // shards of a created delivery stream's log (default 1)
 	DeliveryLimits shards.Limits // per-shard quotas of a created delivery stream's log
+	// MaxStreams and MaxShards bound what CreateStream and
+	// CreateDeliveryStream may add: streams open in all (declared ones
+	// included) and their shards in all (0: no limit). Each shard holds
+	// memory and file descriptors; past a limit the call is
+	// LimitExceededException. A log already past them still opens.
+	MaxStreams, MaxShards int
 	// AllowedBuckets are where created delivery streams may write:
 	// "bucket" (any prefix) or "bucket/prefix-glob" (* and ?); empty: any.
 	AllowedBuckets []string

@@ -20,6 +20,9 @@ func (c *Catalog) CreateStream(ctx context.Context, name string, n int) error {
 	if c.taken(name) {
 		return fmt.Errorf("Stream %s: %w", name, awsapi.ErrExists)
 	}
+	if err := c.checkLimits(n); err != nil {
+		return err
+	}
 	def := streamDef{Name: name, Shards: n, Retention: defaultRetention}
 	if err := c.openStream(ctx, def); err != nil {
 		return err
@@ -118,6 +121,9 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 		return fmt.Errorf("Firehose %s: %w", spec.Name, awsapi.ErrExists)
 	}
 	def := deliveryDef{Spec: spec, Shards: c.opts.DeliveryShards}
+	if err := c.checkLimits(max(def.Shards, 1)); err != nil {
+		return err
+	}
 	// A delivery stream of this name may have been deleted: start afresh.
 	if err := c.opts.Store.DeleteCheckpoints(ctx, spec.Name, def.Shards); err != nil {
 		return err
@@ -131,6 +137,20 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 		return err
 	}
 	c.logger.Info("delivery stream created through the API", "delivery", spec.Name, "bucket", spec.Bucket)
+	return nil
+}
+
+// checkLimits refuses a new stream of n shards past MaxStreams or
+// MaxShards.
+func (c *Catalog) checkLimits(n int) error {
+	streams, shards := c.opts.Store.Counts()
+	if c.opts.MaxStreams > 0 && streams+1 > c.opts.MaxStreams {
+		return fmt.Errorf("this server has %d streams, its limit (storage.max_streams); delete one first: %w", streams, awsapi.ErrLimit)
+	}
+	if c.opts.MaxShards > 0 && shards+n > c.opts.MaxShards {
+		return fmt.Errorf("this server has %d shards and its limit is %d (storage.max_shards); %d more do not fit: %w",
+			shards, c.opts.MaxShards, n, awsapi.ErrLimit)
+	}
 	return nil
 }
 

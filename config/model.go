@@ -169,6 +169,13 @@ type StorageConfig struct {
 	// BufferMemory bounds the bytes all deliveries' buffers hold together;
 	// past it the largest buffers flush early (flush reason "memory").
 	BufferMemory Size `yaml:"buffer_memory"` // 1MiB..1TiB; default 256MiB
+	// MaxStreams and MaxShards bound the streams (declared, created through
+	// the APIs, and DirectPut deliveries' own) and their shards in all that
+	// CreateStream and CreateDeliveryStream may reach: each shard holds
+	// memory and file descriptors. Past them those calls get
+	// LimitExceededException; the config's own must fit.
+	MaxStreams int `yaml:"max_streams"` // 1..100000; default 256
+	MaxShards  int `yaml:"max_shards"`  // 1..1000000; default 1024
 	// NATS, when set, puts the shard log on an external NATS JetStream
 	// cluster instead of the embedded server, so that several Hydrant
 	// nodes share it (nil: embedded, under data_dir).
@@ -181,7 +188,7 @@ const DefaultDiskBudgetCap = 1 * TiB
 // NewDefaultStorageConfig returns the storage defaults.
 func NewDefaultStorageConfig() StorageConfig {
 	return StorageConfig{DataDir: "./data", Fsync: FsyncAlways, FsyncInterval: Duration(100 * time.Millisecond),
-		BufferMemory: 256 * MiB}
+		BufferMemory: 256 * MiB, MaxStreams: 256, MaxShards: 1024}
 }
 
 // StreamConfig declares a stream that producers write to and deliveries read.

@@ -91,6 +91,16 @@ func (c *Config) validateReferences() []FieldError {
 			errs.add(p+".shards", "only valid without source; a delivery reading stream %q uses that stream's shards", d.Source)
 		}
 	}
+	resolved, total := c.ResolvedStreams(), 0
+	for _, rs := range resolved {
+		total += rs.Shards
+	}
+	if len(resolved) > c.Storage.MaxStreams {
+		errs.add("storage.max_streams", "the config declares %d streams (DirectPut deliveries included), more than max_streams (%d): raise it", len(resolved), c.Storage.MaxStreams)
+	}
+	if total > c.Storage.MaxShards {
+		errs.add("storage.max_shards", "the config's streams have %d shards in all, more than max_shards (%d): raise it", total, c.Storage.MaxShards)
+	}
 	return errs
 }
 
@@ -208,6 +218,8 @@ func (c StorageConfig) Validate() []FieldError {
 	}
 	oneOf(&errs, "fsync", c.Fsync, FsyncAlways, FsyncInterval)
 	between(&errs, "fsync_interval", c.FsyncInterval, Duration(time.Millisecond), Duration(10*time.Minute))
+	between(&errs, "max_streams", c.MaxStreams, 1, 100_000)
+	between(&errs, "max_shards", c.MaxShards, 1, 1_000_000)
 	if c.DiskBudget != 0 {
 		between(&errs, "disk_budget", c.DiskBudget, MiB, 1024*TiB)
 	}

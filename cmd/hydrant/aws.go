@@ -23,7 +23,7 @@ func newCatalog(ctx context.Context, cfg *config.Config, env deliveryEnv, logs m
 	store, logger := env.store, env.logger
 	dp := config.DirectPutShardLimits()
 	opts := catalog.Options{Store: store, Targets: targets, DeliveryShards: cfg.FirehoseAPI.Shards, Logger: logger,
-		AllowedBuckets: cfg.FirehoseAPI.AllowedBuckets,
+		AllowedBuckets: cfg.FirehoseAPI.AllowedBuckets, MaxStreams: cfg.Storage.MaxStreams, MaxShards: cfg.Storage.MaxShards,
 		DeliveryLimits: shards.Limits{BytesPerSecond: int64(dp.BytesPerSecond), RecordsPerSecond: int64(dp.RecordsPerSecond)}}
 	if cfg.FirehoseAPI.S3 != nil {
 		opts.Start = s3Starter(*cfg.FirehoseAPI.S3, env)

@@ -16,6 +16,7 @@ var (
 	ErrDeclared = errors.New("declared in the config file")      // ResourceInUseException
 	ErrInvalid  = errors.New("invalid request")                  // InvalidArgumentException
 	ErrDisabled = errors.New("not enabled in the configuration") // InvalidArgumentException
+	ErrLimit    = errors.New("limit exceeded")                   // LimitExceededException
 )
 
 // DeliverySpec is a DirectPut delivery stream with an S3 destination, as
@@ -52,6 +53,8 @@ func (s *Server) controlError(err error) *apiError {
 		return errNotFound("%v", err)
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrDisabled):
 		return errInvalidArgument("%v", err)
+	case errors.Is(err, ErrLimit):
+		return newError(http.StatusBadRequest, "LimitExceededException", "%v", err)
 	}
 	return s.internal("control operation failed", err)
 }
