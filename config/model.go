@@ -89,11 +89,19 @@ func (c S3ConnectionConfig) String() string {
 
 // ServerConfig is the HTTP front door.
 type ServerConfig struct {
-	Listen         string     `yaml:"listen"`           // host:port
-	MaxRequestSize Size       `yaml:"max_request_size"` // 1MiB..256MiB
-	MaxRecordSize  Size       `yaml:"max_record_size"`  // 1KiB..10MiB, at most MaxRequestSize
-	Auth           AuthConfig `yaml:"auth"`             // off when empty
-	TLS            *TLSConfig `yaml:"tls"`              // HTTPS when set
+	Listen         string `yaml:"listen"`           // host:port
+	MaxRequestSize Size   `yaml:"max_request_size"` // 1MiB..256MiB
+	MaxRecordSize  Size   `yaml:"max_record_size"`  // 1KiB..10MiB, at most MaxRequestSize
+	// MaxInFlightBytes bounds what requests being served may make the
+	// server hold, all connections together (a body as declared, its
+	// decompressed limit when compressed, a GetRecords answer's largest
+	// size); a request past it gets 503 and Retry-After, unread.
+	MaxInFlightBytes Size `yaml:"max_in_flight_bytes"` // 16MiB..1TiB, at least max_request_size; default 512MiB
+	// MaxConnections bounds open client connections; past it new ones wait
+	// in the listen queue.
+	MaxConnections int        `yaml:"max_connections"` // 16..1000000; default 4096
+	Auth           AuthConfig `yaml:"auth"`            // off when empty
+	TLS            *TLSConfig `yaml:"tls"`             // HTTPS when set
 }
 
 // AuthConfig says who may call the APIs. With aws set, every AWS API request
@@ -149,7 +157,8 @@ type TLSConfig struct {
 
 // NewDefaultServerConfig returns the server defaults.
 func NewDefaultServerConfig() ServerConfig {
-	return ServerConfig{Listen: "127.0.0.1:4545", MaxRequestSize: 16 * MiB, MaxRecordSize: 1000 * KiB}
+	return ServerConfig{Listen: "127.0.0.1:4545", MaxRequestSize: 16 * MiB, MaxRecordSize: 1000 * KiB,
+		MaxInFlightBytes: 512 * MiB, MaxConnections: 4096}
 }
 
 // StorageConfig is where and how durably the shard logs are written.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/net/netutil"
 
 	"github.com/hydrant-dev/hydrant/buffer"
 	"github.com/hydrant-dev/hydrant/catalog"
@@ -123,6 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	}
 	ops := withMetrics(srv.Handler(), ingest.RequireAction(metricsAuth, auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
 		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)))
+	ops = ingest.NewInFlight(int64(cfg.Server.MaxInFlightBytes), int(cfg.Server.MaxRequestSize)).Wrap(ops)
 	httpSrv, ln, err := listen(cfg.Server, ops, authn, logger)
 	if err != nil {
 		return err
@@ -243,6 +245,9 @@ func listen(cfg config.ServerConfig, h http.Handler, authn *auth.Authenticator, 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	if cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	}
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		if !authn.Required() {
