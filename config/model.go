@@ -207,6 +207,10 @@ type StreamConfig struct {
 	Retention         Duration          `yaml:"retention"`           // 1m..8760h
 	ShardLimits       ShardLimitsConfig `yaml:"shard_limits"`        //
 	PartitionKeyField string            `yaml:"partition_key_field"` // optional RFC 6901 JSON pointer, e.g. /user_id
+	// DiskBudget bounds what this stream's shards may hold of the log, so
+	// that it cannot throttle the others; at it, its puts are throttled.
+	// 0 (default): half of storage.disk_budget.
+	DiskBudget Size `yaml:"disk_budget"` // 0, or 1MiB..1PiB
 }
 
 // NewDefaultStreamConfig returns the stream defaults (no name).
@@ -244,6 +248,9 @@ type DeliveryConfig struct {
 	// shards: Firehose's direct-put quotas unless raised here, as AWS
 	// raises them on request. A delivery with a source takes its stream's.
 	ShardLimits ShardLimitsConfig `yaml:"shard_limits"` // DirectPut only
+	// DiskBudget is the DirectPut stream's part of the log, as a stream's
+	// (0: half of storage.disk_budget).
+	DiskBudget  Size              `yaml:"disk_budget"` // DirectPut only
 	Transforms  []TransformConfig `yaml:"transforms"`
 	Buffer      BufferConfig      `yaml:"buffer"`
 	Retry       RetryConfig       `yaml:"retry"`
@@ -591,7 +598,7 @@ func (c *Config) ResolvedStreams() []ResolvedStream {
 		}
 		s := NewDefaultStreamConfig()
 		s.Name, s.Shards = d.Name, d.Shards
-		s.ShardLimits = d.ShardLimits
+		s.ShardLimits, s.DiskBudget = d.ShardLimits, d.DiskBudget
 		out = append(out, ResolvedStream{StreamConfig: s, DirectPut: true})
 	}
 	return out

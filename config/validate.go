@@ -244,6 +244,9 @@ func (c StreamConfig) Validate() []FieldError {
 	between(&errs, "shards", c.Shards, 1, 1024)
 	between(&errs, "retention", c.Retention, Duration(time.Minute), Duration(8760*time.Hour))
 	errs.addAll("shard_limits", c.ShardLimits.Validate())
+	if c.DiskBudget != 0 {
+		between(&errs, "disk_budget", c.DiskBudget, MiB, 1024*TiB)
+	}
 	if c.PartitionKeyField != "" && !validJSONPointer(c.PartitionKeyField) {
 		errs.add("partition_key_field", `must be a JSON pointer (RFC 6901) starting with "/", e.g. /user_id`)
 	}
@@ -263,6 +266,9 @@ func (c ShardLimitsConfig) Validate() []FieldError {
 func (c DeliveryConfig) Validate() []FieldError {
 	var errs fieldErrors
 	checkName(&errs, "name", c.Name)
+	if c.DiskBudget != 0 {
+		between(&errs, "disk_budget", c.DiskBudget, MiB, 1024*TiB)
+	}
 	if c.DirectPut() {
 		between(&errs, "shards", c.Shards, 1, 1024)
 		errs.addAll("shard_limits", c.ShardLimits.Validate())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"sync/atomic"
 )
 
 // ErrStoreClosed is returned by appends after the store was closed.
@@ -20,14 +21,16 @@ var ErrStoreClosed = errors.New("shard log: store is closed")
 // (JetStream does not group-commit), so with fsync before ack the cost of a
 // sync is shared by all concurrent puts.
 type appender struct {
-	store   *Store
-	stream  string // JetStream stream name
-	subject string
-	reqs    chan *appendReq
-	done    chan struct{}
-	stopped chan struct{}
-	buf     []byte
-	target  int // message size at which coalescing stops
+	store *Store
+	// streamUsed counts the bytes its stream holds (nil: not counted).
+	streamUsed *atomic.Int64
+	stream     string // JetStream stream name
+	subject    string
+	reqs       chan *appendReq
+	done       chan struct{}
+	stopped    chan struct{}
+	buf        []byte
+	target     int // message size at which coalescing stops
 	// records is the shard's running record count (the recordsHeader of
 	// its last message) and lastSeq that message's sequence: each publish
 	// expects it to be the last, so that appenders of several nodes writing
@@ -326,6 +329,9 @@ func (a *appender) attempt(ctx context.Context, id string, n int) (seq uint64, r
 			a.lastSeq = ack.Sequence
 		}
 		a.store.budget.used.Add(int64(len(a.buf)))
+		if a.streamUsed != nil {
+			a.streamUsed.Add(int64(len(a.buf)))
+		}
 		return ack.Sequence, false, nil
 	case isWrongLastSequence(err):
 		// Another node's appender wrote to the shard since this one read

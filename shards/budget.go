@@ -34,13 +34,59 @@ func (s *Store) DiskUsage() (used, budget int64) {
 	return s.budget.used.Load(), s.budget.limit
 }
 
-// refreshUsage reads the log's size from JetStream.
+// StreamDiskUsage returns the bytes stream's shards hold (as of the last
+// check plus what was written since) and its own budget (0: none).
+func (s *Store) StreamDiskUsage(stream string) (used, budget int64) {
+	s.mu.Lock()
+	st, ok := s.streams[stream]
+	s.mu.Unlock()
+	if !ok {
+		return 0, 0
+	}
+	return st.own.used.Load(), st.ownLimit()
+}
+
+// ownLimit is the stream's own budget as it binds now: its DiskBudget, or
+// the default half of the log's while another stream is open; 0: none.
+func (st *Stream) ownLimit() int64 {
+	if st.spec.DiskBudget > 0 || st.open.Load() > 1 {
+		return st.own.limit
+	}
+	return 0
+}
+
+// ownFull reports whether the stream is at its own budget.
+func (st *Stream) ownFull() bool {
+	limit := st.ownLimit()
+	return limit > 0 && st.own.used.Load() >= limit
+}
+
+// refreshUsage reads the log's size, and each stream's, from JetStream.
 func (s *Store) refreshUsage(ctx context.Context) error {
 	info, err := s.js.AccountInfo(ctx)
 	if err != nil {
 		return fmt.Errorf("shard log: read disk usage: %w", err)
 	}
 	s.budget.used.Store(int64(info.Store) / int64(s.replicas))
+	s.mu.Lock()
+	streams := make([]*Stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		if st.own.limit > 0 {
+			streams = append(streams, st)
+		}
+	}
+	s.mu.Unlock()
+	for _, st := range streams {
+		var bytes int64
+		for i := range st.spec.Shards {
+			js, err := s.js.Stream(ctx, jsStreamName(st.spec.Name, i))
+			if err != nil {
+				return fmt.Errorf("shard log: read disk usage of stream %s: %w", st.spec.Name, err)
+			}
+			bytes += int64(js.CachedInfo().State.Bytes)
+		}
+		st.own.used.Store(bytes)
+	}
 	return nil
 }
 

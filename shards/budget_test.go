@@ -93,3 +93,58 @@ func TestDiskBudget(t *testing.T) {
 	})
 	t.Logf("%d records of 10 KiB stored before the 1 MiB budget refused puts", stored)
 }
+
+// One stream nobody delivers cannot fill the log's budget and throttle the
+// others: at its own part (by default half the budget, while another stream
+// is open) its puts are throttled alone. (On the old main it filled the
+// whole budget and every other stream got 429.)
+func TestStreamDiskBudget(t *testing.T) {
+	ctx := context.Background()
+	const budget = 2 << 20
+	s, err := Open(ctx, StoreConfig{DataDir: t.TempDir(), SyncAlways: true, DiskBudget: budget, UsageInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	generous := Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1 << 20}
+	hog, err := s.CreateStream(ctx, StreamSpec{Name: "hog", Shards: 1, Limits: generous})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.CreateStream(ctx, StreamSpec{Name: "other", Shards: 1, Limits: generous})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := s.CreateStream(ctx, StreamSpec{Name: "small", Shards: 1, Limits: generous, DiskBudget: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{PartitionKey: "k", Data: bytes.Repeat([]byte("x"), 10<<10)}
+	fill := func(st *Stream, limit int64) {
+		t.Helper()
+		for i := 0; ; i++ {
+			if i > 1000 {
+				t.Fatal("1,000 puts of 40 KiB taken")
+			}
+			res := st.Put(ctx, time.Now(), []Record{rec, rec, rec, rec})
+			if res[0].Err != nil {
+				if !errors.Is(res[0].Err, ErrDiskBudget) {
+					t.Fatalf("refused with %v, want ErrDiskBudget", res[0].Err)
+				}
+				break
+			}
+		}
+		used, own := s.StreamDiskUsage(st.spec.Name)
+		if own != limit || used < limit || used > limit+200<<10 {
+			t.Fatalf("%s refused at %d bytes of its own %d, want %d plus at most the puts in flight", st.spec.Name, used, own, limit)
+		}
+	}
+	fill(hog, budget/2)
+	fill(small, 256<<10)
+	if res := other.Put(ctx, time.Now(), []Record{rec}); res[0].Err != nil {
+		t.Fatalf("another stream is throttled too: %v", res[0].Err)
+	}
+	if used, _ := s.DiskUsage(); used >= budget {
+		t.Fatalf("the log is at its budget: %d", used)
+	}
+}

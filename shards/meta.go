@@ -76,6 +76,7 @@ func (s *Store) DeleteStream(ctx context.Context, name string) error {
 	s.mu.Lock()
 	st, ok := s.streams[name]
 	delete(s.streams, name)
+	s.open.Store(int32(len(s.streams)))
 	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("stream %q is not open", name)

@@ -30,7 +30,7 @@ type PutResult struct {
 func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutResult {
 	results := make([]PutResult, len(recs))
 	perShard := make([][]int, st.Shards()) // indexes of admitted records
-	full := st.budget.full()
+	full := st.budget.full() || st.ownFull()
 	for i, rec := range recs {
 		h := HashPartitionKey(rec.PartitionKey)
 		if rec.HashKey != nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/internal/natsurl"
@@ -85,8 +86,10 @@ type Store struct {
 
 	mu      sync.Mutex
 	streams map[string]*Stream
-	nodes   int // nodes sharing the quotas, see SetNodes
-	closed  bool
+	// open is len(streams), for puts to read without the lock.
+	open   atomic.Int32
+	nodes  int // nodes sharing the quotas, see SetNodes
+	closed bool
 }
 
 // targetMessageBytes is the size at which an appender stops coalescing puts
@@ -252,6 +255,11 @@ type StreamSpec struct {
 	Shards    int
 	Retention time.Duration
 	Limits    Limits
+	// DiskBudget bounds the bytes this stream's shards may hold, so that
+	// one stream nobody delivers cannot fill the log's budget and throttle
+	// every other stream. 0: half the log's budget while another stream is
+	// open (none without a budget).
+	DiskBudget int64
 }
 
 // Stream is one stream's shards: its hash-key map, quotas and appenders.
@@ -262,6 +270,10 @@ type Stream struct {
 	quotas    []*Quota
 	appenders []*appender
 	budget    *diskBudget
+	// own is the stream's part: its bytes against its DiskBudget, which
+	// by default (half the log's) binds only while other streams are open.
+	own  *diskBudget
+	open *atomic.Int32 // the store's count of open streams
 	// throttled counts refused records per shard, by reason (nil: not
 	// counted); resolved when the stream opens.
 	throttled []throttleCounters
@@ -291,7 +303,11 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	if err := s.checkShardCount(ctx, spec); err != nil {
 		return nil, err
 	}
-	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget}
+	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget, own: &diskBudget{limit: spec.DiskBudget},
+		open: &s.open}
+	if st.own.limit == 0 {
+		st.own.limit = s.budget.limit / 2
+	}
 	share := spec.Limits.share(s.nodes)
 	if m := s.cfg.Metrics; m != nil {
 		st.throttled = make([]throttleCounters, spec.Shards)
@@ -331,9 +347,12 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 			st.created = js.CachedInfo().Created
 		}
 		st.quotas = append(st.quotas, NewQuota(share))
-		st.appenders = append(st.appenders, newAppender(s, name, jsSubject(spec.Name, i)))
+		a := newAppender(s, name, jsSubject(spec.Name, i))
+		a.streamUsed = &st.own.used
+		st.appenders = append(st.appenders, a)
 	}
 	s.streams[spec.Name] = st
+	s.open.Store(int32(len(s.streams)))
 	s.logger.Info("stream open", "stream", spec.Name, "shards", spec.Shards)
 	return st, nil
 }

@@ -53,19 +53,20 @@ func startRetention(cat *catalog.Catalog, store *shards.Store, m *metrics.Delive
 }
 
 // relievePressure trims what every delivery has delivered when the shard
-// log is past pressureShare of its disk budget, so that puts go on being
-// taken while deliveries keep up. Undelivered records are never trimmed:
-// when they alone fill the budget, puts are throttled until deliveries
-// catch up.
+// log is past pressureShare of its disk budget (every stream), or a stream
+// past pressureShare of its own, so that puts go on being taken while
+// deliveries keep up. Undelivered records are never trimmed: when they
+// alone fill the budget, puts are throttled until deliveries catch up.
 func relievePressure(cat *catalog.Catalog, store *shards.Store, logger *slog.Logger) {
 	used, budget := store.DiskUsage()
-	if float64(used) < pressureShare*float64(budget) {
-		return
-	}
+	all := float64(used) >= pressureShare*float64(budget)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var purged uint64
 	for _, s := range cat.RetentionTargets() {
+		if own, limit := store.StreamDiskUsage(s.Stream); !all && (limit == 0 || float64(own) < pressureShare*float64(limit)) {
+			continue
+		}
 		results, err := store.TrimDelivered(ctx, s.Stream, s.Readers)
 		if err != nil {
 			logger.Error("disk budget: trim failed", "stream", s.Stream, "error", err)
@@ -74,6 +75,9 @@ func relievePressure(cat *catalog.Catalog, store *shards.Store, logger *slog.Log
 		for _, r := range results {
 			purged += r.Purged
 		}
+	}
+	if purged == 0 && !all {
+		return
 	}
 	after, _ := store.DiskUsage()
 	level := slog.LevelInfo

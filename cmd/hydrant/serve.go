@@ -176,9 +176,10 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store) (
 	logs := make(map[string]*shards.Stream)
 	for _, rs := range cfg.ResolvedStreams() {
 		st, err := store.CreateStream(ctx, shards.StreamSpec{
-			Name:      rs.Name,
-			Shards:    rs.Shards,
-			Retention: rs.Retention.Std(),
+			Name:       rs.Name,
+			Shards:     rs.Shards,
+			Retention:  rs.Retention.Std(),
+			DiskBudget: int64(rs.DiskBudget),
 			Limits: shards.Limits{
 				BytesPerSecond:   int64(rs.ShardLimits.BytesPerSecond),
 				RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond),
