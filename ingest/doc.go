@@ -7,4 +7,10 @@
 // A request is validated whole before anything is written, so a rejected
 // request leaves nothing behind. The package knows the log only through
 // shards; it never imports the delivery side.
+//
+// Every request meets the same front-door rules: InFlight bounds the bytes
+// requests being served may make the process hold (503 past it, unread),
+// and with credentials configured a request is authenticated (package
+// auth) before its body is read, and authorized per action and resource
+// (authorizePut, RequireAction; the AWS APIs do the same per operation).
 package ingest
