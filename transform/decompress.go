@@ -21,8 +21,11 @@ const codeDecompressError = "Transform.DecompressError"
 const defaultMaxDecompressed = 10 << 20
 
 // defaultMaxBatchDecompressed bounds the decompressed size of one batch's
-// records together.
-const defaultMaxBatchDecompressed = 128 << 20
+// records together. A batch is one put request's records for a shard (at
+// most 5MiB compressed), so 32MiB takes a whole request compressed 6:1;
+// the process holds about four times this while a batch is buffered and
+// written (the e2e test TestHostileDecompressBombs measures it).
+const defaultMaxBatchDecompressed = 32 << 20
 
 // NewDecompress builds decompress: it decompresses each record, such as the
 // gzipped payloads a CloudWatch Logs subscription sends.
@@ -31,7 +34,7 @@ const defaultMaxBatchDecompressed = 128 << 20
 //	  - type: decompress
 //	    format: gzip      # or zstd
 //	    max_size: 10MiB   # per record, decompressed
-//	    max_batch_size: 128MiB  # per batch, all its records decompressed
+//	    max_batch_size: 32MiB   # per batch, all its records decompressed
 //
 // A record that is not valid gzip (or zstd), including a checksum mismatch
 // or trailing bytes that are not another gzip member, fails with
@@ -42,11 +45,13 @@ const defaultMaxBatchDecompressed = 128 << 20
 // in advance declares a window of its level's size (8MiB at the default
 // level) where a one-shot encoder declares the content size.
 //
-// The records of one batch together decompress to at most max_batch_size:
-// a record that would go past it fails (Transform.DecompressError) and the
-// batch goes on with the budget that is left, so a batch of small bombs
-// (500 records of a few bytes, each 10MiB decompressed) holds at most
-// max_batch_size + max_size, never 5GB.
+// The records of one batch (one put request's records for a shard)
+// together decompress to at most max_batch_size: a record that would go
+// past it fails (Transform.DecompressError, saying so) and the batch goes
+// on with the budget that is left, so the smaller records after it are
+// still decompressed. A batch of small bombs (500 records of a few hundred
+// bytes, each 10MiB decompressed) thus allocates at most max_batch_size +
+// max_size, never 5GB, and its shard moves on: nothing is retried.
 func NewDecompress(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	format := o.String("format", "gzip")

@@ -302,3 +302,68 @@ func TestDecompressBatchBudget(t *testing.T) {
 		})
 	}
 }
+
+// Which records of a batch fit its budget: each in turn, as long as what
+// the batch has decompressed so far leaves room for it. A record that does
+// not fit fails alone; the smaller ones after it still decompress.
+func TestDecompressBatchBudgetOrder(t *testing.T) {
+	const kib = 1 << 10
+	big, small := strings.Repeat("b", 3*kib), strings.Repeat("s", kib/2)
+	for _, format := range []string{"gzip", "zstd"} {
+		compress := func(s string) []byte { return []byte(zstded(t, s, false)) }
+		if format == "gzip" {
+			compress = func(s string) []byte { return []byte(gzipped(t, s)) }
+		}
+		for name, tt := range map[string]struct {
+			recs []string
+			want []Result
+		}{
+			"all fit":                  {[]string{big, big, small}, []Result{Ok, Ok, Ok}},
+			"the third big one is out": {[]string{big, big, big, small}, []Result{Ok, Ok, ProcessingFailed, Ok}},
+			"small ones fill the rest": {[]string{big, big, small, small, small}, []Result{Ok, Ok, Ok, Ok, ProcessingFailed}},
+			"over max_size, not batch": {[]string{big + big, small}, []Result{ProcessingFailed, Ok}},
+		} {
+			t.Run(format+"/"+name, func(t *testing.T) {
+				// 7KiB: two big records and two small ones fit, not three.
+				tr := mustBuild(t, NewDecompress, map[string]any{"format": format, "max_size": "4KiB", "max_batch_size": "7KiB"})
+				recs := make([]buffer.Record, len(tt.recs))
+				for i, s := range tt.recs {
+					recs[i] = buffer.Record{Data: compress(s)}
+				}
+				out, err := tr.Process(context.Background(), recs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, o := range out {
+					if o.Result != tt.want[i] {
+						t.Errorf("record %d: %v (%s), want %v", i, o.Result, o.ErrorMessage, tt.want[i])
+					}
+					if o.Result == Ok && string(o.Data) != tt.recs[i] {
+						t.Errorf("record %d: decompressed %d bytes, want %d", i, len(o.Data), len(tt.recs[i]))
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDecompressDefaultBatchBudget(t *testing.T) {
+	// The default takes three records at the default max_size, not four.
+	one := make([]byte, defaultMaxDecompressed)
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	zs := enc.EncodeAll(one, nil)
+	recs := []buffer.Record{{Data: zs}, {Data: zs}, {Data: zs}, {Data: zs}}
+	out, err := mustBuild(t, NewDecompress, map[string]any{"format": "zstd"}).Process(context.Background(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Result{Ok, Ok, Ok, ProcessingFailed}
+	for i, o := range out {
+		if o.Result != want[i] {
+			t.Errorf("record %d: %v, want %v", i, o.Result, want[i])
+		}
+	}
+	if msg := out[3].ErrorMessage; !strings.Contains(msg, "more than max_batch_size (33554432 bytes)") {
+		t.Errorf("the fourth record failed with %q", msg)
+	}
+}
