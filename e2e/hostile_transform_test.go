@@ -294,50 +294,71 @@ deliveries:
     buffer: {size: 1MiB, interval: 1s}
     destination:
       file: {dir: "{{DIR}}/out", prefix: "events/", error_prefix: "errors/!{firehose:error-output-type}/"}
+  - name: nested
+    transforms:
+      - {type: jq, query: '{id, nest: (reduce range(.n) as $i (null; [.]))}', timeout: 20s}
+    buffer: {size: 1MiB, interval: 1s}
+    destination:
+      file: {dir: "{{DIR}}/nested", prefix: "nested/", error_prefix: "errors/!{firehose:error-output-type}/"}
 `
 
 // A jq query whose cost depends on the record ([range(.n)] with n = 10^12)
 // is stopped after its timeout (default 1s): that record goes to the error
-// output as Transform.JQTimeout, the records around it are delivered, and
-// the process is idle again.
-func TestHostileJQQueryTimesOut(t *testing.T) {
+// output as Transform.JQTimeout and the records around it are delivered.
+// One whose output a record makes 3 million levels deep fails
+// (Transform.JQOutputTooLarge) instead of overflowing the stack as it is
+// encoded, which ended the process, and again after every restart.
+func TestHostileJQQueries(t *testing.T) {
 	dir, listen := t.TempDir(), freeAddr(t)
 	h := startHydrant(t, dir, listen, hostileJQConfig)
-	body := `{"id":"a","n":3}` + "\n" + `{"id":"slow","n":1000000000000}` + "\n" + `{"id":"b","n":5}` + "\n"
-	start := time.Now()
-	status, res, err := h.put("events", []byte(body))
-	if err != nil || status != http.StatusOK || res.FailedRecordCount != 0 {
-		t.Fatalf("put: %d %+v %v", status, res, err)
-	}
-	out := filepath.Join(dir, "out")
-	var (
-		delivered []string
-		failed    []string
-	)
-	await.Cond(t, 30*time.Second, "two records delivered and one failed", func() bool {
-		delivered, failed = nil, nil
-		eachLine(t, filepath.Join(out, "events"), func(line []byte) { delivered = append(delivered, string(line)) })
-		eachLine(t, filepath.Join(out, "errors", "processing-failed"), func(line []byte) {
-			var doc struct{ ErrorCode, ErrorMessage, RawData string }
-			if err := json.Unmarshal(line, &doc); err != nil {
-				t.Fatalf("error document %q: %v", line, err)
+	for _, c := range []struct {
+		delivery, body, dir string
+		want                []string // delivered
+		code                string   // of the one failed record
+		within              time.Duration
+	}{
+		{"events", `{"id":"a","n":3}` + "\n" + `{"id":"slow","n":1000000000000}` + "\n" + `{"id":"b","n":5}` + "\n", "out",
+			[]string{`{"id":"a","items":3}`, `{"id":"b","items":5}`}, "Transform.JQTimeout", 10 * time.Second},
+		{"nested", `{"id":"a","n":2}` + "\n" + `{"id":"deep","n":3000000}` + "\n" + `{"id":"b","n":1}` + "\n", "nested",
+			[]string{`{"id":"a","nest":[[null]]}`, `{"id":"b","nest":[null]}`}, "Transform.JQOutputTooLarge", 30 * time.Second},
+	} {
+		start := time.Now()
+		status, res, err := h.put(c.delivery, []byte(c.body))
+		if err != nil || status != http.StatusOK || res.FailedRecordCount != 0 {
+			t.Fatalf("put to %s: %d %+v %v", c.delivery, status, res, err)
+		}
+		out := filepath.Join(dir, c.dir)
+		var delivered, failed []string
+		await.Cond(t, 60*time.Second, c.delivery+": two records delivered and one failed", func() bool {
+			select {
+			case <-h.exited:
+				t.Fatalf("hydrant exited: %v", h.cmd.ProcessState)
+			default:
 			}
-			failed = append(failed, doc.ErrorCode+": "+doc.ErrorMessage)
+			delivered, failed = nil, nil
+			eachLine(t, filepath.Join(out, c.delivery), func(line []byte) { delivered = append(delivered, string(line)) })
+			eachLine(t, filepath.Join(out, "errors", "processing-failed"), func(line []byte) {
+				var doc struct{ ErrorCode, ErrorMessage string }
+				if err := json.Unmarshal(line, &doc); err != nil {
+					t.Fatalf("error document %q: %v", line, err)
+				}
+				failed = append(failed, doc.ErrorCode+": "+doc.ErrorMessage)
+			})
+			return len(delivered) == 2 && len(failed) == 1
 		})
-		return len(delivered) == 2 && len(failed) == 1
-	})
-	elapsed := time.Since(start)
-	if want := []string{`{"id":"a","items":3}`, `{"id":"b","items":5}`}; strings.Join(delivered, "\n") != strings.Join(want, "\n") {
-		t.Errorf("delivered %q; want %q", delivered, want)
+		elapsed := time.Since(start)
+		if strings.Join(delivered, "\n") != strings.Join(c.want, "\n") {
+			t.Errorf("%s delivered %q; want %q", c.delivery, delivered, c.want)
+		}
+		if !strings.HasPrefix(failed[0], c.code+": ") {
+			t.Errorf("%s: the hostile record failed with %q; want %s", c.delivery, failed[0], c.code)
+		}
+		// The budget, a 1s buffer interval and the file writes; the
+		// range alone would run for hours.
+		if elapsed > c.within {
+			t.Errorf("%s: the hostile record took %v to reach the error output", c.delivery, elapsed)
+		}
+		t.Logf("%s: %q in the error output, the others in their files, %v after the put", c.delivery, failed[0], elapsed.Round(time.Millisecond))
 	}
-	if !strings.HasPrefix(failed[0], "Transform.JQTimeout: ") {
-		t.Errorf("the slow record failed with %q; want Transform.JQTimeout", failed[0])
-	}
-	// The 1s budget, a 1s buffer interval and the file writes; the query
-	// alone would run for hours.
-	if elapsed > 10*time.Second {
-		t.Errorf("the slow record took %v to reach the error output", elapsed)
-	}
-	t.Logf("the slow record reached the error output, and the others their files, %v after the put", elapsed.Round(time.Millisecond))
 	h.stop()
 }

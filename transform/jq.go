@@ -19,10 +19,20 @@ const (
 	codeJQError   = "Transform.JQError"
 	codeNotJSON   = "Transform.NotJSON"
 	codeJQTimeout = "Transform.JQTimeout"
+	codeJQTooBig  = "Transform.JQOutputTooLarge"
 )
 
 // defaultJQTimeout is how long a jq query may run on one record.
 const defaultJQTimeout = time.Second
+
+// defaultJQMaxSize bounds one record's output, as JSON.
+const defaultJQMaxSize = 10 << 20
+
+// maxJQDepth bounds how deeply a query's output may nest: encoding it
+// recurses, and a goroutine stack past Go's limit ends the process, which
+// no recover stops. A record decodes at most this deep too (encoding/json's
+// limit), so only a query that builds nesting meets it.
+const maxJQDepth = 10000
 
 // NewJQ builds jq: it runs a jq query (gojq, github.com/itchyny/gojq) on each
 // record, which must hold one JSON value, and takes the query's first output.
@@ -31,6 +41,7 @@ const defaultJQTimeout = time.Second
 //	  - type: jq
 //	    query: 'select(.level != "debug") | {user: .user_id, msg}'
 //	    timeout: 1s   # per record (default 1s)
+//	    max_size: 10MiB   # of one record's output (default 10MiB)
 //
 // The first output becomes the record, as compact JSON without a trailing
 // newline (jq's encoding: object keys sorted, '<', '>' and '&' not escaped,
@@ -43,12 +54,20 @@ const defaultJQTimeout = time.Second
 // longer than timeout on one record (its cost may depend on the record:
 // [range(.n)] with a huge n) is stopped and the record fails
 // (Transform.JQTimeout), so one record cannot pin a core; the batch goes on.
+// An output larger than max_size as JSON, or nested deeper than 10000
+// levels (reduce range(.n) as $i (null; [.]) with a big n), fails its
+// record (Transform.JQOutputTooLarge) before it is encoded: encoding a
+// deeper one would overflow the stack and end the process.
 // It runs under the ctx passed to Process too: when ctx ends, Process
 // returns ctx's error, so the batch may be retried.
 func NewJQ(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	code := jqOption(o, "query")
 	timeout := jqTimeout(o)
+	maxSize := o.Size("max_size", defaultJQMaxSize)
+	if maxSize <= 0 {
+		o.Fail("max_size", "must be more than 0, got %d", maxSize)
+	}
 	if err := o.Err(); err != nil {
 		return nil, err
 	}
@@ -67,16 +86,82 @@ func NewJQ(_ Env, options map[string]any) (Transform, error) {
 			case v == nil:
 				out[i] = Output{Result: Dropped}
 			default:
-				data, err := gojq.Marshal(v)
-				if err != nil { // gojq.Marshal reports none today
-					out[i] = failedOutput(codeJQError, "encoding the result: "+err.Error())
-					continue
-				}
-				out[i] = Output{Result: Ok, Data: data}
+				out[i] = encodeResult(v, maxSize)
 			}
 		}
 		return out, nil
 	}), nil
+}
+
+// encodeResult encodes a query's output as the new record, or fails it
+// when it is too large or too deep to encode safely.
+func encodeResult(v any, maxSize int) Output {
+	if msg := checkResult(v, maxSize); msg != "" {
+		return failedOutput(codeJQTooBig, msg)
+	}
+	data, err := gojq.Marshal(v)
+	if err != nil { // gojq.Marshal reports none today
+		return failedOutput(codeJQError, "encoding the result: "+err.Error())
+	}
+	if len(data) > maxSize { // checkResult counts no escapes
+		return failedOutput(codeJQTooBig, fmt.Sprintf("the result is larger than max_size (%d bytes) as JSON", maxSize))
+	}
+	return Output{Result: Ok, Data: data}
+}
+
+// checkResult walks a query's output without recursion and says why it
+// must not be encoded: nested deeper than maxJQDepth, or surely larger
+// than maxSize bytes as JSON (it counts at least a byte a value and stops
+// there, so it reads no more than about maxSize values, and copies only
+// objects' values). "" means it may be.
+func checkResult(v any, maxSize int) string {
+	type frame struct {
+		vals  []any // values still to read
+		depth int   // of vals
+	}
+	tooLarge := fmt.Sprintf("the result is larger than max_size (%d bytes) as JSON", maxSize)
+	size, stack := 0, []frame{{[]any{v}, 0}}
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if len(top.vals) == 0 {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		e, depth := top.vals[0], top.depth
+		top.vals = top.vals[1:]
+		if depth > maxJQDepth {
+			return fmt.Sprintf("the result nests deeper than %d levels", maxJQDepth)
+		}
+		switch x := e.(type) {
+		case []any:
+			if size += 1 + len(x); size > maxSize { // brackets and commas
+				return tooLarge
+			}
+			stack = append(stack, frame{x, depth + 1})
+		case map[string]any:
+			if size += 1 + len(x); size > maxSize {
+				return tooLarge
+			}
+			vals := make([]any, 0, len(x))
+			for k, e := range x {
+				if size += len(k) + 3; size > maxSize { // quotes and colon
+					return tooLarge
+				}
+				vals = append(vals, e)
+			}
+			stack = append(stack, frame{vals, depth + 1})
+		case string:
+			size += len(x) + 2
+		case json.Number:
+			size += len(x)
+		default: // null, booleans and the other numbers
+			size++
+		}
+		if size > maxSize {
+			return tooLarge
+		}
+	}
+	return ""
 }
 
 // jqOption reads a required jq query option and compiles it, recording a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,7 +169,7 @@ func TestJQOptions(t *testing.T) {
 		"parse error":    {NewJQ, map[string]any{"query": ".a |"}, "query: unexpected EOF"},
 		"unknown func":   {NewJQ, map[string]any{"query": "nosuch(1)"}, "query: function not defined: nosuch/1"},
 		"input disabled": {NewJQ, map[string]any{"query": "input"}, "query: "},
-		"unknown option": {NewJQ, map[string]any{"query": ".", "filter": "."}, "filter: unknown option (valid: query, timeout)"},
+		"unknown option": {NewJQ, map[string]any{"query": ".", "filter": "."}, "filter: unknown option (valid: max_size, query, timeout)"},
 		"partition too":  {NewPartition, map[string]any{"query": "{a:"}, "query: "},
 	})
 }
@@ -239,6 +240,7 @@ func TestJQTimeoutPerRecord(t *testing.T) {
 	}{
 		{"jq, a huge range", NewJQ, "[range(.n)] | length"},
 		{"jq, endless recursion on big n", NewJQ, "if .n > 10 then (def f: f; f) else .n end"},
+		{"jq, repeat on big n", NewJQ, "if .n > 10 then last(repeat(.)) else .n end"},
 		{"partition, a huge range", NewPartition, "{k: ([range(.n)] | length)}"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,6 +264,36 @@ func TestJQTimeoutPerRecord(t *testing.T) {
 	for _, bad := range []any{"0s", "2m", "soon"} {
 		if _, err := NewJQ(Env{}, map[string]any{"query": ".", "timeout": bad}); err == nil {
 			t.Errorf("timeout %v accepted", bad)
+		}
+	}
+}
+
+// A query's output that is too large, or nested too deep to encode, fails
+// its record before it is encoded. (On the old main, an output nested 3
+// million deep, which a query builds from one small record in under a
+// second, overflowed the stack while being encoded: a fatal error that no
+// recover stops, so the process died, and again on every restart.)
+func TestJQOutputBounds(t *testing.T) {
+	const tooBig = "Transform.JQOutputTooLarge"
+	query := `if .deep then reduce range(.deep) as $i (null; [.]) elif .wide then [range(.wide)] elif .esc then "\u0000" * .esc else . end`
+	tr := mustBuild(t, NewJQ, map[string]any{"query": query, "max_size": "64KiB", "timeout": "1m"})
+	nested := func(n int) string { return strings.Repeat("[", n) + "null" + strings.Repeat("]", n) }
+	wide := make([]string, 1000)
+	for i := range wide {
+		wide[i] = strconv.Itoa(i)
+	}
+	checkRecords(t, tr, map[string]recordCase{
+		"deep, at the limit":           {in: `{"deep":10000}`, result: Ok, data: nested(10000)},
+		"deep, past the limit":         {in: `{"deep":10001}`, result: ProcessingFailed, code: tooBig, msg: "the result nests deeper than 10000 levels"},
+		"deep enough to end the stack": {in: `{"deep":3000000}`, result: ProcessingFailed, code: tooBig, msg: "nests deeper than 10000 levels"},
+		"wide, within max_size":        {in: `{"wide":1000}`, result: Ok, data: "[" + strings.Join(wide, ",") + "]"},
+		"wide, past max_size":          {in: `{"wide":70000}`, result: ProcessingFailed, code: tooBig, msg: "the result is larger than max_size (65536 bytes) as JSON"},
+		"escaped past max_size":        {in: `{"esc":20000}`, result: ProcessingFailed, code: tooBig, msg: "larger than max_size"},
+		"small":                        {in: `{"a":1}`, result: Ok, data: `{"a":1}`},
+	})
+	for _, bad := range []any{0, "-1KiB", "lots"} {
+		if _, err := NewJQ(Env{}, map[string]any{"query": ".", "max_size": bad}); err == nil {
+			t.Errorf("max_size %v accepted", bad)
 		}
 	}
 }
