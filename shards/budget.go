@@ -90,8 +90,7 @@ func (s *Store) refreshUsage(ctx context.Context) error {
 	return nil
 }
 
-// watchUsage checks the embedded log's health and refreshes the disk usage
-// every interval until stop closes.
+// watchUsage refreshes the disk usage every interval until stop closes.
 func (s *Store) watchUsage(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(interval)
@@ -101,10 +100,6 @@ func (s *Store) watchUsage(interval time.Duration, stop <-chan struct{}, done ch
 		case <-stop:
 			return
 		case <-t.C:
-			s.checkHealth()
-			if !s.Writable() {
-				continue // the usage is read again once the log is back
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), interval)
 			if err := s.refreshUsage(ctx); err != nil {
 				s.logger.Warn("disk budget: cannot read the shard log's size", "error", err)
