@@ -13,6 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/hydrant-dev/hydrant/destinations"
 )
@@ -125,6 +126,11 @@ func (s *Store) CheckBucket(ctx context.Context) error {
 
 // Put uploads body to key, in parts when it is larger than the part size.
 func (s *Store) Put(ctx context.Context, key string, body []byte, meta destinations.ObjectMeta) error {
+	if err := s3utils.CheckValidObjectName(key); err != nil {
+		// The client refuses the key (over 1024 bytes, not UTF-8) before
+		// sending it: no retry can change that.
+		return destinations.Permanent(fmt.Errorf("s3 put %s/%s: %w", s.bucket, key, err))
+	}
 	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{
 		ContentType:          meta.ContentType,
 		ContentEncoding:      meta.ContentEncoding,
@@ -150,7 +156,11 @@ func classify(bucket, key string, err error) error {
 	case resp.Code == "SlowDown" || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		return destinations.Throttled(wrapped, time.Second)
 	case resp.Code == "EntityTooLarge" || resp.Code == "InvalidArgument" || resp.Code == "KeyTooLongError" ||
-		strings.HasPrefix(resp.Code, "InvalidObjectName"):
+		strings.HasPrefix(resp.Code, "InvalidObjectName") ||
+		resp.Code == "XMinioInvalidObjectName" || resp.Code == "XMinioInvalidResourceName":
+		// The key or body can never be stored (MinIO's codes: a NUL, a
+		// segment over 255 bytes, a "." or ".." segment): retrying would
+		// only hold the shard for retry.duration.
 		return destinations.Permanent(wrapped)
 	}
 	return wrapped

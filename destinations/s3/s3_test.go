@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -110,5 +111,46 @@ func TestSSEC(t *testing.T) {
 	body, err := io.ReadAll(o)
 	if err != nil || string(body) != "customer key\n" {
 		t.Fatalf("read with the key: %q, %v", body, err)
+	}
+}
+
+// Keys MinIO or the client can never take are permanent errors, so the
+// batch goes to the error output at once instead of holding its shard for
+// retry.duration; a well-formed key with unusual characters is stored.
+func TestImpossibleKeysArePermanent(t *testing.T) {
+	m := miniotest.Start(t)
+	m.CreateBucket(t, "keys")
+	s, err := New(Config{Endpoint: m.Endpoint, Region: "us-east-1", Bucket: "keys", AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "/d-shardId-000000000000-00000000000000000001.jsonl"
+	tests := map[string]struct {
+		key       string
+		permanent bool // false: stored
+	}{
+		"dot dot segment":        {key: "c=a/../c=b" + name, permanent: true},
+		"dot segment":            {key: "c=a/./x" + name, permanent: true},
+		"leading dot dot":        {key: ".." + name, permanent: true},
+		"NUL":                    {key: "c=a\x00b" + name, permanent: true},
+		"segment over 255 bytes": {key: "c=" + strings.Repeat("v", 300) + name, permanent: true},
+		"key over 1024 bytes":    {key: strings.Repeat("c=v/", 300) + name, permanent: true},
+		"empty segment":          {key: "c=a//x" + name, permanent: true},
+		"not UTF-8":              {key: "c=\xff" + name, permanent: true},
+		"unicode and spaces":     {key: "c=café 東京 v1..2" + name},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := s.Put(context.Background(), tt.key, []byte("x\n"), destinations.ObjectMeta{})
+			if tt.permanent {
+				if err == nil || !destinations.IsPermanent(err) {
+					t.Fatalf("err = %v, want a permanent error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
