@@ -209,7 +209,8 @@ type StreamConfig struct {
 	PartitionKeyField string            `yaml:"partition_key_field"` // optional RFC 6901 JSON pointer, e.g. /user_id
 	// DiskBudget bounds what this stream's shards may hold of the log, so
 	// that it cannot throttle the others; at it, its puts are throttled.
-	// 0 (default): half of storage.disk_budget.
+	// 0 (default): its fair share (storage.disk_budget divided by the open
+	// streams) once the log holds half the budget.
 	DiskBudget Size `yaml:"disk_budget"` // 0, or 1MiB..1PiB
 }
 
@@ -249,7 +250,7 @@ type DeliveryConfig struct {
 	// raises them on request. A delivery with a source takes its stream's.
 	ShardLimits ShardLimitsConfig `yaml:"shard_limits"` // DirectPut only
 	// DiskBudget is the DirectPut stream's part of the log, as a stream's
-	// (0: half of storage.disk_budget).
+	// (0: its fair share of storage.disk_budget).
 	DiskBudget  Size              `yaml:"disk_budget"` // DirectPut only
 	Transforms  []TransformConfig `yaml:"transforms"`
 	Buffer      BufferConfig      `yaml:"buffer"`

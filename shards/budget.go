@@ -46,13 +46,21 @@ func (s *Store) StreamDiskUsage(stream string) (used, budget int64) {
 	return st.own.used.Load(), st.ownLimit()
 }
 
-// ownLimit is the stream's own budget as it binds now: its DiskBudget, or
-// the default half of the log's while another stream is open; 0: none.
+// ownLimit is the stream's own budget as it binds now: its DiskBudget when
+// set; else, once the log holds half its budget and other streams are open,
+// its fair share: the log's budget divided by the open streams. Below half
+// the budget any stream may write; past it, none can keep another from its
+// share, and streams that hold less than theirs may write until the budget
+// is full. 0: none binds.
 func (st *Stream) ownLimit() int64 {
-	if st.spec.DiskBudget > 0 || st.open.Load() > 1 {
-		return st.own.limit
+	if st.spec.DiskBudget > 0 {
+		return st.spec.DiskBudget
 	}
-	return 0
+	n, b := int64(st.open.Load()), st.budget
+	if b.limit == 0 || n < 2 || b.used.Load() < b.limit/2 {
+		return 0
+	}
+	return b.limit / n
 }
 
 // ownFull reports whether the stream is at its own budget.
@@ -71,7 +79,7 @@ func (s *Store) refreshUsage(ctx context.Context) error {
 	s.mu.Lock()
 	streams := make([]*Stream, 0, len(s.streams))
 	for _, st := range s.streams {
-		if st.own.limit > 0 {
+		if st.spec.DiskBudget > 0 || s.budget.limit > 0 {
 			streams = append(streams, st)
 		}
 	}
@@ -90,7 +98,8 @@ func (s *Store) refreshUsage(ctx context.Context) error {
 	return nil
 }
 
-// watchUsage refreshes the disk usage every interval until stop closes.
+// watchUsage checks the embedded log's health and refreshes the disk usage
+// every interval until stop closes.
 func (s *Store) watchUsage(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(interval)
@@ -100,6 +109,10 @@ func (s *Store) watchUsage(interval time.Duration, stop <-chan struct{}, done ch
 		case <-stop:
 			return
 		case <-t.C:
+			s.checkHealth()
+			if !s.Writable() {
+				continue // the usage is read again once the log is back
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), interval)
 			if err := s.refreshUsage(ctx); err != nil {
 				s.logger.Warn("disk budget: cannot read the shard log's size", "error", err)

@@ -44,9 +44,14 @@ type StoreConfig struct {
 	// makes room. 0: no budget (JetStream's own limits still apply: 75% of
 	// the disk when embedded, the account's on a cluster).
 	DiskBudget int64
-	// UsageInterval is how often the log's size is read for the budget;
-	// default 1 s.
+	// UsageInterval is how often the log's size is read for the budget,
+	// and the embedded log's health checked; default 1 s.
 	UsageInterval time.Duration
+	// MinFreeDisk is the free space on the embedded log's filesystem below
+	// which puts are refused with ErrUnavailable; 0: two of the largest
+	// messages; negative: none (a full disk then fails a write, which the
+	// store recovers from by reopening JetStream).
+	MinFreeDisk int64
 	// Metrics counts throttled records, per shard (nil: not counted).
 	Metrics *metrics.Store
 	Logger  *slog.Logger
@@ -79,8 +84,12 @@ type Store struct {
 	replicas int
 	// drops signals the connection's drops to publishes in flight.
 	drops *connDrops
+	// jsConfig is the embedded JetStream's config as it started, to
+	// reopen it with (see checkHealth).
+	jsConfig server.JetStreamConfig
 
 	budget    *diskBudget
+	health    *health
 	stopUsage chan struct{}
 	usageDone chan struct{}
 
@@ -115,7 +124,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		cfg.UsageInterval = time.Second
 	}
 	s := &Store{cfg: cfg, logger: cfg.Logger, streams: make(map[string]*Stream), nodes: 1,
-		budget: &diskBudget{limit: cfg.DiskBudget}, replicas: 1, targetBytes: targetMessageBytes, drops: newConnDrops()}
+		budget: &diskBudget{limit: cfg.DiskBudget}, health: newHealth(), replicas: 1, targetBytes: targetMessageBytes, drops: newConnDrops()}
 	var (
 		at, where string            // where the log is, for the log line
 		bucket    func(error) error // explains a bucket that cannot be opened
@@ -217,6 +226,7 @@ func (s *Store) startEmbedded() error {
 		return fmt.Errorf("shard log: connect in-process: %w", err)
 	}
 	s.srv, s.nc, s.maxPayload = srv, nc, maxPayload
+	s.jsConfig = *srv.JetStreamConfig()
 	return nil
 }
 
@@ -257,8 +267,8 @@ type StreamSpec struct {
 	Limits    Limits
 	// DiskBudget bounds the bytes this stream's shards may hold, so that
 	// one stream nobody delivers cannot fill the log's budget and throttle
-	// every other stream. 0: half the log's budget while another stream is
-	// open (none without a budget).
+	// every other stream. 0: its fair share (the budget divided by the open
+	// streams) once the log holds half its budget (none without a budget).
 	DiskBudget int64
 }
 
@@ -270,10 +280,10 @@ type Stream struct {
 	quotas    []*Quota
 	appenders []*appender
 	budget    *diskBudget
-	// own is the stream's part: its bytes against its DiskBudget, which
-	// by default (half the log's) binds only while other streams are open.
-	own  *diskBudget
-	open *atomic.Int32 // the store's count of open streams
+	// own counts the stream's bytes; what bounds them is ownLimit.
+	own    *diskBudget
+	open   *atomic.Int32 // the store's count of open streams
+	health *health       // the store's: puts fail at once while it is down
 	// throttled counts refused records per shard, by reason (nil: not
 	// counted); resolved when the stream opens.
 	throttled []throttleCounters
@@ -303,11 +313,8 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	if err := s.checkShardCount(ctx, spec); err != nil {
 		return nil, err
 	}
-	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget, own: &diskBudget{limit: spec.DiskBudget},
-		open: &s.open}
-	if st.own.limit == 0 {
-		st.own.limit = s.budget.limit / 2
-	}
+	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget, own: &diskBudget{},
+		open: &s.open, health: s.health}
 	share := spec.Limits.share(s.nodes)
 	if m := s.cfg.Metrics; m != nil {
 		st.throttled = make([]throttleCounters, spec.Shards)
