@@ -69,11 +69,15 @@ func (s *Store) Put(ctx context.Context, key string, body []byte, _ destinations
 }
 
 // classify makes a path the file system can never take (a name too long,
-// an invalid byte or name) a Permanent error: retrying it would only hold
-// the shard for retry.duration. Anything else (a full disk, permissions
-// an operator may fix) stays retryable.
+// an invalid byte or name, a file where the key needs a directory or the
+// other way round: ENOTDIR, and EISDIR, EEXIST or ENOTEMPTY from renaming
+// onto a directory) a Permanent error: retrying it would only hold the
+// shard for retry.duration. Anything else (a full disk, permissions an
+// operator may fix) stays retryable.
 func classify(err error) error {
-	if errors.Is(err, syscall.ENAMETOOLONG) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EILSEQ) {
+	if errors.Is(err, syscall.ENAMETOOLONG) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EILSEQ) ||
+		errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) ||
+		errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
 		return destinations.Permanent(err)
 	}
 	return err

@@ -57,9 +57,14 @@ func TestImpossiblePathsArePermanent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Put(context.Background(), "taken/d-shardId-000000000000-1.jsonl", []byte("x"), destinations.ObjectMeta{}); err != nil {
+		t.Fatal(err)
+	}
 	for name, key := range map[string]string{
-		"segment over 255 bytes": strings.Repeat("p", 300) + "/d-shardId-000000000000-1.jsonl",
-		"NUL in a segment":       "p\x00q/d-shardId-000000000000-1.jsonl",
+		"segment over 255 bytes":  strings.Repeat("p", 300) + "/d-shardId-000000000000-1.jsonl",
+		"NUL in a segment":        "p\x00q/d-shardId-000000000000-1.jsonl",
+		"a file as a directory":   "taken/d-shardId-000000000000-1.jsonl/d-shardId-000000000000-2.jsonl",
+		"a directory as the file": "taken",
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := s.Put(context.Background(), key, []byte("x"), destinations.ObjectMeta{})
