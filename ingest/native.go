@@ -293,6 +293,9 @@ func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs
 		case errors.Is(p.Err, shards.ErrThrottled):
 			results[i].errCode = "ProvisionedThroughputExceededException"
 			results[i].errMsg = "Rate exceeded for shard " + shards.ShardID(p.Shard) + " in stream " + name + "."
+		case errors.Is(p.Err, shards.ErrUnavailable):
+			results[i].errCode = "ServiceUnavailable"
+			results[i].errMsg = "The shard log cannot store records now (its disk is full): retry later."
 		default:
 			results[i].errCode = "InternalFailure"
 			results[i].errMsg = "the record was not stored; retry it"

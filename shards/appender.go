@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"sync/atomic"
 )
 
 // ErrStoreClosed is returned by appends after the store was closed.
@@ -40,6 +40,9 @@ type appender struct {
 	records int64
 	lastSeq uint64
 	recount bool
+	// epoch is the store's health epoch the count was read in: after the
+	// embedded JetStream was reopened it is read again.
+	epoch uint64
 	// idPrefix and sent make each message's id on a cluster, under which
 	// a publish is retried; empty when embedded (nothing is retried).
 	idPrefix string
@@ -229,10 +232,13 @@ const attemptTimeout = 5 * time.Second
 // attemptContext returns the context of one attempt of a request under ctx.
 // On a cluster it ends after attemptTimeout or when the connection drops,
 // whichever comes first, since no answer comes then; the embedded log's
-// requests take ctx as it is.
+// end when the log goes down (a stream that failed a write answers no
+// publish), at once if it is down.
 func (s *Store) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.srv != nil {
-		return ctx, func() {}
+		actx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(s.health.context(), cancel)
+		return actx, func() { stop(); cancel() }
 	}
 	drop := s.drops.next()
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
@@ -276,6 +282,9 @@ func (a *appender) publish(recs []Record) (uint64, error) {
 		}
 		if !retry {
 			a.recount = true // it may have been stored all the same
+			if !a.store.Writable() {
+				return 0, fmt.Errorf("shard log %s: store record batch: %w (%w)", a.stream, ErrUnavailable, err)
+			}
 			return 0, fmt.Errorf("shard log %s: store record batch: %w", a.stream, err)
 		}
 		if isWrongLastSequence(err) && ctx.Err() == nil {
@@ -298,6 +307,9 @@ func (a *appender) publish(recs []Record) (uint64, error) {
 // failed attempt may be made again.
 func (a *appender) attempt(ctx context.Context, id string, n int) (seq uint64, retry bool, err error) {
 	cluster := id != ""
+	if epoch := a.store.health.epoch.Load(); epoch != a.epoch {
+		a.recount, a.epoch = true, epoch
+	}
 	if a.recount {
 		// One attempt's time, as for the publish: a request to a leader
 		// that just died is never answered, and must not use up the

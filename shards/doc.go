@@ -11,6 +11,12 @@
 // JetStream key-value bucket; a consumer claims one (ClaimCheckpoint), which
 // fences the writes of whoever held it before.
 //
+// The embedded log refuses puts at once (ErrUnavailable) while its disk is
+// nearly full or a write has failed for want of space, instead of leaving
+// them unanswered, and recovers by itself once space is free: a JetStream
+// stream that failed a write answers no publish until it is reloaded, so
+// the store then reopens JetStream (Store.Writable tells /readyz).
+//
 // Instead of the embedded server the log may live on an external NATS
 // cluster (StoreConfig.NATS), replicated, and be shared by several Hydrant
 // nodes: appends ride out the cluster's leader elections, appenders of

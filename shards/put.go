@@ -16,7 +16,8 @@ type PutResult struct {
 	Sequence Sequence
 	// Err is nil when the record is stored, ErrThrottled when its shard's
 	// quota refused it (ErrDiskBudget, which is ErrThrottled too, when the
-	// log is at its disk budget), and the log's error when it could not be
+	// log is at its disk budget), ErrUnavailable while the log cannot store
+	// records (its disk is full), and the log's error when it could not be
 	// stored.
 	Err error
 }
@@ -24,19 +25,21 @@ type PutResult struct {
 // Put routes each record to its shard (by HashKey when set, else by the MD5
 // of its partition key), admits it against the shard's quota at now, and
 // appends the admitted records of each shard (none while the log is at its
-// disk budget), shards in parallel. It
+// disk budget; none while it is not writable), shards in parallel. It
 // returns a result per record, in order: a throttled or failed record fails
 // alone. Put returns only when the log is done with recs.
 func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutResult {
 	results := make([]PutResult, len(recs))
 	perShard := make([][]int, st.Shards()) // indexes of admitted records
+	if st.health.down.Load() {
+		for i, rec := range recs {
+			results[i] = PutResult{Shard: st.shardOf(rec), Err: ErrUnavailable}
+		}
+		return results
+	}
 	full := st.budget.full() || st.ownFull()
 	for i, rec := range recs {
-		h := HashPartitionKey(rec.PartitionKey)
-		if rec.HashKey != nil {
-			h = *rec.HashKey
-		}
-		shard := st.shardMap.Shard(h)
+		shard := st.shardOf(rec)
 		results[i].Shard = shard
 		if full {
 			results[i].Err = ErrDiskBudget
@@ -71,6 +74,16 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 	}
 	wg.Wait()
 	return results
+}
+
+// shardOf returns the shard rec belongs to: by its HashKey when set, else
+// by the MD5 of its partition key.
+func (st *Stream) shardOf(rec Record) int {
+	h := HashPartitionKey(rec.PartitionKey)
+	if rec.HashKey != nil {
+		h = *rec.HashKey
+	}
+	return st.shardMap.Shard(h)
 }
 
 // countThrottled counts the records Put refused, by shard and reason.

@@ -102,10 +102,13 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	}
 
 	var ready atomic.Bool
+	// Ready once serving, and while the shard log can store puts (not
+	// while its disk is full).
+	isReady := func() bool { return ready.Load() && store.Writable() }
 	srv, err := ingest.NewServer(ingest.Limits{
 		MaxRequestSize: int(cfg.Server.MaxRequestSize),
 		MaxRecordSize:  int(cfg.Server.MaxRecordSize),
-	}, targets, ready.Load, ingest.Settings{Logger: logger, Metrics: ingestMetrics})
+	}, targets, isReady, ingest.Settings{Logger: logger, Metrics: ingestMetrics})
 	if err != nil {
 		return err
 	}

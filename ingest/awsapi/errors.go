@@ -47,6 +47,16 @@ func (s *Server) internal(what string, err error) *apiError {
 	return newError(http.StatusInternalServerError, "InternalFailureException", "Internal service failure.")
 }
 
+// unavailableMessage says why a put was not stored while the shard log
+// cannot store records.
+const unavailableMessage = "The service cannot store records now (its disk is full): retry later."
+
+// errUnavailable is the error of a put the shard log cannot store now
+// (shards.ErrUnavailable): 503, which the SDKs retry.
+func errUnavailable() *apiError {
+	return newError(http.StatusServiceUnavailable, "ServiceUnavailableException", unavailableMessage)
+}
+
 // validationMessage is AWS's wording for a model constraint; a nil value
 // (a member that is missing) is written null, unquoted, as AWS does.
 func validationMessage(value any, field, constraint string) string {

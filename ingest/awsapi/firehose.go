@@ -94,6 +94,9 @@ func (s *Server) firehosePutRecord(ctx context.Context, c *call, req *firehosePu
 	if errors.Is(res.Err, shards.ErrThrottled) {
 		return nil, newError(http.StatusServiceUnavailable, "ServiceUnavailableException", "Slow down.")
 	}
+	if errors.Is(res.Err, shards.ErrUnavailable) {
+		return nil, errUnavailable()
+	}
 	if res.Err != nil {
 		return nil, s.internal("put to "+d.Name+" failed", res.Err)
 	}
@@ -149,6 +152,9 @@ func (s *Server) firehosePutRecordBatch(ctx context.Context, c *call, req *putRe
 		case errors.Is(res.Err, shards.ErrThrottled):
 			out.FailedPutCount++
 			out.RequestResponses[i] = putRecordBatchEntry{ErrorCode: "ServiceUnavailableException", ErrorMessage: "Slow down."}
+		case errors.Is(res.Err, shards.ErrUnavailable):
+			out.FailedPutCount++
+			out.RequestResponses[i] = putRecordBatchEntry{ErrorCode: "ServiceUnavailableException", ErrorMessage: unavailableMessage}
 		default:
 			out.FailedPutCount++
 			out.RequestResponses[i] = putRecordBatchEntry{ErrorCode: "InternalFailure", ErrorMessage: "Internal service failure."}

@@ -132,6 +132,9 @@ func (s *Server) putError(stream string, res shards.PutResult) *apiError {
 		return newError(http.StatusBadRequest, "ProvisionedThroughputExceededException",
 			"Rate exceeded for shard %s in stream %s under account %s.", shards.ShardID(res.Shard), stream, s.opts.AccountID)
 	}
+	if errors.Is(res.Err, shards.ErrUnavailable) {
+		return errUnavailable()
+	}
 	return s.internal("put to "+stream+" failed", res.Err)
 }
 
