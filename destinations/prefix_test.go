@@ -1,6 +1,7 @@
 package destinations
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,5 +60,52 @@ func TestPrefix(t *testing.T) {
 	}
 	if r := randomString("x"); len(r) != 11 {
 		t.Fatalf("random string %q: want 11 characters", r)
+	}
+}
+
+// Evaluate refuses a partition key value that is not one safe path segment,
+// whichever transform set it, so no batch is written into another
+// partition's path or under a key the store can never take.
+func TestPrefixRefusesUnsafePartitionValues(t *testing.T) {
+	p, err := CompilePrefix("c=!{partitionKeyFromQuery:c}/!{timestamp:yyyy}/", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("v", MaxPartitionKeyValue)
+	tests := map[string]struct {
+		value string
+		want  string // the evaluated prefix; "" for an error
+	}{
+		"letters and digits":  {value: "acme-42_x", want: "c=acme-42_x/2026/"},
+		"equals, dots, space": {value: "v=1.2 beta..", want: "c=v=1.2 beta../2026/"},
+		"unicode":             {value: "café-東京", want: "c=café-東京/2026/"},
+		"empty":               {value: "", want: "c=/2026/"},
+		"255 bytes":           {value: long, want: "c=" + long + "/2026/"},
+		"256 bytes":           {value: long + "v"},
+		"slash dot dot":       {value: "x/../../d=other"},
+		"slash":               {value: "a/b"},
+		"backslash":           {value: `a\b`},
+		"dot dot":             {value: ".."},
+		"dot":                 {value: "."},
+		"NUL":                 {value: "a\x00b"},
+		"newline":             {value: "a\nb"},
+		"DEL":                 {value: "a\x7fb"},
+		"C1 control":          {value: "a\u0085b"},
+		"invalid UTF-8":       {value: "a\xffb"},
+	}
+	oldest := time.Date(2026, 11, 5, 7, 8, 9, 0, time.UTC)
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := p.Evaluate(PrefixValues{Oldest: oldest, PartitionKeys: map[string]string{"c": tt.value}})
+			if tt.want == "" {
+				if err == nil || !strings.Contains(err.Error(), `partition key "c"`) {
+					t.Fatalf("prefix = %q, err = %v; want an error naming the key", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("prefix = %q, err = %v; want %q", got, err, tt.want)
+			}
+		})
 	}
 }

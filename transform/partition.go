@@ -10,19 +10,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/itchyny/gojq"
 
 	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/destinations"
 )
 
 const codePartitionKeyError = "Transform.PartitionKeyError"
-
-// maxPartitionKeyValue is the limit on one partition key value: a value is
-// one segment of a file path or object key, and file systems refuse names
-// over 255 bytes (Firehose's own limit is 512).
-const maxPartitionKeyValue = 255
 
 // NewPartition builds partition, Firehose's MetadataExtraction processor:
 // a jq query run on each JSON record must yield an object whose members
@@ -86,7 +81,7 @@ func partitionOutput(v any, data []byte) Output {
 	for k, val := range obj {
 		s, msg := partitionValue(val)
 		if msg == "" {
-			msg = unsafePartitionValue(s)
+			msg = destinations.UnsafePartitionValue(s)
 		}
 		if msg != "" {
 			if problem == "" || k < badKey {
@@ -102,35 +97,12 @@ func partitionOutput(v any, data []byte) Output {
 	return Output{Result: Ok, Data: data, PartitionKeys: keys}
 }
 
-// unsafePartitionValue says why a partition key value cannot become one
-// segment of an object key or file path, or "" when it can. A value is
-// refused when it holds "/" or "\\" (it would add segments: "/.." would
-// write into another partition's path), is "." or "..", holds a control
-// character or invalid UTF-8 (file systems and S3 refuse them, which used
-// to stall the shard in retries), or is longer than maxPartitionKeyValue
-// bytes (a file name's limit on common file systems).
-func unsafePartitionValue(s string) string {
-	switch {
-	case len(s) > maxPartitionKeyValue:
-		return fmt.Sprintf("is %d bytes long; the limit is %d", len(s), maxPartitionKeyValue)
-	case s == "." || s == "..":
-		return fmt.Sprintf("is %q, which names a directory, not a partition", s)
-	case strings.ContainsAny(s, "/\\"):
-		return "contains '/' or '\\', which would add path segments to the object key"
-	case !utf8.ValidString(s):
-		return "is not valid UTF-8"
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "contains a control character"
-	}
-	return ""
-}
-
 // checkPartitionKeys fails an output whose partition keys (set by a
 // transform such as http's Lambda metadata) hold a value
 // unsafePartitionValue refuses.
 func checkPartitionKeys(o Output, code string) Output {
 	for _, k := range slices.Sorted(maps.Keys(o.PartitionKeys)) {
-		if msg := unsafePartitionValue(o.PartitionKeys[k]); msg != "" {
+		if msg := destinations.UnsafePartitionValue(o.PartitionKeys[k]); msg != "" {
 			return failedOutput(code, fmt.Sprintf("partition key %q %s", k, msg))
 		}
 	}

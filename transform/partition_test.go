@@ -37,6 +37,8 @@ func TestPartition(t *testing.T) {
 		"dot dot":          {`{k: .k}`, recordCase{in: `{"k":".."}`, result: ProcessingFailed, code: fail, msg: `partition key "k" is ".."`}},
 		"NUL":              {`{k: .k}`, recordCase{in: `{"k":"a\u0000b"}`, result: ProcessingFailed, code: fail, msg: `partition key "k" contains a control character`}},
 		"newline":          {`{k: .k}`, recordCase{in: `{"k":"a\nb"}`, result: ProcessingFailed, code: fail, msg: `contains a control character`}},
+		"C1 control":       {`{k: .k}`, recordCase{in: `{"k":"a\u0085b"}`, result: ProcessingFailed, code: fail, msg: `contains a control character`}},
+		"dot":              {`{k: .k}`, recordCase{in: `{"k":"."}`, result: ProcessingFailed, code: fail, msg: `partition key "k" is "."`}},
 		"dots inside pass": {`{k: .k}`, recordCase{in: `{"k":"v1..2 = ok é"}`, result: Ok, data: `{"k":"v1..2 = ok é"}`, keys: map[string]string{"k": "v1..2 = ok é"}}},
 		"missing value":    {`{customer: .customer_id}`, recordCase{in: `{"id":1}`, result: ProcessingFailed, code: fail, msg: `partition key "customer" is null or missing`}},
 		"null value":       {`{customer: .customer_id}`, recordCase{in: `{"customer_id":null}`, result: ProcessingFailed, code: fail, msg: `partition key "customer" is null`}},
