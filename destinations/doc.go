@@ -7,6 +7,8 @@
 // implementation, Objects, over a small ObjectStore interface: JSON-lines
 // encoding, compression, Firehose-style key prefixes, and names derived from
 // (delivery, shard, first sequence) so that re-delivering a batch rewrites the
-// same object instead of duplicating it. Records that cannot be delivered go
+// same object instead of duplicating it. A partition key value becomes one
+// key segment only if UnsafePartitionValue accepts it, so no record picks a
+// key outside its partition. Records that cannot be delivered go
 // to an ErrorOutput as Firehose-format JSON documents — never dropped.
 package destinations
