@@ -20,6 +20,9 @@ func (c *Catalog) CreateStream(ctx context.Context, name string, n int) error {
 	if c.taken(name) {
 		return fmt.Errorf("Stream %s: %w", name, awsapi.ErrExists)
 	}
+	if !shards.NameFits(name, n) {
+		return fmt.Errorf("stream name %q is too long for the shard log once escaped ('_' and '.' count twice): use a shorter one: %w", name, awsapi.ErrInvalid)
+	}
 	if err := c.checkLimits(n); err != nil {
 		return err
 	}

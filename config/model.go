@@ -93,13 +93,14 @@ type ServerConfig struct {
 	MaxRequestSize Size   `yaml:"max_request_size"` // 1MiB..256MiB
 	MaxRecordSize  Size   `yaml:"max_record_size"`  // 1KiB..10MiB, at most MaxRequestSize
 	// MaxInFlightBytes bounds what requests being served may make the
-	// server hold, all connections together (a body as declared, its
-	// decompressed limit when compressed, a GetRecords answer's largest
-	// size); a request past it gets 503 and Retry-After, unread.
-	MaxInFlightBytes Size `yaml:"max_in_flight_bytes"` // 16MiB..1TiB, at least max_request_size; default 512MiB
+	// server hold, all connections together: a body as declared (twice,
+	// for what is decoded from it), a compressed one as it decompresses, a
+	// GetRecords answer until it is written. Requests over 1MiB may take
+	// three quarters of it; a request past it gets 503 and Retry-After.
+	MaxInFlightBytes Size `yaml:"max_in_flight_bytes"` // 16MiB..1TiB, at least 3 × max_request_size; default 256MiB
 	// MaxConnections bounds open client connections; past it new ones wait
 	// in the listen queue.
-	MaxConnections int        `yaml:"max_connections"` // 16..1000000; default 4096
+	MaxConnections int        `yaml:"max_connections"` // 16..1000000; default 1024
 	Auth           AuthConfig `yaml:"auth"`            // off when empty
 	TLS            *TLSConfig `yaml:"tls"`             // HTTPS when set
 }
@@ -158,7 +159,7 @@ type TLSConfig struct {
 // NewDefaultServerConfig returns the server defaults.
 func NewDefaultServerConfig() ServerConfig {
 	return ServerConfig{Listen: "127.0.0.1:4545", MaxRequestSize: 16 * MiB, MaxRecordSize: 1000 * KiB,
-		MaxInFlightBytes: 512 * MiB, MaxConnections: 4096}
+		MaxInFlightBytes: 256 * MiB, MaxConnections: 1024}
 }
 
 // StorageConfig is where and how durably the shard logs are written.

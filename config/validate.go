@@ -114,8 +114,9 @@ func (c ServerConfig) Validate() []FieldError {
 	if between(&errs, "max_record_size", c.MaxRecordSize, KiB, 10*MiB) && c.MaxRecordSize > c.MaxRequestSize {
 		errs.add("max_record_size", "must not exceed max_request_size (%v)", c.MaxRequestSize)
 	}
-	if between(&errs, "max_in_flight_bytes", c.MaxInFlightBytes, 16*MiB, TiB) && c.MaxInFlightBytes < c.MaxRequestSize {
-		errs.add("max_in_flight_bytes", "must be at least max_request_size (%v)", c.MaxRequestSize)
+	// A body counts twice, and large requests may take three quarters.
+	if between(&errs, "max_in_flight_bytes", c.MaxInFlightBytes, 16*MiB, TiB) && c.MaxInFlightBytes < 3*c.MaxRequestSize {
+		errs.add("max_in_flight_bytes", "must be at least 3 × max_request_size (%v), or the largest request never fits", 3*c.MaxRequestSize)
 	}
 	between(&errs, "max_connections", c.MaxConnections, 16, 1_000_000)
 	seen := map[string]bool{}

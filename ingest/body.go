@@ -44,54 +44,95 @@ func tooLarge(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge", message: fmt.Sprintf(format, args...)}
 }
 
-// readBody reads the whole (decoded) body of r from body into dst, refusing
-// a declared length over limit before reading, more than limit bytes after
-// decompression, and a line of a line format (mt and the body's first byte
-// say which) as soon as its record is over maxRecord.
-func readBody(dst *bytes.Buffer, r *http.Request, body io.Reader, mt string, limit, maxRecord int) *requestError {
+// readBody reads the whole (decoded) body of r from body into dst and
+// returns it, refusing a declared length over limit before reading, more
+// than limit bytes after decompression, and a line of a line format (mt and
+// the body's first byte say which) as soon as its record is over
+// maxRecord. The request's Budget covers what dst grows to before it
+// grows; past the in-flight limit the request is refused (503).
+func readBody(dst []byte, r *http.Request, body io.Reader, mt string, limit, maxRecord int) ([]byte, *requestError) {
 	if r.ContentLength > int64(limit) {
-		return tooLarge("request body is %d bytes; the limit is %d", r.ContentLength, limit)
+		return dst, tooLarge("request body is %d bytes; the limit is %d", r.ContentLength, limit)
 	}
 	raw := body
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	switch enc {
 	case "", "identity":
+		if r.ContentLength > int64(cap(dst)) {
+			// Its reservation was made before the request was served.
+			dst = make([]byte, 0, r.ContentLength+1)
+		}
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(raw)
 		if err != nil {
-			return badRequest("body is not valid gzip: %v", err)
+			return dst, badRequest("body is not valid gzip: %v", err)
 		}
 		defer zr.Close()
 		body = zr
 	case "zstd":
 		zr, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1<<20))
 		if err != nil {
-			return badRequest("body is not valid zstd: %v", err)
+			return dst, badRequest("body is not valid zstd: %v", err)
 		}
 		defer zr.Close()
 		body = zr
 	default:
-		return &requestError{status: http.StatusUnsupportedMediaType, code: "UnsupportedContentEncoding",
+		return dst, &requestError{status: http.StatusUnsupportedMediaType, code: "UnsupportedContentEncoding",
 			message: fmt.Sprintf("Content-Encoding %q is not supported (use gzip, zstd or none)", enc)}
 	}
 	guard := &lineGuard{r: io.LimitReader(body, int64(limit)+1), mt: mt, max: int64(maxRecord), line: 1, first: -1}
-	n, err := dst.ReadFrom(guard)
+	dst, err := readAll(dst[:0], guard, BudgetFrom(r.Context()), limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		var rerr *requestError
 		switch {
 		case errors.As(err, &rerr):
-			return rerr
+			return dst, rerr
 		case errors.As(err, &mbe):
-			return tooLarge("request body is over the %d-byte limit", limit)
-		case r.Header.Get("Content-Encoding") != "":
-			return badRequest("cannot decode the %s body: %v", r.Header.Get("Content-Encoding"), err)
+			return dst, tooLarge("request body is over the %d-byte limit", limit)
+		case enc != "" && enc != "identity":
+			return dst, badRequest("cannot decode the %s body: %v", r.Header.Get("Content-Encoding"), err)
 		}
-		return badRequest("reading the body: %v", err)
+		return dst, badRequest("reading the body: %v", err)
 	}
-	if n > int64(limit) {
-		return tooLarge("request body is over the %d-byte limit (after decompression)", limit)
+	if len(dst) > limit {
+		return dst, tooLarge("request body is over the %d-byte limit (after decompression)", limit)
 	}
-	return nil
+	return dst, nil
+}
+
+// minRead is the capacity a body buffer starts growing from.
+const minRead = 32 << 10
+
+// readAll appends src to dst until EOF or until dst holds more than limit
+// bytes. dst grows by doubling, to at most limit+1 bytes, and only once b
+// covers what it grows to: a compressed body is counted as it
+// decompresses, not as it was sent. Past the in-flight limit it returns
+// errBusy.
+func readAll(dst []byte, src io.Reader, b *Budget, limit int) ([]byte, error) {
+	if !b.Ensure(bodyReserve(int64(cap(dst)))) {
+		return dst, errBusy()
+	}
+	for len(dst) <= limit {
+		if len(dst) == cap(dst) {
+			c := min(max(2*cap(dst), minRead), limit+1)
+			if !b.Ensure(bodyReserve(int64(c))) {
+				return dst, errBusy()
+			}
+			grown := make([]byte, len(dst), c)
+			copy(grown, dst)
+			dst = grown
+		}
+		n, err := src.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }
 
 // lineGuard refuses a line whose record is over max bytes while the body

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,7 +78,7 @@ type Server struct {
 	aws     http.Handler
 	auth    *auth.Authenticator // nil: no credential needed
 	arn     string              // "arn:aws:%s:REGION:ACCOUNT:%s"
-	bufs    sync.Pool           // *bytes.Buffer
+	bufs    sync.Pool           // *[]byte, of small bodies
 }
 
 // NewServer returns a server for the given targets, keyed by the name
@@ -193,6 +192,10 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { s.putTime.Observe(time.Since(start).Seconds()) }()
 	name := r.PathValue("name")
+	if !validName(name) {
+		writeError(w, badRequest("stream name %q: must be 1-%d characters of a-z A-Z 0-9 _ . -", name, maxNameLength))
+		return
+	}
 	s.mu.RLock()
 	t, ok := s.targets[name]
 	s.mu.RUnlock()
@@ -215,15 +218,19 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := s.getBuffer()
-	defer s.bufs.Put(buf)
+	defer s.putBuffer(buf)
 	// r.Body itself stays as it is: replaced, the server would not see how
 	// much of it is unread after an early refusal, and would wait to discard it.
 	body := http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize))
-	if err := readBody(buf, r, body, mt, s.limits.MaxRequestSize, s.limits.MaxRecordSize); err != nil {
+	if *buf, err = readBody(*buf, r, body, mt, s.limits.MaxRequestSize, s.limits.MaxRecordSize); err != nil {
+		if err.status == http.StatusServiceUnavailable {
+			RefuseBusy(w, r)
+			return
+		}
 		writeError(w, err)
 		return
 	}
-	recs, err := s.parse(r, t, mt, buf.Bytes())
+	recs, err := s.parse(r, t, mt, *buf)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -235,6 +242,26 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 	results, stored, bytes := s.store(r.Context(), name, t.stream, recs)
 	t.puts.Count(stored, bytes)
 	writeResults(w, results)
+}
+
+// maxNameLength is the longest name of a stream or delivery (Kinesis'
+// limit; the config's own are at most 64).
+const maxNameLength = 128
+
+// validName reports whether name is 1-128 of [a-zA-Z0-9_.-], as Kinesis
+// and Firehose names are.
+func validName(name string) bool {
+	if len(name) < 1 || len(name) > maxNameLength {
+		return false
+	}
+	for _, c := range []byte(name) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // parse splits the body into records with their partition keys; it writes
@@ -317,12 +344,22 @@ func firstError(puts []shards.PutResult) error {
 	return nil
 }
 
-func (s *Server) getBuffer() *bytes.Buffer {
-	if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
-		b.Reset()
+func (s *Server) getBuffer() *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
 		return b
 	}
-	return new(bytes.Buffer)
+	return new([]byte)
+}
+
+// maxPooledBuffer is the largest body buffer kept for reuse: a larger one
+// would make every small request that reuses it reserve its size.
+const maxPooledBuffer = 256 << 10
+
+func (s *Server) putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
+		s.bufs.Put(b)
+	}
 }
 
 // writeResults answers 200 when every record was stored, 429 with

@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -18,7 +20,17 @@ const (
 	iteratorTTL       = 5 * time.Minute
 	maxGetRecords     = 10000
 	maxGetRecordBytes = 10 << 20
+	// leastGetRecordBytes is the smallest answer a GetRecords call is
+	// served with when the in-flight limit has no room for a full one.
+	leastGetRecordBytes = 1 << 20
 )
+
+// answerReserve is what a GetRecords answer of data bytes in n records may
+// make the server hold until it is written: the log messages read and the
+// records cut from them, the answer's base64 JSON encoding (4/3) and the
+// encoder's buffer (measured: 8 answers of 10 MiB held unread take about
+// 4 times their data), and each record's fields.
+func answerReserve(data, n int64) int64 { return data*4 + n*256 + 64<<10 }
 
 // iterator is the state a shard iterator carries: where to read next and
 // when it was issued. On the wire it is opaque base64.
@@ -187,9 +199,27 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 	if it.shard >= st.Log.Shards() {
 		return nil, errNotFound("Shard %s in stream %s under account %s does not exist", shards.ShardID(it.shard), st.Name, s.opts.AccountID)
 	}
-	page, err := s.store.Read(ctx, st.Name, it.shard, it.next, limit, maxGetRecordBytes)
+	// The answer is held until the client reads it: it counts against the
+	// in-flight limit, as much of a full one as fits, else the call is
+	// refused. It is then trimmed to what was read.
+	budget := ingest.BudgetFrom(ctx)
+	held, ok := budget.EnsureUpTo(answerReserve(maxGetRecordBytes, int64(limit)), answerReserve(leastGetRecordBytes, 1))
+	if !ok {
+		return nil, newError(http.StatusServiceUnavailable, "ServiceUnavailableException", "%s", ingest.BusyMessage)
+	}
+	maxBytes := int(min((held-64<<10)/4, maxGetRecordBytes))
+	page, err := s.store.Read(ctx, st.Name, it.shard, it.next, limit, maxBytes)
 	if err != nil {
 		return nil, s.internal("GetRecords", err)
+	}
+	data := 0
+	for _, r := range page.Records {
+		data += len(r.Data) + len(r.PartitionKey)
+	}
+	if need := answerReserve(int64(data), int64(len(page.Records))); need > held {
+		budget.Ensure(need) // one record over maxBytes: it is read already
+	} else {
+		budget.Shrink(need)
 	}
 	out := getRecordsResponse{Records: make([]kinesisOutRecord, len(page.Records)), MillisBehindLatest: page.Behind.Milliseconds()}
 	for i, r := range page.Records {

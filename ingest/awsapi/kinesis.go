@@ -13,10 +13,16 @@ import (
 )
 
 const (
-	maxPutRecords        = 500
-	maxPutRecordsBytes   = 10 << 20 // PutRecords request: 10 MiB of data and keys
-	kinesisMinRecordSize = 1 << 20  // Kinesis takes records of at least 1 MiB
-	maxPartitionKey      = 256
+	maxPutRecords = 500
+	// A PutRecords request may carry 5 MiB of data and partition keys in
+	// all where records are at most 1 MiB (the Kinesis developer guide),
+	// and 10 MiB where they may be larger (streams with
+	// MaxRecordSizeInKiB raised, the API reference): past it the whole
+	// request is InvalidArgumentException.
+	maxPutRecordsBytes      = 5 << 20
+	maxPutRecordsBytesLarge = 10 << 20
+	kinesisMinRecordSize    = 1 << 20 // Kinesis takes records of at least 1 MiB
+	maxPartitionKey         = 256
 )
 
 var (
@@ -174,8 +180,8 @@ func (s *Server) kinesisPutRecords(ctx context.Context, c *call, req *putRecords
 		recs[i] = rec
 		total += rec.Size()
 	}
-	if total > maxPutRecordsBytes {
-		return nil, errInvalidArgument("Records size exceeds %d bytes.", maxPutRecordsBytes)
+	if limit := s.putRecordsLimit(); total > limit {
+		return nil, errInvalidArgument("Records size exceeds %d bytes: a PutRecords request may carry %d bytes of data and partition keys in all.", limit, limit)
 	}
 	out := putRecordsResponse{Records: make([]putRecordsEntry, len(recs)), EncryptionType: "NONE"}
 	results := st.Log.Put(ctx, c.now, recs)
@@ -194,6 +200,15 @@ func (s *Server) kinesisPutRecords(ctx context.Context, c *call, req *putRecords
 		out.Records[i] = putRecordsEntry{ErrorCode: "InternalFailure", ErrorMessage: "Internal service failure."}
 	}
 	return out, nil
+}
+
+// putRecordsLimit is the most data and partition keys a PutRecords
+// request may carry in all.
+func (s *Server) putRecordsLimit() int {
+	if s.opts.MaxRecordSize > kinesisMinRecordSize {
+		return maxPutRecordsBytesLarge
+	}
+	return maxPutRecordsBytes
 }
 
 type listStreamsRequest struct {
