@@ -41,7 +41,8 @@ type Options struct {
 	// CreateDeliveryStream may add: streams open in all (declared ones
 	// included) and their shards in all (0: no limit). Each shard holds
 	// memory and file descriptors; past a limit the call is
-	// LimitExceededException. A log already past them still opens.
+	// LimitExceededException. A log already past them is not opened:
+	// Load says which limit to raise.
 	MaxStreams, MaxShards int
 	// AllowedBuckets are where created delivery streams may write:
 	// "bucket" (any prefix) or "bucket/prefix-glob" (* and ?); empty: any.
@@ -222,41 +223,89 @@ func (c *Catalog) save(ctx context.Context, key string, v any) error {
 
 // Load opens the streams and starts the delivery streams created through
 // the APIs before the last stop. One the config now declares under the same
-// name is left to the config, with a warning.
+// name is left to the config, with a warning. When they would take the
+// server past MaxStreams or MaxShards (limits lowered since, or a log
+// written before there were any), nothing is opened and Load says which
+// limit to raise: opening them all is what would exhaust memory or file
+// descriptors; nothing stored is deleted.
 func (c *Catalog) Load(ctx context.Context) error {
-	streams, err := c.opts.Store.ListMeta(ctx, streamPrefix)
+	streams, deliveries, err := c.loadDefs(ctx)
 	if err != nil {
 		return err
 	}
-	for key, raw := range streams {
+	if err := c.checkLoad(streams, deliveries); err != nil {
+		return err
+	}
+	for _, def := range streams {
+		if err := c.openStream(ctx, def); err != nil {
+			return err
+		}
+	}
+	for _, def := range deliveries {
+		if err := c.openDelivery(ctx, def); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadDefs reads what the APIs created, but for what the config now
+// declares.
+func (c *Catalog) loadDefs(ctx context.Context) ([]streamDef, []deliveryDef, error) {
+	raws, err := c.opts.Store.ListMeta(ctx, streamPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	var streams []streamDef
+	for key, raw := range raws {
 		var def streamDef
 		if err := json.Unmarshal(raw, &def); err != nil {
-			return fmt.Errorf("catalog %s: %w", key, err)
+			return nil, nil, fmt.Errorf("catalog %s: %w", key, err)
 		}
 		if c.taken(def.Name) {
 			c.logger.Warn("a stream created through the API is now declared in the config; the config wins", "stream", def.Name)
 			continue
 		}
-		if err := c.openStream(ctx, def); err != nil {
-			return err
-		}
+		streams = append(streams, def)
 	}
-	deliveries, err := c.opts.Store.ListMeta(ctx, deliveryPrefix)
-	if err != nil {
-		return err
+	if raws, err = c.opts.Store.ListMeta(ctx, deliveryPrefix); err != nil {
+		return nil, nil, err
 	}
-	for key, raw := range deliveries {
+	var deliveries []deliveryDef
+	for key, raw := range raws {
 		var def deliveryDef
 		if err := json.Unmarshal(raw, &def); err != nil {
-			return fmt.Errorf("catalog %s: %w", key, err)
+			return nil, nil, fmt.Errorf("catalog %s: %w", key, err)
 		}
 		if c.taken(def.Spec.Name) {
 			c.logger.Warn("a delivery stream created through the API is now declared in the config; the config wins", "delivery", def.Spec.Name)
 			continue
 		}
-		if err := c.openDelivery(ctx, def); err != nil {
-			return err
-		}
+		deliveries = append(deliveries, def)
+	}
+	return streams, deliveries, nil
+}
+
+// checkLoad refuses to open what the APIs created when, with what is open
+// already (the config's own), it is past MaxStreams or MaxShards.
+func (c *Catalog) checkLoad(streams []streamDef, deliveries []deliveryDef) error {
+	n, total := c.opts.Store.Counts()
+	n += len(streams) + len(deliveries)
+	for _, def := range streams {
+		total += def.Shards
+	}
+	for _, def := range deliveries {
+		total += max(def.Shards, 1)
+	}
+	switch {
+	case c.opts.MaxStreams > 0 && n > c.opts.MaxStreams:
+		return fmt.Errorf("the shard log holds %d streams (%d created through the APIs), more than storage.max_streams (%d): "+
+			"raise it to at least %d to start (then delete streams through the API to come back under it); nothing was opened or deleted",
+			n, len(streams)+len(deliveries), c.opts.MaxStreams, n)
+	case c.opts.MaxShards > 0 && total > c.opts.MaxShards:
+		return fmt.Errorf("the shard log's streams have %d shards in all, more than storage.max_shards (%d): "+
+			"raise it to at least %d to start (each shard holds memory and a file descriptor; then delete streams through the API to come back under it); nothing was opened or deleted",
+			total, c.opts.MaxShards, total)
 	}
 	return nil
 }
