@@ -262,3 +262,34 @@ func TestNativeCompressedBodyCountsDecompressed(t *testing.T) {
 		})
 	}
 }
+
+// A name that is not 1-128 of [a-zA-Z0-9_.-] is 400 InvalidArgumentException
+// on the native API, before anything else, as on the AWS APIs (it was 404
+// on the old main, whatever the name).
+func TestNativeNamesAreValidated(t *testing.T) {
+	e := newTestEnv(t, shards.Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 1000})
+	tests := []struct {
+		name   string
+		status int
+		code   string
+	}{
+		{strings.Repeat("a", 129), http.StatusBadRequest, "InvalidArgumentException"},
+		{"a%20b", http.StatusBadRequest, "InvalidArgumentException"},
+		{"%C3%A9", http.StatusBadRequest, "InvalidArgumentException"},
+		{"a%00", http.StatusBadRequest, "InvalidArgumentException"},
+		{strings.Repeat("a", 128), http.StatusNotFound, "ResourceNotFoundException"},
+		{"plain", http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name[:min(len(tt.name), 16)], func(t *testing.T) {
+			status, _, out := e.put(t, tt.name, hdr("Content-Type", "application/x-ndjson"), []byte(`{"a":1}`))
+			code := ""
+			if out.Error != nil {
+				code = out.Error.Code
+			}
+			if status != tt.status || code != tt.code {
+				t.Fatalf("%d %q; want %d %q", status, code, tt.status, tt.code)
+			}
+		})
+	}
+}
