@@ -12,8 +12,8 @@
 // requests being served may make the process hold, counted as they grow
 // (a body as declared, a compressed one as it decompresses, a GetRecords
 // answer until it is written; 503 past it), a stream name must be 1-128
-// of [a-zA-Z0-9_.-],
-// and with credentials configured a request is authenticated (package
-// auth) before its body is read, and authorized per action and resource
-// (authorizePut, RequireAction; the AWS APIs do the same per operation).
+// of [a-zA-Z0-9_.-], and with credentials configured a request is
+// authenticated (package auth) before its body is read, and authorized per
+// action and resource (authorizePut, RequireAction; the AWS APIs do the
+// same per operation).
 package ingest
