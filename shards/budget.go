@@ -77,23 +77,32 @@ func (s *Store) refreshUsage(ctx context.Context) error {
 	}
 	s.budget.used.Store(int64(info.Store) / int64(s.replicas))
 	s.mu.Lock()
-	streams := make([]*Stream, 0, len(s.streams))
+	byShard := make(map[string]*Stream) // JetStream stream name → its stream
 	for _, st := range s.streams {
 		if st.spec.DiskBudget > 0 || s.budget.limit > 0 {
-			streams = append(streams, st)
+			for i := range st.spec.Shards {
+				byShard[jsStreamName(st.spec.Name, i)] = st
+			}
 		}
 	}
 	s.mu.Unlock()
-	for _, st := range streams {
-		var bytes int64
-		for i := range st.spec.Shards {
-			js, err := s.js.Stream(ctx, jsStreamName(st.spec.Name, i))
-			if err != nil {
-				return fmt.Errorf("shard log: read disk usage of stream %s: %w", st.spec.Name, err)
-			}
-			bytes += int64(js.CachedInfo().State.Bytes)
+	if len(byShard) == 0 {
+		return nil
+	}
+	// One listing (a request per 256 JetStream streams) rather than a
+	// request per shard every interval.
+	bytes := make(map[*Stream]int64)
+	lister := s.js.ListStreams(ctx)
+	for info := range lister.Info() {
+		if st, ok := byShard[info.Config.Name]; ok {
+			bytes[st] += int64(info.State.Bytes)
 		}
-		st.own.used.Store(bytes)
+	}
+	if err := lister.Err(); err != nil {
+		return fmt.Errorf("shard log: read the streams' disk usage: %w", err)
+	}
+	for _, st := range byShard {
+		st.own.used.Store(bytes[st])
 	}
 	return nil
 }
