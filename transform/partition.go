@@ -99,7 +99,7 @@ func partitionOutput(v any, data []byte) Output {
 
 // checkPartitionKeys fails an output whose partition keys (set by a
 // transform such as http's Lambda metadata) hold a value
-// unsafePartitionValue refuses.
+// destinations.UnsafePartitionValue refuses.
 func checkPartitionKeys(o Output, code string) Output {
 	for _, k := range slices.Sorted(maps.Keys(o.PartitionKeys)) {
 		if msg := destinations.UnsafePartitionValue(o.PartitionKeys[k]); msg != "" {
