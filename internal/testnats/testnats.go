@@ -52,6 +52,9 @@ type Cluster struct {
 	servers []*member
 	// routes[i][j] carries server i's routes to server j (nil for i == j).
 	routes [][]*proxy
+	// advertise is the route address every server advertises: one that
+	// refuses connections, so that all routes go through routes (see nowhere).
+	advertise string
 }
 
 type member struct {
@@ -70,7 +73,7 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	if n < 1 {
 		t.Fatalf("testnats: a cluster of %d servers", n)
 	}
-	c := &Cluster{t: t, cluster: true, opts: opts}
+	c := &Cluster{t: t, cluster: true, opts: opts, advertise: nowhere(t)}
 	for i := range n {
 		c.servers = append(c.servers, &member{
 			name:  fmt.Sprintf("n%d", i+1),
@@ -205,7 +208,7 @@ func (c *Cluster) options(i int) *server.Options {
 		NoSigs:             true,
 	}
 	if c.cluster {
-		o.Cluster = server.ClusterOpts{Name: ClusterName, Host: "127.0.0.1", Port: m.route}
+		o.Cluster = server.ClusterOpts{Name: ClusterName, Host: "127.0.0.1", Port: m.route, Advertise: c.advertise}
 		for j := range c.servers {
 			if j != i {
 				o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: c.routes[i][j].addr()})

@@ -85,6 +85,29 @@ func TestStartOneWithToken(t *testing.T) {
 	}
 }
 
+// Every route goes through the proxies that Kill cuts: none goes straight
+// to a server's own route port, as one learnt from another server's gossip
+// would, and which would survive Kill.
+func TestRoutesGoThroughTheProxies(t *testing.T) {
+	c := StartCluster(t, 3)
+	for i := range c.Size() {
+		rz, err := c.Server(i).Routez(&server.RoutezOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rz.Routes) == 0 {
+			t.Fatalf("%s has no routes", c.Name(i))
+		}
+		for _, r := range rz.Routes {
+			for j := range c.Size() {
+				if r.DidSolicit && r.Port == c.servers[j].route {
+					t.Errorf("%s routes to %s on its route port %d, not through a proxy", c.Name(i), r.RemoteName, r.Port)
+				}
+			}
+		}
+	}
+}
+
 // A killed leader gives no notice: its stream elects a new leader only
 // after the election timeout, as after a crash.
 func TestKillLeaderTakesAnElection(t *testing.T) {
