@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -61,6 +62,15 @@ func (p Pointer) LookupString(doc []byte) (string, bool) {
 	r := gjson.GetBytes(doc, p.path)
 	switch r.Type {
 	case gjson.String:
+		if strings.ContainsRune(r.Str, utf8.RuneError) && strings.Contains(r.Raw, `\u`) {
+			// gjson reads a lone surrogate escape followed by another \u
+			// escape as one U+FFFD; encoding/json (what every other reader
+			// of the record uses) reads two characters.
+			var s string
+			if json.Unmarshal([]byte(r.Raw), &s) == nil {
+				return s, s != ""
+			}
+		}
 		return r.Str, r.Str != ""
 	case gjson.Number:
 		return r.Raw, true
