@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A checkpoint is one key of the checkpoint bucket per delivery and shard.
@@ -28,14 +27,14 @@ var ErrFenced = errors.New("checkpoint claimed by another consumer")
 // Checkpoint returns the last sequence delivery has delivered from shard of
 // its source stream, or 0 when it has delivered nothing yet.
 func (s *Store) Checkpoint(ctx context.Context, delivery string, shard int) (Sequence, error) {
-	e, err := s.cps.Get(ctx, checkpointKey(delivery, shard))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	v, _, err := s.cps.Get(ctx, checkpointKey(delivery, shard))
+	if errors.Is(err, errKeyNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint %s/%d: %w", delivery, shard, err)
 	}
-	seq, _, err := parseCheckpoint(e.Value())
+	seq, _, err := parseCheckpoint(v)
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint %s/%d: %w", delivery, shard, err)
 	}
@@ -81,8 +80,8 @@ func (s *Store) ClaimCheckpoint(ctx context.Context, delivery string, shard int)
 	err := retryTransient(ctx, func() (bool, error) {
 		ctx, cancel := s.attemptContext(ctx)
 		defer cancel()
-		e, err := s.cps.Get(ctx, c.key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+		v, rev, err := s.cps.Get(ctx, c.key)
+		if errors.Is(err, errKeyNotFound) {
 			seq = 0
 			rev, err := s.cps.Create(ctx, c.key, checkpointValue(0, c.token))
 			if casConflict(err) {
@@ -94,11 +93,11 @@ func (s *Store) ClaimCheckpoint(ctx context.Context, delivery string, shard int)
 		if err != nil {
 			return true, err
 		}
-		seq, _, err = parseCheckpoint(e.Value())
+		seq, _, err = parseCheckpoint(v)
 		if err != nil {
 			return false, err
 		}
-		rev, err := s.cps.Update(ctx, c.key, checkpointValue(seq, c.token), e.Revision())
+		rev, err = s.cps.Update(ctx, c.key, checkpointValue(seq, c.token), rev)
 		if casConflict(err) {
 			return true, err
 		}
@@ -137,18 +136,18 @@ func (c *CheckpointClaim) Set(ctx context.Context, seq Sequence) error {
 		}
 		// Written since this claim's last write: by another, or by a
 		// write of this claim whose answer was lost.
-		e, err := c.store.cps.Get(ctx, c.key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+		v, rev, err := c.store.cps.Get(ctx, c.key)
+		if errors.Is(err, errKeyNotFound) {
 			return false, ErrFenced // deleted
 		}
 		if err != nil {
 			return true, err
 		}
-		cur, token, err := parseCheckpoint(e.Value())
+		cur, token, err := parseCheckpoint(v)
 		if err != nil || token != c.token {
 			return false, ErrFenced
 		}
-		c.rev = e.Revision()
+		c.rev = rev
 		if cur == seq {
 			return false, nil
 		}
@@ -198,9 +197,7 @@ func retryTransient(ctx context.Context, f func() (again bool, err error)) error
 
 // casConflict reports whether a KV write failed because the key was not at
 // the revision it expected.
-func casConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLastSequence(err)
-}
+func casConflict(err error) bool { return errors.Is(err, errCASConflict) }
 
 func checkpointValue(seq Sequence, token string) []byte {
 	return []byte(seq.String() + " " + token)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,19 +25,19 @@ func (s *Store) PutMeta(ctx context.Context, key string, value []byte) error {
 func (s *Store) MetaOnce(ctx context.Context, key string, value []byte) ([]byte, error) {
 	if _, err := s.meta.Create(ctx, key, value); err == nil {
 		return value, nil
-	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+	} else if !casConflict(err) {
 		return nil, fmt.Errorf("catalog %s: %w", key, err)
 	}
-	e, err := s.meta.Get(ctx, key)
+	v, _, err := s.meta.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", key, err)
 	}
-	return e.Value(), nil
+	return v, nil
 }
 
 // DeleteMeta removes a definition; removing one that is absent is no error.
 func (s *Store) DeleteMeta(ctx context.Context, key string) error {
-	if err := s.meta.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := s.meta.Delete(ctx, key); err != nil {
 		return fmt.Errorf("catalog %s: %w", key, err)
 	}
 	return nil
@@ -47,25 +46,19 @@ func (s *Store) DeleteMeta(ctx context.Context, key string) error {
 // ListMeta returns the definitions whose keys start with prefix.
 func (s *Store) ListMeta(ctx context.Context, prefix string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	lister, err := s.meta.ListKeys(ctx)
+	keys, err := s.meta.Keys(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	var keys []string
-	for k := range lister.Keys() {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
 	for _, k := range keys {
-		e, err := s.meta.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+		v, _, err := s.meta.Get(ctx, k)
+		if errors.Is(err, errKeyNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("catalog %s: %w", k, err)
 		}
-		out[k] = e.Value()
+		out[k] = v
 	}
 	return out, nil
 }
@@ -96,7 +89,7 @@ func (s *Store) DeleteStream(ctx context.Context, name string) error {
 // DeleteCheckpoints forgets where delivery was, for every shard.
 func (s *Store) DeleteCheckpoints(ctx context.Context, delivery string, shards int) error {
 	for i := range shards {
-		if err := s.cps.Purge(ctx, checkpointKey(delivery, i)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := s.cps.Delete(ctx, checkpointKey(delivery, i)); err != nil {
 			return fmt.Errorf("checkpoint %s/%d: %w", delivery, i, err)
 		}
 	}

@@ -70,8 +70,8 @@ type Store struct {
 	srv    *server.Server // the embedded server; nil on an external cluster
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	cps    jetstream.KeyValue
-	meta   jetstream.KeyValue
+	cps    bucket
+	meta   bucket
 	logger *slog.Logger
 	// maxPayload is the largest message the server takes; readers must be
 	// able to pull at least one such message.
@@ -127,14 +127,14 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		budget: &diskBudget{limit: cfg.DiskBudget}, health: newHealth(), replicas: 1, targetBytes: targetMessageBytes, drops: newConnDrops()}
 	var (
 		at, where string            // where the log is, for the log line
-		bucket    func(error) error // explains a bucket that cannot be opened
+		bucketErr func(error) error // explains a bucket that cannot be opened
 	)
 	if cfg.NATS == nil {
 		if err := s.startEmbedded(); err != nil {
 			return nil, err
 		}
 		at, where = "dir", filepath.Join(cfg.DataDir, "jetstream")
-		bucket = func(err error) error {
+		bucketErr = func(err error) error {
 			return fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
 		}
 	} else {
@@ -142,7 +142,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 			return nil, err
 		}
 		at, where = "nats", natsurl.Redact(cfg.NATS.URL)
-		bucket = func(err error) error {
+		bucketErr = func(err error) error {
 			return fmt.Errorf("shard log: cannot open the buckets on NATS at %s: %w", where, err)
 		}
 	}
@@ -152,7 +152,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		return nil, fmt.Errorf("shard log: %w", err)
 	}
 	s.js = js
-	s.cps, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cps, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      checkpointBucket,
 		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
 		History:     1,
@@ -161,9 +161,9 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	})
 	if err != nil {
 		s.Close()
-		return nil, bucket(err)
+		return nil, bucketErr(err)
 	}
-	s.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	meta, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      metaBucket,
 		Description: "hydrant catalog: streams and deliveries created through the APIs",
 		History:     1,
@@ -172,8 +172,9 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	})
 	if err != nil {
 		s.Close()
-		return nil, bucket(err)
+		return nil, bucketErr(err)
 	}
+	s.cps, s.meta = jsBucket{cps}, jsBucket{meta}
 	if err := s.refreshUsage(ctx); err != nil {
 		s.Close()
 		return nil, err
