@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 )
 
 // A checkpoint is one key of the checkpoint bucket per delivery and shard.
