@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ReadResult is a page of records read from one shard.
@@ -26,24 +24,24 @@ type ReadResult struct {
 // returns no records. Reads use JetStream's direct get, so any number of
 // readers may read any position without consumer state.
 func (s *Store) Read(ctx context.Context, stream string, shard int, from Sequence, maxRecords, maxBytes int) (ReadResult, error) {
-	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	l, err := s.openShard(ctx, stream, shard)
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("read %s shard %d: %w", stream, shard, err)
 	}
-	state := js.CachedInfo().State
+	state := l.state()
 	res := ReadResult{Next: from}
 	msg, idx := from.Message(), from.Index()
-	if state.Msgs == 0 || msg > state.LastSeq {
+	if state.Msgs == 0 || msg > state.Last {
 		return res, nil
 	}
-	if msg < state.FirstSeq {
-		msg, idx = state.FirstSeq, 0
+	if msg < state.First {
+		msg, idx = state.First, 0
 	}
 	size := 0
 	var last time.Time
-	for ; msg <= state.LastSeq; msg, idx = msg+1, 0 {
-		m, err := js.GetMsg(ctx, msg)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+	for ; msg <= state.Last; msg, idx = msg+1, 0 {
+		m, err := l.get(ctx, msg)
+		if errors.Is(err, errMsgNotFound) {
 			continue // trimmed while reading
 		}
 		if err != nil {
@@ -73,49 +71,26 @@ func (s *Store) Read(ctx context.Context, stream string, shard int, from Sequenc
 // starts: "TRIM_HORIZON" (the oldest record kept), "LATEST" (just after the
 // newest), or "AT_TIMESTAMP" (the first record that arrived at or after at).
 func (s *Store) Position(ctx context.Context, stream string, shard int, kind string, at time.Time) (Sequence, error) {
-	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	l, err := s.openShard(ctx, stream, shard)
 	if err != nil {
 		return 0, fmt.Errorf("stream %s shard %d: %w", stream, shard, err)
 	}
-	state := js.CachedInfo().State
-	first := max(state.FirstSeq, 1)
+	state := l.state()
+	first := max(state.First, 1)
 	switch kind {
 	case "TRIM_HORIZON":
 		return MakeSequence(first, 0), nil
 	case "LATEST":
-		return MakeSequence(state.LastSeq+1, 0), nil
+		return MakeSequence(state.Last+1, 0), nil
 	case "AT_TIMESTAMP":
 		if state.Msgs == 0 {
-			return MakeSequence(state.LastSeq+1, 0), nil
+			return MakeSequence(state.Last+1, 0), nil
 		}
-		msg, err := firstMessageAtOrAfter(ctx, js, first, state.LastSeq+1, at)
+		msg, err := firstMessageAtOrAfter(ctx, l, first, state.Last+1, at)
 		if err != nil {
 			return 0, fmt.Errorf("stream %s shard %d: %w", stream, shard, err)
 		}
 		return MakeSequence(msg, 0), nil
 	}
 	return 0, fmt.Errorf("unknown position %q", kind)
-}
-
-// firstMessageAtOrAfter returns the first message in [lo, hi) stored at or
-// after t, or hi when there is none; storage times increase with the
-// sequence.
-func firstMessageAtOrAfter(ctx context.Context, js jetstream.Stream, lo, hi uint64, t time.Time) (uint64, error) {
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		m, err := js.GetMsg(ctx, mid)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			lo = mid + 1 // trimmed meanwhile: older than anything kept
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("message %d: %w", mid, err)
-		}
-		if m.Time.Before(t) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
 }

@@ -29,8 +29,16 @@ var ErrReaderStuck = errors.New("reader stuck: closed")
 type Reader struct {
 	stream string
 	after  Sequence
-	iter   jetstream.MessagesContext
+	iter   msgIter
 	recs   []StoredRecord
+}
+
+// msgIter yields one shard's messages in order, from where it was opened.
+type msgIter interface {
+	// next blocks until the next message is stored and returns it. It
+	// returns ctx's error when ctx ends first (the iterator stays usable).
+	next(ctx context.Context) (seq uint64, data []byte, err error)
+	stop()
 }
 
 // OpenReader returns a reader of shard i of stream that yields the records
@@ -51,7 +59,7 @@ func (s *Store) OpenReader(ctx context.Context, stream string, shard int, after 
 	if err != nil {
 		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
 	}
-	return &Reader{stream: name, after: after, iter: iter}, nil
+	return &Reader{stream: name, after: after, iter: jsIter{name: name, iter: iter}}, nil
 }
 
 // CorruptMessageError is returned by Next for a message of the shard log
@@ -78,48 +86,18 @@ func (e *CorruptMessageError) Unwrap() error { return e.Err }
 // not decode (the reader skips it). The returned slice is valid until the
 // next call.
 func (r *Reader) Next(ctx context.Context) ([]StoredRecord, error) {
-	// The client's ordered consumer recreates its consumer inside Next when
-	// the cluster loses it, and does so without regard to ctx, retrying
-	// until it succeeds. A reader still inside Next stuckAfter after ctx
-	// ended is stopped, so that Next returns and the caller reopens it
-	// (and meanwhile flushes what its buffers hold).
-	returned := make(chan struct{})
-	defer close(returned)
-	var stuck atomic.Bool
-	stopWatchdog := context.AfterFunc(ctx, func() {
-		select {
-		case <-returned:
-		case <-time.After(stuckAfter):
-			stuck.Store(true)
-			r.iter.Stop()
-		}
-	})
-	defer stopWatchdog()
 	for {
-		msg, err := r.iter.Next(jetstream.NextContext(ctx))
+		seq, data, err := r.iter.next(ctx)
 		if err != nil {
-			if stuck.Load() {
-				return nil, fmt.Errorf("shard log %s: read: %w (%v past its deadline: %w)", r.stream, ErrReaderStuck, stuckAfter, err)
-			}
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return nil, ctxErr
-			}
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("shard log %s: read: %w", r.stream, err)
+			return nil, err
 		}
-		meta, err := msg.Metadata()
+		r.recs, err = DecodeBatch(r.recs[:0], seq, data)
 		if err != nil {
-			return nil, fmt.Errorf("shard log %s: read: %w", r.stream, err)
-		}
-		r.recs, err = DecodeBatch(r.recs[:0], meta.Sequence.Stream, msg.Data())
-		if err != nil {
-			if meta.Sequence.Stream <= r.after.Message() {
+			if seq <= r.after.Message() {
 				continue // skipped before
 			}
-			r.after = MakeSequence(meta.Sequence.Stream, maxBatchRecords-1)
-			return nil, &CorruptMessageError{Stream: r.stream, Last: r.after, Data: msg.Data(), Err: err}
+			r.after = MakeSequence(seq, maxBatchRecords-1)
+			return nil, &CorruptMessageError{Stream: r.stream, Last: r.after, Data: data, Err: err}
 		}
 		recs := r.recs
 		for len(recs) > 0 && recs[0].Sequence <= r.after {
@@ -134,4 +112,50 @@ func (r *Reader) Next(ctx context.Context) ([]StoredRecord, error) {
 }
 
 // Close stops the reader.
-func (r *Reader) Close() { r.iter.Stop() }
+func (r *Reader) Close() { r.iter.stop() }
+
+// jsIter reads a shard's JetStream stream through an ordered consumer.
+type jsIter struct {
+	name string
+	iter jetstream.MessagesContext
+}
+
+func (it jsIter) next(ctx context.Context) (uint64, []byte, error) {
+	// The client's ordered consumer recreates its consumer inside Next when
+	// the cluster loses it, and does so without regard to ctx, retrying
+	// until it succeeds. A reader still inside Next stuckAfter after ctx
+	// ended is stopped, so that Next returns and the caller reopens it
+	// (and meanwhile flushes what its buffers hold).
+	returned := make(chan struct{})
+	defer close(returned)
+	var stuck atomic.Bool
+	stopWatchdog := context.AfterFunc(ctx, func() {
+		select {
+		case <-returned:
+		case <-time.After(stuckAfter):
+			stuck.Store(true)
+			it.iter.Stop()
+		}
+	})
+	defer stopWatchdog()
+	msg, err := it.iter.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		if stuck.Load() {
+			return 0, nil, fmt.Errorf("shard log %s: read: %w (%v past its deadline: %w)", it.name, ErrReaderStuck, stuckAfter, err)
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return 0, nil, ctxErr
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return 0, nil, err
+		}
+		return 0, nil, fmt.Errorf("shard log %s: read: %w", it.name, err)
+	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 0, nil, fmt.Errorf("shard log %s: read: %w", it.name, err)
+	}
+	return meta.Sequence.Stream, msg.Data(), nil
+}
+
+func (it jsIter) stop() { it.iter.Stop() }

@@ -2,11 +2,8 @@ package shards
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TrimResult says what one retention pass did on one shard.
@@ -62,15 +59,15 @@ func (s *Store) TrimDelivered(ctx context.Context, stream string, readers []stri
 
 func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff time.Time, readers []string) (TrimResult, error) {
 	res := TrimResult{Shard: shard}
-	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	l, err := s.openShard(ctx, stream, shard)
 	if err != nil {
 		return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
 	}
-	state := js.CachedInfo().State
+	state := l.state()
 	if state.Msgs == 0 {
 		return res, nil
 	}
-	first, last := state.FirstSeq, state.LastSeq
+	first, last := state.First, state.Last
 	// Messages before bound are delivered by every reader.
 	bound, holder := last+1, ""
 	for _, d := range readers {
@@ -78,7 +75,7 @@ func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff 
 		if err != nil {
 			return res, err
 		}
-		m, err := firstUndelivered(ctx, js, cp)
+		m, err := firstUndelivered(ctx, l, cp)
 		if err != nil {
 			return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
 		}
@@ -86,18 +83,18 @@ func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff 
 			bound, holder = m, d
 		}
 	}
-	lo, err := firstMessageAtOrAfter(ctx, js, first, bound, cutoff)
+	lo, err := firstMessageAtOrAfter(ctx, l, first, bound, cutoff)
 	if err != nil {
 		return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
 	}
 	if lo > first {
-		if err := js.Purge(ctx, jetstream.WithPurgeSequence(lo)); err != nil {
+		if err := l.purge(ctx, lo); err != nil {
 			return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
 		}
 		res.Purged = lo - first
 	}
 	if lo <= last {
-		m, err := js.GetMsg(ctx, lo)
+		m, err := l.get(ctx, lo)
 		if err != nil {
 			return res, fmt.Errorf("trim %s shard %d: message %d: %w", stream, shard, lo, err)
 		}
@@ -107,30 +104,4 @@ func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff 
 		}
 	}
 	return res, nil
-}
-
-// firstUndelivered returns the first message that holds a record after cp:
-// cp's own message unless cp is its last record.
-func firstUndelivered(ctx context.Context, js jetstream.Stream, cp Sequence) (uint64, error) {
-	if cp == 0 {
-		return 0, nil
-	}
-	if cp.Index() == maxBatchRecords-1 {
-		return cp.Message() + 1, nil // past the whole message (a corrupt one is skipped so)
-	}
-	m, err := js.GetMsg(ctx, cp.Message())
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return cp.Message() + 1, nil // trimmed already
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := batchCount(m.Data)
-	if err != nil {
-		return 0, fmt.Errorf("message %d: %w", cp.Message(), err)
-	}
-	if cp.Index() >= n-1 {
-		return cp.Message() + 1, nil
-	}
-	return cp.Message(), nil
 }

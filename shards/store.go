@@ -355,7 +355,7 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 			st.created = js.CachedInfo().Created
 		}
 		st.quotas = append(st.quotas, NewQuota(share))
-		a := newAppender(s, name, jsSubject(spec.Name, i))
+		a := newAppender(s, name, newJSPublisher(s, name, jsSubject(spec.Name, i)))
 		a.streamUsed = &st.own.used
 		st.appenders = append(st.appenders, a)
 	}
@@ -441,19 +441,19 @@ type ShardInfo struct {
 	Messages uint64 // record-batch messages
 	Bytes    uint64
 	First    Sequence // first record kept; 0 when empty
-	LastMsg  uint64   // JetStream sequence of the last message; 0 when empty
+	LastMsg  uint64   // sequence of the last message; 0 when empty
 }
 
 // ShardInfo returns what shard i of stream holds now.
 func (s *Store) ShardInfo(ctx context.Context, stream string, shard int) (ShardInfo, error) {
-	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	l, err := s.openShard(ctx, stream, shard)
 	if err != nil {
 		return ShardInfo{}, fmt.Errorf("stream %q shard %d: %w", stream, shard, err)
 	}
-	st := js.CachedInfo().State
-	info := ShardInfo{Messages: st.Msgs, Bytes: st.Bytes, LastMsg: st.LastSeq}
+	st := l.state()
+	info := ShardInfo{Messages: st.Msgs, Bytes: st.Bytes, LastMsg: st.Last}
 	if st.Msgs > 0 {
-		info.First = MakeSequence(st.FirstSeq, 0)
+		info.First = MakeSequence(st.First, 0)
 	}
 	return info, nil
 }

@@ -1,0 +1,92 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// shardLog is one shard's log of record-batch messages, numbered from 1 up
+// with no gaps but the prefix trimmed away, as opened for one operation:
+// its state is what it was when opened. JetStream (a stream per shard) and
+// the segment log implement it.
+type shardLog interface {
+	// state returns what the shard held when it was opened.
+	state() logState
+	// get returns message seq, or an error wrapping errMsgNotFound when it
+	// was trimmed or not yet stored.
+	get(ctx context.Context, seq uint64) (logMsg, error)
+	// purge removes the messages before seq.
+	purge(ctx context.Context, before uint64) error
+}
+
+// logState is what a shard's log holds.
+type logState struct {
+	Msgs        uint64 // messages kept
+	Bytes       uint64 // their bytes in the log
+	First, Last uint64 // sequences of the first and last kept; First is Last+1 when empty
+	LastTime    time.Time
+	Created     time.Time
+}
+
+// logMsg is one stored record-batch message.
+type logMsg struct {
+	Seq  uint64
+	Time time.Time // when the log stored it
+	Data []byte
+	// Total is the shard's running record count through this message; -1
+	// when the message does not say (written before records were counted).
+	Total int64
+}
+
+var errMsgNotFound = errors.New("message not found")
+
+// firstMessageAtOrAfter returns the first message in [lo, hi) stored at or
+// after t, or hi when there is none; storage times increase with the
+// sequence.
+func firstMessageAtOrAfter(ctx context.Context, l shardLog, lo, hi uint64, t time.Time) (uint64, error) {
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		m, err := l.get(ctx, mid)
+		if errors.Is(err, errMsgNotFound) {
+			lo = mid + 1 // trimmed meanwhile: older than anything kept
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("message %d: %w", mid, err)
+		}
+		if m.Time.Before(t) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// firstUndelivered returns the first message that holds a record after cp:
+// cp's own message unless cp is its last record.
+func firstUndelivered(ctx context.Context, l shardLog, cp Sequence) (uint64, error) {
+	if cp == 0 {
+		return 0, nil
+	}
+	if cp.Index() == maxBatchRecords-1 {
+		return cp.Message() + 1, nil // past the whole message (a corrupt one is skipped so)
+	}
+	m, err := l.get(ctx, cp.Message())
+	if errors.Is(err, errMsgNotFound) {
+		return cp.Message() + 1, nil // trimmed already
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := batchCount(m.Data)
+	if err != nil {
+		return 0, fmt.Errorf("message %d: %w", cp.Message(), err)
+	}
+	if cp.Index() >= n-1 {
+		return cp.Message() + 1, nil
+	}
+	return cp.Message(), nil
+}
