@@ -69,40 +69,25 @@ func (st *Stream) ownFull() bool {
 	return limit > 0 && st.own.used.Load() >= limit
 }
 
-// refreshUsage reads the log's size, and each stream's, from JetStream.
+// refreshUsage reads the log's size, and that of each stream with a budget.
 func (s *Store) refreshUsage(ctx context.Context) error {
-	info, err := s.js.AccountInfo(ctx)
-	if err != nil {
-		return fmt.Errorf("shard log: read disk usage: %w", err)
-	}
-	s.budget.used.Store(int64(info.Store) / int64(s.replicas))
 	s.mu.Lock()
-	byShard := make(map[string]*Stream) // JetStream stream name → its stream
+	streams := make(map[string]int)
+	own := make(map[string]*Stream)
 	for _, st := range s.streams {
 		if st.spec.DiskBudget > 0 || s.budget.limit > 0 {
-			for i := range st.spec.Shards {
-				byShard[jsStreamName(st.spec.Name, i)] = st
-			}
+			streams[st.spec.Name] = st.spec.Shards
+			own[st.spec.Name] = st
 		}
 	}
 	s.mu.Unlock()
-	if len(byShard) == 0 {
-		return nil
+	total, bytes, err := s.log.usage(ctx, streams)
+	if err != nil {
+		return err
 	}
-	// One listing (a request per 256 JetStream streams) rather than a
-	// request per shard every interval.
-	bytes := make(map[*Stream]int64)
-	lister := s.js.ListStreams(ctx)
-	for info := range lister.Info() {
-		if st, ok := byShard[info.Config.Name]; ok {
-			bytes[st] += int64(info.State.Bytes)
-		}
-	}
-	if err := lister.Err(); err != nil {
-		return fmt.Errorf("shard log: read the streams' disk usage: %w", err)
-	}
-	for _, st := range byShard {
-		st.own.used.Store(bytes[st])
+	s.budget.used.Store(total)
+	for name, st := range own {
+		st.own.used.Store(bytes[name])
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,13 +15,129 @@ import (
 // per record batch, its running record count in a header.
 type jsShard struct{ js jetstream.Stream }
 
-// openShard opens shard i of stream's log for one operation.
-func (s *Store) openShard(ctx context.Context, stream string, shard int) (shardLog, error) {
-	js, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+// jsBackend keeps every shard's log in a JetStream stream of its own.
+type jsBackend struct{ s *Store }
+
+func (b jsBackend) openShard(ctx context.Context, stream string, shard int) (shardLog, error) {
+	js, err := b.s.js.Stream(ctx, jsStreamName(stream, shard))
 	if err != nil {
 		return nil, err
 	}
 	return jsShard{js}, nil
+}
+
+func (b jsBackend) createShards(ctx context.Context, spec StreamSpec) (time.Time, error) {
+	s := b.s
+	if err := b.checkShardCount(ctx, spec); err != nil {
+		return time.Time{}, err
+	}
+	var created time.Time
+	for i := range spec.Shards {
+		js, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        jsStreamName(spec.Name, i),
+			Description: fmt.Sprintf("hydrant stream %s shard %d", spec.Name, i),
+			Subjects:    []string{jsSubject(spec.Name, i)},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardNew,
+			Duplicates:  s.duplicates(),
+			AllowDirect: s.allowDirect(),
+			Replicas:    s.replicas,
+			Metadata: map[string]string{
+				"hydrant_stream": spec.Name,
+				"hydrant_shard":  strconv.Itoa(i),
+				"hydrant_shards": strconv.Itoa(spec.Shards),
+			},
+		})
+		if err != nil {
+			return time.Time{}, fmt.Errorf("stream %q shard %d: %w", spec.Name, i, err)
+		}
+		if i == 0 {
+			created = js.CachedInfo().Created
+		}
+	}
+	return created, nil
+}
+
+// checkShardCount refuses to open a stream with another shard count than it
+// was created with: keys would map to other shards, and records in shards
+// that no longer exist would never be delivered.
+func (b jsBackend) checkShardCount(ctx context.Context, spec StreamSpec) error {
+	existing, err := b.s.js.Stream(ctx, jsStreamName(spec.Name, 0))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %q: %w", spec.Name, err)
+	}
+	if n := existing.CachedInfo().Config.Metadata["hydrant_shards"]; n != "" && n != strconv.Itoa(spec.Shards) {
+		return fmt.Errorf("stream %q has %s shards in the data directory but %d are configured: changing a stream's shard count is not supported yet", spec.Name, n, spec.Shards)
+	}
+	return nil
+}
+
+func (b jsBackend) deleteShards(ctx context.Context, stream string, shards int) error {
+	for i := range shards {
+		if err := b.s.js.DeleteStream(ctx, jsStreamName(stream, i)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("delete stream %q shard %d: %w", stream, i, err)
+		}
+	}
+	return nil
+}
+
+func (b jsBackend) publisher(stream string, shard int) (string, publisher) {
+	name := jsStreamName(stream, shard)
+	return name, newJSPublisher(b.s, name, jsSubject(stream, shard))
+}
+
+func (b jsBackend) iterate(ctx context.Context, stream string, shard int, from uint64) (msgIter, error) {
+	name := jsStreamName(stream, shard)
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from != 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = from
+	}
+	cons, err := b.s.js.OrderedConsumer(ctx, name, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxBytes(max(readAheadBytes, 2*b.s.maxPayload)))
+	if err != nil {
+		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
+	}
+	return jsIter{name: name, iter: iter}, nil
+}
+
+// usage reads the log's size from the account, and each stream's from one
+// listing of the JetStream streams (a request per 256 of them) rather than
+// a request per shard.
+func (b jsBackend) usage(ctx context.Context, streams map[string]int) (int64, map[string]int64, error) {
+	s := b.s
+	info, err := s.js.AccountInfo(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("shard log: read disk usage: %w", err)
+	}
+	total := int64(info.Store) / int64(s.replicas)
+	if len(streams) == 0 {
+		return total, nil, nil
+	}
+	byShard := make(map[string]string) // JetStream stream name → its stream
+	for name, shards := range streams {
+		for i := range shards {
+			byShard[jsStreamName(name, i)] = name
+		}
+	}
+	bytes := make(map[string]int64, len(streams))
+	lister := s.js.ListStreams(ctx)
+	for info := range lister.Info() {
+		if name, ok := byShard[info.Config.Name]; ok {
+			bytes[name] += int64(info.State.Bytes)
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return 0, nil, fmt.Errorf("shard log: read the streams' disk usage: %w", err)
+	}
+	return total, bytes, nil
 }
 
 func (l jsShard) state() logState {

@@ -20,7 +20,7 @@ type ShardLag struct {
 // and when the oldest of them was stored.
 func (s *Store) Lag(ctx context.Context, stream string, shard int, cp Sequence) (ShardLag, error) {
 	var lag ShardLag
-	l, err := s.openShard(ctx, stream, shard)
+	l, err := s.log.openShard(ctx, stream, shard)
 	if err != nil {
 		return lag, fmt.Errorf("lag of %s shard %d: %w", stream, shard, err)
 	}
@@ -66,7 +66,7 @@ func (s *Store) Lag(ctx context.Context, stream string, shard int, cp Sequence) 
 // write rate. It is -1 when unknown (the last message was written by a
 // Hydrant that did not count records yet).
 func (s *Store) RecordsTotal(ctx context.Context, stream string, shard int) (int64, error) {
-	l, err := s.openShard(ctx, stream, shard)
+	l, err := s.log.openShard(ctx, stream, shard)
 	if err != nil {
 		return 0, fmt.Errorf("records of %s shard %d: %w", stream, shard, err)
 	}

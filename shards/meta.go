@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 const metaBucket = "hydrant-catalog"
@@ -77,10 +75,8 @@ func (s *Store) DeleteStream(ctx context.Context, name string) error {
 	for _, a := range st.appenders {
 		a.close()
 	}
-	for i := range st.spec.Shards {
-		if err := s.js.DeleteStream(ctx, jsStreamName(name, i)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("delete stream %q shard %d: %w", name, i, err)
-		}
+	if err := s.log.deleteShards(ctx, name, st.spec.Shards); err != nil {
+		return err
 	}
 	s.logger.Info("stream deleted", "stream", name)
 	return nil

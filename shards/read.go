@@ -24,7 +24,7 @@ type ReadResult struct {
 // returns no records. Reads use JetStream's direct get, so any number of
 // readers may read any position without consumer state.
 func (s *Store) Read(ctx context.Context, stream string, shard int, from Sequence, maxRecords, maxBytes int) (ReadResult, error) {
-	l, err := s.openShard(ctx, stream, shard)
+	l, err := s.log.openShard(ctx, stream, shard)
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("read %s shard %d: %w", stream, shard, err)
 	}
@@ -71,7 +71,7 @@ func (s *Store) Read(ctx context.Context, stream string, shard int, from Sequenc
 // starts: "TRIM_HORIZON" (the oldest record kept), "LATEST" (just after the
 // newest), or "AT_TIMESTAMP" (the first record that arrived at or after at).
 func (s *Store) Position(ctx context.Context, stream string, shard int, kind string, at time.Time) (Sequence, error) {
-	l, err := s.openShard(ctx, stream, shard)
+	l, err := s.log.openShard(ctx, stream, shard)
 	if err != nil {
 		return 0, fmt.Errorf("stream %s shard %d: %w", stream, shard, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,7 @@ var ErrReaderStuck = errors.New("reader stuck: closed")
 // Reader reads one shard in order, from just after a sequence.
 // It is not safe for concurrent use.
 type Reader struct {
-	stream string
+	stream string // stream/shard, for errors
 	after  Sequence
 	iter   msgIter
 	recs   []StoredRecord
@@ -44,22 +45,12 @@ type msgIter interface {
 // OpenReader returns a reader of shard i of stream that yields the records
 // after sequence after (0: from the oldest record kept).
 func (s *Store) OpenReader(ctx context.Context, stream string, shard int, after Sequence) (*Reader, error) {
-	name := jsStreamName(stream, shard)
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if after.Message() != 0 {
-		// Re-read the message holding after and skip what was delivered.
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = after.Message()
-	}
-	cons, err := s.js.OrderedConsumer(ctx, name, cfg)
+	// From the message holding after, skipping what was delivered.
+	iter, err := s.log.iterate(ctx, stream, shard, after.Message())
 	if err != nil {
-		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
+		return nil, err
 	}
-	iter, err := cons.Messages(jetstream.PullMaxBytes(max(readAheadBytes, 2*s.maxPayload)))
-	if err != nil {
-		return nil, fmt.Errorf("shard log %s: open reader: %w", name, err)
-	}
-	return &Reader{stream: name, after: after, iter: jsIter{name: name, iter: iter}}, nil
+	return &Reader{stream: stream + "/" + strconv.Itoa(shard), after: after, iter: iter}, nil
 }
 
 // CorruptMessageError is returned by Next for a message of the shard log
@@ -67,7 +58,7 @@ func (s *Store) OpenReader(ctx context.Context, stream string, shard int, after 
 // keeps Data (e.g. in its error output) and may go on reading, so that one
 // bad message never blocks the shard.
 type CorruptMessageError struct {
-	Stream string // JetStream stream of the shard
+	Stream string // the shard: stream/shard
 	// Last is the sequence past which the reader now reads: the message's
 	// last possible record.
 	Last Sequence

@@ -59,7 +59,7 @@ func (s *Store) TrimDelivered(ctx context.Context, stream string, readers []stri
 
 func (s *Store) trimShard(ctx context.Context, stream string, shard int, cutoff time.Time, readers []string) (TrimResult, error) {
 	res := TrimResult{Shard: shard}
-	l, err := s.openShard(ctx, stream, shard)
+	l, err := s.log.openShard(ctx, stream, shard)
 	if err != nil {
 		return res, fmt.Errorf("trim %s shard %d: %w", stream, shard, err)
 	}

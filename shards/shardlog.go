@@ -7,6 +7,29 @@ import (
 	"time"
 )
 
+// logBackend is where a Store keeps its shards' record-batch messages: NATS
+// JetStream (embedded or a cluster) or the segment log. The Store does the
+// rest (quotas, budgets, coalescing appends, decoding records) the same way
+// on both.
+type logBackend interface {
+	// createShards creates the logs of spec's shards, or opens them, and
+	// returns when the stream was first created. It refuses a stream that
+	// exists with another shard count.
+	createShards(ctx context.Context, spec StreamSpec) (time.Time, error)
+	// deleteShards deletes the logs of a stream's shards and what they hold.
+	deleteShards(ctx context.Context, stream string, shards int) error
+	// openShard opens one shard's log for one operation.
+	openShard(ctx context.Context, stream string, shard int) (shardLog, error)
+	// iterate returns an iterator over one shard's messages from message
+	// from on (0: the first kept).
+	iterate(ctx context.Context, stream string, shard int, from uint64) (msgIter, error)
+	// publisher returns the name (for errors) and publisher of one shard.
+	publisher(stream string, shard int) (string, publisher)
+	// usage returns the bytes the log holds, and those of each stream of
+	// streams (name → shards).
+	usage(ctx context.Context, streams map[string]int) (int64, map[string]int64, error)
+}
+
 // shardLog is one shard's log of record-batch messages, numbered from 1 up
 // with no gaps but the prefix trimmed away, as opened for one operation:
 // its state is what it was when opened. JetStream (a stream per shard) and

@@ -67,6 +67,7 @@ type StoreConfig struct {
 // the process or on a NATS cluster, plus the checkpoint and catalog buckets.
 type Store struct {
 	cfg    StoreConfig
+	log    logBackend
 	srv    *server.Server // the embedded server; nil on an external cluster
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -151,7 +152,7 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("shard log: %w", err)
 	}
-	s.js = js
+	s.js, s.log = js, jsBackend{s}
 	cps, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      checkpointBucket,
 		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
@@ -293,8 +294,8 @@ type Stream struct {
 // throttleCounters are one shard's counters of refused records.
 type throttleCounters struct{ quota, budget prometheus.Counter }
 
-// CreateStream creates (or opens) the JetStream streams of spec's shards and
-// starts their appenders. Creating an existing stream with the same shard
+// CreateStream creates (or opens) the logs of spec's shards and starts
+// their appenders. Creating an existing stream with the same shard
 // count is a no-op.
 func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, error) {
 	s.mu.Lock()
@@ -311,11 +312,12 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	if spec.Limits == (Limits{}) {
 		spec.Limits = DefaultLimits
 	}
-	if err := s.checkShardCount(ctx, spec); err != nil {
+	created, err := s.log.createShards(ctx, spec)
+	if err != nil {
 		return nil, err
 	}
 	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget, own: &diskBudget{},
-		open: &s.open, health: s.health}
+		open: &s.open, health: s.health, created: created}
 	share := spec.Limits.share(s.nodes)
 	if m := s.cfg.Metrics; m != nil {
 		st.throttled = make([]throttleCounters, spec.Shards)
@@ -327,35 +329,10 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 			}
 		}
 	}
-	for i := 0; i < spec.Shards; i++ {
-		name := jsStreamName(spec.Name, i)
-		js, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        name,
-			Description: fmt.Sprintf("hydrant stream %s shard %d", spec.Name, i),
-			Subjects:    []string{jsSubject(spec.Name, i)},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardNew,
-			Duplicates:  s.duplicates(),
-			AllowDirect: s.allowDirect(),
-			Replicas:    s.replicas,
-			Metadata: map[string]string{
-				"hydrant_stream": spec.Name,
-				"hydrant_shard":  strconv.Itoa(i),
-				"hydrant_shards": strconv.Itoa(spec.Shards),
-			},
-		})
-		if err != nil {
-			for _, a := range st.appenders {
-				a.close()
-			}
-			return nil, fmt.Errorf("stream %q shard %d: %w", spec.Name, i, err)
-		}
-		if i == 0 {
-			st.created = js.CachedInfo().Created
-		}
+	for i := range spec.Shards {
 		st.quotas = append(st.quotas, NewQuota(share))
-		a := newAppender(s, name, newJSPublisher(s, name, jsSubject(spec.Name, i)))
+		name, pub := s.log.publisher(spec.Name, i)
+		a := newAppender(s, name, pub)
 		a.streamUsed = &st.own.used
 		st.appenders = append(st.appenders, a)
 	}
@@ -363,23 +340,6 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	s.open.Store(int32(len(s.streams)))
 	s.logger.Info("stream open", "stream", spec.Name, "shards", spec.Shards)
 	return st, nil
-}
-
-// checkShardCount refuses to open a stream with another shard count than it
-// was created with: keys would map to other shards, and records in shards
-// that no longer exist would never be delivered.
-func (s *Store) checkShardCount(ctx context.Context, spec StreamSpec) error {
-	existing, err := s.js.Stream(ctx, jsStreamName(spec.Name, 0))
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stream %q: %w", spec.Name, err)
-	}
-	if n := existing.CachedInfo().Config.Metadata["hydrant_shards"]; n != "" && n != strconv.Itoa(spec.Shards) {
-		return fmt.Errorf("stream %q has %s shards in the data directory but %d are configured: changing a stream's shard count is not supported yet", spec.Name, n, spec.Shards)
-	}
-	return nil
 }
 
 // Stream returns an open stream by name.
@@ -446,7 +406,7 @@ type ShardInfo struct {
 
 // ShardInfo returns what shard i of stream holds now.
 func (s *Store) ShardInfo(ctx context.Context, stream string, shard int) (ShardInfo, error) {
-	l, err := s.openShard(ctx, stream, shard)
+	l, err := s.log.openShard(ctx, stream, shard)
 	if err != nil {
 		return ShardInfo{}, fmt.Errorf("stream %q shard %d: %w", stream, shard, err)
 	}
