@@ -182,7 +182,8 @@ func retryTransient(ctx context.Context, f func() (again bool, err error)) error
 		if errors.Is(err, errCheckpointMoved) || casConflict(err) {
 			continue // an answer, not a failure: go on at once
 		}
-		if !retryablePublish(err) {
+		var local *localError
+		if errors.As(err, &local) || !retryablePublish(err) {
 			return err
 		}
 		select {

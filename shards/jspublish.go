@@ -38,7 +38,7 @@ type jsPublisher struct {
 
 func newJSPublisher(s *Store, stream, subject string) *jsPublisher {
 	p := &jsPublisher{store: s, stream: stream, subject: subject, recount: true}
-	if s.srv == nil {
+	if s.cfg.NATS != nil {
 		p.idPrefix = randomID() + "-"
 	}
 	return p
@@ -59,7 +59,7 @@ const attemptTimeout = 5 * time.Second
 // end when the log goes down (a stream that failed a write answers no
 // publish), at once if it is down.
 func (s *Store) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.srv != nil {
+	if s.cfg.NATS == nil {
 		actx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(s.health.context(), cancel)
 		return actx, func() { stop(); cancel() }
