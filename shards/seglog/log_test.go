@@ -348,7 +348,7 @@ func TestEntryTimes(t *testing.T) {
 	defer mustClose(t, l)
 	now := c.Now().UnixNano()
 	for _, e := range []struct{ given, want int64 }{
-		{given: 0, want: now},           // the clock
+		{given: 0, want: now},             // the clock
 		{given: now + 50, want: now + 50}, // as given
 		{given: now + 10, want: now + 50}, // never before the last
 		{given: now + 90, want: now + 90},
