@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,7 +64,7 @@ func (f *testFile) WriteAt(p []byte, off int64) (int, error) {
 
 func (f *testFile) Sync() error {
 	f.fs.syncs.Add(1)
-	if hook := f.fs.onSync.Load(); hook != nil && filepath.Ext(f.Name()) == ".seg" {
+	if hook := f.fs.onSync.Load(); hook != nil && isSegment(f.Name()) {
 		(*hook)()
 	}
 	if fail := f.fs.failSync.Load(); fail != nil {
@@ -73,6 +74,10 @@ func (f *testFile) Sync() error {
 	}
 	return f.File.Sync()
 }
+
+// isSegment reports whether the file the log opened as name is a segment
+// (it keeps the name it was created under, NNN.seg.tmp).
+func isSegment(name string) bool { return strings.Contains(filepath.Base(name), ".seg") }
 
 func (fs *testFS) setFailWrite(fn func(name string) error) { fs.failWrite.Store(&fn) }
 func (fs *testFS) setFailSync(fn func(name string) error)  { fs.failSync.Store(&fn) }
