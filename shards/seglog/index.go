@@ -1,6 +1,7 @@
 package seglog
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -198,6 +199,45 @@ func parseKeyTable(t []byte, keys int, recs, recBase int64) ([]*span, error) {
 		return nil, errors.New("index key table does not match its records")
 	}
 	return spans, nil
+}
+
+// checkIndexRecs reads the records of spans, parsed from the index r of
+// segment h whose frames end at length, and checks each against its
+// checksum and its span: sequences rising from first to last, times not
+// falling, frames inside the segment, cum the bytes of the frames before.
+func checkIndexRecs(r io.ReaderAt, spans []*span, h segHeader, length int64) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	start := spans[0].recPos
+	end := spans[len(spans)-1].recPos + int64(spans[len(spans)-1].count)*idxRecSize
+	br := bufio.NewReaderSize(io.NewSectionReader(r, start, end-start), 64<<10)
+	b := make([]byte, idxRecSize)
+	for _, s := range spans {
+		var prev idxRec
+		cum := int64(0)
+		for i := range s.count {
+			if _, err := io.ReadFull(br, b); err != nil {
+				return fmt.Errorf("index records: %w", err)
+			}
+			rec, ok := parseIdxRec(b)
+			if !ok {
+				return fmt.Errorf("key %q: record %d: checksum mismatch", s.key, i)
+			}
+			bad := int64(rec.cum) != cum || int64(rec.off) < h.size || int64(rec.off)+int64(rec.len) > length ||
+				rec.len < frameHead+entryFixed || (i == 0 && (rec.seq != s.first || rec.time != s.firstTime)) ||
+				(i > 0 && (rec.seq <= prev.seq || rec.time < prev.time || rec.off < prev.off+prev.len))
+			if bad {
+				return fmt.Errorf("key %q: record %d does not fit its key table row", s.key, i)
+			}
+			cum += int64(rec.len)
+			prev = rec
+		}
+		if prev.seq != s.last || prev.time != s.lastTime || cum != s.bytes {
+			return fmt.Errorf("key %q: records end at %d, the key table at %d", s.key, prev.seq, s.last)
+		}
+	}
+	return nil
 }
 
 // writeFileAtomic writes b to path through a temporary file, fsynced and

@@ -72,8 +72,9 @@ func (l *Log) setAside(num uint64, why error) {
 	}
 }
 
-// loadIndex reads g's index file; false: there is none or it is bad (and
-// removed).
+// loadIndex reads g's index file, and checks every record of it, so that
+// a read never meets a bad record of an index Open took; false: there is
+// none or it is bad (and removed, to be rebuilt from the segment).
 func (l *Log) loadIndex(g *segment) bool {
 	path := idxPath(l.o.Dir, g.num)
 	f, err := os.Open(path)
@@ -87,6 +88,9 @@ func (l *Log) loadIndex(g *segment) bool {
 		if st, err = f.Stat(); err == nil {
 			size = st.Size()
 			spans, length, err = parseIndexHead(f, size, g.hdr, g.fileSize)
+		}
+		if err == nil {
+			err = checkIndexRecs(f, spans, g.hdr, length)
 		}
 		if err != nil {
 			f.Close()
