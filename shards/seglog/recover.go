@@ -202,6 +202,16 @@ func (l *Log) buildKeys() {
 			ks.firstTime, ks.firstSkip = l.locate(ks.spans[0], ks.first)
 		}
 	}
+	// A key's times never fall within a segment (a scan stops where they
+	// do), trimmed entries too: a key trimmed whole keeps the time of its
+	// trimmed entries in the active segment as the least time of its next.
+	if g := l.w.active; g != nil {
+		for _, s := range g.spans {
+			if ks := l.keys[s.key]; s.dead && ks != nil && ks.empty() {
+				ks.lastTime = max(ks.lastTime, s.lastTime)
+			}
+		}
+	}
 }
 
 // locate returns the time of entry seq of s, and the bytes of s before it.
