@@ -77,11 +77,11 @@ func TestFaultDiskBudgetFullWhileMinIODown(t *testing.T) {
 	var maxUsed, maxFiles float64
 	holdFor(5*time.Second, func() {
 		used := metricValue(t, h.url, "hydrant_store_bytes")
-		files := float64(dirBytes(t, filepath.Join(dir, "data", "jetstream")))
+		files := float64(dirBytes(t, filepath.Join(dir, "data", "log")))
 		maxUsed, maxFiles = max(maxUsed, used), max(maxFiles, files)
 	})
 	ok, _ := load.putStats()
-	t.Logf("at the budget: %d records acknowledged when the first put was refused, %d now; hydrant_store_bytes at most %.0f, jetstream files at most %.0f bytes; puts by status %v",
+	t.Logf("at the budget: %d records acknowledged when the first put was refused, %d now; hydrant_store_bytes at most %.0f, log files at most %.0f bytes; puts by status %v",
 		full, load.ackedCount(), maxUsed, maxFiles, load.statusCounts())
 	if maxUsed > budget+1<<20 {
 		t.Errorf("hydrant_store_bytes reached %.0f with a budget of %d", maxUsed, budget)

@@ -14,7 +14,9 @@ import (
 	"github.com/hydrant-dev/hydrant/cluster"
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/internal/testnats"
 	"github.com/hydrant-dev/hydrant/pipeline"
+	"github.com/hydrant-dev/hydrant/shards"
 )
 
 // leases hands out shards through a cluster coordinator, as hydrant serve
@@ -29,7 +31,14 @@ func (o leases) Acquire(ctx context.Context, delivery string, shard int) (pipeli
 	return l, nil
 }
 
-// joinCluster opens a coordinator for node on e's shard log and runs it
+// newNATSEnv is newEnv on a shard log on a NATS server, which leases need.
+func newNATSEnv(t *testing.T, nShards int) *env {
+	t.Helper()
+	nc := testnats.StartOne(t)
+	return newEnvOn(t, nShards, shards.StoreConfig{NATS: &shards.NATSConfig{URL: nc.URL(), Replicas: 1}})
+}
+
+// joinCluster opens a coordinator for node on e's shard log (on NATS) and runs it
 // until the test ends.
 func joinCluster(t *testing.T, e *env, node string) *cluster.Coordinator {
 	t.Helper()
@@ -65,7 +74,7 @@ func held(t *testing.T, c *cluster.Coordinator) map[string]int {
 // second starts after those records: every record is delivered, none by
 // both nodes, and the second delivers only records put after it joined.
 func TestShardsHandedOverToAJoiningNode(t *testing.T) {
-	e := newEnv(t, 4)
+	e := newNATSEnv(t, 4)
 	outA, outB := t.TempDir(), t.TempDir()
 	run := func(node, out string) *cluster.Coordinator {
 		c := joinCluster(t, e, node)
@@ -151,7 +160,7 @@ func (o countingLeases) Acquire(ctx context.Context, delivery string, shard int)
 // (here: its stream does not exist) is restarted after a backoff, as on a
 // single node, and not taken for a lost lease and retried at once.
 func TestFailingShardBacksOffUnderLeases(t *testing.T) {
-	e := newEnv(t, 1)
+	e := newNATSEnv(t, 1)
 	c := joinCluster(t, e, "a")
 	var acquired atomic.Int32
 	counter := &logCounter{counts: map[string]int{}}

@@ -44,8 +44,14 @@ type env struct {
 
 func newEnv(t *testing.T, nShards int) *env {
 	t.Helper()
+	return newEnvOn(t, nShards, shards.StoreConfig{DataDir: t.TempDir(), SyncAlways: true})
+}
+
+// newEnvOn is newEnv on a store opened with cfg.
+func newEnvOn(t *testing.T, nShards int, cfg shards.StoreConfig) *env {
+	t.Helper()
 	ctx := context.Background()
-	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: t.TempDir(), SyncAlways: true})
+	store, err := shards.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

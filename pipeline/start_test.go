@@ -87,7 +87,8 @@ func TestDeliveryWaitsForItsDestinationAtStart(t *testing.T) {
 				for _, ls := range lines(t, e.out, "data") {
 					total += len(ls)
 				}
-				return total == n
+				// Counted once checkpointed, a moment after the object is written.
+				return total == n && d.Stats().DeliveredRecords == n
 			})
 			if errs := lines(t, e.out, "errors"); len(errs) > 0 {
 				t.Errorf("error output: %v, want none", errs)

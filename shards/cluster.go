@@ -139,23 +139,15 @@ func (d *connDrops) dropped() {
 	d.drop = make(chan struct{})
 }
 
-// duplicates is the shard streams' duplicate window. The embedded log's
-// appender never sets message ids, so there the window only costs memory.
-func (s *Store) duplicates() time.Duration {
-	if s.srv != nil {
-		return time.Second
-	}
-	return clusterDuplicates
-}
-
 // allowDirect reports whether the shard streams answer direct gets. Any
 // replica answers them, and a follower may not have a message its leader
 // acknowledged yet; reads would then take it for trimmed and skip it. So a
 // replicated log is read through its leaders.
 func (s *Store) allowDirect() bool { return s.replicas == 1 }
 
-// JetStream returns the store's JetStream context, for the buckets of
-// layers above the log (node leases, say). It stays valid until Close.
+// JetStream returns the store's JetStream context on a NATS cluster, for
+// the buckets of layers above the log (node leases, say); nil for the
+// embedded log. It stays valid until Close.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // Replicas returns the copies kept of each stream and bucket: 1 when the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/shards/seglog"
 )
 
 // A message in a shard that is not a record batch is reported once, with its
@@ -21,7 +23,7 @@ func TestCorruptMessageIsSkipped(t *testing.T) {
 	if _, err := st.Append(ctx, 0, []Record{{PartitionKey: "k", Data: []byte("before")}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.js.Publish(ctx, jsSubject("logs", 0), []byte("not a record batch")); err != nil {
+	if err := appendRaw(ctx, s, "logs", 0, []byte("not a record batch")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Append(ctx, 0, []Record{{PartitionKey: "k", Data: []byte("after")}}); err != nil {
@@ -69,4 +71,15 @@ func TestCorruptMessageIsSkipped(t *testing.T) {
 	if err != nil || res[0].Purged != 2 {
 		t.Fatalf("trim: %+v, %v; want messages 1 and 2 purged", res, err)
 	}
+}
+
+// appendRaw appends data to a shard's log as a message of its own, whatever
+// it holds.
+func appendRaw(ctx context.Context, s *Store, stream string, shard int, data []byte) error {
+	if s.js != nil {
+		_, err := s.js.Publish(ctx, jsSubject(stream, shard), data)
+		return err
+	}
+	_, err := s.seg.current().Append(ctx, segKey(stream, shard), seglog.Entry{Payload: data})
+	return err
 }

@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-
-	"github.com/nats-io/nats-server/v2/server"
 )
 
 // ErrUnavailable is the error of a record the embedded log cannot store now:
-// its disk is (nearly) full, or a write failed and the log is being
-// reopened. Nothing was stored; the APIs answer their service-unavailable
+// its disk is (nearly) full, or a write failed (and after a failed fsync
+// the log is being opened again). Nothing was stored; the APIs answer their service-unavailable
 // error and the producer retries, which succeeds once the log is writable
 // again (Store.Writable).
 var ErrUnavailable = errors.New("shard log: cannot store records now (disk full or a failed write); retry later")
@@ -25,18 +21,16 @@ var ErrUnavailable = errors.New("shard log: cannot store records now (disk full 
 // servers answer for their disks.
 type health struct {
 	down atomic.Bool
-	// epoch counts the reopens of the embedded JetStream: an appender
-	// reads its shard's count again after one.
+	// epoch counts the reopens of the embedded log after a failed fsync.
 	epoch atomic.Uint64
 
 	mu sync.Mutex
 	// lost ends when the log goes down, so that publishes in flight fail
 	// at once instead of waiting for an answer a failed store never sends;
 	// a fresh one replaces it when the log is back.
-	lost     context.Context
-	loseIt   context.CancelFunc
-	reason   string // why the log is down, for the log lines
-	reopened bool   // JetStream was reopened since the log went down
+	lost   context.Context
+	loseIt context.CancelFunc
+	reason string // why the log is down, for the log lines
 }
 
 func newHealth() *health {
@@ -61,7 +55,6 @@ func (h *health) setDown(reason string) bool {
 	if h.down.Swap(true) {
 		return false
 	}
-	h.reopened = false
 	h.loseIt()
 	return true
 }
@@ -99,23 +92,25 @@ func (s *Store) minFreeDisk() int64 {
 }
 
 // checkHealth marks the embedded log down while its filesystem has less
-// than minFreeDisk free or a JetStream stream has failed a write (JetStream
-// then answers no publish to it, until it is reopened), and brings it back
-// once there is room: after a failed write, by reopening JetStream, which
-// loads every stream from disk again.
+// than minFreeDisk free or the log failed an fsync (it then refuses every
+// append until opened again), and brings it back once there is room: after
+// a failed fsync, by opening the log again, which reads it back from disk.
 func (s *Store) checkHealth() {
-	if s.srv == nil {
+	if s.seg == nil {
 		return
 	}
-	free, statErr := diskFree(s.jsConfig.StoreDir)
+	free, statErr := diskFree(s.cfg.DataDir)
 	low := statErr == nil && free < s.minFreeDisk()
-	failed := storeFailure(s.srv)
+	var failed string
+	if err := s.seg.failure.Load(); err != nil {
+		failed = (*err).Error()
+	}
 	switch {
 	case failed != "" && low:
 		s.markDown("the shard log failed a write and its disk is full: " + failed)
 	case failed != "":
 		s.markDown("the shard log failed a write: " + failed)
-		s.reopen()
+		s.reopenSegments()
 	case low:
 		s.markDown(fmt.Sprintf("the shard log's disk is full: %d bytes free, puts need %d", free, s.minFreeDisk()))
 	default:
@@ -129,43 +124,6 @@ func (s *Store) markDown(reason string) {
 	if s.health.setDown(reason) {
 		s.logger.Error("shard log not writable: puts are refused (503) until it is", "reason", reason)
 	}
-}
-
-// reopen restarts the embedded JetStream with the config it started with.
-// Its streams are loaded from disk again, without the write error that made
-// them refuse every publish; appenders read their shard's count again.
-func (s *Store) reopen() {
-	if s.srv.JetStreamEnabled() {
-		if err := s.srv.ShutdownJetStream(); err != nil {
-			s.logger.Error("shard log: stop JetStream to reopen it", "error", err)
-			return
-		}
-	}
-	cfg := s.jsConfig
-	// EnableJetStream puts its own "jetstream" directory under StoreDir.
-	cfg.StoreDir = filepath.Dir(cfg.StoreDir)
-	if err := s.srv.EnableJetStream(&cfg); err != nil {
-		s.logger.Error("shard log: reopen JetStream (tried again in a moment)", "error", err)
-		return
-	}
-	s.health.epoch.Add(1)
-	s.logger.Warn("shard log: JetStream reopened after a failed write")
-}
-
-// storeFailure returns why the embedded JetStream cannot store messages
-// now: it is not running, or one of its streams failed a write; "" when it
-// can.
-func storeFailure(srv *server.Server) string {
-	if !srv.JetStreamEnabled() {
-		return "JetStream is not running"
-	}
-	st := srv.Healthz(&server.HealthzOptions{Details: true})
-	for _, e := range st.Errors {
-		if e.Type == server.HealthzErrorJetStream || strings.Contains(e.Error, "write error") {
-			return e.Error
-		}
-	}
-	return ""
 }
 
 // diskFree returns the bytes an unprivileged writer may still use on dir's

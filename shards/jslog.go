@@ -40,7 +40,7 @@ func (b jsBackend) createShards(ctx context.Context, spec StreamSpec) (time.Time
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardNew,
-			Duplicates:  s.duplicates(),
+			Duplicates:  clusterDuplicates,
 			AllowDirect: s.allowDirect(),
 			Replicas:    s.replicas,
 			Metadata: map[string]string{

@@ -16,41 +16,45 @@ import (
 	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/hydrant-dev/hydrant/shards/kv"
+	"github.com/hydrant-dev/hydrant/shards/seglog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // StoreConfig configures the shard log.
 type StoreConfig struct {
-	// DataDir holds the embedded JetStream store (DataDir/jetstream).
+	// DataDir holds the embedded log (DataDir/log: the segment log and the
+	// bbolt store of checkpoints and catalog).
 	DataDir string
-	// SyncAlways makes the embedded server write every message to disk
-	// (fsync) before acknowledging it. Without it the server fsyncs every
-	// SyncInterval. A cluster's servers sync as their config says.
+	// SyncAlways makes the embedded log write every batch to disk (fsync)
+	// before acknowledging it; concurrent puts of every shard share one
+	// fsync. Without it the log fsyncs every SyncInterval. A cluster's
+	// servers sync as their config says.
 	SyncAlways   bool
 	SyncInterval time.Duration
 	// MaxRecordSize is the largest record a put may carry; the embedded
-	// server's message size limit is set so that one such record always
-	// fits, and a cluster whose servers' limit is lower is refused.
+	// log's entries are sized so that one such record always fits, and a
+	// cluster whose servers' limit is lower is refused.
 	MaxRecordSize int
-	// EncryptionKey, when set, encrypts the embedded log at rest with
-	// JetStream's store encryption (ChaCha20-Poly1305, keys derived from
-	// this one). Not with NATS: a cluster's servers encrypt as they are
-	// configured to.
+	// EncryptionKey, when set, encrypts the embedded log at rest: record
+	// payloads and the buckets' values with AES-256-GCM under a key derived
+	// from this one (HKDF-SHA256). Not with NATS: a cluster's servers
+	// encrypt as they are configured to.
 	EncryptionKey string
 	// DiskBudget bounds the bytes the log may hold (one copy's worth on a
 	// cluster): at it, puts are refused with ErrDiskBudget until trimming
-	// makes room. 0: no budget (JetStream's own limits still apply: 75% of
-	// the disk when embedded, the account's on a cluster).
+	// makes room. 0: no budget (the free disk, MinFreeDisk, still bounds
+	// the embedded log; the account's limits a cluster).
 	DiskBudget int64
 	// UsageInterval is how often the log's size is read for the budget,
 	// and the embedded log's health checked; default 1 s.
 	UsageInterval time.Duration
 	// MinFreeDisk is the free space on the embedded log's filesystem below
 	// which puts are refused with ErrUnavailable; 0: two of the largest
-	// messages; negative: none (a full disk then fails a write, which the
-	// store recovers from by reopening JetStream).
+	// messages; negative: none (a full disk then fails a write, which
+	// refuses the records it held; later writes succeed once there is
+	// room).
 	MinFreeDisk int64
 	// Metrics counts throttled records, per shard (nil: not counted).
 	Metrics *metrics.Store
@@ -63,13 +67,13 @@ type StoreConfig struct {
 	NATS *NATSConfig
 }
 
-// Store is the durable shard log: one JetStream stream per shard, embedded in
-// the process or on a NATS cluster, plus the checkpoint and catalog buckets.
+// Store is the durable shard log: every shard's record batches in the node's
+// own segment log (the embedded default) or in a JetStream stream per shard
+// on a NATS cluster, plus the checkpoint and catalog buckets.
 type Store struct {
 	cfg    StoreConfig
 	log    logBackend
-	srv    *server.Server // the embedded server; nil on an external cluster
-	nc     *nats.Conn
+	nc     *nats.Conn // on a cluster
 	js     jetstream.JetStream
 	cps    bucket
 	meta   bucket
@@ -85,9 +89,12 @@ type Store struct {
 	replicas int
 	// drops signals the connection's drops to publishes in flight.
 	drops *connDrops
-	// jsConfig is the embedded JetStream's config as it started, to
-	// reopen it with (see checkHealth).
-	jsConfig server.JetStreamConfig
+	// seg and db are the embedded log's (nil on a cluster): the segment
+	// log of every shard, opened with segOpts, and the bbolt store of the
+	// buckets.
+	seg     *segRef
+	segOpts seglog.Options
+	db      *kv.DB
 
 	budget    *diskBudget
 	health    *health
@@ -108,9 +115,9 @@ const targetMessageBytes = 1 << 20
 
 const checkpointBucket = "hydrant-checkpoints"
 
-// Open opens the shard log: with cfg.NATS nil it starts the embedded
-// JetStream server on cfg.DataDir and connects to it in-process (the server
-// listens on no port); with cfg.NATS set it connects to that cluster.
+// Open opens the shard log: with cfg.NATS nil the segment log in
+// cfg.DataDir (carrying over a data directory of the embedded JetStream of
+// earlier versions); with cfg.NATS set it connects to that cluster.
 func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -126,56 +133,20 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, logger: cfg.Logger, streams: make(map[string]*Stream), nodes: 1,
 		budget: &diskBudget{limit: cfg.DiskBudget}, health: newHealth(), replicas: 1, targetBytes: targetMessageBytes, drops: newConnDrops()}
-	var (
-		at, where string            // where the log is, for the log line
-		bucketErr func(error) error // explains a bucket that cannot be opened
-	)
+	var at, where string // where the log is, for the log line
 	if cfg.NATS == nil {
-		if err := s.startEmbedded(); err != nil {
+		if err := s.openEmbedded(ctx); err != nil {
+			s.Close()
 			return nil, err
 		}
-		at, where = "dir", filepath.Join(cfg.DataDir, "jetstream")
-		bucketErr = func(err error) error {
-			return fmt.Errorf("shard log: cannot open the store in %s: if it is encrypted, is storage.encryption_key the key it was written with? (%w)", cfg.DataDir, err)
-		}
+		at, where = "dir", filepath.Join(cfg.DataDir, logDir)
 	} else {
-		if err := s.connect(*cfg.NATS); err != nil {
+		if err := s.openNATS(ctx); err != nil {
+			s.Close()
 			return nil, err
 		}
 		at, where = "nats", natsurl.Redact(cfg.NATS.URL)
-		bucketErr = func(err error) error {
-			return fmt.Errorf("shard log: cannot open the buckets on NATS at %s: %w", where, err)
-		}
 	}
-	js, err := jetstream.New(s.nc)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("shard log: %w", err)
-	}
-	s.js, s.log = js, jsBackend{s}
-	cps, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      checkpointBucket,
-		Description: "hydrant delivery checkpoints: last delivered sequence per delivery and shard",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.replicas,
-	})
-	if err != nil {
-		s.Close()
-		return nil, bucketErr(err)
-	}
-	meta, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      metaBucket,
-		Description: "hydrant catalog: streams and deliveries created through the APIs",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.replicas,
-	})
-	if err != nil {
-		s.Close()
-		return nil, bucketErr(err)
-	}
-	s.cps, s.meta = jsBucket{cps}, jsBucket{meta}
 	if err := s.refreshUsage(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -183,52 +154,41 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	s.stopUsage, s.usageDone = make(chan struct{}), make(chan struct{})
 	go s.watchUsage(cfg.UsageInterval, s.stopUsage, s.usageDone)
 	used, budget := s.DiskUsage()
-	s.logger.Info("shard log open", at, where, "replicas", s.replicas, "sync_always", cfg.SyncAlways && s.srv != nil,
+	s.logger.Info("shard log open", at, where, "replicas", s.replicas, "sync_always", cfg.SyncAlways && cfg.NATS == nil,
 		"bytes", used, "disk_budget", budget)
 	return s, nil
 }
 
-// startEmbedded starts the embedded server and connects to it in-process.
-func (s *Store) startEmbedded() error {
-	cfg := s.cfg
-	if err := checkStoreKey(cfg.DataDir, cfg.EncryptionKey); err != nil {
+// openNATS connects to the NATS cluster of cfg.NATS and opens the buckets
+// there.
+func (s *Store) openNATS(ctx context.Context) error {
+	if err := s.connect(*s.cfg.NATS); err != nil {
 		return err
 	}
-	maxPayload := max(8<<20, cfg.MaxRecordSize+(64<<10))
-	opts := &server.Options{
-		ServerName:         "hydrant",
-		DontListen:         true,
-		JetStream:          true,
-		StoreDir:           filepath.Join(cfg.DataDir, "jetstream"),
-		SyncAlways:         cfg.SyncAlways,
-		SyncInterval:       cfg.SyncInterval,
-		MaxPayload:         int32(maxPayload),
-		NoSigs:             true,
-		NoLog:              true,
-		JetStreamMaxMemory: 64 << 20,
-		JetStreamKey:       cfg.EncryptionKey,
-	}
-	if cfg.DiskBudget > 0 {
-		// JetStream's own limit sits above the budget, so that the budget,
-		// not a store error, is what producers meet.
-		opts.JetStreamMaxStore = cfg.DiskBudget + cfg.DiskBudget/10 + 64<<20
-	}
-	srv, err := server.NewServer(opts)
+	js, err := jetstream.New(s.nc)
 	if err != nil {
-		return fmt.Errorf("shard log: configure embedded JetStream: %w", err)
+		return fmt.Errorf("shard log: %w", err)
 	}
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return errors.New("shard log: embedded JetStream did not start within 30s")
+	s.js, s.log = js, jsBackend{s}
+	for _, b := range []struct {
+		name, desc string
+		to         *bucket
+	}{
+		{checkpointBucket, "hydrant delivery checkpoints: last delivered sequence per delivery and shard", &s.cps},
+		{metaBucket, "hydrant catalog: streams and deliveries created through the APIs", &s.meta},
+	} {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      b.name,
+			Description: b.desc,
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    s.replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("shard log: cannot open the buckets on NATS at %s: %w", natsurl.Redact(s.cfg.NATS.URL), err)
+		}
+		*b.to = jsBucket{kv}
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("hydrant"), nats.MaxReconnects(-1))
-	if err != nil {
-		srv.Shutdown()
-		return fmt.Errorf("shard log: connect in-process: %w", err)
-	}
-	s.srv, s.nc, s.maxPayload = srv, nc, maxPayload
-	s.jsConfig = *srv.JetStreamConfig()
 	return nil
 }
 
@@ -253,12 +213,28 @@ func (s *Store) Close() error {
 			a.close()
 		}
 	}
-	s.nc.Close()
-	if s.srv != nil {
-		s.srv.Shutdown()
-		s.srv.WaitForShutdown()
+	var err error
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.seg != nil {
+		err = s.seg.current().Close()
+	}
+	if s.db != nil {
+		if cerr := s.db.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("shard log: close: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // StreamSpec describes a stream to create.

@@ -238,11 +238,11 @@ func TestCancelledAppendsNeverCorruptTheLog(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("no append succeeded")
 	}
-	info, err := s.js.Stream(ctx, jsStreamName("c", 0))
+	info, err := s.ShardInfo(ctx, "c", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := int(info.CachedInfo().State.Msgs)
+	total := int(info.Messages)
 	got := readAll(t, s, "c", 0)
 	for _, r := range got {
 		if bytes.ContainsRune(r.Data, '#') {
@@ -260,11 +260,11 @@ func readAll(t *testing.T, s *Store, stream string, shard int) []StoredRecord {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := s.js.Stream(ctx, jsStreamName(stream, shard))
+	info, err := s.ShardInfo(ctx, stream, shard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := info.CachedInfo().State.LastSeq
+	last := info.LastMsg
 	if last == 0 {
 		return nil
 	}

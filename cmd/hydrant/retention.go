@@ -105,7 +105,7 @@ func diskBudget(sc config.StorageConfig, logger *slog.Logger) int64 {
 		return 0
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
-	held := dirSize(filepath.Join(dir, "jetstream"))
+	held := dirSize(filepath.Join(dir, "log")) + dirSize(filepath.Join(dir, "jetstream"))
 	return min(int64(0.8*float64(free))+held, int64(config.DefaultDiskBudgetCap))
 }
 

@@ -1,0 +1,264 @@
+package shards
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/shards/kv"
+	"github.com/hydrant-dev/hydrant/shards/seglog"
+)
+
+// segBackend keeps every shard's log in the node's segment log (the
+// embedded default): one key per shard, "stream/shard", in one log shared
+// by all, and the streams' shard counts in the node's bbolt store.
+type segBackend struct {
+	s       *Store
+	log     *segRef
+	streams *kv.Bucket // stream name → segStreamInfo
+}
+
+// streamsBucket holds, per stream, its shard count and creation time.
+const streamsBucket = "hydrant-streams"
+
+// segStreamInfo is a stream's entry in streamsBucket.
+type segStreamInfo struct {
+	Shards  int       `json:"shards"`
+	Created time.Time `json:"created"`
+}
+
+// segKey is the segment log's key of one shard.
+func segKey(stream string, shard int) string { return stream + "/" + strconv.Itoa(shard) }
+
+func (b segBackend) streamInfo(ctx context.Context, stream string) (segStreamInfo, bool, error) {
+	e, err := b.streams.Get(ctx, stream)
+	if errors.Is(err, kv.ErrKeyNotFound) {
+		return segStreamInfo{}, false, nil
+	}
+	if err != nil {
+		return segStreamInfo{}, false, fmt.Errorf("stream %q: %w", stream, err)
+	}
+	var info segStreamInfo
+	if err := json.Unmarshal(e.Value, &info); err != nil {
+		return segStreamInfo{}, false, fmt.Errorf("stream %q: its entry in the store: %w", stream, err)
+	}
+	return info, true, nil
+}
+
+func (b segBackend) createShards(ctx context.Context, spec StreamSpec) (time.Time, error) {
+	info, ok, err := b.streamInfo(ctx, spec.Name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if ok {
+		if info.Shards != spec.Shards {
+			return time.Time{}, fmt.Errorf("stream %q has %d shards in the data directory but %d are configured: changing a stream's shard count is not supported yet", spec.Name, info.Shards, spec.Shards)
+		}
+		return info.Created, nil
+	}
+	info = segStreamInfo{Shards: spec.Shards, Created: b.s.cfg.Now().UTC()}
+	v, _ := json.Marshal(info)
+	if _, err := b.streams.Create(ctx, spec.Name, v); err != nil {
+		if errors.Is(err, kv.ErrConflict) {
+			return b.createShards(ctx, spec) // created meanwhile
+		}
+		return time.Time{}, fmt.Errorf("stream %q: %w", spec.Name, err)
+	}
+	return info.Created, nil
+}
+
+func (b segBackend) deleteShards(ctx context.Context, stream string, shards int) error {
+	l := b.log.current()
+	for i := range shards {
+		if err := l.Drop(segKey(stream, i)); err != nil {
+			return fmt.Errorf("delete stream %q shard %d: %w", stream, i, err)
+		}
+	}
+	if err := b.streams.Delete(ctx, stream); err != nil && !errors.Is(err, kv.ErrKeyNotFound) {
+		return fmt.Errorf("delete stream %q: %w", stream, err)
+	}
+	return nil
+}
+
+func (b segBackend) openShard(ctx context.Context, stream string, shard int) (shardLog, error) {
+	info, ok, err := b.streamInfo(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || shard < 0 || shard >= info.Shards {
+		return nil, fmt.Errorf("shard log %s: %w", segKey(stream, shard), errShardNotFound)
+	}
+	key := segKey(stream, shard)
+	l := b.log.current()
+	return segShard{log: l, key: key, info: l.Info(key), created: info.Created}, nil
+}
+
+// errShardNotFound: the shard's stream does not exist (or has fewer
+// shards).
+var errShardNotFound = errors.New("shard not found")
+
+func (b segBackend) publisher(stream string, shard int) (string, publisher) {
+	key := segKey(stream, shard)
+	return key, segPublisher{s: b.s, log: b.log, key: key}
+}
+
+func (b segBackend) iterate(_ context.Context, stream string, shard int, from uint64) (msgIter, error) {
+	return &segIter{s: b.s, log: b.log, key: segKey(stream, shard), at: from, stopped: make(chan struct{})}, nil
+}
+
+func (b segBackend) usage(_ context.Context, streams map[string]int) (int64, map[string]int64, error) {
+	l := b.log.current()
+	total := l.Size()
+	dbSize, err := b.s.db.Size()
+	if err != nil {
+		return 0, nil, fmt.Errorf("shard log: read disk usage: %w", err)
+	}
+	total += dbSize
+	if len(streams) == 0 {
+		return total, nil, nil
+	}
+	bytes := make(map[string]int64, len(streams))
+	for name, shards := range streams {
+		for i := range shards {
+			bytes[name] += l.Info(segKey(name, i)).Bytes
+		}
+	}
+	return total, bytes, nil
+}
+
+// segShard is one shard's key in the segment log, as opened for one
+// operation.
+type segShard struct {
+	log     *seglog.Log
+	key     string
+	info    seglog.KeyInfo
+	created time.Time
+}
+
+func (l segShard) state() logState {
+	st := logState{Msgs: l.info.Entries, Bytes: uint64(max(l.info.Bytes, 0)), First: l.info.First, Last: l.info.Last, Created: l.created}
+	if l.info.LastTime != 0 {
+		st.LastTime = time.Unix(0, l.info.LastTime)
+	}
+	return st
+}
+
+func (l segShard) get(_ context.Context, seq uint64) (logMsg, error) {
+	e, err := l.log.Get(l.key, seq)
+	if errors.Is(err, seglog.ErrNotFound) {
+		return logMsg{}, fmt.Errorf("%w: %s message %d", errMsgNotFound, l.key, seq)
+	}
+	if err != nil {
+		return logMsg{}, fmt.Errorf("shard log %s: message %d: %w", l.key, seq, err)
+	}
+	return logMsg{Seq: e.Seq, Time: time.Unix(0, e.Time), Data: e.Payload, Total: int64(e.Total)}, nil
+}
+
+// purge trims the messages before seq; never past the last message, which
+// would set the shard's next sequence instead.
+func (l segShard) purge(_ context.Context, before uint64) error {
+	before = min(before, l.log.Info(l.key).Last+1)
+	if err := l.log.Trim(l.key, before); err != nil {
+		return fmt.Errorf("shard log %s: trim before %d: %w", l.key, before, err)
+	}
+	return nil
+}
+
+// segPublisher appends a shard's record-batch messages to the segment log.
+// The log itself counts the shard's records.
+type segPublisher struct {
+	s   *Store
+	log *segRef
+	key string
+}
+
+func (p segPublisher) publish(msg []byte, n int, closing <-chan struct{}) (uint64, error) {
+	if !p.s.Writable() {
+		return 0, fmt.Errorf("shard log %s: store record batch: %w", p.key, ErrUnavailable)
+	}
+	// The log goes down: stop waiting to be taken in (an append taken in is
+	// answered whatever happens).
+	ctx := p.s.health.context()
+	seq, err := p.log.current().Append(ctx, p.key, seglog.Entry{Records: uint32(n), Payload: msg})
+	if err == nil {
+		return seq, nil
+	}
+	select {
+	case <-closing:
+		return 0, fmt.Errorf("shard log %s: store record batch: %w", p.key, ErrStoreClosed)
+	default:
+	}
+	switch {
+	case errors.Is(err, seglog.ErrFailed):
+		p.s.segFailed(err)
+	case errors.Is(err, seglog.ErrClosed), errors.Is(err, context.Canceled):
+		// reopening after a failure: the producer retries
+	default:
+		// A failed write (a full disk) was undone: nothing stored. Puts are
+		// refused until the next health check finds room.
+		p.s.markDown("the shard log failed a write: " + err.Error())
+	}
+	return 0, fmt.Errorf("shard log %s: store record batch: %w (%w)", p.key, ErrUnavailable, err)
+}
+
+// segIter reads one shard's key from the segment log: positional reads of
+// what is stored, and a wait for the next append at the end.
+type segIter struct {
+	s       *Store
+	log     *segRef
+	key     string
+	at      uint64 // the next sequence to read; 0: the first kept
+	buf     []seglog.Stored
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func (it *segIter) next(ctx context.Context) (uint64, []byte, error) {
+	for {
+		if len(it.buf) > 0 {
+			e := it.buf[0]
+			it.buf[0] = seglog.Stored{}
+			it.buf = it.buf[1:]
+			it.at = e.Seq + 1
+			return e.Seq, e.Payload, nil
+		}
+		l, replaced := it.log.currentAndNext()
+		more := l.Notify(it.key) // before the read, so that no append falls between
+		got, err := l.Read(it.key, it.at, readAheadBytes)
+		var corrupt *seglog.CorruptError
+		switch {
+		case err == nil && len(got) > 0:
+			it.buf = got
+			continue
+		case err == nil: // at the end: wait for the next append
+		case errors.Is(err, seglog.ErrTrimmed):
+			it.at = l.Info(it.key).First
+			continue
+		case errors.As(err, &corrupt) && corrupt.Next > it.at:
+			it.s.logger.Error("shard log: entries lost with a corrupt segment are skipped",
+				"shard", it.key, "from", it.at, "to", corrupt.Next-1, "error", err)
+			it.at = corrupt.Next
+			continue
+		case errors.Is(err, seglog.ErrClosed):
+			if it.s.isClosed() {
+				return 0, nil, ErrStoreClosed
+			}
+			more = replaced // reopening: read from the next log
+		default:
+			return 0, nil, fmt.Errorf("shard log %s: read: %w", it.key, err)
+		}
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-it.stopped:
+			return 0, nil, ErrStoreClosed
+		}
+	}
+}
+
+func (it *segIter) stop() { it.once.Do(func() { close(it.stopped) }) }
