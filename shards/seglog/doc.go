@@ -186,9 +186,10 @@
 //     frame only: a Read of a key meeting it returns a *CorruptError whose
 //     Next is the key's first sequence in a later segment;
 //   - a segment whose header is unreadable (bad magic, length or checksum,
-//     or the wrong number) is renamed, with its index, to .seg.corrupt and
-//     .idx.corrupt, and its entries are not served; a Read meeting the gap
-//     returns a *CorruptError;
+//     or the wrong number), and a sealed segment without an index whose
+//     scan stops at a bad frame before any entry, is renamed, with its
+//     index, to .seg.corrupt and .idx.corrupt, and its entries are not
+//     served; a Read meeting the gap returns a *CorruptError;
 //   - sealed segments whose entries are all trimmed or dropped by the state
 //     file (a crash after the state was written, before the deletes) are
 //     deleted.

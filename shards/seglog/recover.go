@@ -39,13 +39,23 @@ func (l *Log) loadSegment(num uint64, last bool) error {
 		return fmt.Errorf("seglog: open %s: %w", l.o.Dir, err)
 	}
 	g := &segment{num: num, hdr: h, path: path, f: f, fileSize: st.Size()}
-	l.segs = append(l.segs, g)
-	l.diskBytes.Add(g.fileSize)
 	if l.loadIndex(g) {
+		l.segs = append(l.segs, g)
+		l.diskBytes.Add(g.fileSize)
 		return nil
 	}
 	sc := scanSegment(g, g.fileSize)
 	g.length, g.spans = sc.end, sc.spans
+	if !last && sc.bad != "" && len(sc.spans) == 0 {
+		// Nothing of it can be served, and deleting it (as a segment
+		// whose entries are all trimmed) would lose what a person might
+		// still recover.
+		f.Close()
+		l.setAside(num, fmt.Errorf("no entry before a bad frame at offset %d: %s", sc.end, sc.bad))
+		return nil
+	}
+	l.segs = append(l.segs, g)
+	l.diskBytes.Add(g.fileSize)
 	if last {
 		return l.resumeActive(g, sc)
 	}
@@ -59,15 +69,16 @@ func (l *Log) loadSegment(num uint64, last bool) error {
 	return nil
 }
 
-// setAside renames a segment whose header is unreadable, and its index,
-// out of the log's way: nothing says what it holds.
+// setAside renames a segment whose header is unreadable, or that is
+// corrupt before its first entry, and its index, out of the log's way:
+// nothing of it can be served.
 func (l *Log) setAside(num uint64, why error) {
 	for _, path := range []string{segPath(l.o.Dir, num), idxPath(l.o.Dir, num)} {
 		err := os.Rename(path, path+".corrupt")
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		l.o.Logger.Error("seglog: segment header is corrupt; file set aside, its entries are not served",
+		l.o.Logger.Error("seglog: segment is corrupt; file set aside, its entries are not served",
 			"path", path, "reason", why.Error(), "renamed", err == nil)
 	}
 }

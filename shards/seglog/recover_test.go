@@ -529,3 +529,34 @@ func TestCorruptSegmentHeader(t *testing.T) {
 	checkEntries(t, "a", readAll(t, l, "a", cerr.Next), cerr.Next, 30, 100)
 	appendN(t, l, "a", 31, 1, 100)
 }
+
+// TestCorruptSealedSegmentFirstFrame flips a byte of the first frame of a
+// sealed segment whose index is lost too: nothing of it can be served,
+// and Open sets it aside as .corrupt, as it does an unreadable header,
+// rather than deleting it as if its entries were trimmed.
+func TestCorruptSealedSegmentFirstFrame(t *testing.T) {
+	o := sealedLog(t, 30)
+	seg := segFiles(t, o.Dir, ".seg")[1]
+	b := readFile(t, seg)
+	b[40] ^= 1 // in the first frame, after the 38-byte header
+	writeFile(t, seg, b)
+	os.Remove(seg[:len(seg)-4] + ".idx")
+	l := mustOpen(t, o)
+	defer mustClose(t, l)
+	if exists(seg) || !exists(seg+".corrupt") {
+		t.Fatalf("the segment is not set aside (there: %v)", exists(seg))
+	}
+	if got := readFile(t, seg+".corrupt"); !bytes.Equal(got, b) {
+		t.Error("the segment set aside is not as it was")
+	}
+	checkDiskSize(t, l, o.Dir)
+	first, err := l.Read("a", 1, 1<<20)
+	if err != nil || len(first) == 0 {
+		t.Fatalf("Read before the lost segment: %d entries, %v", len(first), err)
+	}
+	var cerr *CorruptError
+	if _, err := l.Read("a", first[len(first)-1].Seq+1, 1<<20); !errors.As(err, &cerr) {
+		t.Fatalf("Read of the lost entries: %v, want a *CorruptError", err)
+	}
+	checkEntries(t, "a", readAll(t, l, "a", cerr.Next), cerr.Next, 30, 100)
+}
