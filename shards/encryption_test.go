@@ -34,12 +34,21 @@ func TestEncryptionAtRest(t *testing.T) {
 	if err := s.SetCheckpoint(ctx, "archive", 0, seqs[0]); err != nil {
 		t.Fatal(err)
 	}
+	// The catalog holds API-created deliveries, with their destinations.
+	catalogSecret := []byte(`{"secret_key":"hunter2-catalog"}`)
+	if err := s.PutMeta(ctx, "deliveries/d", catalogSecret); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
-			if b, _ := os.ReadFile(path); bytes.Contains(b, secret) {
+			b, _ := os.ReadFile(path)
+			if bytes.Contains(b, secret) {
 				t.Errorf("%s holds the record in plaintext", path)
+			}
+			if bytes.Contains(b, []byte("hunter2-catalog")) {
+				t.Errorf("%s holds the catalog in plaintext", path)
 			}
 		}
 		return nil
@@ -54,6 +63,9 @@ func TestEncryptionAtRest(t *testing.T) {
 	}
 	if got := readN(t, s, "sealed", 0, 0, 1); !bytes.Equal(got[0].Data, secret) {
 		t.Fatalf("read back %q", got[0].Data)
+	}
+	if m, err := s.ListMeta(ctx, "deliveries/"); err != nil || !bytes.Equal(m["deliveries/d"], catalogSecret) {
+		t.Fatalf("catalog read back: %q %v", m, err)
 	}
 	s.Close()
 
