@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -166,4 +168,36 @@ func TestSyncFails(t *testing.T) {
 			checkDiskSize(t, l, o.Dir)
 		})
 	}
+}
+
+// TestRollFails fails the creation of the next segment: appends go on in
+// the full one, and the roll is done at the first write after the failure
+// clears.
+func TestRollFails(t *testing.T) {
+	fs := &testFS{}
+	o := testOptions(t.TempDir(), newClock(), fs)
+	l := mustOpen(t, o)
+	defer func() { mustClose(t, l) }()
+	next := filepath.Base(segPath(o.Dir, 2))
+	fs.setFailWrite(func(name string) error {
+		if strings.HasPrefix(filepath.Base(name), next) {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	appendN(t, l, "k", 1, 30, 100) // three times SegmentBytes
+	if segs := segFiles(t, o.Dir, ".seg*"); len(segs) != 1 {
+		t.Fatalf("files %q, want segment 1 alone", segs)
+	}
+	checkDiskSize(t, l, o.Dir)
+	fs.setFailWrite(func(string) error { return nil })
+	appendN(t, l, "k", 31, 1, 100)
+	if segs, idx := segFiles(t, o.Dir, ".seg"), segFiles(t, o.Dir, ".idx"); len(segs) != 2 || len(idx) != 1 {
+		t.Fatalf("segments %q, indexes %q after the failure cleared, want 2 and 1", segs, idx)
+	}
+	checkEntries(t, "k", readAll(t, l, "k", 0), 1, 31, 100)
+	checkDiskSize(t, l, o.Dir)
+	mustClose(t, l)
+	l = mustOpen(t, o)
+	checkEntries(t, "k", readAll(t, l, "k", 0), 1, 31, 100)
 }
