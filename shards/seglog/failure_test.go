@@ -157,7 +157,9 @@ func TestSyncFails(t *testing.T) {
 			if err := l.Trim("k", 2); err != nil {
 				t.Fatalf("Trim after the failure: %v", err)
 			}
-			l.Close()
+			if err := l.Close(); !errors.Is(err, ErrFailed) {
+				t.Fatalf("Close of a failed log: %v, want ErrFailed", err)
+			}
 			l = mustOpen(t, o)
 			defer mustClose(t, l)
 			checkEntries(t, "k", readAll(t, l, "k", 0), 2, acked, 100)

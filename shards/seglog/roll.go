@@ -143,10 +143,14 @@ func (l *Log) maintain() {
 }
 
 // finish ends the writer at Close: fsync and close the active segment.
+// A failed log fails Close too: what was acknowledged since the fsync that
+// failed may not be durable.
 func (l *Log) finish() {
 	w := &l.w
 	var err error
-	if w.dirty && w.failed == nil {
+	if w.failed != nil {
+		err = fmt.Errorf("seglog: close: %w", w.failed)
+	} else if w.dirty {
 		if err = w.wf.Sync(); err != nil {
 			err = fmt.Errorf("seglog: close: fsync segment %d: %w", w.active.num, err)
 		}

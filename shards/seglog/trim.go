@@ -136,8 +136,9 @@ func (l *Log) saveState(key string, m *keyMark) error {
 }
 
 // Close stops appends, waits for those taken in, fsyncs and closes the
-// files. Acknowledged appends are durable after it. Idempotent; reads
-// after it fail with ErrClosed.
+// files. Acknowledged appends are durable after it returns nil; after an
+// fsync failed it returns ErrFailed, and those acknowledged since the last
+// good fsync may be lost. Idempotent; reads after it fail with ErrClosed.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
 		l.enqMu.Lock()
