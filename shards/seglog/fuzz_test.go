@@ -58,36 +58,46 @@ func FuzzDecoders(f *testing.F) {
 	idx, _ := encodeIndex(h, 122, []*span{s})
 	f.Add(idx)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if h, err := parseSegHeader(b); err == nil && (h.size > int64(len(b)) || h.sealed != (len(h.check) > 0)) {
-			t.Fatalf("parseSegHeader accepted a header of %d bytes in %d", h.size, len(b))
-		}
-		if kind, body, err := checkFrame(b); err == nil {
-			switch kind {
-			case kindKey:
-				if id, key, err := parseKeyFrame(body); err == nil && !bytes.Equal(appendKeyFrame(nil, id, key), b) {
-					t.Fatalf("key frame %d %q encodes to other bytes", id, key)
-				}
-			case kindEntry:
-				if h, p, err := parseEntryFrame(body); err == nil && !bytes.Equal(appendEntryFrame(nil, h, p, nil, nil), b) {
-					t.Fatalf("entry frame %+v encodes to other bytes", h)
-				}
-			}
-		}
-		if m, err := decodeState(b); err == nil {
-			if m2, err := decodeState(encodeState(m)); err != nil || !maps.Equal(m, m2) {
-				t.Fatalf("state %v encodes to %v, %v", m, m2, err)
-			}
-		}
-		if len(b) >= 24 { // the number and time the index says, so that it is this segment's
-			h := segHeader{num: binary.BigEndian.Uint64(b[8:]), created: int64(binary.BigEndian.Uint64(b[16:])), size: 38}
-			if spans, length, err := parseIndexHead(bytes.NewReader(b), int64(len(b)), h, 1<<20); err == nil {
-				if length < h.size || length > 1<<20 {
-					t.Fatalf("parseIndexHead: length %d", length)
-				}
-				checkIndexRecs(bytes.NewReader(b), spans, h, length)
-			}
-		}
+		fuzzDecode(t, b)
+		// b as the body of a frame, and as a state file, whose checksums
+		// hold: the decoders past the checksum see it.
+		framed := append(make([]byte, frameHead), b...)
+		fuzzDecode(t, finishFrame(framed, 0))
+		fuzzDecode(t, binary.BigEndian.AppendUint32(bytes.Clone(b), checksum(b)))
 	})
+}
+
+// fuzzDecode runs every decoder on b.
+func fuzzDecode(t *testing.T, b []byte) {
+	if h, err := parseSegHeader(b); err == nil && (h.size > int64(len(b)) || h.sealed != (len(h.check) > 0)) {
+		t.Fatalf("parseSegHeader accepted a header of %d bytes in %d", h.size, len(b))
+	}
+	if kind, body, err := checkFrame(b); err == nil {
+		switch kind {
+		case kindKey:
+			if id, key, err := parseKeyFrame(body); err == nil && !bytes.Equal(appendKeyFrame(nil, id, key), b) {
+				t.Fatalf("key frame %d %q encodes to other bytes", id, key)
+			}
+		case kindEntry:
+			if h, p, err := parseEntryFrame(body); err == nil && !bytes.Equal(appendEntryFrame(nil, h, p, nil, nil), b) {
+				t.Fatalf("entry frame %+v encodes to other bytes", h)
+			}
+		}
+	}
+	if m, err := decodeState(b); err == nil {
+		if m2, err := decodeState(encodeState(m)); err != nil || !maps.Equal(m, m2) {
+			t.Fatalf("state %v encodes to %v, %v", m, m2, err)
+		}
+	}
+	if len(b) >= 24 { // the number and time the index says, so that it is this segment's
+		h := segHeader{num: binary.BigEndian.Uint64(b[8:]), created: int64(binary.BigEndian.Uint64(b[16:])), size: 38}
+		if spans, length, err := parseIndexHead(bytes.NewReader(b), int64(len(b)), h, 1<<20); err == nil {
+			if length < h.size || length > 1<<20 {
+				t.Fatalf("parseIndexHead: length %d", length)
+			}
+			checkIndexRecs(bytes.NewReader(b), spans, h, length)
+		}
+	}
 }
 
 // fuzzFiles are the files of a small log with a sealed segment (1, with
