@@ -15,6 +15,7 @@ type liveRunner struct {
 	opts     options
 	native   [][]byte // NDJSON bodies, for the floors and hydrant's native API
 	firehose [][]byte // PutRecordBatch bodies
+	kinesis  [][]byte // PutRecords bodies
 	progress io.Writer
 }
 
@@ -28,7 +29,11 @@ func newLiveRunner(opts options, progress io.Writer) (*liveRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &liveRunner{opts: opts, native: native, firehose: firehose, progress: progress}, nil
+	kinesis, err := buildKinesisBodies(opts.stream, opts.recordSize, opts.recordsPerRequest, bodyVariants)
+	if err != nil {
+		return nil, err
+	}
+	return &liveRunner{opts: opts, native: native, firehose: firehose, kinesis: kinesis, progress: progress}, nil
 }
 
 // directName is the name of the DirectPut delivery PutRecordBatch writes
@@ -52,6 +57,9 @@ func (l *liveRunner) cell(ctx context.Context, spec cellSpec) (*Result, string, 
 	case targetNative, targetNativeHalf:
 		setup.requestSize, setup.stream, setup.shards, setup.deliver = len(l.native[0]), opts.stream, opts.shards, opts.deliver
 		srv, err = startHydrant(opts, setup, l.progress)
+	case targetKinesis:
+		setup.requestSize, setup.stream, setup.shards, setup.deliver = len(l.kinesis[0]), opts.stream, opts.shards, opts.deliver
+		srv, err = startHydrant(opts, setup, l.progress)
 	case targetFirehose:
 		setup.requestSize, setup.direct, setup.directShards = len(l.firehose[0]), directName(opts.stream), opts.firehoseShards
 		srv, err = startHydrant(opts, setup, l.progress)
@@ -62,9 +70,12 @@ func (l *liveRunner) cell(ctx context.Context, spec cellSpec) (*Result, string, 
 		return nil, "", err
 	}
 	var w *workload
-	if spec.target == targetFirehose {
+	switch spec.target {
+	case targetFirehose:
 		w = firehoseWorkload(client, srv.baseURL, l.firehose, opts.recordsPerRequest)
-	} else {
+	case targetKinesis:
+		w = kinesisWorkload(client, srv.baseURL, l.kinesis, opts.recordsPerRequest)
+	default:
 		w = nativeWorkload(client, srv.baseURL, opts.stream, l.native, opts.recordsPerRequest)
 	}
 	w.rate = spec.rate / float64(opts.recordsPerRequest)

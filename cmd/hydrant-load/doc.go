@@ -40,6 +40,12 @@
 //   - hydrant's Firehose PutRecordBatch (AWS JSON 1.1, records base64 in
 //     Data) to a DirectPut delivery to files of -firehose-shards shards
 //     (each shard takes Firehose's 5 MiB/s direct-put quota);
+//   - hydrant's Kinesis PutRecords (AWS JSON 1.1, X-Amz-Target
+//     Kinesis_20131202.PutRecords, unsigned: the started server has no
+//     server.auth, which leaves the API open on loopback) to the native
+//     stream, with its file delivery, each record base64 in Data with a
+//     partition key of its own; failed records are counted from
+//     FailedRecordCount;
 //   - hydrant's native API again at the largest concurrency, offered half
 //     the best native records/s at an even pace, latency counted from each
 //     request's scheduled time.

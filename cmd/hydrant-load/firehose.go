@@ -19,19 +19,31 @@ const (
 // the newline), base64-encoded in Data as the AWS JSON protocol sends
 // bytes.
 func buildFirehoseBodies(delivery string, recordSize, perBody, variants int) ([][]byte, error) {
+	return buildBatchBodies("DeliveryStreamName", delivery, recordSize, perBody, variants,
+		func(dst, rec []byte, _ int) []byte {
+			dst = append(dst, `{"Data":"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, rec)
+			return append(dst, `"}`...)
+		})
+}
+
+// buildBatchBodies returns variants AWS JSON bodies {nameField: name,
+// "Records": [...]} of perBody entries each, entry appending one for a
+// record of exactly recordSize bytes (as buildBodies makes them, without
+// the newline) whose sequence number is seq. Sequence numbers run on
+// across the bodies.
+func buildBatchBodies(nameField, name string, recordSize, perBody, variants int, entry func(dst, rec []byte, seq int) []byte) ([][]byte, error) {
+	head, err := json.Marshal(map[string]string{nameField: name})
+	if err != nil {
+		return nil, err
+	}
+	head = append(head[:len(head)-1], `,"Records":[`...)
 	bodies := make([][]byte, variants)
-	enc := base64.StdEncoding
 	var rec []byte
 	seq := 0
 	for v := range bodies {
-		body := make([]byte, 0, 64+len(delivery)+perBody*(enc.EncodedLen(recordSize)+12))
-		body = append(body, `{"DeliveryStreamName":`...)
-		name, err := json.Marshal(delivery)
-		if err != nil {
-			return nil, err
-		}
-		body = append(body, name...)
-		body = append(body, `,"Records":[`...)
+		body := make([]byte, 0, len(head)+perBody*(base64.StdEncoding.EncodedLen(recordSize)+48))
+		body = append(body, head...)
 		for i := range perBody {
 			if rec, err = appendRecord(rec[:0], seq, recordSize); err != nil {
 				return nil, err
@@ -39,9 +51,7 @@ func buildFirehoseBodies(delivery string, recordSize, perBody, variants int) ([]
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = append(body, `{"Data":"`...)
-			body = enc.AppendEncode(body, rec)
-			body = append(body, `"}`...)
+			body = entry(body, rec, seq)
 			seq++
 		}
 		bodies[v] = append(body, "]}"...)

@@ -16,6 +16,7 @@ const (
 	targetDiskFloor = "disk floor"
 	targetNative    = "hydrant native"
 	targetFirehose  = "hydrant PutRecordBatch"
+	targetKinesis   = "hydrant Kinesis PutRecords"
 	// targetNativeHalf is hydrant's native API offered half the best
 	// native throughput of the matrix, for the latency target.
 	targetNativeHalf = "hydrant native, ½ max rate"
@@ -23,22 +24,12 @@ const (
 
 // matrixTargets are the rows of the matrix, in order; each is measured at
 // every concurrency.
-var matrixTargets = []string{targetHTTPFloor, targetDiskFloor, targetNative, targetFirehose}
+var matrixTargets = []string{targetHTTPFloor, targetDiskFloor, targetNative, targetFirehose, targetKinesis}
 
 // The destinations of the end-to-end runs.
 const (
 	destFile = "file"
 	destS3   = "s3 (MinIO)"
-)
-
-// The targets the issue sets (2 cores, 1 KiB records, fsync before ack).
-const (
-	targetMiBPerSecond    = 100
-	targetDiskFloorRatio  = 0.5
-	targetHalfRateP99     = 50 // ms
-	targetDeliveredShare  = 0.8
-	targetPeakRSSMiB      = 300
-	targetEndToEndSeconds = 60
 )
 
 // cellSpec is one row of the matrix.
@@ -118,7 +109,7 @@ type TargetCheck struct {
 func runMatrix(ctx context.Context, opts options, r cellRunner, progress io.Writer) *Matrix {
 	m := &Matrix{
 		Machine: describeMachine(),
-		Settings: fmt.Sprintf("record %d B, %d records/request, %s warmup + %s per row, fsync=%s, native stream %d shards (delivery to files: %v), PutRecordBatch DirectPut delivery %d shards",
+		Settings: fmt.Sprintf("record %d B, %d records/request, %s warmup + %s per row, fsync=%s, native stream %d shards (delivery to files: %v; Kinesis PutRecords to it too), PutRecordBatch DirectPut delivery %d shards",
 			opts.recordSize, opts.recordsPerRequest, opts.warmup, opts.duration, opts.fsync, opts.shards, opts.deliver, opts.firehoseShards),
 	}
 	measure := func(spec cellSpec) {
@@ -192,7 +183,7 @@ func (m *Matrix) best(target string) float64 {
 // floor at the same concurrency.
 func (m *Matrix) setDiskFloorRatios() {
 	for i, row := range m.Rows {
-		if (row.Target != targetNative && row.Target != targetFirehose) || row.Result == nil {
+		if !closedLoop(row.Target) || row.Result == nil {
 			continue
 		}
 		for _, floor := range m.Rows {
@@ -202,57 +193,6 @@ func (m *Matrix) setDiskFloorRatios() {
 			}
 		}
 	}
-}
-
-// checkTargets compares the hydrant rows with the issue's targets.
-func (m *Matrix) checkTargets(opts options) []TargetCheck {
-	var checks []TargetCheck
-	add := func(met bool, figure, format string, args ...any) {
-		checks = append(checks, TargetCheck{Target: fmt.Sprintf(format, args...), Figure: figure, Met: met})
-	}
-	peakRSS := 0.0
-	for _, row := range m.Rows {
-		if row.Result == nil || !strings.HasPrefix(row.Target, "hydrant") {
-			continue
-		}
-		if p := row.Result.Process; p != nil {
-			peakRSS = max(peakRSS, p.PeakRSSMiB)
-		}
-		r := row.Result
-		if row.Target == targetNativeHalf {
-			add(r.LatencyMillis.P99 <= targetHalfRateP99 && row.Error == "", fmt.Sprintf("p99 %.1f ms", r.LatencyMillis.P99),
-				"p99 ≤ %d ms at half the max throughput (native, %d producers, %.1f MiB/s offered)",
-				targetHalfRateP99, row.Concurrency, row.OfferedRecordsPerSecond*float64(opts.recordSize)/(1<<20))
-			continue
-		}
-		api := strings.TrimPrefix(row.Target, "hydrant ")
-		add(r.MiBPerSecond >= targetMiBPerSecond && row.Error == "", fmt.Sprintf("%.1f MiB/s", r.MiBPerSecond),
-			"durable ingest ≥ %d MiB/s (%s, %d producers)", targetMiBPerSecond, api, row.Concurrency)
-		if row.DiskFloorRatio > 0 {
-			add(row.DiskFloorRatio >= targetDiskFloorRatio, fmt.Sprintf("%.2f×", row.DiskFloorRatio),
-				"≥ %.1f× the disk floor (%s, %d producers)", targetDiskFloorRatio, api, row.Concurrency)
-		}
-	}
-	for _, e := range m.EndToEnd {
-		if e.Ingest == nil {
-			continue
-		}
-		if p := e.Ingest.Process; p != nil {
-			peakRSS = max(peakRSS, p.PeakRSSMiB)
-		}
-		window := e.Duration + " window"
-		if opts.e2eDuration.Seconds() < targetEndToEndSeconds {
-			window += fmt.Sprintf(", shorter than the target's %ds", targetEndToEndSeconds)
-		}
-		add(e.DeliveredShare >= targetDeliveredShare && e.Error == "",
-			fmt.Sprintf("%.0f%% (%.0f of %.0f records/s)", 100*e.DeliveredShare, e.DeliveredRecordsPerSecond, e.Ingest.RecordsPerSecond),
-			"end to end to %s ≥ %.0f%% of ingest (%d producers, %s)", e.Destination, 100*targetDeliveredShare, e.Concurrency, window)
-	}
-	if peakRSS > 0 {
-		add(peakRSS <= targetPeakRSSMiB, fmt.Sprintf("%.0f MiB", peakRSS),
-			"peak RSS ≤ %d MiB (the largest of the hydrant runs)", targetPeakRSSMiB)
-	}
-	return checks
 }
 
 // failed reports whether a row or end-to-end run could not be measured or

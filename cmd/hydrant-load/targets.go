@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The targets issue 17 sets (2 cores, 1 KiB records, fsync before ack).
+const (
+	targetMiBPerSecond = 100
+	// targetDiskFloorRatio is for the native API; the AWS APIs, which
+	// carry base64 in JSON, have targetAWSDiskFloorRatio.
+	targetDiskFloorRatio    = 0.5
+	targetAWSDiskFloorRatio = 0.4
+	targetHalfRateP99       = 50 // ms
+	targetDeliveredShare    = 0.9
+	targetPeakRSSMiB        = 300
+	targetEndToEndSeconds   = 60
+)
+
+// diskFloorRatioTarget is the share of the disk floor's records/s the
+// closed-loop row target should reach.
+func diskFloorRatioTarget(target string) float64 {
+	if target == targetNative {
+		return targetDiskFloorRatio
+	}
+	return targetAWSDiskFloorRatio
+}
+
+// closedLoop reports whether target is one of hydrant's APIs driven as
+// fast as it takes records, the rows the throughput targets are about.
+func closedLoop(target string) bool {
+	return target == targetNative || target == targetFirehose || target == targetKinesis
+}
+
+// checkTargets compares the hydrant rows with the issue's targets.
+func (m *Matrix) checkTargets(opts options) []TargetCheck {
+	var checks []TargetCheck
+	add := func(met bool, figure, format string, args ...any) {
+		checks = append(checks, TargetCheck{Target: fmt.Sprintf(format, args...), Figure: figure, Met: met})
+	}
+	peakRSS := 0.0
+	for _, row := range m.Rows {
+		if row.Result == nil || !strings.HasPrefix(row.Target, "hydrant") {
+			continue
+		}
+		if p := row.Result.Process; p != nil {
+			peakRSS = max(peakRSS, p.PeakRSSMiB)
+		}
+		r := row.Result
+		switch {
+		case row.Target == targetNativeHalf:
+			add(r.LatencyMillis.P99 <= targetHalfRateP99 && row.Error == "", fmt.Sprintf("p99 %.1f ms", r.LatencyMillis.P99),
+				"p99 ≤ %d ms at half the max throughput (native, %d producers, %.1f MiB/s offered)",
+				targetHalfRateP99, row.Concurrency, row.OfferedRecordsPerSecond*float64(opts.recordSize)/(1<<20))
+		case closedLoop(row.Target):
+			api := strings.TrimPrefix(row.Target, "hydrant ")
+			add(r.MiBPerSecond >= targetMiBPerSecond && row.Error == "", fmt.Sprintf("%.1f MiB/s", r.MiBPerSecond),
+				"durable ingest ≥ %d MiB/s (%s, %d producers)", targetMiBPerSecond, api, row.Concurrency)
+			if row.DiskFloorRatio > 0 {
+				want := diskFloorRatioTarget(row.Target)
+				add(row.DiskFloorRatio >= want && row.Error == "", fmt.Sprintf("%.2f×", row.DiskFloorRatio),
+					"≥ %.1f× the disk floor (%s, %d producers)", want, api, row.Concurrency)
+			}
+		}
+	}
+	for _, e := range m.EndToEnd {
+		if e.Ingest == nil {
+			continue
+		}
+		if p := e.Ingest.Process; p != nil {
+			peakRSS = max(peakRSS, p.PeakRSSMiB)
+		}
+		window := e.Duration + " window"
+		if opts.e2eDuration.Seconds() < targetEndToEndSeconds {
+			window += fmt.Sprintf(", shorter than the target's %ds", targetEndToEndSeconds)
+		}
+		add(e.DeliveredShare >= targetDeliveredShare && e.Error == "",
+			fmt.Sprintf("%.0f%% (%.0f of %.0f records/s)", 100*e.DeliveredShare, e.DeliveredRecordsPerSecond, e.Ingest.RecordsPerSecond),
+			"end to end to %s ≥ %.0f%% of ingest (%d producers, %s)", e.Destination, 100*targetDeliveredShare, e.Concurrency, window)
+	}
+	if peakRSS > 0 {
+		add(peakRSS <= targetPeakRSSMiB, fmt.Sprintf("%.0f MiB", peakRSS),
+			"peak RSS ≤ %d MiB (the largest of the hydrant runs)", targetPeakRSSMiB)
+	}
+	return checks
+}
