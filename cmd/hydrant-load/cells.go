@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // liveRunner measures the matrix for real: every cell starts its target as
@@ -42,25 +43,31 @@ func directName(stream string) string { return stream + "-direct" }
 
 // cell starts spec's target, measures it and stops it.
 func (l *liveRunner) cell(ctx context.Context, spec cellSpec) (*Result, string, error) {
+	if spec.target == targetNativeConsumer {
+		return l.consumerCell(ctx, spec)
+	}
 	opts := l.opts
 	opts.concurrency = spec.concurrency
+	if spec.duration > 0 {
+		opts.duration = spec.duration
+	}
 	client := newClient(spec.concurrency)
 	defer client.CloseIdleConnections()
 	setup := hydrantSetup{fsync: opts.fsync, recordSize: opts.recordSize}
 	var srv *server
 	var err error
-	switch spec.target {
-	case targetHTTPFloor:
+	switch {
+	case spec.target == targetHTTPFloor:
 		srv, err = startFloor(floorHTTP, l.progress)
-	case targetDiskFloor:
+	case spec.target == targetDiskFloor:
 		srv, err = startFloor(floorDisk, l.progress)
-	case targetNative, targetNativeHalf:
+	case spec.target == targetNative || spec.target == targetNativeHalf || strings.HasPrefix(spec.target, pacedPrefix):
 		setup.requestSize, setup.stream, setup.shards, setup.deliver = len(l.native[0]), opts.stream, opts.shards, opts.deliver
 		srv, err = startHydrant(opts, setup, l.progress)
-	case targetKinesis:
+	case spec.target == targetKinesis:
 		setup.requestSize, setup.stream, setup.shards, setup.deliver = len(l.kinesis[0]), opts.stream, opts.shards, opts.deliver
 		srv, err = startHydrant(opts, setup, l.progress)
-	case targetFirehose:
+	case spec.target == targetFirehose:
 		setup.requestSize, setup.direct, setup.directShards = len(l.firehose[0]), directName(opts.stream), opts.firehoseShards
 		srv, err = startHydrant(opts, setup, l.progress)
 	default:
@@ -95,6 +102,61 @@ func (l *liveRunner) cell(ctx context.Context, spec cellSpec) (*Result, string, 
 		return nil, note, err
 	}
 	return newResult(opts, spec.target, srv.baseURL, m), note, nil
+}
+
+// consumerCell measures hydrant's native API at full speed with its file
+// delivery while a GetRecords consumer reads the stream from TRIM_HORIZON,
+// starting as soon as the server answers. The consumer's figures are the
+// result's Consumer and the row's note.
+func (l *liveRunner) consumerCell(ctx context.Context, spec cellSpec) (*Result, string, error) {
+	opts := l.opts
+	opts.concurrency, opts.deliver = spec.concurrency, true
+	setup := hydrantSetup{fsync: opts.fsync, recordSize: opts.recordSize, requestSize: len(l.native[0]),
+		stream: opts.stream, shards: opts.shards, deliver: true}
+	srv, err := startHydrant(opts, setup, l.progress)
+	if err != nil {
+		return nil, "", err
+	}
+	client := newClient(spec.concurrency)
+	defer client.CloseIdleConnections()
+	readers := newClient(opts.shards)
+	defer readers.CloseIdleConnections()
+	c := newConsumer(readers, srv.baseURL, opts.stream)
+	cctx, stopConsumer := context.WithCancel(ctx)
+	var consumerErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		consumerErr = c.run(cctx)
+	}()
+	w := nativeWorkload(client, srv.baseURL, opts.stream, l.native, opts.recordsPerRequest)
+	var states [2]consumerState
+	var counts pipelineCounts
+	var scrapeErr error
+	w.onWindow = func(end bool) {
+		if !end {
+			states[0] = c.state()
+			return
+		}
+		states[1] = c.state()
+		counts, scrapeErr = scrapeCounts(ctx, client, srv.baseURL, opts.stream)
+		stopConsumer() // so that it does not read on while the server stops
+	}
+	m, err := runOn(ctx, opts, srv, w, l.progress)
+	stopConsumer()
+	<-done
+	if err != nil {
+		return nil, "", err
+	}
+	res := newResult(opts, spec.target, srv.baseURL, m)
+	if scrapeErr != nil {
+		return res, "", fmt.Errorf("read hydrant's metrics: %w", scrapeErr)
+	}
+	res.Consumer = newConsumerSummary(states[0], states[1], int64(counts.ingested), opts.duration, opts.recordSize, res.RecordsPerSecond)
+	if consumerErr != nil {
+		res.Consumer.Error = firstLine(consumerErr.Error())
+	}
+	return res, res.Consumer.note(), nil
 }
 
 // s3Unavailable says why there is no MinIO to run the S3 end-to-end run

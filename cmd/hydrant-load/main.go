@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,6 +52,8 @@ type options struct {
 	e2eDuration    time.Duration
 	e2eConcurrency int
 	minio          string
+	pacedRates     []float64 // MiB/s
+	pacedDuration  time.Duration
 
 	// A floor child process (-floor).
 	floor  string
@@ -185,13 +188,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.stream, "stream", "bench", "stream to write to")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
 	fs.BoolVar(&o.deliver, "deliver", true, "give the started server a file delivery (Firehose default buffer: 5MiB, 60s) reading the stream while it is loaded")
-	fs.BoolVar(&o.matrix, "matrix", false, "run the matrix: the HTTP and disk floors, hydrant's native API and PutRecordBatch at each of -concurrencies, then end to end; print one table")
+	fs.BoolVar(&o.matrix, "matrix", false, "run the matrix: the HTTP and disk floors, hydrant's native API, PutRecordBatch and Kinesis PutRecords at each of -concurrencies, then the latency, consumer and paced rows, end to end; print one table")
 	fs.BoolVar(&o.markdown, "markdown", false, "with -matrix: print the table as Markdown")
 	concurrencies := fs.String("concurrencies", "4,16", "with -matrix: comma-separated producer counts")
 	fs.IntVar(&o.firehoseShards, "firehose-shards", 4, "with -matrix: shards of the PutRecordBatch DirectPut delivery (quotas raised out of the way, as the native stream's)")
 	fs.DurationVar(&o.e2eDuration, "e2e-duration", 0, "with -matrix: measured window of the end-to-end runs (default: -duration)")
 	fs.IntVar(&o.e2eConcurrency, "e2e-concurrency", 0, "with -matrix: producers of the end-to-end runs (default: the largest of -concurrencies)")
 	fs.StringVar(&o.minio, "minio", defaultMinio(), "with -matrix: MinIO binary for the end-to-end S3 run; skipped when it does not exist (default: $HYDRANT_MINIO_BIN, else .cache/bin/minio)")
+	pacedRates := fs.String("paced-rates", "10,40", "with -matrix: comma-separated MiB/s offered at an even pace to the native API, one row each (\"\" for none)")
+	fs.DurationVar(&o.pacedDuration, "paced-duration", 45*time.Second, "with -matrix: measured window of the paced rows")
 	fs.StringVar(&o.floor, "floor", "", "serve a floor instead of loading anything: http | disk (what -matrix starts as a child)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "with -floor: address to listen on")
 	fs.StringVar(&o.dir, "dir", "", "with -floor disk: directory of the file it appends to")
@@ -204,6 +209,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var err error
 	if o.concurrencies, err = parseInts(*concurrencies); err != nil {
 		return o, fmt.Errorf("-concurrencies %q: %w", *concurrencies, err)
+	}
+	if o.pacedRates, err = parseFloats(*pacedRates); err != nil {
+		return o, fmt.Errorf("-paced-rates %q: %w", *pacedRates, err)
 	}
 	if o.e2eDuration == 0 {
 		o.e2eDuration = o.duration
@@ -230,6 +238,23 @@ func parseInts(s string) ([]int, error) {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseFloats parses a comma-separated list of positive numbers; "" is
+// none.
+func parseFloats(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []float64
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || n <= 0 || math.IsInf(n, 0) {
+			return nil, fmt.Errorf("%q is not a positive number", f)
 		}
 		out = append(out, n)
 	}
@@ -267,6 +292,7 @@ func (o options) validate() error {
 		check(o.firehoseShards >= 1 && o.firehoseShards <= 1024, "-firehose-shards %d: must be between 1 and 1024", o.firehoseShards)
 		check(o.e2eDuration > 0, "-e2e-duration %s: must be positive", o.e2eDuration)
 		check(o.e2eConcurrency >= 1, "-e2e-concurrency %d: must be at least 1", o.e2eConcurrency)
+		check(o.pacedDuration > 0, "-paced-duration %s: must be positive", o.pacedDuration)
 	}
 	return errors.Join(errs...)
 }

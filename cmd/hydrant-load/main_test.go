@@ -293,3 +293,25 @@ func TestParseFlagsMatrix(t *testing.T) {
 		})
 	}
 }
+
+func TestParseFlagsPaced(t *testing.T) {
+	var stderr bytes.Buffer
+	o, err := parseFlags([]string{"-matrix"}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.pacedRates, []float64{10, 40}) || o.pacedDuration != 45*time.Second {
+		t.Errorf("paced rows %v MiB/s for %s, want [10 40] for 45s", o.pacedRates, o.pacedDuration)
+	}
+	if o, err = parseFlags([]string{"-matrix", "-paced-rates", "", "-paced-duration", "1m"}, &stderr); err != nil || o.pacedRates != nil {
+		t.Errorf("-paced-rates \"\": %v, %v; want no paced rows", o.pacedRates, err)
+	}
+	if o, err = parseFlags([]string{"-matrix", "-paced-rates", "2.5, 7"}, &stderr); err != nil || !slices.Equal(o.pacedRates, []float64{2.5, 7}) {
+		t.Errorf("-paced-rates \"2.5, 7\": %v, %v", o.pacedRates, err)
+	}
+	for _, bad := range [][]string{{"-paced-rates", "10,x"}, {"-paced-rates", "0"}, {"-paced-rates", "-3"}, {"-paced-duration", "0s"}} {
+		if _, err := parseFlags(append([]string{"-matrix"}, bad...), &stderr); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: err = %v, want one naming %s", bad, err, bad[0])
+		}
+	}
+}

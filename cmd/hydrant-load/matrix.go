@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // The targets of the matrix's rows.
@@ -20,7 +21,16 @@ const (
 	// targetNativeHalf is hydrant's native API offered half the best
 	// native throughput of the matrix, for the latency target.
 	targetNativeHalf = "hydrant native, ½ max rate"
+	// targetNativeConsumer is hydrant's native API at full speed, with its
+	// file delivery and a GetRecords consumer reading the stream.
+	targetNativeConsumer = "hydrant native + GetRecords consumer"
+	// pacedPrefix starts the names of the rows of hydrant's native API
+	// offered a fixed MiB/s (pacedTarget).
+	pacedPrefix = "hydrant native, paced "
 )
+
+// pacedTarget is the name of the row offered mib MiB/s.
+func pacedTarget(mib float64) string { return fmt.Sprintf("%s%g MiB/s", pacedPrefix, mib) }
 
 // matrixTargets are the rows of the matrix, in order; each is measured at
 // every concurrency.
@@ -36,7 +46,8 @@ const (
 type cellSpec struct {
 	target      string
 	concurrency int
-	rate        float64 // records/s offered; 0: as fast as the target takes them
+	rate        float64       // records/s offered; 0: as fast as the target takes them
+	duration    time.Duration // the measured window; 0: -duration
 }
 
 // e2eSpec is one end-to-end run.
@@ -137,8 +148,14 @@ func runMatrix(ctx context.Context, opts options, r cellRunner, progress io.Writ
 			measure(cellSpec{target: target, concurrency: c})
 		}
 	}
+	largest := slices.Max(opts.concurrencies)
 	if best := m.best(targetNative); best > 0 {
-		measure(cellSpec{target: targetNativeHalf, concurrency: slices.Max(opts.concurrencies), rate: best / 2})
+		measure(cellSpec{target: targetNativeHalf, concurrency: largest, rate: best / 2})
+	}
+	measure(cellSpec{target: targetNativeConsumer, concurrency: largest})
+	for _, mib := range opts.pacedRates {
+		measure(cellSpec{target: pacedTarget(mib), concurrency: largest,
+			rate: mib * (1 << 20) / float64(opts.recordSize), duration: opts.pacedDuration})
 	}
 	m.setDiskFloorRatios()
 	dests := []string{destFile, destS3}

@@ -31,7 +31,12 @@ func (f *fakeRunner) cell(_ context.Context, spec cellSpec) (*Result, string, er
 	if spec.rate > 0 {
 		mib = spec.rate * 1024 / (1 << 20)
 	}
+	window := time.Second
+	if spec.duration > 0 {
+		window = spec.duration
+	}
 	res := &Result{
+		Duration:         window.String(),
 		Requests:         100,
 		RecordsPerSecond: mib * 1024,
 		MiBPerSecond:     mib,
@@ -40,6 +45,10 @@ func (f *fakeRunner) cell(_ context.Context, spec cellSpec) (*Result, string, er
 	}
 	if spec.target != targetHTTPFloor {
 		res.Process = &ProcessSummary{CPUSeconds: 9, PeakRSSMiB: 250}
+	}
+	if spec.target == targetNativeConsumer {
+		res.Consumer = &ConsumerSummary{RecordsPerSecond: 1000, ShareOfPut: 1, KeptUp: true}
+		return res, res.Consumer.note(), nil
 	}
 	return res, "", nil
 }
@@ -57,7 +66,8 @@ func (f *fakeRunner) s3Unavailable() string { return f.noS3 }
 
 func testMatrixOptions() options {
 	return options{recordSize: 1024, recordsPerRequest: 500, concurrencies: []int{4, 16}, duration: time.Second,
-		fsync: "always", shards: 4, firehoseShards: 32, e2eDuration: time.Second, e2eConcurrency: 16}
+		fsync: "always", shards: 4, firehoseShards: 32, e2eDuration: time.Second, e2eConcurrency: 16,
+		pacedRates: []float64{10, 40}, pacedDuration: 3 * time.Second}
 }
 
 func TestMatrixHasEveryRow(t *testing.T) {
@@ -73,7 +83,8 @@ func TestMatrixHasEveryRow(t *testing.T) {
 			want = append(want, fmt.Sprintf("%s/%d", target, c))
 		}
 	}
-	want = append(want, targetNativeHalf+"/16")
+	want = append(want, targetNativeHalf+"/16", targetNativeConsumer+"/16",
+		"hydrant native, paced 10 MiB/s/16", "hydrant native, paced 40 MiB/s/16")
 	var got []string
 	for _, row := range m.Rows {
 		got = append(got, fmt.Sprintf("%s/%d", row.Target, row.Concurrency))
@@ -81,9 +92,15 @@ func TestMatrixHasEveryRow(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("rows %v, want %v", got, want)
 	}
-	half := m.Rows[len(m.Rows)-1]
+	half := m.Rows[len(m.Rows)-4]
 	if wantRate := 120.0 * 1024 / 2; half.OfferedRecordsPerSecond != wantRate {
 		t.Errorf("the ½ max row was offered %.0f records/s, want %.0f", half.OfferedRecordsPerSecond, wantRate)
+	}
+	for _, spec := range r.cells[len(r.cells)-2:] {
+		if spec.duration != 3*time.Second || (spec.rate != 10*1024 && spec.rate != 40*1024) {
+			t.Errorf("paced row %s: %.0f records/s for %s, want 10 or 40 MiB/s of 1 KiB records for -paced-duration 3s",
+				spec.target, spec.rate, spec.duration)
+		}
 	}
 	for _, row := range m.Rows {
 		wantRatio := map[string]float64{targetNative: 0.6, targetFirehose: 0.4, targetKinesis: 0.35}[row.Target]
@@ -113,7 +130,8 @@ func TestMatrixHasEveryRow(t *testing.T) {
 			}
 		}
 		for _, s := range []string{"× disk floor", "0.60", "0.40", "s3 (MinIO)", "skipped: no MinIO", "90%", "end to end to",
-			"MISSED", "durable ingest ≥ 100 MiB/s (PutRecordBatch, 4 producers): 80.0 MiB/s", "peak RSS ≤ 300 MiB"} {
+			"MISSED", "durable ingest ≥ 100 MiB/s (PutRecordBatch, 4 producers): 80.0 MiB/s", "peak RSS ≤ 300 MiB",
+			"consumer read 1000 records/s (100% of put)", "kept up", "offered 10240 records/s"} {
 			if !strings.Contains(text, s) {
 				t.Errorf("markdown=%v: %q missing from\n%s", markdown, s, text)
 			}
@@ -152,16 +170,19 @@ func TestMatrixTargets(t *testing.T) {
 		got[c.Target] = c.Met
 	}
 	want := map[string]bool{
-		"durable ingest ≥ 100 MiB/s (native, 4 producers)":                                                  true,
-		"durable ingest ≥ 100 MiB/s (PutRecordBatch, 16 producers)":                                         false,
-		"≥ 0.5× the disk floor (native, 16 producers)":                                                      true,
-		"≥ 0.4× the disk floor (PutRecordBatch, 4 producers)":                                               true,
-		"≥ 0.4× the disk floor (Kinesis PutRecords, 16 producers)":                                          false,
-		"durable ingest ≥ 100 MiB/s (Kinesis PutRecords, 4 producers)":                                      false,
-		"p99 ≤ 50 ms at half the max throughput (native, 16 producers, 60.0 MiB/s offered)":                 true,
-		"end to end to file ≥ 90% of ingest (16 producers, 1s window, shorter than the target's 60s)":       true,
-		"end to end to s3 (MinIO) ≥ 90% of ingest (16 producers, 1s window, shorter than the target's 60s)": true,
-		"peak RSS ≤ 300 MiB (the largest of the hydrant runs)":                                              false,
+		"durable ingest ≥ 100 MiB/s (native, 4 producers)":                                                       true,
+		"durable ingest ≥ 100 MiB/s (PutRecordBatch, 16 producers)":                                              false,
+		"≥ 0.5× the disk floor (native, 16 producers)":                                                           true,
+		"≥ 0.4× the disk floor (PutRecordBatch, 4 producers)":                                                    true,
+		"≥ 0.4× the disk floor (Kinesis PutRecords, 16 producers)":                                               false,
+		"durable ingest ≥ 100 MiB/s (Kinesis PutRecords, 4 producers)":                                           false,
+		"p99 ≤ 50 ms at half the max throughput (native, 16 producers, 60.0 MiB/s offered)":                      true,
+		"end to end to file ≥ 90% of ingest (16 producers, 1s window, shorter than the target's 60s)":            true,
+		"end to end to s3 (MinIO) ≥ 90% of ingest (16 producers, 1s window, shorter than the target's 60s)":      true,
+		"peak RSS ≤ 300 MiB (the largest of the hydrant runs)":                                                   false,
+		"peak RSS ≤ 300 MiB at full speed with a file delivery and a GetRecords consumer (native, 16 producers)": true,
+		"peak RSS ≤ 150 MiB at a paced 10 MiB/s with a file delivery (native, 3s)":                               false,
+		"peak RSS ≤ 250 MiB at a paced 40 MiB/s with a file delivery (native, 3s)":                               true,
 	}
 	for target, met := range want {
 		if g, ok := got[target]; !ok || g != met {

@@ -39,6 +39,9 @@ type Result struct {
 
 	Process      *ProcessSummary `json:"process,omitempty"`     // only for a started server
 	GeneratorCPU float64         `json:"generator_cpu_seconds"` // this process, during the window
+	// Consumer is what a GetRecords consumer read beside the producers
+	// (the matrix's consumer row only).
+	Consumer *ConsumerSummary `json:"consumer,omitempty"`
 }
 
 // LatencySummary is the request latency distribution, in milliseconds.

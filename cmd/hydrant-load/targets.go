@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -17,6 +18,10 @@ const (
 	targetPeakRSSMiB        = 300
 	targetEndToEndSeconds   = 60
 )
+
+// pacedRSSTargets are the peak RSS targets, in MiB, of the paced rows by
+// the MiB/s they are offered; a rate not listed has none.
+var pacedRSSTargets = map[float64]float64{10: 150, 40: 250}
 
 // diskFloorRatioTarget is the share of the disk floor's records/s the
 // closed-loop row target should reach.
@@ -53,6 +58,20 @@ func (m *Matrix) checkTargets(opts options) []TargetCheck {
 			add(r.LatencyMillis.P99 <= targetHalfRateP99 && row.Error == "", fmt.Sprintf("p99 %.1f ms", r.LatencyMillis.P99),
 				"p99 ≤ %d ms at half the max throughput (native, %d producers, %.1f MiB/s offered)",
 				targetHalfRateP99, row.Concurrency, row.OfferedRecordsPerSecond*float64(opts.recordSize)/(1<<20))
+		case row.Target == targetNativeConsumer:
+			rss := peakRSSOf(r)
+			add(rss > 0 && rss <= targetPeakRSSMiB && row.Error == "", fmt.Sprintf("%.0f MiB", rss),
+				"peak RSS ≤ %d MiB at full speed with a file delivery and a GetRecords consumer (native, %d producers)",
+				targetPeakRSSMiB, row.Concurrency)
+		case strings.HasPrefix(row.Target, pacedPrefix):
+			mib := row.OfferedRecordsPerSecond * float64(opts.recordSize) / (1 << 20)
+			want, ok := pacedRSSTargets[math.Round(mib*1000)/1000]
+			if !ok {
+				continue
+			}
+			rss := peakRSSOf(r)
+			add(rss > 0 && rss <= want && row.Error == "", fmt.Sprintf("%.0f MiB", rss),
+				"peak RSS ≤ %.0f MiB at a paced %g MiB/s with a file delivery (native, %s)", want, mib, r.Duration)
 		case closedLoop(row.Target):
 			api := strings.TrimPrefix(row.Target, "hydrant ")
 			add(r.MiBPerSecond >= targetMiBPerSecond && row.Error == "", fmt.Sprintf("%.1f MiB/s", r.MiBPerSecond),
@@ -84,4 +103,12 @@ func (m *Matrix) checkTargets(opts options) []TargetCheck {
 			"peak RSS ≤ %d MiB (the largest of the hydrant runs)", targetPeakRSSMiB)
 	}
 	return checks
+}
+
+// peakRSSOf is the peak RSS of r's process in MiB, 0 when unknown.
+func peakRSSOf(r *Result) float64 {
+	if r.Process == nil {
+		return 0
+	}
+	return r.Process.PeakRSSMiB
 }
