@@ -54,6 +54,7 @@ type options struct {
 	minio          string
 	pacedRates     []float64 // MiB/s
 	pacedDuration  time.Duration
+	restartGiB     float64
 
 	// A floor child process (-floor).
 	floor  string
@@ -197,6 +198,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.minio, "minio", defaultMinio(), "with -matrix: MinIO binary for the end-to-end S3 run; skipped when it does not exist (default: $HYDRANT_MINIO_BIN, else .cache/bin/minio)")
 	pacedRates := fs.String("paced-rates", "10,40", "with -matrix: comma-separated MiB/s offered at an even pace to the native API, one row each (\"\" for none)")
 	fs.DurationVar(&o.pacedDuration, "paced-duration", 45*time.Second, "with -matrix: measured window of the paced rows")
+	fs.Float64Var(&o.restartGiB, "restart-gib", 1, "with -matrix: GiB of log to fill a node with (fsync=interval, no delivery) before killing it with SIGKILL and timing its restart (0: skip)")
 	fs.StringVar(&o.floor, "floor", "", "serve a floor instead of loading anything: http | disk (what -matrix starts as a child)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "with -floor: address to listen on")
 	fs.StringVar(&o.dir, "dir", "", "with -floor disk: directory of the file it appends to")
@@ -293,6 +295,7 @@ func (o options) validate() error {
 		check(o.e2eDuration > 0, "-e2e-duration %s: must be positive", o.e2eDuration)
 		check(o.e2eConcurrency >= 1, "-e2e-concurrency %d: must be at least 1", o.e2eConcurrency)
 		check(o.pacedDuration > 0, "-paced-duration %s: must be positive", o.pacedDuration)
+		check(o.restartGiB >= 0 && o.restartGiB <= maxRestartGiB, "-restart-gib %g: must be between 0 and %d", o.restartGiB, maxRestartGiB)
 	}
 	return errors.Join(errs...)
 }

@@ -209,6 +209,8 @@ func TestBenchConfigLoads(t *testing.T) {
 		"direct put": {setup: hydrantSetup{fsync: "always", recordSize: 1024, requestSize: 700 << 10, direct: "bench-direct", directShards: 32},
 			wantShards: map[string]int{"bench-direct": 32}},
 		"to s3": {setup: s3, wantShards: map[string]int{"bench": 4}},
+		"restart": {setup: hydrantSetup{fsync: "interval", recordSize: 1024, requestSize: 1 << 20, stream: "bench", shards: 4,
+			retention: restartRetention}, wantShards: map[string]int{"bench": 4}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -65,15 +65,19 @@ type cellRunner interface {
 	endToEnd(ctx context.Context, spec e2eSpec) (*EndToEndRow, error)
 	// s3Unavailable says why the S3 end-to-end run cannot happen, or "".
 	s3Unavailable() string
+	// restart fills a node with gib GiB of log, kills it and times its
+	// restart.
+	restart(ctx context.Context, gib float64) (*RestartResult, error)
 }
 
 // Matrix is what -matrix measured. It is what -matrix -json prints.
 type Matrix struct {
-	Machine  string        `json:"machine"`
-	Settings string        `json:"settings"`
-	Rows     []MatrixRow   `json:"rows"`
-	EndToEnd []EndToEndRow `json:"end_to_end"`
-	Targets  []TargetCheck `json:"targets"`
+	Machine  string         `json:"machine"`
+	Settings string         `json:"settings"`
+	Rows     []MatrixRow    `json:"rows"`
+	EndToEnd []EndToEndRow  `json:"end_to_end"`
+	Restart  *RestartResult `json:"restart,omitempty"` // not with -restart-gib 0
+	Targets  []TargetCheck  `json:"targets"`
 }
 
 // MatrixRow is one target at one concurrency.
@@ -181,6 +185,18 @@ func runMatrix(ctx context.Context, opts options, r cellRunner, progress io.Writ
 		}
 		m.EndToEnd = append(m.EndToEnd, row)
 	}
+	if opts.restartGiB > 0 && ctx.Err() == nil {
+		fmt.Fprintf(progress, "hydrant-load: === restart with %g GiB of log ===\n", opts.restartGiB)
+		res, err := r.restart(ctx, opts.restartGiB)
+		if res == nil {
+			res = &RestartResult{GiB: opts.restartGiB}
+		}
+		if err != nil {
+			res.Error = firstLine(err.Error())
+			fmt.Fprintf(progress, "hydrant-load: restart: %v\n", err)
+		}
+		m.Restart = res
+	}
 	m.Targets = m.checkTargets(opts)
 	return m
 }
@@ -225,7 +241,7 @@ func (m *Matrix) failed() bool {
 			return true
 		}
 	}
-	return false
+	return m.Restart != nil && m.Restart.Error != ""
 }
 
 // writeMatrix prints m as JSON, Markdown or aligned text.
@@ -244,6 +260,10 @@ func writeMatrix(w io.Writer, m *Matrix, asJSON, markdown bool) error {
 	render(&b, m.rowCells())
 	b.WriteString("\n")
 	render(&b, m.endToEndCells())
+	if m.Restart != nil {
+		b.WriteString("\n")
+		render(&b, m.Restart.cells())
+	}
 	b.WriteString("\nTargets (2 cores, 1 KiB records, fsync before ack):\n")
 	for _, c := range m.Targets {
 		verdict := "MISSED"

@@ -20,6 +20,8 @@ type fakeRunner struct {
 	noS3         string
 	cells        []cellSpec
 	e2e          []e2eSpec
+	restartReady float64 // seconds; negative: the restart run fails
+	restarts     []float64
 }
 
 func (f *fakeRunner) cell(_ context.Context, spec cellSpec) (*Result, string, error) {
@@ -64,16 +66,28 @@ func (f *fakeRunner) endToEnd(_ context.Context, spec e2eSpec) (*EndToEndRow, er
 
 func (f *fakeRunner) s3Unavailable() string { return f.noS3 }
 
+func (f *fakeRunner) restart(_ context.Context, gib float64) (*RestartResult, error) {
+	f.restarts = append(f.restarts, gib)
+	res := &RestartResult{GiB: gib, Concurrency: 16, LogBytes: int64(gib * (1 << 30)), FillSeconds: 8,
+		DiskBytes: int64(gib * 1.02 * (1 << 30))}
+	if f.restartReady < 0 {
+		return res, errors.New("restarted hydrant exited\nits log")
+	}
+	res.ReadySeconds, res.FirstPutSeconds = f.restartReady, f.restartReady+0.01
+	return res, nil
+}
+
 func testMatrixOptions() options {
 	return options{recordSize: 1024, recordsPerRequest: 500, concurrencies: []int{4, 16}, duration: time.Second,
 		fsync: "always", shards: 4, firehoseShards: 32, e2eDuration: time.Second, e2eConcurrency: 16,
-		pacedRates: []float64{10, 40}, pacedDuration: 3 * time.Second}
+		pacedRates: []float64{10, 40}, pacedDuration: 3 * time.Second, restartGiB: 1}
 }
 
 func TestMatrixHasEveryRow(t *testing.T) {
 	r := &fakeRunner{
 		mibPerSecond: map[string]float64{targetHTTPFloor: 400, targetDiskFloor: 200, targetNative: 120, targetFirehose: 80, targetKinesis: 70},
 		noS3:         "no MinIO binary at .cache/bin/minio",
+		restartReady: 0.4,
 	}
 	m := runMatrix(t.Context(), testMatrixOptions(), r, io.Discard)
 
@@ -131,7 +145,8 @@ func TestMatrixHasEveryRow(t *testing.T) {
 		}
 		for _, s := range []string{"× disk floor", "0.60", "0.40", "s3 (MinIO)", "skipped: no MinIO", "90%", "end to end to",
 			"MISSED", "durable ingest ≥ 100 MiB/s (PutRecordBatch, 4 producers): 80.0 MiB/s", "peak RSS ≤ 300 MiB",
-			"consumer read 1000 records/s (100% of put)", "kept up", "offered 10240 records/s"} {
+			"consumer read 1000 records/s (100% of put)", "kept up", "offered 10240 records/s",
+			"restart with 1 GiB", "1.00 GiB", "8.0 s (128 MiB/s)", "1.02 GiB", "0.40", "0.41"} {
 			if !strings.Contains(text, s) {
 				t.Errorf("markdown=%v: %q missing from\n%s", markdown, s, text)
 			}
@@ -163,7 +178,8 @@ func containsRow(text, target, producers string) bool {
 }
 
 func TestMatrixTargets(t *testing.T) {
-	r := &fakeRunner{mibPerSecond: map[string]float64{targetHTTPFloor: 400, targetDiskFloor: 150, targetNative: 120, targetFirehose: 60, targetKinesis: 45}}
+	r := &fakeRunner{mibPerSecond: map[string]float64{targetHTTPFloor: 400, targetDiskFloor: 150, targetNative: 120, targetFirehose: 60, targetKinesis: 45},
+		restartReady: 7}
 	m := runMatrix(t.Context(), testMatrixOptions(), r, io.Discard)
 	got := make(map[string]bool)
 	for _, c := range m.Targets {
@@ -183,6 +199,7 @@ func TestMatrixTargets(t *testing.T) {
 		"peak RSS ≤ 300 MiB at full speed with a file delivery and a GetRecords consumer (native, 16 producers)": true,
 		"peak RSS ≤ 150 MiB at a paced 10 MiB/s with a file delivery (native, 3s)":                               false,
 		"peak RSS ≤ 250 MiB at a paced 40 MiB/s with a file delivery (native, 3s)":                               true,
+		"restart after SIGKILL ready ≤ 5 s (measured with 1 GiB of log; the target is for 10 GiB)":               false,
 	}
 	for target, met := range want {
 		if g, ok := got[target]; !ok || g != met {
@@ -332,6 +349,58 @@ func TestStoredKinesisRecords(t *testing.T) {
 			stored, err := storedKinesisRecords(tc.status, []byte(tc.body), 10)
 			if (err != nil) != tc.wantErr || stored != tc.wantStored {
 				t.Errorf("= %d, %v; want %d, error %v", stored, err, tc.wantStored, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestMatrixRestartRun(t *testing.T) {
+	mib := map[string]float64{targetHTTPFloor: 400, targetDiskFloor: 150, targetNative: 120, targetFirehose: 60, targetKinesis: 45}
+	tests := map[string]struct {
+		gib        float64
+		ready      float64
+		wantRuns   int
+		wantMet    bool
+		wantFailed bool
+	}{
+		"skipped":    {gib: 0, wantRuns: 0},
+		"fast":       {gib: 2, ready: 1.2, wantRuns: 1, wantMet: true},
+		"it crashed": {gib: 1, ready: -1, wantRuns: 1, wantFailed: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			opts := testMatrixOptions()
+			opts.restartGiB = tc.gib
+			r := &fakeRunner{mibPerSecond: mib, restartReady: tc.ready}
+			m := runMatrix(t.Context(), opts, r, io.Discard)
+			if len(r.restarts) != tc.wantRuns || (tc.wantRuns > 0 && r.restarts[0] != tc.gib) {
+				t.Fatalf("restart runs %v, want %d of %g GiB", r.restarts, tc.wantRuns, tc.gib)
+			}
+			if m.failed() != tc.wantFailed {
+				t.Errorf("failed() = %v, want %v", m.failed(), tc.wantFailed)
+			}
+			var check *TargetCheck
+			for i, c := range m.Targets {
+				if strings.HasPrefix(c.Target, "restart after SIGKILL") {
+					check = &m.Targets[i]
+				}
+			}
+			if tc.wantRuns == 0 {
+				if check != nil || m.Restart != nil {
+					t.Errorf("-restart-gib 0: %+v, %+v; want no restart run or target", m.Restart, check)
+				}
+				return
+			}
+			if check == nil || check.Met != tc.wantMet {
+				t.Fatalf("restart target %+v, want met=%v", check, tc.wantMet)
+			}
+			var out bytes.Buffer
+			if err := writeMatrix(&out, m, false, true); err != nil {
+				t.Fatal(err)
+			}
+			if !containsRow(out.String(), fmt.Sprintf("restart with %g GiB", tc.gib), "16") ||
+				(tc.wantFailed && !strings.Contains(out.String(), "error: restarted hydrant exited")) {
+				t.Errorf("no restart row, or its error missing, in\n%s", out.String())
 			}
 		})
 	}

@@ -145,9 +145,10 @@ type hydrantSetup struct {
 	requestSize int // the largest request body
 	// stream, when set, is declared with shards and quotas out of the way;
 	// deliver adds a delivery reading it.
-	stream  string
-	shards  int
-	deliver bool
+	stream    string
+	shards    int
+	deliver   bool
+	retention string // the stream's, when set; Hydrant's default otherwise
 	// direct, when set, is a DirectPut delivery of directShards shards.
 	direct       string
 	directShards int
@@ -181,6 +182,9 @@ storage: {data_dir: %q, fsync: %s}
     shards: %d
     shard_limits: {bytes_per_second: 1GiB, records_per_second: 1000000}
 `, s.stream, s.shards)
+		if s.retention != "" {
+			fmt.Fprintf(&b, "    retention: %s\n", s.retention)
+		}
 	}
 	if (s.stream == "" || !s.deliver) && s.direct == "" {
 		return b.String()

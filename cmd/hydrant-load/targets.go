@@ -98,6 +98,12 @@ func (m *Matrix) checkTargets(opts options) []TargetCheck {
 			fmt.Sprintf("%.0f%% (%.0f of %.0f records/s)", 100*e.DeliveredShare, e.DeliveredRecordsPerSecond, e.Ingest.RecordsPerSecond),
 			"end to end to %s ≥ %.0f%% of ingest (%d producers, %s)", e.Destination, 100*targetDeliveredShare, e.Concurrency, window)
 	}
+	if r := m.Restart; r != nil && r.Note == "" {
+		add(r.Error == "" && r.ReadySeconds <= restartTargetSeconds,
+			fmt.Sprintf("ready in %.2f s, first put acknowledged in %.2f s", r.ReadySeconds, r.FirstPutSeconds),
+			"restart after SIGKILL ready ≤ %d s (measured with %g GiB of log; the target is for %d GiB)",
+			restartTargetSeconds, r.GiB, restartTargetGiB)
+	}
 	if peakRSS > 0 {
 		add(peakRSS <= targetPeakRSSMiB, fmt.Sprintf("%.0f MiB", peakRSS),
 			"peak RSS ≤ %d MiB (the largest of the hydrant runs)", targetPeakRSSMiB)
