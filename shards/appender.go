@@ -12,7 +12,10 @@ var ErrStoreClosed = errors.New("shard log: store is closed")
 // appender is the single writer of one shard. It takes every append that is
 // waiting when it becomes free and writes them as one record-batch message,
 // so that the cost of a write (and of a sync before the ack) is shared by
-// all concurrent puts.
+// all concurrent puts. It hands the next message to the log while the last
+// is still being stored (when the log takes it: the segment log does), so
+// that a shard's puts join the log's next group commit instead of waiting
+// for their turn; a completer answers the requests in order.
 type appender struct {
 	store *Store
 	// streamUsed counts the bytes its stream holds (nil: not counted).
@@ -22,17 +25,25 @@ type appender struct {
 	reqs       chan *appendReq
 	done       chan struct{}
 	stopped    chan struct{}
-	buf        []byte
-	target     int // message size at which coalescing stops
+	// flights are the batches started, for the completer to answer: one
+	// waiting here and one being answered at most, so that a shard has at
+	// most two messages in the log's hands.
+	flights chan *batchFlight
+	bufs    chan []byte // message buffers to reuse
+	recs    []Record    // scratch: the records of the message being built
+	target  int         // message size at which coalescing stops
 }
 
 // publisher stores a shard's record-batch messages.
 type publisher interface {
-	// publish stores msg, holding n records, as the shard's next message
-	// and returns its sequence. On error it may have been stored all the
-	// same; the producer is told to retry. closing closes when the store
-	// is closing: a publish that is retrying gives up.
-	publish(msg []byte, n int, closing <-chan struct{}) (uint64, error)
+	// start begins storing msg, holding n records, as the shard's next
+	// message, and returns a wait for the outcome: its sequence, or an
+	// error (it may have been stored all the same; the producer is told to
+	// retry). msg stays unchanged until the wait returns, which must be
+	// called once. Messages started one after another are stored in that
+	// order. closing closes when the store is closing: a publish that is
+	// retrying gives up.
+	start(msg []byte, n int, closing <-chan struct{}) (wait func() (uint64, error))
 }
 
 type appendReq struct {
@@ -40,6 +51,36 @@ type appendReq struct {
 	seqs   []Sequence // filled as messages are stored
 	err    error
 	result chan struct{}
+}
+
+// batchFlight is a batch of requests whose messages were started.
+type batchFlight struct {
+	reqs []*appendReq
+	msgs []*flight
+}
+
+// flight is one started message.
+type flight struct {
+	wait  func() (uint64, error) // nil once waited for
+	seq   uint64
+	err   error
+	buf   []byte
+	spans []reqSpan // whose records it holds, in order
+}
+
+// reqSpan is n records of one request in a message.
+type reqSpan struct {
+	req *appendReq
+	n   int
+}
+
+// result waits for f's outcome once.
+func (f *flight) result() (uint64, error) {
+	if f.wait != nil {
+		f.seq, f.err = f.wait()
+		f.wait = nil
+	}
+	return f.seq, f.err
 }
 
 func newAppender(s *Store, name string, pub publisher) *appender {
@@ -50,6 +91,8 @@ func newAppender(s *Store, name string, pub publisher) *appender {
 		reqs:    make(chan *appendReq, 256),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
+		flights: make(chan *batchFlight, 1),
+		bufs:    make(chan []byte, 3),
 		target:  s.targetBytes,
 	}
 	go a.run()
@@ -94,6 +137,12 @@ func (a *appender) close() {
 
 func (a *appender) run() {
 	defer close(a.stopped)
+	completed := make(chan struct{})
+	go a.complete(completed)
+	defer func() {
+		close(a.flights)
+		<-completed
+	}()
 	var carry *appendReq
 	for {
 		var first *appendReq
@@ -123,7 +172,7 @@ func (a *appender) run() {
 				break coalesce
 			}
 		}
-		a.write(batch)
+		a.flights <- a.start(batch)
 	}
 }
 
@@ -147,54 +196,82 @@ func requestSize(r *appendReq) int {
 	return n
 }
 
-// write stores the records of batch in as few messages as fit the target
-// size, in order, and completes every request.
-func (a *appender) write(batch []*appendReq) {
-	type span struct {
-		req        *appendReq
-		start, end int
-	}
-	var (
-		msgRecs []Record
-		spans   []span
-		size    = batchHeaderSize
-		failed  error
-	)
+// start starts the messages of batch: its records in as few messages as
+// fit the target size, in order. Before each message but the first it waits
+// for the one before: after a failure the rest of the batch is not stored,
+// so that each request's stored records are a prefix of its records.
+func (a *appender) start(batch []*appendReq) *batchFlight {
+	bf := &batchFlight{reqs: batch}
+	var spans []reqSpan
+	size := batchHeaderSize
 	flush := func() {
-		if len(msgRecs) == 0 {
+		if len(a.recs) == 0 {
 			return
 		}
+		f := &flight{spans: spans}
+		if n := len(bf.msgs); n > 0 {
+			_, f.err = bf.msgs[n-1].result()
+		}
+		if f.err == nil {
+			f.buf = AppendBatch(a.getBuf(), a.store.cfg.Now(), a.recs)
+			f.wait = a.pub.start(f.buf, len(a.recs), a.done)
+		}
+		bf.msgs = append(bf.msgs, f)
+		clear(a.recs)
+		a.recs, spans, size = a.recs[:0], nil, batchHeaderSize
+	}
+	for _, req := range batch {
+		n := 0
+		for _, rec := range req.recs {
+			es := encodedSize(rec)
+			if len(a.recs) > 0 && (size+es > a.target || len(a.recs) == maxBatchRecords) {
+				spans = append(spans, reqSpan{req, n})
+				flush()
+				n = 0
+			}
+			a.recs = append(a.recs, rec)
+			size += es
+			n++
+		}
+		spans = append(spans, reqSpan{req, n})
+	}
+	flush()
+	return bf
+}
+
+// complete answers the started batches in order until flights closes.
+func (a *appender) complete(done chan<- struct{}) {
+	defer close(done)
+	for bf := range a.flights {
+		a.finish(bf)
+	}
+}
+
+// finish waits for a batch's messages, gives its requests their sequences
+// and answers them.
+func (a *appender) finish(bf *batchFlight) {
+	var failed error
+	for _, f := range bf.msgs {
+		seq, err := f.result()
+		if failed == nil && err != nil {
+			failed = err
+		}
 		if failed == nil {
-			var msgSeq uint64
-			msgSeq, failed = a.publish(msgRecs)
-			if failed == nil {
-				idx := 0
-				for _, s := range spans {
-					for range s.end - s.start {
-						s.req.seqs = append(s.req.seqs, MakeSequence(msgSeq, idx))
-						idx++
-					}
+			a.store.budget.used.Add(int64(len(f.buf)))
+			if a.streamUsed != nil {
+				a.streamUsed.Add(int64(len(f.buf)))
+			}
+			idx := 0
+			for _, sp := range f.spans {
+				for range sp.n {
+					sp.req.seqs = append(sp.req.seqs, MakeSequence(seq, idx))
+					idx++
 				}
 			}
 		}
-		msgRecs, spans, size = msgRecs[:0], spans[:0], batchHeaderSize
+		a.putBuf(f.buf)
 	}
-	for _, req := range batch {
-		start := 0
-		for i, rec := range req.recs {
-			es := encodedSize(rec)
-			if len(msgRecs) > 0 && (size+es > a.target || len(msgRecs) == maxBatchRecords) {
-				spans = append(spans, span{req, start, i})
-				flush()
-				start = i
-			}
-			msgRecs = append(msgRecs, rec)
-			size += es
-		}
-		spans = append(spans, span{req, start, len(req.recs)})
-	}
-	flush()
-	for _, req := range batch {
+	for _, req := range bf.reqs {
 		if len(req.seqs) < len(req.recs) {
 			req.err = failed
 		}
@@ -202,17 +279,21 @@ func (a *appender) write(batch []*appendReq) {
 	}
 }
 
-// publish stores recs as the shard's next message and returns its
-// sequence.
-func (a *appender) publish(recs []Record) (uint64, error) {
-	a.buf = AppendBatch(a.buf[:0], a.store.cfg.Now(), recs)
-	seq, err := a.pub.publish(a.buf, len(recs), a.done)
-	if err != nil {
-		return 0, err
+func (a *appender) getBuf() []byte {
+	select {
+	case b := <-a.bufs:
+		return b[:0]
+	default:
+		return nil
 	}
-	a.store.budget.used.Add(int64(len(a.buf)))
-	if a.streamUsed != nil {
-		a.streamUsed.Add(int64(len(a.buf)))
+}
+
+func (a *appender) putBuf(b []byte) {
+	if b == nil {
+		return
 	}
-	return seq, nil
+	select {
+	case a.bufs <- b:
+	default:
+	}
 }

@@ -82,6 +82,13 @@ const (
 	retryWaitMax = time.Second
 )
 
+// start publishes msg at once: JetStream takes one message of a shard at a
+// time (each waits for the last one's sequence).
+func (a *jsPublisher) start(msg []byte, n int, closing <-chan struct{}) func() (uint64, error) {
+	seq, err := a.publish(msg, n, closing)
+	return func() (uint64, error) { return seq, err }
+}
+
 // publish stores msg as one message and returns its sequence. On a cluster
 // it rides out leader elections and reconnections: an attempt that fails
 // for want of a leader or an answer is made again, under the same message

@@ -176,20 +176,31 @@ type segPublisher struct {
 	key string
 }
 
-func (p segPublisher) publish(msg []byte, n int, closing <-chan struct{}) (uint64, error) {
+func (p segPublisher) start(msg []byte, n int, closing <-chan struct{}) func() (uint64, error) {
+	fail := func(err error) func() (uint64, error) { return func() (uint64, error) { return 0, err } }
 	if !p.s.Writable() {
-		return 0, fmt.Errorf("shard log %s: store record batch: %w", p.key, ErrUnavailable)
+		return fail(fmt.Errorf("shard log %s: store record batch: %w", p.key, ErrUnavailable))
 	}
 	// The log goes down: stop waiting to be taken in (an append taken in is
 	// answered whatever happens).
-	ctx := p.s.health.context()
-	seq, err := p.log.current().Append(ctx, p.key, seglog.Entry{Records: uint32(n), Payload: msg})
-	if err == nil {
+	pending, err := p.log.current().AppendAsync(p.s.health.context(), p.key, seglog.Entry{Records: uint32(n), Payload: msg})
+	if err != nil {
+		return fail(p.failure(err, closing))
+	}
+	return func() (uint64, error) {
+		seq, err := pending.Wait()
+		if err != nil {
+			return 0, p.failure(err, closing)
+		}
 		return seq, nil
 	}
+}
+
+// failure is the error of an append that failed with err.
+func (p segPublisher) failure(err error, closing <-chan struct{}) error {
 	select {
 	case <-closing:
-		return 0, fmt.Errorf("shard log %s: store record batch: %w", p.key, ErrStoreClosed)
+		return fmt.Errorf("shard log %s: store record batch: %w", p.key, ErrStoreClosed)
 	default:
 	}
 	switch {
@@ -202,7 +213,7 @@ func (p segPublisher) publish(msg []byte, n int, closing <-chan struct{}) (uint6
 		// refused until the next health check finds room.
 		p.s.markDown("the shard log failed a write: " + err.Error())
 	}
-	return 0, fmt.Errorf("shard log %s: store record batch: %w (%w)", p.key, ErrUnavailable, err)
+	return fmt.Errorf("shard log %s: store record batch: %w (%w)", p.key, ErrUnavailable, err)
 }
 
 // segIter reads one shard's key from the segment log: positional reads of

@@ -7,7 +7,7 @@ import (
 )
 
 // maxBatchBytes bounds the payloads one write takes in.
-const maxBatchBytes = 4 << 20
+const maxBatchBytes = 16 << 20
 
 // Entry is one record batch of one key, as appended.
 type Entry struct {
@@ -64,24 +64,11 @@ type ctlReq struct {
 // and a retry may succeed. A failed fsync fails them with ErrFailed (see
 // there). ErrInvalid and ErrClosed are never worth a retry.
 func (l *Log) Append(ctx context.Context, key string, e Entry) (uint64, error) {
-	if key == "" || len(key) > MaxKeyLen || len(e.Payload) > MaxPayload {
-		return 0, fmt.Errorf("%w: key of %d bytes (1 to %d), payload of %d bytes (at most %d)",
-			ErrInvalid, len(key), MaxKeyLen, len(e.Payload), MaxPayload)
-	}
-	r := l.reqs.Get().(*appendReq)
-	r.key, r.e = key, e
-	err := l.enqueue(ctx, r)
-	if err == nil {
-		<-r.done
-		err = r.err
-	}
-	seq := r.seq
-	*r = appendReq{done: r.done}
-	l.reqs.Put(r)
+	p, err := l.AppendAsync(ctx, key, e)
 	if err != nil {
 		return 0, err
 	}
-	return seq, nil
+	return p.Wait()
 }
 
 func (l *Log) enqueue(ctx context.Context, r *appendReq) error {
