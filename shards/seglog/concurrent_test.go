@@ -137,7 +137,7 @@ func trimWhileWriting(t *testing.T, l *Log, key string, done <-chan struct{}) {
 func isTrimmed(err error) bool { return errors.Is(err, ErrTrimmed) }
 
 // TestGroupCommit holds the first fsync until every other append is
-// queued: they must all go in one more write and one more fsync.
+// handed in: 40 appends share at most three writes and three fsyncs.
 func TestGroupCommit(t *testing.T) {
 	const n = 40
 	fs := &testFS{}
@@ -147,12 +147,13 @@ func TestGroupCommit(t *testing.T) {
 	defer mustClose(t, l)
 	writes0, syncs0 := fs.writes.Load(), fs.syncs.Load()
 	var held atomic.Bool
-	hook := func() { // on the writer goroutine, syncing its first write
+	var called atomic.Int64
+	hook := func() { // the first write's fsync: held until every append is handed in
 		if held.Swap(true) {
 			return
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for len(l.w.batch)+len(l.appends) < n && time.Now().Before(deadline) {
+		for (called.Load() < n || len(l.appends) > 0) && time.Now().Before(deadline) {
 			runtime.Gosched()
 		}
 	}
@@ -160,13 +161,16 @@ func TestGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
+			called.Add(1)
 			if _, err := l.Append(context.Background(), fmt.Sprint("k", i%7), Entry{Payload: make([]byte, 1024)}); err != nil {
 				t.Errorf("Append: %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	if w, s := fs.writes.Load()-writes0, fs.syncs.Load()-syncs0; w != 2 || s != 2 {
-		t.Errorf("%d appends took %d writes and %d fsyncs, want 2 and 2", n, w, s)
+	// The first write; those written while its fsync runs (the writer goes
+	// on writing during an fsync); the rest after it.
+	if w, s := fs.writes.Load()-writes0, fs.syncs.Load()-syncs0; w > 3 || s > 3 || w != s {
+		t.Errorf("%d appends took %d writes and %d fsyncs, want at most 3 of each", n, w, s)
 	}
 }

@@ -8,12 +8,17 @@
 // Every key appends to the same active segment, so that the disk sees one
 // sequential stream however many keys there are. The key design choice is
 // group commit: Appends, of any keys, are handed to a single writer
-// goroutine, which takes in all that are queued (until about 4 MiB of
+// goroutine, which takes in all that are queued (until about 16 MiB of
 // payload), encodes them into one buffer, writes it with one positional
 // write (one per segment, when it fills the active one) and, with
 // Options.SyncAlways, covers it with one fsync. Concurrent appenders
 // share that fsync, so throughput grows with them while each append still
-// waits for the fsync covering it.
+// waits for the fsync covering it. The fsync runs beside the writer: the
+// appends that come while it runs are written meanwhile, and their own
+// fsync starts once it is done (a write is published, made readable and
+// answered only after its fsync), so the disk is never idle while appends
+// wait. AppendAsync lets one caller hand over its next entry while the
+// last one is being written.
 //
 // The active segment is sealed, and a new one begun, once it holds
 // Options.SegmentBytes (it exceeds that by at most one entry and its key

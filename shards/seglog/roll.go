@@ -10,11 +10,12 @@ import (
 // the next. A roll that fails is logged and tried again at the next write.
 func (l *Log) rollIfDue() {
 	g := l.w.active
-	if g.length == g.hdr.size {
+	written := l.w.written()
+	if written == g.hdr.size {
 		return // empty
 	}
 	age := time.Duration(l.o.Now().UnixNano() - g.hdr.created)
-	if g.length < l.o.SegmentBytes && age < l.o.SegmentAge {
+	if written < l.o.SegmentBytes && age < l.o.SegmentAge {
 		return
 	}
 	if err := l.roll(); err != nil {
@@ -29,6 +30,7 @@ func (l *Log) rollIfDue() {
 // nothing changed.
 func (l *Log) roll() error {
 	w := &l.w
+	l.settle() // the old segment's last write is published before it is sealed
 	if w.failed != nil {
 		return w.failed
 	}
@@ -147,6 +149,7 @@ func (l *Log) maintain() {
 // failed may not be durable.
 func (l *Log) finish() {
 	w := &l.w
+	l.settle()
 	var err error
 	if w.failed != nil {
 		err = fmt.Errorf("seglog: close: %w", w.failed)

@@ -32,6 +32,12 @@ type writer struct {
 	unindexed []*segment // sealed, their index not yet written
 	batch     []*appendReq
 	buf, ad   []byte
+	// With SyncAlways, syncing is the write whose fsync runs while the
+	// next write is made (nil: none): its appends are published and
+	// answered once it is done. unsynced holds the keys' states as the
+	// writes not yet published leave them.
+	syncing  *syncingWrite
+	unsynced map[string]keyState
 	pend      map[string]int // key -> pends index, for the write in progress
 	pends     []keyState
 }
@@ -107,7 +113,10 @@ func (l *Log) run() {
 		select {
 		case r := <-l.appends:
 			l.commit(l.gather(r))
+		case err := <-l.w.syncDone():
+			l.settled(err)
 		case c := <-l.ctl:
+			l.settle()
 			c.err = c.fn()
 			close(c.done)
 		case <-tick.C:
@@ -145,18 +154,119 @@ func (l *Log) gather(first *appendReq) []*appendReq {
 	return batch
 }
 
+// syncingWrite is a write of the active segment whose fsync runs.
+type syncingWrite struct {
+	batch      []*appendReq
+	start, end int64 // where its frames lie in the segment
+	done       chan error
+}
+
 // commit writes batch, in as many writes as the segments it fills, and
-// answers every append of it.
+// answers every append of it (with SyncAlways, the last write's once its
+// fsync, which the next write does not wait for, is done: see settle).
 func (l *Log) commit(batch []*appendReq) {
 	for len(batch) > 0 {
 		if l.w.failed == nil {
 			l.rollIfDue()
 		}
 		n := l.encode(batch)
-		l.write(batch[:n])
+		if l.o.SyncAlways {
+			l.writeSyncing(batch[:n])
+		} else {
+			l.write(batch[:n])
+		}
 		batch = batch[n:]
 	}
 	clear(l.w.batch)
+}
+
+// written returns where the active segment's written frames end: past
+// those published, the syncing write's.
+func (w *writer) written() int64 {
+	if w.syncing != nil {
+		return w.syncing.end
+	}
+	return w.active.length
+}
+
+// writeSyncing writes w.buf, which holds batch, while the last write's
+// fsync may still run; then waits for that one (see settle) and starts
+// this one's. This is how group commit keeps the disk busy: the appends
+// that came during an fsync are written during the next one, as the disk
+// floor does.
+func (l *Log) writeSyncing(batch []*appendReq) {
+	w := &l.w
+	start := w.written()
+	err := w.failed
+	if err == nil {
+		err = l.writeAt(start)
+	}
+	if err == nil {
+		if w.unsynced == nil {
+			w.unsynced = make(map[string]keyState)
+		}
+		for k, i := range w.pend {
+			w.unsynced[k] = w.pends[i]
+		}
+	}
+	mine := &syncingWrite{batch: append([]*appendReq(nil), batch...), start: start, end: start + int64(len(w.buf))}
+	l.settle()
+	if err == nil && w.failed != nil {
+		err = w.failed // the fsync before failed: what this wrote is gone with it
+	}
+	if err != nil {
+		for _, r := range batch {
+			r.err = err
+			r.done <- struct{}{}
+		}
+		return
+	}
+	mine.done = make(chan error, 1)
+	f := w.wf
+	go func() { mine.done <- f.Sync() }()
+	w.syncing = mine
+}
+
+// settle waits for the syncing write's fsync, then publishes and answers
+// its appends; a failed fsync fails them and the log, and cuts off what
+// was written from that write on.
+func (l *Log) settle() {
+	if sw := l.w.syncing; sw != nil {
+		l.settled(<-sw.done)
+	}
+}
+
+// settled publishes and answers the syncing write, whose fsync returned
+// err.
+func (l *Log) settled(err error) {
+	w := &l.w
+	sw := w.syncing
+	w.syncing = nil
+	if err != nil {
+		w.wf.Truncate(sw.start) // best effort: the appends are refused, better not kept
+		err = l.fail(fmt.Errorf("fsync segment %d: %w", w.active.num, err))
+		clear(w.unsynced)
+	} else {
+		l.publishWrite(sw.batch, sw.end-sw.start)
+		for _, r := range sw.batch {
+			if u, ok := w.unsynced[r.key]; ok && u.last <= r.seq {
+				delete(w.unsynced, r.key)
+			}
+		}
+	}
+	for _, r := range sw.batch {
+		r.err = err
+		r.done <- struct{}{}
+	}
+}
+
+// syncDone returns the channel the syncing write's fsync answers on (nil:
+// none runs), for the writer to settle it when no append comes.
+func (w *writer) syncDone() <-chan error {
+	if w.syncing == nil {
+		return nil
+	}
+	return w.syncing.done
 }
 
 // encode encodes into w.buf the appends of batch that go to the active
@@ -168,7 +278,7 @@ func (l *Log) encode(batch []*appendReq) int {
 		w.pend = make(map[string]int)
 	}
 	clear(w.pend)
-	base := w.active.length
+	base := w.written()
 	now := l.o.Now().UnixNano()
 	for i, r := range batch {
 		if i > 0 && base+int64(len(w.buf)) >= l.o.SegmentBytes {
@@ -207,7 +317,9 @@ func (l *Log) pending(key string) *keyState {
 		return &w.pends[i]
 	}
 	p := keyState{first: 1}
-	if ks := l.keys[key]; ks != nil {
+	if u, ok := w.unsynced[key]; ok {
+		p = u
+	} else if ks := l.keys[key]; ks != nil {
 		p = keyState{first: ks.first, last: ks.last, lastTime: ks.lastTime, lastTotal: ks.lastTotal}
 	}
 	w.pend[key] = len(w.pends)
@@ -237,14 +349,8 @@ func (l *Log) write(batch []*appendReq) {
 func (l *Log) writeBuf() error {
 	w := &l.w
 	off := w.active.length
-	if _, err := w.wf.WriteAt(w.buf, off); err != nil {
-		for _, k := range w.newIDs {
-			delete(w.ids, k)
-		}
-		if terr := w.wf.Truncate(off); terr != nil {
-			return l.fail(fmt.Errorf("write segment %d: %w; truncating it back: %w", w.active.num, err, terr))
-		}
-		return fmt.Errorf("seglog: write segment %d: %w", w.active.num, err)
+	if err := l.writeAt(off); err != nil {
+		return err
 	}
 	if !l.o.SyncAlways {
 		w.dirty = true
@@ -257,6 +363,23 @@ func (l *Log) writeBuf() error {
 	return nil
 }
 
+// writeAt writes w.buf at off of the active segment. A failed write is
+// undone (the file truncated back, the key ids it defined forgotten); a
+// failed undo fails the log.
+func (l *Log) writeAt(off int64) error {
+	w := &l.w
+	if _, err := w.wf.WriteAt(w.buf, off); err != nil {
+		for _, k := range w.newIDs {
+			delete(w.ids, k)
+		}
+		if terr := w.wf.Truncate(off); terr != nil {
+			return l.fail(fmt.Errorf("write segment %d: %w; truncating it back: %w", w.active.num, err, terr))
+		}
+		return fmt.Errorf("seglog: write segment %d: %w", w.active.num, err)
+	}
+	return nil
+}
+
 // fail makes the log refuse appends from now on, for err.
 func (l *Log) fail(err error) error {
 	l.w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
@@ -264,8 +387,13 @@ func (l *Log) fail(err error) error {
 	return l.w.failed
 }
 
-// publish makes the written appends of batch visible to reads.
-func (l *Log) publish(batch []*appendReq) {
+// publish makes the appends of batch, just written from w.buf, visible
+// to reads.
+func (l *Log) publish(batch []*appendReq) { l.publishWrite(batch, int64(len(l.w.buf))) }
+
+// publishWrite makes the written appends of batch, which took n bytes at
+// the end of the active segment's published frames, visible to reads.
+func (l *Log) publishWrite(batch []*appendReq, n int64) {
 	w := &l.w
 	g := w.active
 	l.mu.Lock()
@@ -290,10 +418,10 @@ func (l *Log) publish(batch []*appendReq) {
 		s.add(r.rec, r.total)
 		ks.last, ks.lastTime, ks.lastTotal = r.seq, r.rec.time, r.total
 	}
-	g.length += int64(len(w.buf))
+	g.length += n
 	g.fileSize = g.length
 	l.mu.Unlock()
-	l.diskBytes.Add(int64(len(w.buf)))
+	l.diskBytes.Add(n)
 	l.wake(batch)
 }
 
