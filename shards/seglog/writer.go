@@ -38,8 +38,8 @@ type writer struct {
 	// writes not yet published leave them.
 	syncing  *syncingWrite
 	unsynced map[string]keyState
-	pend      map[string]int // key -> pends index, for the write in progress
-	pends     []keyState
+	pend     map[string]int // key -> pends index, for the write in progress
+	pends    []keyState
 }
 
 type appendReq struct {
