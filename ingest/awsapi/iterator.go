@@ -27,9 +27,10 @@ const (
 
 // answerReserve is what a GetRecords answer of data bytes in n records may
 // make the server hold until it is written: the log messages read and the
-// records cut from them, the answer's base64 JSON encoding (4/3) and the
-// encoder's buffer (measured: 8 answers of 10 MiB held unread take about
-// 4 times their data), and each record's fields.
+// records cut from them, and for a CBOR answer its encoding whole (4/3) and
+// the encoder's buffer (measured: 8 answers of 10 MiB held unread took
+// about 4 times their data, when JSON answers were encoded whole too; they
+// are streamed now, through a 64 KiB buffer), and each record's fields.
 func answerReserve(data, n int64) int64 { return data*4 + n*256 + 64<<10 }
 
 // iterator is the state a shard iterator carries: where to read next and

@@ -323,6 +323,14 @@ func signingRegion(authz string) string {
 }
 
 func (s *Server) write(w http.ResponseWriter, c codec, status int, v any) {
+	if sv, ok := v.(jsonStreamer); ok && c.contentType != cborCodec.contentType {
+		w.Header().Set("Content-Type", c.contentType)
+		w.WriteHeader(status)
+		if err := writeStream(w, sv); err != nil {
+			s.logger.Debug("write AWS API response", "error", err) // the client went away
+		}
+		return
+	}
 	body, err := c.marshal(v)
 	if err != nil {
 		s.logger.Error("encode AWS API response", "error", err)

@@ -12,11 +12,14 @@ import (
 // with fractions (1.441215410867E9).
 type epochTime struct{ time.Time }
 
-func (t epochTime) MarshalJSON() ([]byte, error) {
+func (t epochTime) MarshalJSON() ([]byte, error) { return t.appendJSON(nil), nil }
+
+// appendJSON appends t as MarshalJSON encodes it.
+func (t epochTime) appendJSON(dst []byte) []byte {
 	if t.IsZero() {
-		return []byte("null"), nil
+		return append(dst, "null"...)
 	}
-	return strconv.AppendFloat(nil, float64(t.UnixMilli())/1000, 'f', 3, 64), nil
+	return strconv.AppendFloat(dst, float64(t.UnixMilli())/1000, 'f', 3, 64)
 }
 
 func (t *epochTime) UnmarshalJSON(b []byte) error {
