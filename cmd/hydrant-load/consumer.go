@@ -32,6 +32,10 @@ const (
 type consumer struct {
 	client       *http.Client
 	base, stream string
+	// drain, when set, stops each shard's reader at its first call that
+	// returns no records with MillisBehindLatest 0, instead of pausing:
+	// run then returns once everything put before has been read.
+	drain bool
 
 	records     atomic.Int64 // read in all
 	calls       atomic.Int64 // GetRecords calls answered
@@ -123,6 +127,9 @@ func (c *consumer) readShard(ctx context.Context, shard string) error {
 		c.mu.Unlock()
 		it = out.NextShardIterator
 		if len(out.Records) == 0 && out.MillisBehindLatest == 0 {
+			if c.drain {
+				return nil
+			}
 			err = sleepCtx(ctx, consumerIdle)
 		}
 	}

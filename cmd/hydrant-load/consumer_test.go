@@ -140,6 +140,22 @@ func TestConsumerReadsEveryShard(t *testing.T) {
 	}
 }
 
+func TestConsumerDrains(t *testing.T) {
+	f := &fakeKinesis{held: map[string]int{"shardId-000000000000": 12345, "shardId-000000000001": 0, "shardId-000000000002": 7}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	client := newClient(3)
+	defer client.CloseIdleConnections()
+	c := newConsumer(client, srv.URL, "bench")
+	c.drain = true
+	if err := c.run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.state().records; got != 12352 {
+		t.Errorf("drained %d records, want 12352", got)
+	}
+}
+
 func TestConsumerStopsOnAnErrorRetryingCannotFix(t *testing.T) {
 	srv := httptest.NewServer(&fakeKinesis{missing: true})
 	defer srv.Close()

@@ -85,7 +85,10 @@
 // the same data directory; it reports the fill's time, what the data
 // directory takes on disk (as du counts it), and the time from exec until
 // GET /readyz answers 200 and until a put of one record is acknowledged,
-// both polled every 10ms. It is skipped, with a note, when the temporary
+// both polled every 10ms; then it reads every shard back from
+// TRIM_HORIZON through GetRecords to its end and says whether every
+// record acknowledged (before the kill and the one after) was served. It
+// is skipped, with a note, when the temporary
 // directory's filesystem has less than 1.5 × that free. Last it prints each
 // of issue 17's targets as met or MISSED with the figure: ≥ 100 MiB/s
 // and ≥ 0.5× the disk floor (native; 0.4× for PutRecordBatch and

@@ -74,12 +74,14 @@ func (f *fakeRunner) restart(_ context.Context, gib float64) (*RestartResult, er
 		return res, errors.New("restarted hydrant exited\nits log")
 	}
 	res.ReadySeconds, res.FirstPutSeconds = f.restartReady, f.restartReady+0.01
+	res.AckedRecords, res.ReadRecords, res.ReadSeconds = 1<<20+1, 1<<20+1, 6
+	res.Note = res.readBackNote()
 	return res, nil
 }
 
 func testMatrixOptions() options {
 	return options{recordSize: 1024, recordsPerRequest: 500, concurrencies: []int{4, 16}, duration: time.Second,
-		fsync: "always", shards: 4, firehoseShards: 32, e2eDuration: time.Second, e2eConcurrency: 16,
+		fsync: "always", shards: 4, deliver: true, firehoseShards: 32, e2eDuration: time.Second, e2eConcurrency: 16,
 		pacedRates: []float64{10, 40}, pacedDuration: 3 * time.Second, restartGiB: 1}
 }
 
@@ -146,7 +148,7 @@ func TestMatrixHasEveryRow(t *testing.T) {
 		for _, s := range []string{"× disk floor", "0.60", "0.40", "s3 (MinIO)", "skipped: no MinIO", "90%", "end to end to",
 			"MISSED", "durable ingest ≥ 100 MiB/s (PutRecordBatch, 4 producers): 80.0 MiB/s", "peak RSS ≤ 300 MiB",
 			"consumer read 1000 records/s (100% of put)", "kept up", "offered 10240 records/s",
-			"restart with 1 GiB", "1.00 GiB", "8.0 s (128 MiB/s)", "1.02 GiB", "0.40", "0.41"} {
+			"restart with 1 GiB", "1.00 GiB", "8.0 s (128 MiB/s)", "1.02 GiB", "0.40", "0.41", "all 1048577 acknowledged records read back"} {
 			if !strings.Contains(text, s) {
 				t.Errorf("markdown=%v: %q missing from\n%s", markdown, s, text)
 			}

@@ -52,8 +52,15 @@ type RestartResult struct {
 	// FirstPutSeconds until a put of one record was acknowledged.
 	ReadySeconds    float64 `json:"ready_seconds"`
 	FirstPutSeconds float64 `json:"first_put_seconds"`
-	Note            string  `json:"note,omitempty"`
-	Error           string  `json:"error,omitempty"`
+	// AckedRecords were acknowledged before the kill and after the
+	// restart; ReadRecords is what the restarted node then served from
+	// TRIM_HORIZON, reading every shard to its end, in ReadSeconds.
+	AckedRecords int64   `json:"acked_records"`
+	ReadRecords  int64   `json:"read_records"`
+	ReadSeconds  float64 `json:"read_seconds"`
+	Skipped      string  `json:"skipped,omitempty"` // why the run did not happen
+	Note         string  `json:"note,omitempty"`
+	Error        string  `json:"error,omitempty"`
 }
 
 // restart starts hydrant with fsync: interval and a stream that keeps
@@ -67,7 +74,7 @@ func (l *liveRunner) restart(ctx context.Context, gib float64) (res *RestartResu
 	res = &RestartResult{GiB: gib, Concurrency: conc}
 	want := int64(gib * (1 << 30))
 	if free, err := freeBytes(os.TempDir()); err == nil && free < want*3/2 {
-		res.Note = fmt.Sprintf("skipped: %s has %.1f GiB free, want %.1f", os.TempDir(), float64(free)/(1<<30), 1.5*gib)
+		res.Skipped = fmt.Sprintf("%s has %.1f GiB free, want %.1f", os.TempDir(), float64(free)/(1<<30), 1.5*gib)
 		return res, nil
 	}
 	bin, err := hydrantPath(opts.hydrant)
@@ -124,7 +131,33 @@ func (l *liveRunner) restart(ctx context.Context, gib float64) (res *RestartResu
 	}
 	fmt.Fprintf(l.progress, "hydrant-load: restart with %g GiB: ready in %.2f s, first put acknowledged in %.2f s\n",
 		gib, res.ReadySeconds, res.FirstPutSeconds)
+	res.AckedRecords = stored/int64(opts.recordSize) + 1
+	readers := newClient(opts.shards)
+	defer readers.CloseIdleConnections()
+	c := newConsumer(readers, srv.baseURL, opts.stream)
+	c.drain = true
+	start = time.Now()
+	if err := c.run(ctx); err != nil {
+		return res, fmt.Errorf("read the log back: %w", err)
+	}
+	res.ReadSeconds, res.ReadRecords = time.Since(start).Seconds(), c.state().records
+	res.Note = res.readBackNote()
+	fmt.Fprintf(l.progress, "hydrant-load: %s\n", res.Note)
 	return res, nil
+}
+
+// readBackNote says whether the restarted node served every record
+// acknowledged.
+func (r *RestartResult) readBackNote() string {
+	switch {
+	case r.ReadRecords == r.AckedRecords:
+		return fmt.Sprintf("all %d acknowledged records read back from TRIM_HORIZON in %.1f s", r.ReadRecords, r.ReadSeconds)
+	case r.ReadRecords < r.AckedRecords:
+		return fmt.Sprintf("LOST %d of %d acknowledged records: %d read back from TRIM_HORIZON",
+			r.AckedRecords-r.ReadRecords, r.AckedRecords, r.ReadRecords)
+	}
+	return fmt.Sprintf("%d records read back from TRIM_HORIZON, %d more than the %d acknowledged (requests that failed may have stored theirs)",
+		r.ReadRecords, r.ReadRecords-r.AckedRecords, r.AckedRecords)
 }
 
 // fill has conc workers post w's bodies until want bytes of records of
@@ -244,6 +277,9 @@ func freeBytes(dir string) (int64, error) {
 func (r *RestartResult) cells() [][]string {
 	gib := func(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }
 	note := r.Note
+	if r.Skipped != "" {
+		note = joinNotes("skipped: "+r.Skipped, note)
+	}
 	if r.Error != "" {
 		note = joinNotes(note, "error: "+r.Error)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,5 +99,24 @@ func TestDiskUsage(t *testing.T) {
 	}
 	if _, err := diskUsage(filepath.Join(dir, "missing")); err == nil {
 		t.Error("a missing directory: want an error")
+	}
+}
+
+func TestReadBackNote(t *testing.T) {
+	tests := map[string]struct {
+		acked, read int64
+		want        string
+	}{
+		"all":  {acked: 100, read: 100, want: "all 100 acknowledged records read back"},
+		"lost": {acked: 100, read: 97, want: "LOST 3 of 100 acknowledged records"},
+		"more": {acked: 100, read: 101, want: "1 more than the 100 acknowledged"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := &RestartResult{AckedRecords: tc.acked, ReadRecords: tc.read, ReadSeconds: 2}
+			if got := r.readBackNote(); !strings.Contains(got, tc.want) {
+				t.Errorf("note %q, want it to contain %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -70,8 +70,12 @@ func (m *Matrix) checkTargets(opts options) []TargetCheck {
 				continue
 			}
 			rss := peakRSSOf(r)
+			delivery := "with a file delivery"
+			if !opts.deliver {
+				delivery = "without a delivery (-deliver=false)"
+			}
 			add(rss > 0 && rss <= want && row.Error == "", fmt.Sprintf("%.0f MiB", rss),
-				"peak RSS ≤ %.0f MiB at a paced %g MiB/s with a file delivery (native, %s)", want, mib, r.Duration)
+				"peak RSS ≤ %.0f MiB at a paced %g MiB/s %s (native, %s)", want, mib, delivery, r.Duration)
 		case closedLoop(row.Target):
 			api := strings.TrimPrefix(row.Target, "hydrant ")
 			add(r.MiBPerSecond >= targetMiBPerSecond && row.Error == "", fmt.Sprintf("%.1f MiB/s", r.MiBPerSecond),
@@ -98,7 +102,7 @@ func (m *Matrix) checkTargets(opts options) []TargetCheck {
 			fmt.Sprintf("%.0f%% (%.0f of %.0f records/s)", 100*e.DeliveredShare, e.DeliveredRecordsPerSecond, e.Ingest.RecordsPerSecond),
 			"end to end to %s ≥ %.0f%% of ingest (%d producers, %s)", e.Destination, 100*targetDeliveredShare, e.Concurrency, window)
 	}
-	if r := m.Restart; r != nil && r.Note == "" {
+	if r := m.Restart; r != nil && r.Skipped == "" {
 		add(r.Error == "" && r.ReadySeconds <= restartTargetSeconds,
 			fmt.Sprintf("ready in %.2f s, first put acknowledged in %.2f s", r.ReadySeconds, r.FirstPutSeconds),
 			"restart after SIGKILL ready ≤ %d s (measured with %g GiB of log; the target is for %d GiB)",
