@@ -124,8 +124,8 @@ type TargetCheck struct {
 func runMatrix(ctx context.Context, opts options, r cellRunner, progress io.Writer) *Matrix {
 	m := &Matrix{
 		Machine: describeMachine(),
-		Settings: fmt.Sprintf("record %d B, %d records/request, %s warmup + %s per row, fsync=%s, native stream %d shards (delivery to files: %v; Kinesis PutRecords to it too), PutRecordBatch DirectPut delivery %d shards",
-			opts.recordSize, opts.recordsPerRequest, opts.warmup, opts.duration, opts.fsync, opts.shards, opts.deliver, opts.firehoseShards),
+		Settings: fmt.Sprintf("record %d B, %d records/request, %s warmup + %s per row (paced rows %v MiB/s: %s), fsync=%s, native stream %d shards (delivery to files: %v; Kinesis PutRecords to it too), PutRecordBatch DirectPut delivery %d shards, restart with %g GiB",
+			opts.recordSize, opts.recordsPerRequest, opts.warmup, opts.duration, opts.pacedRates, opts.pacedDuration, opts.fsync, opts.shards, opts.deliver, opts.firehoseShards, opts.restartGiB),
 	}
 	measure := func(spec cellSpec) {
 		if ctx.Err() != nil {
