@@ -407,3 +407,22 @@ func TestMatrixRestartRun(t *testing.T) {
 		})
 	}
 }
+
+func TestRatioFigure(t *testing.T) {
+	tests := map[string]struct {
+		ratio, want float64
+		figure      string
+	}{
+		"short, rounds up": {ratio: 0.39989, want: 0.4, figure: "0.3999×"},
+		"exactly":          {ratio: 0.4, want: 0.4, figure: "0.40×"},
+		"above":            {ratio: 0.4049, want: 0.4, figure: "0.40×"},
+		"well short":       {ratio: 0.27, want: 0.4, figure: "0.27×"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := ratioFigure(tc.ratio, tc.want); got != tc.figure {
+				t.Errorf("ratioFigure(%v, %v) = %q, want %q", tc.ratio, tc.want, got, tc.figure)
+			}
+		})
+	}
+}

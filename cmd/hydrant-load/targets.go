@@ -82,7 +82,7 @@ func (m *Matrix) checkTargets(opts options) []TargetCheck {
 				"durable ingest ≥ %d MiB/s (%s, %d producers)", targetMiBPerSecond, api, row.Concurrency)
 			if row.DiskFloorRatio > 0 {
 				want := diskFloorRatioTarget(row.Target)
-				add(row.DiskFloorRatio >= want && row.Error == "", fmt.Sprintf("%.2f×", row.DiskFloorRatio),
+				add(row.DiskFloorRatio >= want && row.Error == "", ratioFigure(row.DiskFloorRatio, want),
 					"≥ %.1f× the disk floor (%s, %d producers)", want, api, row.Concurrency)
 			}
 		}
@@ -121,4 +121,13 @@ func peakRSSOf(r *Result) float64 {
 		return 0
 	}
 	return r.Process.PeakRSSMiB
+}
+
+// ratioFigure prints ratio with two decimals, or four when two would
+// round it up to want, which it is short of.
+func ratioFigure(ratio, want float64) string {
+	if two := fmt.Sprintf("%.2f", ratio); ratio < want && two == fmt.Sprintf("%.2f", want) {
+		return fmt.Sprintf("%.4f×", ratio)
+	}
+	return fmt.Sprintf("%.2f×", ratio)
 }
