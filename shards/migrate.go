@@ -58,7 +58,7 @@ func (s *Store) migrateJetStream(ctx context.Context, dir string, aead cipher.AE
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("shard log: migrate: %w", err)
 	}
-	if err := syncPath(s.cfg.DataDir); err != nil {
+	if err := seglog.SyncDir(s.cfg.DataDir); err != nil {
 		return fmt.Errorf("shard log: migrate: %w", err)
 	}
 	s.logger.Warn("shard log: JetStream store carried over", "shards", n.shards, "messages", n.msgs, "took", time.Since(start).Round(time.Millisecond))
@@ -74,7 +74,7 @@ func (s *Store) retireJetStream(old string) error {
 		return fmt.Errorf("shard log: migrate: %w", err)
 	}
 	s.logger.Warn("shard log: the old JetStream store is kept for a downgrade; remove it once this version runs well", "path", old+migratedSuffix)
-	return syncPath(s.cfg.DataDir)
+	return seglog.SyncDir(s.cfg.DataDir)
 }
 
 type migrated struct{ shards, msgs int }
@@ -115,7 +115,7 @@ func (s *Store) copyJetStream(ctx context.Context, dir string, aead cipher.AEAD)
 		err = cerr
 	}
 	if err == nil {
-		err = syncPath(dir)
+		err = seglog.SyncDir(dir)
 	}
 	return n, err
 }
@@ -280,17 +280,4 @@ func startOldJetStream(cfg StoreConfig, maxPayload int) (*server.Server, *nats.C
 		return nil, nil, fmt.Errorf("connect in-process: %w", err)
 	}
 	return srv, nc, nil
-}
-
-// syncPath fsyncs a directory, so that renames in it are durable.
-func syncPath(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -263,10 +263,12 @@ func writeFileAtomic(path string, b []byte, wrap func(*os.File) file) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs directory dir, so that the files created, renamed or
+// removed in it stay so after a crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

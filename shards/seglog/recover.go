@@ -279,7 +279,7 @@ func (l *Log) deleteSegments(dead []*segment) {
 			}
 		}
 	}
-	if err := syncDir(l.o.Dir); err != nil {
+	if err := SyncDir(l.o.Dir); err != nil {
 		l.o.Logger.Warn("seglog: sync directory after deletes", "dir", l.o.Dir, "err", err)
 	}
 }

@@ -105,7 +105,7 @@ func (l *Log) createSegment(num uint64) (*segment, file, error) {
 		err = os.Rename(path+".tmp", path)
 	}
 	if err == nil {
-		err = syncDir(l.o.Dir)
+		err = SyncDir(l.o.Dir)
 	}
 	var rf *os.File
 	if err == nil {
