@@ -36,7 +36,6 @@ func (s *Store) openEmbedded(ctx context.Context) error {
 		return err
 	}
 	s.maxPayload = max(8<<20, cfg.MaxRecordSize+(64<<10))
-	s.targetBytes = segTargetBytes
 	if s.maxPayload > seglog.MaxPayload {
 		return fmt.Errorf("shard log: records of %d bytes do not fit the log's %d-byte entries", cfg.MaxRecordSize, seglog.MaxPayload)
 	}
@@ -73,12 +72,6 @@ func (s *Store) openEmbedded(ctx context.Context) error {
 	s.log = segBackend{s: s, log: s.seg, streams: buckets[2]}
 	return nil
 }
-
-// segTargetBytes is the size at which a shard's appender stops coalescing
-// puts into one message on the segment log: larger than on JetStream, since
-// a message costs the log no more than its bytes, and one message per shard
-// per group commit is what keeps puts from waiting several commits.
-const segTargetBytes = 1 << 20
 
 // segmentBytes is the size of the log's segments: the default, or under a
 // disk budget a sixteenth of it (at least 64 KiB), so that trimming frees
