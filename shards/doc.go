@@ -25,7 +25,12 @@
 // Every shard is one key of the segment log, "stream/shard". Its appends, from
 // every shard's appender at once, are group-committed: one write and, with
 // SyncAlways, one fsync acknowledge all the messages that were waiting, the
-// technique of the disk floor `hydrant-load -floor disk` measures. An entry
+// technique of the disk floor `hydrant-load -floor disk` measures. The fsync
+// runs beside the log's writer, which meanwhile writes what came during it,
+// and an appender hands the log its next message while the last one is being
+// stored, so that the disk is never idle while puts wait. This is why the log
+// is one file for every shard rather than one per shard (JetStream's layout):
+// one fsync makes every shard's waiting puts durable. An entry
 // holds one message with its sequence, arrival time, record count and the
 // shard's running record count (which Lag reads instead of the records), under
 // a CRC-32C. Each sealed segment has an index file (sequence → offset, per
