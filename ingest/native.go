@@ -76,9 +76,9 @@ type Server struct {
 	targets map[string]target
 	ready   func() bool
 	aws     http.Handler
-	auth    *auth.Authenticator // nil: no credential needed
-	arn     string              // "arn:aws:%s:REGION:ACCOUNT:%s"
-	bufs    sync.Pool           // *[]byte, of small bodies
+	auth    *auth.Authenticator         // nil: no credential needed
+	arn     string                      // "arn:aws:%s:REGION:ACCOUNT:%s"
+	bufs    [len(bodyClasses)]sync.Pool // *[]byte, by class of bodyClasses
 }
 
 // NewServer returns a server for the given targets, keyed by the name
@@ -217,7 +217,7 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	buf := s.getBuffer()
+	buf := s.getBuffer(r.ContentLength)
 	defer s.putBuffer(buf)
 	// r.Body itself stays as it is: replaced, the server would not see how
 	// much of it is unread after an early refusal, and would wait to discard it.
@@ -344,21 +344,44 @@ func firstError(puts []shards.PutResult) error {
 	return nil
 }
 
-func (s *Server) getBuffer() *[]byte {
-	if b, ok := s.bufs.Get().(*[]byte); ok {
+// bodyClasses are the capacities of the body buffers kept for reuse. A
+// body gets a buffer of the smallest class that holds it and one byte more
+// (to see its end without growing), so that reusing a buffer never makes a
+// request reserve (see InFlight) more than about twice its size; a body of
+// unknown length gets the smallest class, and grows it as it is read.
+var bodyClasses = [...]int{64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20}
+
+// bodyClass returns the class of a body of n bytes (-1 past the largest);
+// n ≤ 0 (unknown) is the smallest.
+func bodyClass(n int64) int {
+	for i, c := range bodyClasses {
+		if n < int64(c) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Server) getBuffer(n int64) *[]byte {
+	c := bodyClass(n)
+	if c < 0 {
+		return new([]byte)
+	}
+	if b, ok := s.bufs[c].Get().(*[]byte); ok {
 		*b = (*b)[:0]
 		return b
 	}
-	return new([]byte)
+	b := make([]byte, 0, bodyClasses[c])
+	return &b
 }
 
-// maxPooledBuffer is the largest body buffer kept for reuse: a larger one
-// would make every small request that reuses it reserve its size.
-const maxPooledBuffer = 256 << 10
-
+// putBuffer keeps b for reuse when it is of a class (one that grew is not).
 func (s *Server) putBuffer(b *[]byte) {
-	if cap(*b) <= maxPooledBuffer {
-		s.bufs.Put(b)
+	for i, c := range bodyClasses {
+		if cap(*b) == c {
+			s.bufs[i].Put(b)
+			return
+		}
 	}
 }
 
