@@ -216,6 +216,10 @@ func (p segPublisher) failure(err error, closing <-chan struct{}) error {
 	return fmt.Errorf("shard log %s: store record batch: %w (%w)", p.key, ErrUnavailable, err)
 }
 
+// segReadBytes is what a segIter reads at once (at least one message):
+// positional reads are cheap, and what is read ahead is held in memory.
+const segReadBytes = 2 << 20
+
 // segIter reads one shard's key from the segment log: positional reads of
 // what is stored, and a wait for the next append at the end.
 type segIter struct {
@@ -239,7 +243,7 @@ func (it *segIter) next(ctx context.Context) (uint64, []byte, error) {
 		}
 		l, replaced := it.log.currentAndNext()
 		more := l.Notify(it.key) // before the read, so that no append falls between
-		got, err := l.Read(it.key, it.at, readAheadBytes)
+		got, err := l.Read(it.key, it.at, segReadBytes)
 		var corrupt *seglog.CorruptError
 		switch {
 		case err == nil && len(got) > 0:

@@ -8,7 +8,7 @@
 // Every key appends to the same active segment, so that the disk sees one
 // sequential stream however many keys there are. The key design choice is
 // group commit: Appends, of any keys, are handed to a single writer
-// goroutine, which takes in all that are queued (until about 16 MiB of
+// goroutine, which takes in all that are queued (until about 8 MiB of
 // payload), encodes them into one buffer, writes it with one positional
 // write (one per segment, when it fills the active one) and, with
 // Options.SyncAlways, covers it with one fsync. Concurrent appenders

@@ -7,7 +7,7 @@ import (
 )
 
 // maxBatchBytes bounds the payloads one write takes in.
-const maxBatchBytes = 16 << 20
+const maxBatchBytes = 8 << 20
 
 // Entry is one record batch of one key, as appended.
 type Entry struct {
