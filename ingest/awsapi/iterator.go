@@ -27,11 +27,24 @@ const (
 
 // answerReserve is what a GetRecords answer of data bytes in n records may
 // make the server hold until it is written: the log messages read and the
-// records cut from them, and for a CBOR answer its encoding whole (4/3) and
-// the encoder's buffer (measured: 8 answers of 10 MiB held unread took
-// about 4 times their data, when JSON answers were encoded whole too; they
-// are streamed now, through a 64 KiB buffer), and each record's fields.
-func answerReserve(data, n int64) int64 { return data*4 + n*256 + 64<<10 }
+// records cut from them (at most a message more than the data), each
+// record's fields and, for a CBOR answer, its encoding whole (4/3) and the
+// encoder's buffer (measured: 8 answers of 10 MiB held unread took about 4
+// times their data, when JSON ones were encoded whole too). A JSON answer is
+// streamed through a 64 KiB buffer (see stream.go).
+func answerReserve(data, n int64, streamed bool) int64 {
+	factor, base := answerCost(streamed)
+	return data*factor + n*256 + base
+}
+
+// answerCost is answerReserve's bytes per byte of data, and its bytes
+// whatever the data.
+func answerCost(streamed bool) (factor, base int64) {
+	if streamed {
+		return 2, 1 << 20
+	}
+	return 4, 64 << 10
+}
 
 // iterator is the state a shard iterator carries: where to read next and
 // when it was issued. On the wire it is opaque base64.
@@ -204,11 +217,13 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 	// in-flight limit, as much of a full one as fits, else the call is
 	// refused. It is then trimmed to what was read.
 	budget := ingest.BudgetFrom(ctx)
-	held, ok := budget.EnsureUpTo(answerReserve(maxGetRecordBytes, int64(limit)), answerReserve(leastGetRecordBytes, 1))
+	streamed := c.codec.contentType != cborCodec.contentType
+	held, ok := budget.EnsureUpTo(answerReserve(maxGetRecordBytes, int64(limit), streamed), answerReserve(leastGetRecordBytes, 1, streamed))
 	if !ok {
 		return nil, newError(http.StatusServiceUnavailable, "ServiceUnavailableException", "%s", ingest.BusyMessage)
 	}
-	maxBytes := int(min((held-64<<10)/4, maxGetRecordBytes))
+	factor, base := answerCost(streamed)
+	maxBytes := int(min((held-base)/factor, maxGetRecordBytes))
 	page, err := s.store.Read(ctx, st.Name, it.shard, it.next, limit, maxBytes)
 	if err != nil {
 		return nil, s.internal("GetRecords", err)
@@ -217,7 +232,7 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 	for _, r := range page.Records {
 		data += len(r.Data) + len(r.PartitionKey)
 	}
-	if need := answerReserve(int64(data), int64(len(page.Records))); need > held {
+	if need := answerReserve(int64(data), int64(len(page.Records)), streamed); need > held {
 		budget.Ensure(need) // one record over maxBytes: it is read already
 	} else {
 		budget.Shrink(need)
