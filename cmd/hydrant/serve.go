@@ -49,6 +49,7 @@ func newRegistries() registries {
 // serve runs Hydrant until ctx ends, then shuts down in order: stop taking
 // puts, drain the deliveries' buffers, close the shard log.
 func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slog.Logger) error {
+	logger.Debug("go collector", "gogc", tuneGC())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	deliveryMetrics := metrics.NewDelivery(reg)
