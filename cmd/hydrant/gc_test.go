@@ -5,12 +5,12 @@ import (
 	"testing"
 )
 
-// hydrant serve collects at GOGC 50 unless the environment says otherwise.
+// hydrant serve collects at GOGC 75 unless the environment says otherwise.
 func TestTuneGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOGC", "")
-	if got := tuneGC(); got != "50" {
-		t.Errorf("tuneGC() = %q without GOGC, want 50", got)
+	if got := tuneGC(); got != "75" {
+		t.Errorf("tuneGC() = %q without GOGC, want 75", got)
 	}
 	if prev := debug.SetGCPercent(100); prev != defaultGCPercent {
 		t.Errorf("GC percent %d, want %d", prev, defaultGCPercent)
