@@ -107,6 +107,15 @@ func TestPostgresExactlyOnce(t *testing.T) {
 			}
 		})
 	}
+	// The delivery creates its table once started, which may be after the
+	// process is ready (a delivery never holds up readiness).
+	await.Cond(t, 30*time.Second, "the delivery to create public.orders", func() bool {
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass('public.orders') IS NOT NULL").Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+		return exists
+	})
 	await.Cond(t, 60*time.Second, "rows loading while producers put", func() bool {
 		rows, _ := counts()
 		return rows >= 1000
