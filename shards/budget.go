@@ -14,8 +14,8 @@ import (
 var ErrDiskBudget = fmt.Errorf("%w: the shard log is at its disk budget (storage.disk_budget); deliveries must catch up", ErrThrottled)
 
 // diskBudget tracks the bytes the shard log holds against its limit. used is
-// read from JetStream's account usage every check interval and after each
-// trim, and grows by each message written in between, so that a burst
+// read from the log (the segment and store files' sizes, or JetStream's
+// account usage) every check interval and after each trim, and grows by each message written in between, so that a burst
 // cannot overshoot by more than the messages in flight.
 type diskBudget struct {
 	limit int64 // 0: no limit
@@ -26,7 +26,9 @@ type diskBudget struct {
 func (b *diskBudget) full() bool { return b.limit > 0 && b.used.Load() >= b.limit }
 
 // DiskUsage returns the bytes the shard log holds (as of the last check
-// plus what was written since) and its budget (0: none). On a cluster it is
+// plus what was written since) and its budget (0: none). Embedded, it is the
+// size of the log's files on disk, whole segments that wait for the last of
+// their entries to be trimmed included. On a cluster it is
 // one copy's worth: the account's JetStream storage, which counts every
 // replica, divided by the replicas; the servers report it about once a
 // second.

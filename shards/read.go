@@ -21,8 +21,9 @@ type ReadResult struct {
 // Read returns up to maxRecords records, and about maxBytes of data at most
 // (at least one record), of shard starting at from (inclusive). A position
 // before the oldest record kept starts at the oldest; one past the newest
-// returns no records. Reads use JetStream's direct get, so any number of
-// readers may read any position without consumer state.
+// returns no records. Reads are by sequence (positional reads of the
+// segment log, direct gets on JetStream), so any number of readers may read
+// any position without consumer state.
 func (s *Store) Read(ctx context.Context, stream string, shard int, from Sequence, maxRecords, maxBytes int) (ReadResult, error) {
 	l, err := s.log.openShard(ctx, stream, shard)
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// logBackend is where a Store keeps its shards' record-batch messages: NATS
-// JetStream (embedded or a cluster) or the segment log. The Store does the
+// logBackend is where a Store keeps its shards' record-batch messages: the
+// segment log (embedded) or NATS JetStream (on a cluster). The Store does the
 // rest (quotas, budgets, coalescing appends, decoding records) the same way
 // on both.
 type logBackend interface {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	gojson "github.com/goccy/go-json"
+
+	"github.com/hydrant-dev/hydrant/destinations"
 )
 
 // Consumer settings, as the KCL's defaults.
@@ -130,7 +132,7 @@ func (c *consumer) readShard(ctx context.Context, shard string) error {
 			if c.drain {
 				return nil
 			}
-			err = sleepCtx(ctx, consumerIdle)
+			err = destinations.Sleep(ctx, consumerIdle)
 		}
 	}
 	return ignoreDone(ctx, err)
@@ -156,7 +158,7 @@ func (c *consumer) retry(ctx context.Context, f func() error) error {
 			return err
 		}
 		c.failedCalls.Add(1)
-		if err := sleepCtx(ctx, consumerIdle); err != nil {
+		if err := destinations.Sleep(ctx, consumerIdle); err != nil {
 			return err
 		}
 	}
@@ -181,18 +183,6 @@ func listShards(ctx context.Context, client *http.Client, base, stream string, b
 			return ids, nil
 		}
 		in = map[string]string{"NextToken": out.NextToken}
-	}
-}
-
-// sleepCtx waits d, or fails when ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
