@@ -59,6 +59,11 @@ func (p Pointer) LookupString(doc []byte) (string, bool) {
 	if p.path == "" {
 		return p.lookupDecoded(doc)
 	}
+	if d := bytes.TrimLeft(doc, " \t\r\n"); len(d) == 0 || (d[0] != '{' && d[0] != '[') {
+		// A scalar has nothing under it; gjson would look inside a string
+		// document as if it were the JSON it spells.
+		return "", false
+	}
 	r := gjson.GetBytes(doc, p.path)
 	switch r.Type {
 	case gjson.String:
