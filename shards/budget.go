@@ -78,7 +78,7 @@ func (s *Store) refreshUsage(ctx context.Context) error {
 	own := make(map[string]*Stream)
 	for _, st := range s.streams {
 		if st.spec.DiskBudget > 0 || s.budget.limit > 0 {
-			streams[st.spec.Name] = st.spec.Shards
+			streams[st.spec.Name] = st.Shards()
 			own[st.spec.Name] = st
 		}
 	}

@@ -7,7 +7,7 @@ func (s *Store) Counts() (streams, shards int) {
 	defer s.mu.Unlock()
 	for _, st := range s.streams {
 		streams++
-		shards += st.spec.Shards
+		shards += st.OpenShards()
 	}
 	return streams, shards
 }

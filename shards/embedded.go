@@ -69,7 +69,8 @@ func (s *Store) openEmbedded(ctx context.Context) error {
 		}
 	}
 	s.cps, s.meta = newKVBucket(buckets[0], aead), newKVBucket(buckets[1], aead)
-	s.log = segBackend{s: s, log: s.seg, streams: buckets[2]}
+	s.lineages = newKVBucket(buckets[2], nil) // no secrets: names, hash keys, times
+	s.log = segBackend{s: s, log: s.seg}
 	return nil
 }
 

@@ -26,17 +26,13 @@ func (b jsBackend) openShard(ctx context.Context, stream string, shard int) (sha
 	return jsShard{js}, nil
 }
 
-func (b jsBackend) createShards(ctx context.Context, spec StreamSpec) (time.Time, error) {
+func (b jsBackend) createShards(ctx context.Context, stream string, ids []int) error {
 	s := b.s
-	if err := b.checkShardCount(ctx, spec); err != nil {
-		return time.Time{}, err
-	}
-	var created time.Time
-	for i := range spec.Shards {
-		js, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        jsStreamName(spec.Name, i),
-			Description: fmt.Sprintf("hydrant stream %s shard %d", spec.Name, i),
-			Subjects:    []string{jsSubject(spec.Name, i)},
+	for _, i := range ids {
+		_, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        jsStreamName(stream, i),
+			Description: fmt.Sprintf("hydrant stream %s shard %d", stream, i),
+			Subjects:    []string{jsSubject(stream, i)},
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardNew,
@@ -44,36 +40,33 @@ func (b jsBackend) createShards(ctx context.Context, spec StreamSpec) (time.Time
 			AllowDirect: s.allowDirect(),
 			Replicas:    s.replicas,
 			Metadata: map[string]string{
-				"hydrant_stream": spec.Name,
+				"hydrant_stream": stream,
 				"hydrant_shard":  strconv.Itoa(i),
-				"hydrant_shards": strconv.Itoa(spec.Shards),
 			},
 		})
 		if err != nil {
-			return time.Time{}, fmt.Errorf("stream %q shard %d: %w", spec.Name, i, err)
+			return fmt.Errorf("stream %q shard %d: %w", stream, i, err)
 		}
-		if i == 0 {
-			created = js.CachedInfo().Created
-		}
-	}
-	return created, nil
-}
-
-// checkShardCount refuses to open a stream with another shard count than it
-// was created with: keys would map to other shards, and records in shards
-// that no longer exist would never be delivered.
-func (b jsBackend) checkShardCount(ctx context.Context, spec StreamSpec) error {
-	existing, err := b.s.js.Stream(ctx, jsStreamName(spec.Name, 0))
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stream %q: %w", spec.Name, err)
-	}
-	if n := existing.CachedInfo().Config.Metadata["hydrant_shards"]; n != "" && n != strconv.Itoa(spec.Shards) {
-		return fmt.Errorf("stream %q has %s shards in the data directory but %d are configured: changing a stream's shard count is not supported yet", spec.Name, n, spec.Shards)
 	}
 	return nil
+}
+
+// legacyShards reads the shard count that versions before lineages wrote
+// in the metadata of a stream's shard 0.
+func (b jsBackend) legacyShards(ctx context.Context, stream string) (int, time.Time, error) {
+	existing, err := b.s.js.Stream(ctx, jsStreamName(stream, 0))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("stream %q: %w", stream, err)
+	}
+	info := existing.CachedInfo()
+	n, err := strconv.Atoi(info.Config.Metadata["hydrant_shards"])
+	if err != nil {
+		return 0, time.Time{}, nil // made by this version, its record lost with a bucket: start over
+	}
+	return n, info.Created.UTC(), nil
 }
 
 func (b jsBackend) deleteShards(ctx context.Context, stream string, shards int) error {

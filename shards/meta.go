@@ -72,11 +72,12 @@ func (s *Store) DeleteStream(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("stream %q is not open", name)
 	}
-	for _, a := range st.appenders {
-		a.close()
-	}
-	if err := s.log.deleteShards(ctx, name, st.spec.Shards); err != nil {
+	st.closeAppenders()
+	if err := s.log.deleteShards(ctx, name, st.Shards()); err != nil {
 		return err
+	}
+	if err := s.lineages.Delete(ctx, name); err != nil {
+		return fmt.Errorf("delete stream %q: %w", name, err)
 	}
 	s.logger.Info("stream deleted", "stream", name)
 	return nil

@@ -49,7 +49,7 @@ hydrant_store_throttled_records_total{reason="quota",shard="1",stream="logs"} 0
 				s.budget.used.Store(s.budget.limit)
 			}
 			on := func(shard int) Record {
-				h := st.ShardMap().Range(shard).Start
+				h := st.Lineage().Shards[shard].Range.Start
 				return Record{PartitionKey: "k", HashKey: &h, Data: []byte("x")}
 			}
 			// One record a second per shard: shard 0 takes its one, shard 1 refuses two of three.

@@ -30,7 +30,9 @@ type PutResult struct {
 // alone. Put returns only when the log is done with recs.
 func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutResult {
 	results := make([]PutResult, len(recs))
-	perShard := make([][]int, st.Shards()) // indexes of admitted records
+	st.mu.RLock() // a reshard waits for the put to be stored
+	defer st.mu.RUnlock()
+	perShard := make([][]int, len(st.appenders)) // indexes of admitted records
 	if st.health.down.Load() {
 		for i, rec := range recs {
 			results[i] = PutResult{Shard: st.shardOf(rec), Err: ErrUnavailable}
@@ -62,7 +64,7 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 			for j, i := range idx {
 				batch[j] = recs[i]
 			}
-			seqs, err := st.Append(ctx, shard, batch)
+			seqs, err := st.appendLocked(ctx, shard, batch)
 			for j, i := range idx {
 				if j < len(seqs) {
 					results[i].Sequence = seqs[j]
@@ -83,7 +85,7 @@ func (st *Stream) shardOf(rec Record) int {
 	if rec.HashKey != nil {
 		h = *rec.HashKey
 	}
-	return st.shardMap.Shard(h)
+	return st.route.shard(h)
 }
 
 // countThrottled counts the records Put refused, by shard and reason.
@@ -96,7 +98,11 @@ func (st *Stream) countThrottled(results []PutResult, full bool) {
 		if r.Err == nil {
 			continue
 		}
-		if c := st.throttled[r.Shard]; full {
+		c := st.throttled[r.Shard]
+		if c == nil {
+			continue
+		}
+		if full {
 			c.budget.Inc()
 		} else {
 			c.quota.Inc()

@@ -108,9 +108,13 @@ func (s *Store) SetNodes(n int) {
 	s.nodes = n
 	for _, st := range s.streams {
 		share := st.spec.Limits.share(n)
+		st.mu.Lock()
 		for _, q := range st.quotas {
-			q.SetLimits(share)
+			if q != nil {
+				q.SetLimits(share)
+			}
 		}
+		st.mu.Unlock()
 	}
 	s.logger.Info("quotas shared among nodes", "nodes", n)
 }

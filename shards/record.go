@@ -148,3 +148,8 @@ func readBytes(p []byte) (field, rest []byte, err error) {
 	}
 	return p[n : n+int(l)], p[n+int(l):], nil
 }
+
+// LastSequence returns the last sequence a record of message msg can have:
+// the EndingSequenceNumber of a shard closed after msg (of a shard closed
+// empty, 0, the last of the first message it never held).
+func LastSequence(msg uint64) Sequence { return MakeSequence(max(msg, 1), maxBatchRecords-1) }

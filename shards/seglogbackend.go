@@ -2,73 +2,37 @@ package shards
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/hydrant-dev/hydrant/shards/kv"
 	"github.com/hydrant-dev/hydrant/shards/seglog"
 )
 
 // segBackend keeps every shard's log in the node's segment log (the
 // embedded default): one key per shard, "stream/shard", in one log shared
-// by all, and the streams' shard counts in the node's bbolt store.
+// by all. The streams' lineages are in the node's bbolt store.
 type segBackend struct {
-	s       *Store
-	log     *segRef
-	streams *kv.Bucket // stream name → segStreamInfo
+	s   *Store
+	log *segRef
 }
 
-// streamsBucket holds, per stream, its shard count and creation time.
+// streamsBucket holds, per stream, its lineage and creation time
+// (streamRecord).
 const streamsBucket = "hydrant-streams"
-
-// segStreamInfo is a stream's entry in streamsBucket.
-type segStreamInfo struct {
-	Shards  int       `json:"shards"`
-	Created time.Time `json:"created"`
-}
 
 // segKey is the segment log's key of one shard.
 func segKey(stream string, shard int) string { return stream + "/" + strconv.Itoa(shard) }
 
-func (b segBackend) streamInfo(ctx context.Context, stream string) (segStreamInfo, bool, error) {
-	e, err := b.streams.Get(ctx, stream)
-	if errors.Is(err, kv.ErrKeyNotFound) {
-		return segStreamInfo{}, false, nil
-	}
-	if err != nil {
-		return segStreamInfo{}, false, fmt.Errorf("stream %q: %w", stream, err)
-	}
-	var info segStreamInfo
-	if err := json.Unmarshal(e.Value, &info); err != nil {
-		return segStreamInfo{}, false, fmt.Errorf("stream %q: its entry in the store: %w", stream, err)
-	}
-	return info, true, nil
-}
+// createShards has nothing to do: a key exists once appended to.
+func (b segBackend) createShards(context.Context, string, []int) error { return nil }
 
-func (b segBackend) createShards(ctx context.Context, spec StreamSpec) (time.Time, error) {
-	info, ok, err := b.streamInfo(ctx, spec.Name)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if ok {
-		if info.Shards != spec.Shards {
-			return time.Time{}, fmt.Errorf("stream %q has %d shards in the data directory but %d are configured: changing a stream's shard count is not supported yet", spec.Name, info.Shards, spec.Shards)
-		}
-		return info.Created, nil
-	}
-	info = segStreamInfo{Shards: spec.Shards, Created: b.s.cfg.Now().UTC()}
-	v, _ := json.Marshal(info)
-	if _, err := b.streams.Create(ctx, spec.Name, v); err != nil {
-		if errors.Is(err, kv.ErrConflict) {
-			return b.createShards(ctx, spec) // created meanwhile
-		}
-		return time.Time{}, fmt.Errorf("stream %q: %w", spec.Name, err)
-	}
-	return info.Created, nil
+// legacyShards: the embedded log has always kept its streams in the
+// streams bucket.
+func (b segBackend) legacyShards(context.Context, string) (int, time.Time, error) {
+	return 0, time.Time{}, nil
 }
 
 func (b segBackend) deleteShards(ctx context.Context, stream string, shards int) error {
@@ -78,23 +42,20 @@ func (b segBackend) deleteShards(ctx context.Context, stream string, shards int)
 			return fmt.Errorf("delete stream %q shard %d: %w", stream, i, err)
 		}
 	}
-	if err := b.streams.Delete(ctx, stream); err != nil && !errors.Is(err, kv.ErrKeyNotFound) {
-		return fmt.Errorf("delete stream %q: %w", stream, err)
-	}
 	return nil
 }
 
 func (b segBackend) openShard(ctx context.Context, stream string, shard int) (shardLog, error) {
-	info, ok, err := b.streamInfo(ctx, stream)
+	created, n, err := b.s.streamShards(ctx, stream)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || shard < 0 || shard >= info.Shards {
+	if shard < 0 || shard >= n {
 		return nil, fmt.Errorf("shard log %s: %w", segKey(stream, shard), errShardNotFound)
 	}
 	key := segKey(stream, shard)
 	l := b.log.current()
-	return segShard{log: l, key: key, info: l.Info(key), created: info.Created}, nil
+	return segShard{log: l, key: key, info: l.Info(key), created: created}, nil
 }
 
 // errShardNotFound: the shard's stream does not exist (or has fewer

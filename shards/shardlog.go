@@ -12,10 +12,12 @@ import (
 // rest (quotas, budgets, coalescing appends, decoding records) the same way
 // on both.
 type logBackend interface {
-	// createShards creates the logs of spec's shards, or opens them, and
-	// returns when the stream was first created. It refuses a stream that
-	// exists with another shard count.
-	createShards(ctx context.Context, spec StreamSpec) (time.Time, error)
+	// createShards creates the logs of a stream's shards ids, or opens
+	// them.
+	createShards(ctx context.Context, stream string, ids []int) error
+	// legacyShards returns the shard count and creation time of a stream
+	// stored before lineages were kept in the streams bucket (0: none).
+	legacyShards(ctx context.Context, stream string) (int, time.Time, error)
 	// deleteShards deletes the logs of a stream's shards and what they hold.
 	deleteShards(ctx context.Context, stream string, shards int) error
 	// openShard opens one shard's log for one operation.

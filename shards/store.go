@@ -77,6 +77,8 @@ type Store struct {
 	js     jetstream.JetStream
 	cps    bucket
 	meta   bucket
+	// lineages holds each stream's lineage (streamRecord), by name.
+	lineages bucket
 	logger *slog.Logger
 	// maxPayload is the largest message the server takes; readers must be
 	// able to pull at least one such message.
@@ -176,6 +178,7 @@ func (s *Store) openNATS(ctx context.Context) error {
 	}{
 		{checkpointBucket, "hydrant delivery checkpoints: last delivered sequence per delivery and shard", &s.cps},
 		{metaBucket, "hydrant catalog: streams and deliveries created through the APIs", &s.meta},
+		{streamsBucket, "hydrant streams: each stream's shards, open and closed", &s.lineages},
 	} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      b.name,
@@ -209,9 +212,7 @@ func (s *Store) Close() error {
 		<-s.usageDone
 	}
 	for _, st := range streams {
-		for _, a := range st.appenders {
-			a.close()
-		}
+		st.closeAppenders()
 	}
 	var err error
 	if s.nc != nil {
@@ -248,31 +249,52 @@ type StreamSpec struct {
 	// every other stream. 0: its fair share (the budget divided by the open
 	// streams) once the log holds half its budget (none without a budget).
 	DiskBudget int64
+	// Capacity is a new stream's capacity mode (Provisioned, the default,
+	// or OnDemand); an existing stream keeps its own (see SetCapacity).
+	Capacity string
 }
 
-// Stream is one stream's shards: its hash-key map, quotas and appenders.
+// Stream is one stream's shards: its lineage, the routing of hash keys to
+// its open shards, their quotas and appenders.
 type Stream struct {
-	spec      StreamSpec
-	created   time.Time
-	shardMap  ShardMap
+	store   *Store
+	spec    StreamSpec
+	created time.Time
+	// lineage is every shard the stream has had; a reshard replaces it.
+	lineage atomic.Pointer[Lineage]
+	// mu is held shared by puts while they route and append, and alone by
+	// a reshard while it closes shards and opens their children, so that
+	// no put lands in a child before its parent's last one is stored.
+	// route, quotas, appenders and throttled change under it; the last
+	// three are indexed by shard ID, nil for a closed shard.
+	mu        sync.RWMutex
+	route     *routing
 	quotas    []*Quota
 	appenders []*appender
-	budget    *diskBudget
+	// throttled counts refused records per shard, by reason (nil: not
+	// counted).
+	throttled []*throttleCounters
+	// resharding is held through a reshard: one at a time.
+	resharding sync.Mutex
+	updating   atomic.Bool
+	rev        uint64 // the revision of the stream's record; under resharding
+	changedMu  sync.Mutex
+	changed    chan struct{} // closed when the lineage changes
+
+	budget *diskBudget
 	// own counts the stream's bytes; what bounds them is ownLimit.
 	own    *diskBudget
 	open   *atomic.Int32 // the store's count of open streams
 	health *health       // the store's: puts fail at once while it is down
-	// throttled counts refused records per shard, by reason (nil: not
-	// counted); resolved when the stream opens.
-	throttled []throttleCounters
 }
 
 // throttleCounters are one shard's counters of refused records.
 type throttleCounters struct{ quota, budget prometheus.Counter }
 
 // CreateStream creates (or opens) the logs of spec's shards and starts
-// their appenders. Creating an existing stream with the same shard
-// count is a no-op.
+// their appenders. A stream created before keeps its lineage, whatever
+// spec.Shards says (see Stream.Configured and UpdateShardCount). Creating
+// an open stream again with the same shard count is a no-op.
 func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -280,42 +302,70 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 		return nil, errors.New("shard log: store is closed")
 	}
 	if st, ok := s.streams[spec.Name]; ok {
-		if st.spec.Shards != spec.Shards {
-			return nil, fmt.Errorf("stream %q: already open with %d shards", spec.Name, st.spec.Shards)
+		if n := st.Configured(); n != spec.Shards {
+			return nil, fmt.Errorf("stream %q: already open with %d shards configured", spec.Name, n)
 		}
 		return st, nil
 	}
 	if spec.Limits == (Limits{}) {
 		spec.Limits = DefaultLimits
 	}
-	created, err := s.log.createShards(ctx, spec)
+	created, lin, rev, err := s.openRecord(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	st := &Stream{spec: spec, shardMap: NewShardMap(spec.Shards), budget: s.budget, own: &diskBudget{},
-		open: &s.open, health: s.health, created: created}
-	share := spec.Limits.share(s.nodes)
-	if m := s.cfg.Metrics; m != nil {
-		st.throttled = make([]throttleCounters, spec.Shards)
-		for i := range st.throttled {
-			shard := strconv.Itoa(i)
-			st.throttled[i] = throttleCounters{
-				quota:  m.ThrottledRecords.WithLabelValues(spec.Name, shard, metrics.ReasonQuota),
-				budget: m.ThrottledRecords.WithLabelValues(spec.Name, shard, metrics.ReasonDiskBudget),
-			}
-		}
+	var open []int
+	for _, sh := range lin.Open() {
+		open = append(open, sh.ID)
 	}
-	for i := range spec.Shards {
-		st.quotas = append(st.quotas, NewQuota(share))
-		name, pub := s.log.publisher(spec.Name, i)
-		a := newAppender(s, name, pub)
-		a.streamUsed = &st.own.used
-		st.appenders = append(st.appenders, a)
+	if err := s.log.createShards(ctx, spec.Name, open); err != nil {
+		return nil, err
 	}
+	st := &Stream{store: s, spec: spec, budget: s.budget, own: &diskBudget{}, open: &s.open, health: s.health,
+		created: created, rev: rev, changed: make(chan struct{})}
+	st.install(lin)
 	s.streams[spec.Name] = st
 	s.open.Store(int32(len(s.streams)))
-	s.logger.Info("stream open", "stream", spec.Name, "shards", spec.Shards)
+	s.logger.Info("stream open", "stream", spec.Name, "shards", len(open), "closed_shards", len(lin.Shards)-len(open))
 	return st, nil
+}
+
+// install makes l the stream's lineage: it starts the appenders and quotas
+// of its open shards and stops those of the shards it closed. st.mu is
+// held (or st is not shared yet).
+func (st *Stream) install(l *Lineage) {
+	s := st.store
+	for len(st.appenders) < len(l.Shards) {
+		st.appenders = append(st.appenders, nil)
+		st.quotas = append(st.quotas, nil)
+		st.throttled = append(st.throttled, nil)
+	}
+	share := st.spec.Limits.share(s.nodes)
+	for _, sh := range l.Shards {
+		switch a := st.appenders[sh.ID]; {
+		case sh.IsOpen() && a == nil:
+			name, pub := s.log.publisher(st.spec.Name, sh.ID)
+			a := newAppender(s, name, pub)
+			a.streamUsed = &st.own.used
+			st.appenders[sh.ID], st.quotas[sh.ID] = a, NewQuota(share)
+			if m := s.cfg.Metrics; m != nil {
+				shard := strconv.Itoa(sh.ID)
+				st.throttled[sh.ID] = &throttleCounters{
+					quota:  m.ThrottledRecords.WithLabelValues(st.spec.Name, shard, metrics.ReasonQuota),
+					budget: m.ThrottledRecords.WithLabelValues(st.spec.Name, shard, metrics.ReasonDiskBudget),
+				}
+			}
+		case !sh.IsOpen() && a != nil:
+			a.close()
+			st.appenders[sh.ID], st.quotas[sh.ID] = nil, nil
+		}
+	}
+	st.route = newRouting(l)
+	st.lineage.Store(l)
+	st.changedMu.Lock()
+	close(st.changed)
+	st.changed = make(chan struct{})
+	st.changedMu.Unlock()
 }
 
 // Stream returns an open stream by name.
@@ -332,15 +382,41 @@ func (st *Stream) Name() string { return st.spec.Name }
 // Created returns when the stream was first created.
 func (st *Stream) Created() time.Time { return st.created }
 
-// Shards returns the number of shards.
-func (st *Stream) Shards() int { return st.spec.Shards }
+// Shards returns the number of shards the stream has had, open and closed:
+// their IDs are 0…Shards()−1.
+func (st *Stream) Shards() int { return len(st.lineage.Load().Shards) }
 
-// ShardMap returns the stream's hash-key map.
-func (st *Stream) ShardMap() ShardMap { return st.shardMap }
+// Lineage returns the stream's shards as they are now; the value is not
+// changed afterwards.
+func (st *Stream) Lineage() *Lineage { return st.lineage.Load() }
+
+// OpenShards returns the number of shards that take records.
+func (st *Stream) OpenShards() int { return len(st.lineage.Load().Open()) }
+
+// Configured returns the shard count the stream's definition last asked
+// for.
+func (st *Stream) Configured() int { return st.lineage.Load().Configured }
+
+// Updating reports whether a reshard is under way (Kinesis' UPDATING).
+func (st *Stream) Updating() bool { return st.updating.Load() }
+
+// Changed returns a channel closed when the lineage next changes.
+func (st *Stream) Changed() <-chan struct{} {
+	st.changedMu.Lock()
+	defer st.changedMu.Unlock()
+	return st.changed
+}
 
 // Quota returns the write quota of shard i: this node's share of the
-// stream's limits (see SetNodes).
-func (st *Stream) Quota(i int) *Quota { return st.quotas[i] }
+// stream's limits (see SetNodes); nil when the shard is closed.
+func (st *Stream) Quota(i int) *Quota {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if i < 0 || i >= len(st.quotas) {
+		return nil
+	}
+	return st.quotas[i]
+}
 
 // Append stores recs on shard i, in order, and returns their sequences once
 // the log has them (on disk before the ack when the store syncs always).
@@ -349,10 +425,24 @@ func (st *Stream) Quota(i int) *Quota { return st.quotas[i] }
 // taken, Append returns when they are stored or have failed, and never
 // while the appender may still read recs, so the caller may reuse their
 // memory. On error, seqs holds the sequences of the records that were stored — a
-// prefix of recs — and the rest were not.
+// prefix of recs — and the rest were not. A closed shard refuses them
+// (ErrShardClosed).
 func (st *Stream) Append(ctx context.Context, shard int, recs []Record) (seqs []Sequence, err error) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.appendLocked(ctx, shard, recs)
+}
+
+func (st *Stream) appendLocked(ctx context.Context, shard int, recs []Record) (seqs []Sequence, err error) {
+	if shard < 0 || shard >= len(st.appenders) || st.appenders[shard] == nil {
+		return nil, fmt.Errorf("stream %s shard %s: %w", st.spec.Name, ShardID(shard), ErrShardClosed)
+	}
 	return st.appenders[shard].append(ctx, recs)
 }
+
+// ErrShardClosed is the error of an append to a shard a reshard closed:
+// put the records again, they go to its children.
+var ErrShardClosed = errors.New("shard is closed")
 
 // jsStreamName is the JetStream stream of one shard. Stream names may
 // contain '.', which JetStream forbids, so names are escaped reversibly:

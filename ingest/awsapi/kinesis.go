@@ -278,25 +278,41 @@ type sequenceNumberRange struct {
 }
 
 type shardDescription struct {
-	ShardID             string              `json:"ShardId"`
-	HashKeyRange        hashKeyRange        `json:"HashKeyRange"`
-	SequenceNumberRange sequenceNumberRange `json:"SequenceNumberRange"`
+	ShardID               string              `json:"ShardId"`
+	ParentShardID         string              `json:"ParentShardId,omitempty"`
+	AdjacentParentShardID string              `json:"AdjacentParentShardId,omitempty"`
+	HashKeyRange          hashKeyRange        `json:"HashKeyRange"`
+	SequenceNumberRange   sequenceNumberRange `json:"SequenceNumberRange"`
 }
 
-// shardList describes the shards of st; they never split or merge, so every
-// shard is open and starts at the first sequence a shard can have.
+// shardList describes every shard of st's lineage, open and closed, by ID.
 func shardList(st Stream) []shardDescription {
-	m := st.Log.ShardMap()
-	out := make([]shardDescription, m.Len())
-	for i := range out {
-		r := m.Range(i)
-		out[i] = shardDescription{
-			ShardID:             shards.ShardID(i),
-			HashKeyRange:        hashKeyRange{StartingHashKey: r.Start.String(), EndingHashKey: r.End.String()},
-			SequenceNumberRange: sequenceNumberRange{StartingSequenceNumber: shards.MakeSequence(1, 0).String()},
-		}
+	lin := st.Log.Lineage()
+	out := make([]shardDescription, len(lin.Shards))
+	for i, sh := range lin.Shards {
+		out[i] = describeShard(sh)
 	}
 	return out
+}
+
+// describeShard describes one shard as Kinesis does: a closed shard ends at
+// the last record it can hold.
+func describeShard(sh shards.Shard) shardDescription {
+	d := shardDescription{
+		ShardID:             shards.ShardID(sh.ID),
+		HashKeyRange:        hashKeyRange{StartingHashKey: sh.Range.Start.String(), EndingHashKey: sh.Range.End.String()},
+		SequenceNumberRange: sequenceNumberRange{StartingSequenceNumber: shards.MakeSequence(1, 0).String()},
+	}
+	if sh.Parent >= 0 {
+		d.ParentShardID = shards.ShardID(sh.Parent)
+	}
+	if sh.AdjacentParent >= 0 {
+		d.AdjacentParentShardID = shards.ShardID(sh.AdjacentParent)
+	}
+	if !sh.IsOpen() {
+		d.SequenceNumberRange.EndingSequenceNumber = shards.LastSequence(sh.LastMessage).String()
+	}
+	return d
 }
 
 type describeStreamRequest struct {
