@@ -71,15 +71,15 @@ type StoreConfig struct {
 // own segment log (the embedded default) or in a JetStream stream per shard
 // on a NATS cluster, plus the checkpoint and catalog buckets.
 type Store struct {
-	cfg    StoreConfig
-	log    logBackend
-	nc     *nats.Conn // on a cluster
-	js     jetstream.JetStream
-	cps    bucket
-	meta   bucket
+	cfg  StoreConfig
+	log  logBackend
+	nc   *nats.Conn // on a cluster
+	js   jetstream.JetStream
+	cps  bucket
+	meta bucket
 	// lineages holds each stream's lineage (streamRecord), by name.
 	lineages bucket
-	logger *slog.Logger
+	logger   *slog.Logger
 	// maxPayload is the largest message the server takes; readers must be
 	// able to pull at least one such message.
 	maxPayload int
