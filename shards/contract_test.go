@@ -61,6 +61,7 @@ func TestLogContract(t *testing.T) {
 				{"reopen keeps records and checkpoints", contractReopen},
 				{"delete and recreate", contractDelete},
 				{"corrupt message skipped", contractCorrupt},
+				{"reshard keeps lineage and records", contractReshard},
 			} {
 				t.Run(c.name, func(t *testing.T) { c.run(t, b.open(t)) })
 			}
