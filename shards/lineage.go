@@ -215,6 +215,12 @@ func (l *Lineage) scale(n int, now time.Time) error {
 	return nil
 }
 
+// middle returns the first hash key of r's upper half.
+func (r HashRange) middle() HashKey {
+	sum := new(big.Int).Add(r.Start.Big(), r.End.Big())
+	return hashKeyFromBig(sum.Add(sum, big.NewInt(1)).Rsh(sum, 1))
+}
+
 // routing maps hash keys to the open shards of a lineage.
 type routing struct {
 	ends []HashKey // each open shard's last hash key, in order

@@ -39,6 +39,14 @@ type Quota struct {
 	bytes   float64
 	records float64
 	last    time.Time
+	usage   QuotaUsage
+}
+
+// QuotaUsage counts what a quota admitted and refused since it was made:
+// two readings apart in time give a shard's write rate and throttling.
+type QuotaUsage struct {
+	Bytes, Records int64 // admitted
+	Throttled      int64 // records refused
 }
 
 // NewQuota returns a full quota with the given limits.
@@ -53,11 +61,21 @@ func (q *Quota) Admit(now time.Time, size int) bool {
 	defer q.mu.Unlock()
 	q.refill(now)
 	if q.records < 1 || q.bytes < min(float64(size), float64(q.limits.BytesPerSecond)) {
+		q.usage.Throttled++
 		return false
 	}
 	q.records--
 	q.bytes -= float64(size)
+	q.usage.Records++
+	q.usage.Bytes += int64(size)
 	return true
+}
+
+// Usage returns what the quota admitted and refused so far.
+func (q *Quota) Usage() QuotaUsage {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.usage
 }
 
 // Limits returns the limits the quota enforces now.

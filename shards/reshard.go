@@ -95,6 +95,35 @@ func (s *Store) MergeShards(ctx context.Context, stream string, shard, adjacent 
 	return s.reshard(ctx, stream, "merge", func(l *Lineage, now time.Time) error { return l.merge(shard, adjacent, now) })
 }
 
+// Plan is a reshard of several shards at once: each shard of Split is
+// split in the middle of its hash-key range, each pair of Merge merged.
+type Plan struct {
+	Split []int
+	Merge [][2]int
+}
+
+// Reshard applies plan to stream in one switch (what on-demand capacity
+// does).
+func (s *Store) Reshard(ctx context.Context, stream string, plan Plan) error {
+	return s.reshard(ctx, stream, "scale", func(l *Lineage, now time.Time) error {
+		for _, id := range plan.Split {
+			sh, err := l.openShard(id)
+			if err != nil {
+				return err
+			}
+			if err := l.split(id, sh.Range.middle(), now); err != nil {
+				return err
+			}
+		}
+		for _, m := range plan.Merge {
+			if err := l.merge(m[0], m[1], now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // UpdateShardCount reshards stream to n open shards of even hash-key
 // ranges (Kinesis' UNIFORM_SCALING), in one switch. Limits on how far one
 // call may go are the caller's (the API's). With configured, n also
