@@ -213,6 +213,12 @@ type StreamConfig struct {
 	// 0 (default): its fair share (storage.disk_budget divided by the open
 	// streams) once the log holds half the budget.
 	DiskBudget Size `yaml:"disk_budget"` // 0, or 1MiB..1PiB
+	// Capacity is the stream's capacity mode: provisioned (its shard
+	// count changes only when asked) or on_demand (Hydrant splits shards
+	// that throttle puts and merges quiet ones, never below shards:).
+	// Unset: a new stream is provisioned, an existing one keeps its mode
+	// (which UpdateStreamMode may have changed).
+	Capacity string `yaml:"capacity"` // "" | provisioned | on_demand
 }
 
 // NewDefaultStreamConfig returns the stream defaults (no name).

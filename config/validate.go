@@ -248,6 +248,9 @@ func (c StreamConfig) Validate() []FieldError {
 	if c.DiskBudget != 0 {
 		between(&errs, "disk_budget", c.DiskBudget, MiB, 1024*TiB)
 	}
+	if c.Capacity != "" && c.Capacity != "provisioned" && c.Capacity != "on_demand" {
+		errs.add("capacity", "must be provisioned or on_demand, not %q", c.Capacity)
+	}
 	if c.PartitionKeyField != "" && !validJSONPointer(c.PartitionKeyField) {
 		errs.add("partition_key_field", `must be a JSON pointer (RFC 6901) starting with "/", e.g. /user_id`)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/hydrant-dev/hydrant/capacity"
 	"log/slog"
 	"net"
 	"net/http"
@@ -87,10 +88,13 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	} else {
 		close(clusterDone)
 	}
-	targets, logs, err := openStreams(ctx, cfg, store)
+	targets, logs, err := openStreams(ctx, cfg, store, logger)
 	if err != nil {
 		return err
 	}
+	scaleCtx, stopScaling := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopScaling()
+	go capacity.New(capacity.Config{Store: store, MaxShards: cfg.Storage.MaxShards, Logger: logger}).Run(scaleCtx)
 	denv := deliveryEnv{regs: regs, store: store, dataDir: cfg.Storage.DataDir, logger: logger,
 		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory)), metrics: deliveryMetrics, board: board, own: own}
 	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
@@ -175,7 +179,11 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 
 // openStreams opens the config's streams (declared, and DirectPut
 // deliveries' implicit ones) and returns the names producers put to.
-func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store) (map[string]ingest.Target, map[string]*shards.Stream, error) {
+//
+// A stream whose shards: changed since the config last set it is resharded
+// to the new count (UNIFORM_SCALING, in one switch); one whose capacity:
+// is set takes that mode.
+func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store, logger *slog.Logger) (map[string]ingest.Target, map[string]*shards.Stream, error) {
 	targets := make(map[string]ingest.Target)
 	logs := make(map[string]*shards.Stream)
 	for _, rs := range cfg.ResolvedStreams() {
@@ -188,9 +196,23 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store) (
 				BytesPerSecond:   int64(rs.ShardLimits.BytesPerSecond),
 				RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond),
 			},
+			Capacity: rs.Capacity,
 		})
 		if err != nil {
 			return nil, nil, err
+		}
+		if was := st.Configured(); was != rs.Shards {
+			logger.Info("stream: shards changed in the config; resharding", "stream", rs.Name,
+				"configured_before", was, "open_shards", st.OpenShards(), "shards", rs.Shards)
+			if err := store.UpdateShardCount(ctx, rs.Name, rs.Shards, true); err != nil {
+				return nil, nil, fmt.Errorf("stream %s: reshard to %d shards: %w", rs.Name, rs.Shards, err)
+			}
+		}
+		if rs.Capacity != "" && st.Lineage().Capacity != rs.Capacity {
+			if err := store.SetCapacity(ctx, rs.Name, rs.Capacity); err != nil {
+				return nil, nil, fmt.Errorf("stream %s: %w", rs.Name, err)
+			}
+			logger.Info("stream: capacity mode set by the config", "stream", rs.Name, "capacity", rs.Capacity)
 		}
 		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut}
 		logs[rs.Name] = st
