@@ -125,15 +125,7 @@ func parseFrom(from string, now time.Time) (kinesis.GetShardIteratorInput, error
 
 // replay reads the stream's shards in turn and prints their records.
 func replay(ctx context.Context, stream string, o replayOptions, start kinesis.GetShardIteratorInput, w io.Writer) error {
-	cfg := aws.Config{Region: o.region, Credentials: aws.AnonymousCredentials{}}
-	if id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
-		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, os.Getenv("AWS_SESSION_TOKEN"))
-	}
-	if o.apiKey != "" { // a bearer key instead of a signature
-		cfg.Credentials = aws.AnonymousCredentials{}
-		cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue("Authorization", "Bearer "+o.apiKey))
-	}
-	client := kinesis.NewFromConfig(cfg, func(opts *kinesis.Options) { opts.BaseEndpoint = aws.String(o.endpoint) })
+	client := kinesisClient(o.endpoint, o.region, o.apiKey)
 	shardIDs := []string{o.shard}
 	if o.shard == "" {
 		shardIDs = nil
@@ -212,6 +204,21 @@ func printRecord(w io.Writer, enc *json.Encoder, output, shard string, r types.R
 		out.DataBase64 = r.Data
 	}
 	return enc.Encode(out)
+}
+
+// kinesisClient is a Kinesis client of Hydrant at endpoint: it signs with
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY when they are set, or sends
+// apiKey as a bearer token instead.
+func kinesisClient(endpoint, region, apiKey string) *kinesis.Client {
+	cfg := aws.Config{Region: region, Credentials: aws.AnonymousCredentials{}}
+	if id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, os.Getenv("AWS_SESSION_TOKEN"))
+	}
+	if apiKey != "" { // a bearer key instead of a signature
+		cfg.Credentials = aws.AnonymousCredentials{}
+		cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue("Authorization", "Bearer "+apiKey))
+	}
+	return kinesis.NewFromConfig(cfg, func(opts *kinesis.Options) { opts.BaseEndpoint = aws.String(endpoint) })
 }
 
 // parseInterspersed parses flags that may come before or after the

@@ -17,6 +17,7 @@ import (
 )
 
 const streamsUsage = `Usage: hydrant streams [flags]
+       hydrant streams reshard [flags] STREAM   (see hydrant streams reshard -h)
 
 Lists the streams of a running Hydrant: their shards, the records each has
 stored, its write rate over -interval, and what it keeps.
@@ -87,6 +88,9 @@ type shardRate struct {
 }
 
 func streamsCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "reshard" {
+		return reshardCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("streams", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, streamsUsage); fs.PrintDefaults() }
