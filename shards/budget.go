@@ -113,6 +113,7 @@ func (s *Store) watchUsage(interval time.Duration, stop <-chan struct{}, done ch
 			if err := s.refreshUsage(ctx); err != nil {
 				s.logger.Warn("disk budget: cannot read the shard log's size", "error", err)
 			}
+			s.refreshLineages(ctx)
 			cancel()
 		}
 	}

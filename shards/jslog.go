@@ -51,6 +51,31 @@ func (b jsBackend) createShards(ctx context.Context, stream string, ids []int) e
 	return nil
 }
 
+// closeShard moves the shard's stream to a subject nobody publishes to:
+// from then on every node's appends to it fail (no stream answers), and
+// what it holds stays readable and trimmable (a sealed stream could not be
+// trimmed).
+func (b jsBackend) closeShard(ctx context.Context, stream string, shard int) error {
+	return b.setSubject(ctx, stream, shard, "hydrant-closed."+escapeName(stream)+"."+strconv.Itoa(shard))
+}
+
+func (b jsBackend) reopenShard(ctx context.Context, stream string, shard int) error {
+	return b.setSubject(ctx, stream, shard, jsSubject(stream, shard))
+}
+
+func (b jsBackend) setSubject(ctx context.Context, stream string, shard int, subject string) error {
+	js, err := b.s.js.Stream(ctx, jsStreamName(stream, shard))
+	if err != nil {
+		return fmt.Errorf("stream %q shard %d: %w", stream, shard, err)
+	}
+	cfg := js.CachedInfo().Config
+	cfg.Subjects = []string{subject}
+	if _, err := b.s.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("stream %q shard %d: %w", stream, shard, err)
+	}
+	return nil
+}
+
 // legacyShards reads the shard count that versions before lineages wrote
 // in the metadata of a stream's shard 0.
 func (b jsBackend) legacyShards(ctx context.Context, stream string) (int, time.Time, error) {

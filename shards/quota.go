@@ -120,10 +120,10 @@ func (s *Store) SetNodes(n int) {
 	n = max(n, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n == s.nodes {
+	if n == int(s.nodes.Load()) {
 		return
 	}
-	s.nodes = n
+	s.nodes.Store(int32(n))
 	for _, st := range s.streams {
 		share := st.spec.Limits.share(n)
 		st.mu.Lock()

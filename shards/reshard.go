@@ -10,42 +10,41 @@ import (
 // openRecord reads spec's stream from the streams bucket, or creates it
 // there: n even shards, all open. A stream of a cluster written before
 // lineages were kept is read from its shards' JetStream metadata.
-func (s *Store) openRecord(ctx context.Context, spec StreamSpec) (time.Time, *Lineage, uint64, error) {
-	for {
-		v, rev, err := s.lineages.Get(ctx, spec.Name)
+func (s *Store) openRecord(ctx context.Context, spec StreamSpec) (created time.Time, l *Lineage, rev uint64, err error) {
+	err = retryTransient(ctx, func() (bool, error) {
+		v, r, err := s.lineages.Get(ctx, spec.Name)
 		if err == nil {
-			created, l, err := decodeRecord(v)
-			if err != nil {
-				return time.Time{}, nil, 0, fmt.Errorf("stream %q: its entry in the store: %w", spec.Name, err)
+			if created, l, err = decodeRecord(v); err != nil {
+				return false, fmt.Errorf("stream %q: its entry in the store: %w", spec.Name, err)
 			}
 			if l.Configured == 0 {
 				l.Configured = len(l.Shards) // written before reshards existed
 			}
-			return created, l, rev, nil
+			rev = r
+			return false, nil
 		}
 		if !errors.Is(err, errKeyNotFound) {
-			return time.Time{}, nil, 0, fmt.Errorf("stream %q: %w", spec.Name, err)
+			return true, fmt.Errorf("stream %q: %w", spec.Name, err)
 		}
-		n, created, err := s.log.legacyShards(ctx, spec.Name)
+		n, at, err := s.log.legacyShards(ctx, spec.Name)
 		if err != nil {
-			return time.Time{}, nil, 0, err
+			return true, err
 		}
 		if n == 0 {
-			n, created = spec.Shards, s.cfg.Now().UTC()
+			n, at = spec.Shards, s.cfg.Now().UTC()
 		}
-		l := uniformLineage(n, created)
+		l = uniformLineage(n, at)
 		if spec.Capacity != "" {
 			l.Capacity = spec.Capacity
 		}
-		rev, err = s.lineages.Create(ctx, spec.Name, encodeRecord(created, l))
-		if errors.Is(err, errCASConflict) {
-			continue // created meanwhile (by another node)
+		// A conflict (created meanwhile, by another node) is read again.
+		if rev, err = s.lineages.Create(ctx, spec.Name, encodeRecord(at, l)); err != nil {
+			return true, fmt.Errorf("stream %q: %w", spec.Name, err)
 		}
-		if err != nil {
-			return time.Time{}, nil, 0, fmt.Errorf("stream %q: %w", spec.Name, err)
-		}
-		return created, l, rev, nil
-	}
+		created = at
+		return false, nil
+	})
+	return created, l, rev, err
 }
 
 // streamShards returns when stream was created and how many shards it has
@@ -182,6 +181,9 @@ func (s *Store) reshard(ctx context.Context, stream, op string, change func(*Lin
 	st.updating.Store(true)
 	defer st.updating.Store(false)
 
+	if err := s.refreshLineage(ctx, st); err != nil {
+		return err
+	}
 	old := st.lineage.Load()
 	next := old.clone()
 	if err := change(next, s.cfg.Now().UTC()); err != nil {
@@ -200,11 +202,26 @@ func (s *Store) reshard(ctx context.Context, stream, op string, change func(*Lin
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	var closed []int
+	undo := func() {
+		for _, id := range closed {
+			if err := s.log.reopenShard(context.WithoutCancel(ctx), stream, id); err != nil {
+				s.logger.Error("reshard failed and a shard it closed could not be opened again; it opens at the next start",
+					"stream", stream, "shard", ShardID(id), "error", err)
+			}
+		}
+	}
 	for _, sh := range old.Shards {
 		if sh.IsOpen() && !next.Shards[sh.ID].IsOpen() {
+			// No node appends to it from here on (on a cluster; alone, the
+			// lock does it): what it holds now is all it will hold.
+			if err := s.log.closeShard(ctx, stream, sh.ID); err != nil {
+				undo()
+				return err
+			}
 			closed = append(closed, sh.ID)
 			l, err := s.log.openShard(ctx, stream, sh.ID)
 			if err != nil {
+				undo()
 				return err
 			}
 			next.Shards[sh.ID].LastMessage = l.state().Last
@@ -212,6 +229,10 @@ func (s *Store) reshard(ctx context.Context, stream, op string, change func(*Lin
 	}
 	rev, err := s.lineages.Update(ctx, stream, encodeRecord(st.created, next), st.rev)
 	if err != nil {
+		undo()
+		if errors.Is(err, errCASConflict) {
+			return fmt.Errorf("stream %q: resharded by another node meanwhile: %w", stream, ErrReshardInProgress)
+		}
 		return fmt.Errorf("stream %q: store its shards: %w", stream, err)
 	}
 	st.rev = rev
@@ -226,5 +247,64 @@ func (s *Store) reshard(ctx context.Context, stream, op string, change func(*Lin
 		s.logger.Info("stream resharded", "stream", stream, "op", op, "closed", closed, "opened", opened,
 			"open_shards", len(next.Open()))
 	}
+	return nil
+}
+
+// refreshLineages reads the lineage of every open stream from the streams
+// bucket and adopts those another node changed (on a cluster).
+func (s *Store) refreshLineages(ctx context.Context) {
+	for _, st := range s.Streams() {
+		if !st.resharding.TryLock() {
+			continue // this node is resharding it
+		}
+		err := s.refreshLineage(ctx, st)
+		st.resharding.Unlock()
+		if err != nil {
+			s.logger.Warn("shard log: cannot read a stream's shards", "stream", st.Name(), "error", err)
+		}
+	}
+}
+
+// refreshLineage adopts st's lineage from the streams bucket when another
+// node changed it. st.resharding is held.
+func (s *Store) refreshLineage(ctx context.Context, st *Stream) error {
+	if s.cfg.NATS == nil {
+		return nil // alone: this node's lineage is the bucket's
+	}
+	var v []byte
+	var rev uint64
+	err := retryTransient(ctx, func() (again bool, err error) {
+		v, rev, err = s.lineages.Get(ctx, st.Name())
+		return true, err
+	})
+	if err != nil {
+		return fmt.Errorf("stream %q: %w", st.Name(), err)
+	}
+	if rev == st.rev {
+		return nil
+	}
+	_, l, err := decodeRecord(v)
+	if err != nil {
+		return fmt.Errorf("stream %q: its entry in the store: %w", st.Name(), err)
+	}
+	// Stop the appenders of the shards closed elsewhere first: a publish
+	// they retry (nothing answers on a closed shard's subject) gives up, so
+	// that the puts holding the stream return.
+	st.mu.RLock()
+	var stale []*appender
+	for _, sh := range l.Shards {
+		if !sh.IsOpen() && sh.ID < len(st.appenders) && st.appenders[sh.ID] != nil {
+			stale = append(stale, st.appenders[sh.ID])
+		}
+	}
+	st.mu.RUnlock()
+	for _, a := range stale {
+		a.close()
+	}
+	st.mu.Lock()
+	st.install(l)
+	st.rev = rev
+	st.mu.Unlock()
+	s.logger.Info("stream resharded by another node", "stream", st.Name(), "open_shards", len(l.Open()), "shards", len(l.Shards))
 	return nil
 }

@@ -232,23 +232,12 @@ func TestReshardKeepsKeyOrder(t *testing.T) {
 	seen := map[string]int{}
 	l := st.Lineage()
 	for _, sh := range l.Shards {
-		from := Sequence(0)
-		for {
-			res, err := s.Read(ctx, "o", sh.ID, from, 10000, 8<<20)
-			if err != nil {
-				t.Fatal(err)
+		for _, r := range readPages(t, s, "o", sh.ID) {
+			key, n, _ := strings.Cut(string(r.Data), "/")
+			if want := strconv.Itoa(seen[key]); n != want {
+				t.Fatalf("shard %d: key %s record %s, want %s", sh.ID, key, n, want)
 			}
-			for _, r := range res.Records {
-				key, n, _ := strings.Cut(string(r.Data), "/")
-				if want := strconv.Itoa(seen[key]); n != want {
-					t.Fatalf("shard %d: key %s record %s, want %s", sh.ID, key, n, want)
-				}
-				seen[key]++
-			}
-			if len(res.Records) == 0 {
-				break
-			}
-			from = res.Next
+			seen[key]++
 		}
 	}
 	for p := range producers {
@@ -291,5 +280,23 @@ func TestReshardInProgressRefused(t *testing.T) {
 	st.resharding.Unlock()
 	if err := s.UpdateShardCount(ctx, "busy", 4, false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// readPages reads every record of a shard with Read, page after page.
+func readPages(t *testing.T, s *Store, stream string, shard int) []StoredRecord {
+	t.Helper()
+	var out []StoredRecord
+	from := Sequence(0)
+	for {
+		res, err := s.Read(context.Background(), stream, shard, from, 10000, 8<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res.Records...)
+		if len(res.Records) == 0 {
+			return out
+		}
+		from = res.Next
 	}
 }

@@ -29,6 +29,9 @@ func segKey(stream string, shard int) string { return stream + "/" + strconv.Ito
 // createShards has nothing to do: a key exists once appended to.
 func (b segBackend) createShards(context.Context, string, []int) error { return nil }
 
+func (b segBackend) closeShard(context.Context, string, int) error  { return nil }
+func (b segBackend) reopenShard(context.Context, string, int) error { return nil }
+
 // legacyShards: the embedded log has always kept its streams in the
 // streams bucket.
 func (b segBackend) legacyShards(context.Context, string) (int, time.Time, error) {

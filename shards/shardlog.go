@@ -15,6 +15,11 @@ type logBackend interface {
 	// createShards creates the logs of a stream's shards ids, or opens
 	// them.
 	createShards(ctx context.Context, stream string, ids []int) error
+	// closeShard makes one shard refuse appends from every node, before a
+	// reshard reads its last message; reopenShard undoes it (the reshard
+	// failed). The embedded log has nothing to do: one node appends.
+	closeShard(ctx context.Context, stream string, shard int) error
+	reopenShard(ctx context.Context, stream string, shard int) error
 	// legacyShards returns the shard count and creation time of a stream
 	// stored before lineages were kept in the streams bucket (0: none).
 	legacyShards(ctx context.Context, stream string) (int, time.Time, error)

@@ -107,7 +107,7 @@ type Store struct {
 	streams map[string]*Stream
 	// open is len(streams), for puts to read without the lock.
 	open   atomic.Int32
-	nodes  int // nodes sharing the quotas, see SetNodes
+	nodes  atomic.Int32 // nodes sharing the quotas, see SetNodes
 	closed bool
 }
 
@@ -133,8 +133,9 @@ func Open(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.UsageInterval <= 0 {
 		cfg.UsageInterval = time.Second
 	}
-	s := &Store{cfg: cfg, logger: cfg.Logger, streams: make(map[string]*Stream), nodes: 1,
+	s := &Store{cfg: cfg, logger: cfg.Logger, streams: make(map[string]*Stream),
 		budget: &diskBudget{limit: cfg.DiskBudget}, health: newHealth(), replicas: 1, targetBytes: targetMessageBytes, drops: newConnDrops()}
+	s.nodes.Store(1)
 	var at, where string // where the log is, for the log line
 	if cfg.NATS == nil {
 		if err := s.openEmbedded(ctx); err != nil {
@@ -340,7 +341,7 @@ func (st *Stream) install(l *Lineage) {
 		st.quotas = append(st.quotas, nil)
 		st.throttled = append(st.throttled, nil)
 	}
-	share := st.spec.Limits.share(s.nodes)
+	share := st.spec.Limits.share(int(s.nodes.Load()))
 	for _, sh := range l.Shards {
 		switch a := st.appenders[sh.ID]; {
 		case sh.IsOpen() && a == nil:
