@@ -119,12 +119,17 @@ func (q *Quota) refill(now time.Time) {
 func (s *Store) SetNodes(n int) {
 	n = max(n, 1)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if n == int(s.nodes.Load()) {
+		s.mu.Unlock()
 		return
 	}
 	s.nodes.Store(int32(n))
+	streams := make([]*Stream, 0, len(s.streams))
 	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	s.mu.Unlock() // before the streams' locks: a reshard holding one looks streams up
+	for _, st := range streams {
 		share := st.spec.Limits.share(n)
 		st.mu.Lock()
 		for _, q := range st.quotas {
