@@ -19,7 +19,7 @@
 //	DataDir/log/segments/          the segment log (package seglog): every shard's
 //	                               messages, in segment files shared by all shards
 //	DataDir/log/hydrant.db         bbolt (package kv): buckets hydrant-checkpoints,
-//	                               hydrant-catalog, hydrant-streams (shard counts)
+//	                               hydrant-catalog, hydrant-streams (lineages)
 //	DataDir/jetstream.migrated     the store of earlier versions, once carried over
 //
 // Every shard is one key of the segment log, "stream/shard". Its appends, from
@@ -54,6 +54,23 @@
 // recovers by itself once space is free: a failed write is undone, and after a
 // failed fsync (when what is on disk is unknown) the log is opened again,
 // which reads it back (Store.Writable tells /readyz).
+//
+// # Resharding
+//
+// A stream's shards form a lineage (lineage.go), as in Kinesis: shard IDs
+// are dense and only grow, a split closes one shard and opens two children,
+// a merge closes two adjacent shards and opens one, and UpdateShardCount
+// (UNIFORM_SCALING) is splits and merges applied in one switch. The lineage
+// is one value in the streams bucket, written in one write. Puts hold the
+// stream shared while they route and append; a reshard holds it alone
+// while it takes each closing shard's last message, stores the lineage and
+// starts the children's appenders, so no record of a key lands in a child
+// before its parent's last one. Closed shards keep their records until
+// retention. On a cluster the resharding node first moves each closing
+// shard's JetStream stream off its subject (every node's appends to it then
+// fail), and the other nodes adopt the lineage from the bucket every
+// UsageInterval. Ordering to destinations is the readers' part: a delivery
+// reads a child only after its parents (package pipeline).
 //
 // # On a NATS cluster
 //
