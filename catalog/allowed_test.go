@@ -71,22 +71,22 @@ func TestCreateStopsAtLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.CreateStream(ctx, "big", 9); !errors.Is(err, awsapi.ErrLimit) {
+	if err := c.CreateStream(ctx, "big", 9, ""); !errors.Is(err, awsapi.ErrLimit) {
 		t.Fatalf("9 shards over a limit of 8: %v", err)
 	}
-	if err := c.CreateStream(ctx, "a", 6); err != nil {
+	if err := c.CreateStream(ctx, "a", 6, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CreateStream(ctx, "b", 3); !errors.Is(err, awsapi.ErrLimit) {
+	if err := c.CreateStream(ctx, "b", 3, ""); !errors.Is(err, awsapi.ErrLimit) {
 		t.Fatalf("6+3 shards over a limit of 8: %v", err)
 	}
-	if err := c.CreateStream(ctx, "b", 1); err != nil {
+	if err := c.CreateStream(ctx, "b", 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.CreateDelivery(ctx, awsapi.DeliverySpec{Name: "d", Bucket: "lake", SizeInMBs: 1}); err != nil {
 		t.Fatal(err) // the third stream, the 8th shard
 	}
-	if err := c.CreateStream(ctx, "c", 1); !errors.Is(err, awsapi.ErrLimit) {
+	if err := c.CreateStream(ctx, "c", 1, ""); !errors.Is(err, awsapi.ErrLimit) {
 		t.Fatalf("a fourth stream over a limit of 3: %v", err)
 	}
 	if n, total := store.Counts(); n != 3 || total != 8 {

@@ -66,6 +66,7 @@ type Catalog struct {
 type streamEntry struct {
 	info     awsapi.Stream
 	declared bool
+	def      streamDef // created ones: what is persisted
 }
 
 type deliveryEntry struct {
@@ -192,9 +193,22 @@ func (c *Catalog) taken(name string) bool {
 
 // Persisted definitions.
 type streamDef struct {
-	Name      string        `json:"name"`
+	Name string `json:"name"`
+	// Shards is the count the stream was created with or last scaled to
+	// (UpdateShardCount): its lineage's Configured count.
 	Shards    int           `json:"shards"`
 	Retention time.Duration `json:"retention"`
+	// Open is its open shards after the last reshard (0: Shards), which
+	// Load counts against MaxShards before the stream is opened.
+	Open int `json:"open,omitempty"`
+}
+
+// openShards is how many open shards def's stream had when last saved.
+func (def streamDef) openShards() int {
+	if def.Open > 0 {
+		return def.Open
+	}
+	return def.Shards
 }
 
 type deliveryDef struct {
@@ -237,7 +251,7 @@ func (c *Catalog) Load(ctx context.Context) error {
 		return err
 	}
 	for _, def := range streams {
-		if err := c.openStream(ctx, def); err != nil {
+		if err := c.openStream(ctx, def, ""); err != nil {
 			return err
 		}
 	}
@@ -292,7 +306,7 @@ func (c *Catalog) checkLoad(streams []streamDef, deliveries []deliveryDef) error
 	n, total := c.opts.Store.Counts()
 	n += len(streams) + len(deliveries)
 	for _, def := range streams {
-		total += def.Shards
+		total += def.openShards()
 	}
 	for _, def := range deliveries {
 		total += max(def.Shards, 1)

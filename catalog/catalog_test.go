@@ -56,11 +56,11 @@ func TestCreatedThingsSurviveRestarts(t *testing.T) {
 	store, c := open(t, dir, st, targets)
 	names := []string{"orders", "a..b", ".dotted."}
 	for _, n := range names {
-		if err := c.CreateStream(ctx, n, 2); err != nil {
+		if err := c.CreateStream(ctx, n, 2, ""); err != nil {
 			t.Fatalf("create %q: %v", n, err)
 		}
 	}
-	if err := c.CreateStream(ctx, "orders", 2); !errors.Is(err, awsapi.ErrExists) {
+	if err := c.CreateStream(ctx, "orders", 2, ""); !errors.Is(err, awsapi.ErrExists) {
 		t.Fatalf("creating twice: %v", err)
 	}
 	if err := c.SetRetention(ctx, "orders", 72*time.Hour); err != nil {
@@ -173,7 +173,7 @@ func TestDeclaredThingsCannotBeChanged(t *testing.T) {
 		"delete stream":    c.DeleteStream(ctx, "declared"),
 		"set retention":    c.SetRetention(ctx, "declared", 48*time.Hour),
 		"delete delivery":  c.DeleteDelivery(ctx, "declared-archive"),
-		"create over name": c.CreateStream(ctx, "declared-archive", 1),
+		"create over name": c.CreateStream(ctx, "declared-archive", 1, ""),
 	} {
 		if !errors.Is(err, awsapi.ErrDeclared) && !errors.Is(err, awsapi.ErrExists) {
 			t.Errorf("%s: %v, want a refusal", name, err)

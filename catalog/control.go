@@ -13,8 +13,10 @@ import (
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
-// CreateStream creates a Kinesis stream with n shards and default quotas.
-func (c *Catalog) CreateStream(ctx context.Context, name string, n int) error {
+// CreateStream creates a Kinesis stream with n shards and default quotas,
+// in capacity mode capacity (shards.Provisioned or shards.OnDemand; ""
+// is Provisioned).
+func (c *Catalog) CreateStream(ctx context.Context, name string, n int, capacity string) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	if c.taken(name) {
@@ -27,24 +29,28 @@ func (c *Catalog) CreateStream(ctx context.Context, name string, n int) error {
 		return err
 	}
 	def := streamDef{Name: name, Shards: n, Retention: defaultRetention}
-	if err := c.openStream(ctx, def); err != nil {
+	if err := c.openStream(ctx, def, capacity); err != nil {
 		return err
 	}
 	if err := c.save(ctx, metaKey(streamPrefix, name), def); err != nil {
 		c.dropStream(ctx, name)
 		return err
 	}
-	c.logger.Info("stream created through the API", "stream", name, "shards", n)
+	c.logger.Info("stream created through the API", "stream", name, "shards", n, "capacity", capacity)
 	return nil
 }
 
-func (c *Catalog) openStream(ctx context.Context, def streamDef) error {
-	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: def.Name, Shards: def.Shards, Retention: def.Retention})
+// openStream opens a created stream's log; capacity is a new stream's
+// mode (one opened again keeps its own).
+func (c *Catalog) openStream(ctx context.Context, def streamDef, capacity string) error {
+	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: def.Name, Shards: def.Shards, Retention: def.Retention,
+		Capacity: capacity})
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.streams[def.Name] = &streamEntry{info: awsapi.Stream{Name: def.Name, Log: log, Retention: def.Retention, Created: log.Created()}}
+	c.streams[def.Name] = &streamEntry{info: awsapi.Stream{Name: def.Name, Log: log, Retention: def.Retention, Created: log.Created()},
+		def: def}
 	c.mu.Unlock()
 	if c.opts.Targets != nil {
 		if err := c.opts.Targets.SetTarget(def.Name, ingest.Target{Stream: log}); err != nil {
@@ -100,12 +106,13 @@ func (c *Catalog) SetRetention(ctx context.Context, name string, retention time.
 	case e.declared:
 		return fmt.Errorf("Stream %s is %w; change its retention there", name, awsapi.ErrDeclared)
 	}
-	def := streamDef{Name: name, Shards: e.info.Log.Shards(), Retention: retention}
+	def := e.def
+	def.Retention = retention
 	if err := c.save(ctx, metaKey(streamPrefix, name), def); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	e.info.Retention = retention
+	e.info.Retention, e.def = retention, def
 	c.mu.Unlock()
 	return nil
 }
@@ -146,10 +153,16 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 // checkLimits refuses a new stream of n shards past MaxStreams or
 // MaxShards.
 func (c *Catalog) checkLimits(n int) error {
-	streams, shards := c.opts.Store.Counts()
+	streams, _ := c.opts.Store.Counts()
 	if c.opts.MaxStreams > 0 && streams+1 > c.opts.MaxStreams {
 		return fmt.Errorf("this server has %d streams, its limit (storage.max_streams); delete one first: %w", streams, awsapi.ErrLimit)
 	}
+	return c.checkShards(n)
+}
+
+// checkShards refuses n more open shards past MaxShards.
+func (c *Catalog) checkShards(n int) error {
+	_, shards := c.opts.Store.Counts()
 	if c.opts.MaxShards > 0 && shards+n > c.opts.MaxShards {
 		return fmt.Errorf("this server has %d shards and its limit is %d (storage.max_shards); %d more do not fit: %w",
 			shards, c.opts.MaxShards, n, awsapi.ErrLimit)

@@ -3,5 +3,7 @@
 // control-plane APIs (Kinesis CreateStream, Firehose CreateDeliveryStream),
 // which it stores beside the shard log so that they are there again after a
 // restart. It is what the AWS APIs list and describe, what the native API
-// puts to, and what the retention job trims.
+// puts to, and what the retention job trims. It is also their control plane
+// for resharding (SplitShard, MergeShards, UpdateShardCount,
+// UpdateStreamMode), which it keeps within storage.max_shards.
 package catalog

@@ -32,7 +32,7 @@ func TestLoadPastTheLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"a", "b"} {
-		if err := c.CreateStream(ctx, name, 4); err != nil {
+		if err := c.CreateStream(ctx, name, 4, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -92,7 +92,7 @@ func TestCreateStreamNameTooLongForTheLog(t *testing.T) {
 		{strings.Repeat("a", 128), 1, nil},
 	}
 	for _, tt := range tests {
-		if err := c.CreateStream(ctx, tt.name, tt.shards); !errors.Is(err, tt.want) {
+		if err := c.CreateStream(ctx, tt.name, tt.shards, ""); !errors.Is(err, tt.want) {
 			t.Errorf("CreateStream(%d characters, %d shards): %v; want %v", len(tt.name), tt.shards, err, tt.want)
 		}
 	}

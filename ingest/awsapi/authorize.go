@@ -38,7 +38,7 @@ func (r *streamRef) resource(*Server) (string, string) {
 func (r *listShardsRequest) resource(s *Server) (string, string) {
 	if r.NextToken != "" && r.StreamName == "" && r.StreamARN == "" {
 		tok, _ := decodeListShardsToken(r.NextToken)
-		return "stream", tok.stream
+		return "stream", tok.Stream
 	}
 	return r.streamRef.resource(s)
 }

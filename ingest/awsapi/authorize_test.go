@@ -39,6 +39,10 @@ var everyOperation = map[string]string{
 	"Kinesis_20131202.DeleteStream":                  `{"StreamName":"clicks"}`,
 	"Kinesis_20131202.IncreaseStreamRetentionPeriod": `{"StreamName":"clicks","RetentionPeriodHours":48}`,
 	"Kinesis_20131202.DecreaseStreamRetentionPeriod": `{"StreamName":"clicks","RetentionPeriodHours":24}`,
+	"Kinesis_20131202.SplitShard":                    `{"StreamName":"clicks","ShardToSplit":"shardId-000000000000","NewStartingHashKey":"12345"}`,
+	"Kinesis_20131202.MergeShards":                   `{"StreamName":"clicks","ShardToMerge":"shardId-000000000000","AdjacentShardToMerge":"shardId-000000000001"}`,
+	"Kinesis_20131202.UpdateShardCount":              `{"StreamName":"clicks","TargetShardCount":8,"ScalingType":"UNIFORM_SCALING"}`,
+	"Kinesis_20131202.UpdateStreamMode":              `{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/clicks","StreamModeDetails":{"StreamMode":"ON_DEMAND"}}`,
 }
 
 func postWith(t testing.TB, url, target string, body []byte, header http.Header) (int, []byte) {

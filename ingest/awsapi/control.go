@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/shards"
 )
 
 // Errors a Control wraps, which the APIs turn into AWS's error types.
@@ -32,14 +34,29 @@ type DeliverySpec struct {
 	RetryDuration     time.Duration
 }
 
-// Control creates and deletes what a Catalog holds, durably: what it creates
-// is there again after a restart. Errors wrap the errors above.
+// Control creates, changes and deletes what a Catalog holds, durably: what
+// it creates or changes is so again after a restart. Errors wrap the errors
+// above; the reshards' may also wrap shards.ErrReshard (the request does not
+// fit the stream's shards: InvalidArgumentException, not retryable) and
+// shards.ErrReshardInProgress (another reshard runs: ResourceInUseException,
+// retry once it is done).
 type Control interface {
-	CreateStream(ctx context.Context, name string, shards int) error
+	// CreateStream creates a stream of n shards in capacity mode
+	// shards.Provisioned or shards.OnDemand.
+	CreateStream(ctx context.Context, name string, n int, capacity string) error
 	DeleteStream(ctx context.Context, name string) error
 	SetRetention(ctx context.Context, name string, retention time.Duration) error
 	CreateDelivery(ctx context.Context, spec DeliverySpec) error
 	DeleteDelivery(ctx context.Context, name string) error
+	// SplitShard, MergeShards and UpdateShardCount reshard a stream as the
+	// shards.Store methods of those names do, within the server's limit on
+	// shards (ErrLimit past it); the API has checked AWS's own limits.
+	SplitShard(ctx context.Context, name string, shard int, at shards.HashKey) error
+	MergeShards(ctx context.Context, name string, shard, adjacent int) error
+	UpdateShardCount(ctx context.Context, name string, n int) error
+	// SetStreamMode sets a stream's capacity mode, shards.Provisioned or
+	// shards.OnDemand.
+	SetStreamMode(ctx context.Context, name, mode string) error
 }
 
 // controlError maps a Control error to the API's.
@@ -83,9 +100,15 @@ func (s *Server) createStream(ctx context.Context, c *call, req *createStreamReq
 	if !streamNamePattern.MatchString(req.StreamName) {
 		return nil, errValidation("%s", validationMessage(req.StreamName, "streamName", "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"))
 	}
+	capacity, aerr := createCapacity(req.StreamModeDetails)
+	if aerr != nil {
+		return nil, aerr
+	}
 	n := onDemandShards
 	switch {
-	case req.StreamModeDetails != nil && req.StreamModeDetails.StreamMode == "ON_DEMAND":
+	case capacity == shards.OnDemand && req.ShardCount != nil:
+		return nil, errInvalidArgument("ShardCount is not supported for a stream in ON_DEMAND capacity mode: leave it out (the stream starts with %d shards and follows its load)", onDemandShards)
+	case capacity == shards.OnDemand:
 	case req.ShardCount == nil:
 		return nil, errInvalidArgument("ShardCount is required for a PROVISIONED stream")
 	default:
@@ -94,7 +117,16 @@ func (s *Server) createStream(ctx context.Context, c *call, req *createStreamReq
 	if n < 1 || n > 1024 {
 		return nil, errInvalidArgument("ShardCount %d: must be between 1 and 1024", n)
 	}
-	return struct{}{}, s.controlError(ctl.CreateStream(ctx, req.StreamName, n))
+	return struct{}{}, s.controlError(ctl.CreateStream(ctx, req.StreamName, n, capacity))
+}
+
+// createCapacity is the capacity mode CreateStream's StreamModeDetails
+// asks for: PROVISIONED when left out.
+func createCapacity(d *streamModeDetails) (string, *apiError) {
+	if d == nil {
+		return shards.Provisioned, nil
+	}
+	return capacityMode(d.StreamMode, "streamModeDetails.streamMode")
 }
 
 type deleteStreamRequest struct {

@@ -33,12 +33,14 @@ func FuzzRequests(f *testing.F) {
 		"Firehose_20150804.DescribeDeliveryStream",
 		"Kinesis_20131202.CreateStream", "Kinesis_20131202.DeleteStream", "Kinesis_20131202.IncreaseStreamRetentionPeriod",
 		"Kinesis_20131202.DecreaseStreamRetentionPeriod", "Firehose_20150804.CreateDeliveryStream", "Firehose_20150804.DeleteDeliveryStream",
+		"Kinesis_20131202.SplitShard", "Kinesis_20131202.MergeShards", "Kinesis_20131202.UpdateShardCount", "Kinesis_20131202.UpdateStreamMode",
 	}
 	seeds := []string{
 		`{"StreamName":"clicks","Data":"eA==","PartitionKey":"k"}`,
 		`{"StreamName":"clicks","Records":[{"Data":"eA==","PartitionKey":"k","ExplicitHashKey":"12"}]}`,
 		`{"StreamName":"clicks","ShardId":"shardId-000000000001","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1.7e9}`,
 		`{"ShardIterator":"AQAAAZ","Limit":10}`,
+		`{"StreamName":"clicks","MaxResults":1,"ShardFilter":{"Type":"FROM_TIMESTAMP","Timestamp":1.7e9}}`,
 		`{"DeliveryStreamName":"events","Records":[{"Data":"eA=="}]}`,
 		`{"Limit":1,"ExclusiveStartStreamName":"a"}`, `{`, `[]`, `null`, ``,
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/ingest"
@@ -180,10 +179,20 @@ type kinesisOutRecord struct {
 	EncryptionType              string    `json:"EncryptionType,omitempty"`
 }
 
+// getRecordsResponse is a GetRecords answer. At the end of a closed shard
+// it has no NextShardIterator and names the shard's children, which the
+// reader goes on with (as the KCL does).
 type getRecordsResponse struct {
 	Records            []kinesisOutRecord `json:"Records"`
-	NextShardIterator  string             `json:"NextShardIterator"`
+	NextShardIterator  *string            `json:"NextShardIterator,omitempty"`
 	MillisBehindLatest int64              `json:"MillisBehindLatest"`
+	ChildShards        []childShard       `json:"ChildShards,omitempty"`
+}
+
+type childShard struct {
+	ShardID      string       `json:"ShardId"`
+	ParentShards []string     `json:"ParentShards"`
+	HashKeyRange hashKeyRange `json:"HashKeyRange"`
 }
 
 func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest) (any, *apiError) {
@@ -210,7 +219,8 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 	if aerr != nil {
 		return nil, aerr
 	}
-	if it.shard >= st.Log.Shards() {
+	lin := st.Log.Lineage() // before the read: a shard it shows closed takes no more records
+	if it.shard >= len(lin.Shards) {
 		return nil, errNotFound("Shard %s in stream %s under account %s does not exist", shards.ShardID(it.shard), st.Name, s.opts.AccountID)
 	}
 	// The answer is held until the client reads it: it counts against the
@@ -242,24 +252,51 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 		out.Records[i] = kinesisOutRecord{SequenceNumber: r.Sequence.String(), ApproximateArrivalTimestamp: epochTime{r.Arrival},
 			Data: r.Data, PartitionKey: r.PartitionKey, EncryptionType: "NONE"}
 	}
-	out.NextShardIterator = s.encodeIterator(iterator{stream: it.stream, shard: it.shard, next: page.Next, issued: c.now})
+	sh := lin.Shards[it.shard]
+	end, err := s.atShardEnd(ctx, st.Name, sh, page)
+	if err != nil {
+		return nil, s.internal("GetRecords", err)
+	}
+	if end {
+		out.MillisBehindLatest, out.ChildShards = 0, childShards(lin, sh.ID)
+		return out, nil
+	}
+	next := s.encodeIterator(iterator{stream: it.stream, shard: it.shard, next: page.Next, issued: c.now})
+	out.NextShardIterator = &next
 	return out, nil
 }
 
-// listShardsToken is ListShards' NextToken.
-type listShardsToken struct{ stream, after string }
-
-func encodeListShardsToken(t listShardsToken) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(t.stream + "\x00" + t.after))
+// atShardEnd reports whether page, read from shard sh, leaves nothing more
+// to read: sh is closed and the page ends past its last message, or the
+// shard's records are all trimmed.
+func (s *Server) atShardEnd(ctx context.Context, stream string, sh shards.Shard, page shards.ReadResult) (bool, error) {
+	switch {
+	case sh.IsOpen():
+		return false, nil
+	case page.Next.Message() > sh.LastMessage:
+		return true, nil
+	case len(page.Records) > 0:
+		return false, nil
+	}
+	info, err := s.store.ShardInfo(ctx, stream, sh.ID)
+	if err != nil {
+		return false, err
+	}
+	return info.Messages == 0, nil
 }
 
-func decodeListShardsToken(s string) (listShardsToken, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return listShardsToken{}, false
+// childShards describes the shards made from shard id of lin.
+func childShards(lin *shards.Lineage, id int) []childShard {
+	var out []childShard
+	for _, c := range lin.Children(id) {
+		child := lin.Shards[c]
+		cs := childShard{ShardID: shards.ShardID(c), HashKeyRange: describeRange(child.Range)}
+		for _, p := range child.Parents() {
+			cs.ParentShards = append(cs.ParentShards, shards.ShardID(p))
+		}
+		out = append(out, cs)
 	}
-	stream, after, ok := strings.Cut(string(b), "\x00")
-	return listShardsToken{stream: stream, after: after}, ok
+	return out
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

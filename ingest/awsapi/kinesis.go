@@ -260,59 +260,11 @@ func (s *Server) listStreams(_ context.Context, c *call, req *listStreamsRequest
 		st := all[i]
 		out.StreamNames = append(out.StreamNames, st.Name)
 		out.StreamSummaries = append(out.StreamSummaries, streamSummary{
-			StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: "ACTIVE",
-			StreamModeDetails: streamModeDetails{StreamMode: "PROVISIONED"}, StreamCreationTimestamp: epochTime{st.Created},
+			StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
+			StreamModeDetails: streamMode(st), StreamCreationTimestamp: epochTime{st.Created},
 		})
 	}
 	return out, nil
-}
-
-type hashKeyRange struct {
-	StartingHashKey string `json:"StartingHashKey"`
-	EndingHashKey   string `json:"EndingHashKey"`
-}
-
-type sequenceNumberRange struct {
-	StartingSequenceNumber string `json:"StartingSequenceNumber"`
-	EndingSequenceNumber   string `json:"EndingSequenceNumber,omitempty"`
-}
-
-type shardDescription struct {
-	ShardID               string              `json:"ShardId"`
-	ParentShardID         string              `json:"ParentShardId,omitempty"`
-	AdjacentParentShardID string              `json:"AdjacentParentShardId,omitempty"`
-	HashKeyRange          hashKeyRange        `json:"HashKeyRange"`
-	SequenceNumberRange   sequenceNumberRange `json:"SequenceNumberRange"`
-}
-
-// shardList describes every shard of st's lineage, open and closed, by ID.
-func shardList(st Stream) []shardDescription {
-	lin := st.Log.Lineage()
-	out := make([]shardDescription, len(lin.Shards))
-	for i, sh := range lin.Shards {
-		out[i] = describeShard(sh)
-	}
-	return out
-}
-
-// describeShard describes one shard as Kinesis does: a closed shard ends at
-// the last record it can hold.
-func describeShard(sh shards.Shard) shardDescription {
-	d := shardDescription{
-		ShardID:             shards.ShardID(sh.ID),
-		HashKeyRange:        hashKeyRange{StartingHashKey: sh.Range.Start.String(), EndingHashKey: sh.Range.End.String()},
-		SequenceNumberRange: sequenceNumberRange{StartingSequenceNumber: shards.MakeSequence(1, 0).String()},
-	}
-	if sh.Parent >= 0 {
-		d.ParentShardID = shards.ShardID(sh.Parent)
-	}
-	if sh.AdjacentParent >= 0 {
-		d.AdjacentParentShardID = shards.ShardID(sh.AdjacentParent)
-	}
-	if !sh.IsOpen() {
-		d.SequenceNumberRange.EndingSequenceNumber = shards.LastSequence(sh.LastMessage).String()
-	}
-	return d
 }
 
 type describeStreamRequest struct {
@@ -350,16 +302,22 @@ func (s *Server) describeStream(_ context.Context, c *call, req *describeStreamR
 	if limit < 1 || limit > 10000 {
 		return nil, errValidation("%s", validationMessage(req.Limit, "limit", "Member must have value between 1 and 10000"))
 	}
-	all := shardList(st)
-	i := sort.Search(len(all), func(i int) bool { return all[i].ShardID > req.ExclusiveStartShardID })
-	page := all[i:]
-	more := len(page) > limit
-	if more {
-		page = page[:limit]
+	page := []shardDescription{}
+	more := false
+	view := newShardView(st, c.now)
+	for _, sh := range view.lin.Shards {
+		if shards.ShardID(sh.ID) <= req.ExclusiveStartShardID || view.expired(sh) {
+			continue
+		}
+		if len(page) == limit {
+			more = true
+			break
+		}
+		page = append(page, describeShard(sh))
 	}
 	return map[string]streamDescription{"StreamDescription": {
-		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: "ACTIVE",
-		StreamModeDetails: streamModeDetails{StreamMode: "PROVISIONED"}, Shards: page, HasMoreShards: more,
+		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
+		StreamModeDetails: streamMode(st), Shards: page, HasMoreShards: more,
 		RetentionPeriodHours: int(st.Retention.Hours()), StreamCreationTimestamp: epochTime{st.Created},
 		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: []string{}}}, EncryptionType: "NONE",
 	}}, nil
@@ -384,65 +342,9 @@ func (s *Server) describeStreamSummary(_ context.Context, c *call, req *streamRe
 		return nil, aerr
 	}
 	return map[string]streamDescriptionSummary{"StreamDescriptionSummary": {
-		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: "ACTIVE",
-		StreamModeDetails: streamModeDetails{StreamMode: "PROVISIONED"}, RetentionPeriodHours: int(st.Retention.Hours()),
+		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
+		StreamModeDetails: streamMode(st), RetentionPeriodHours: int(st.Retention.Hours()),
 		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: []string{}}},
-		EncryptionType: "NONE", OpenShardCount: st.Log.Shards(),
+		EncryptionType: "NONE", OpenShardCount: st.Log.OpenShards(),
 	}}, nil
-}
-
-type shardFilter struct {
-	Type      string    `json:"Type"`
-	ShardID   string    `json:"ShardId,omitempty"`
-	Timestamp epochTime `json:"Timestamp,omitempty"`
-}
-
-type listShardsRequest struct {
-	streamRef
-	NextToken             string       `json:"NextToken,omitempty"`
-	ExclusiveStartShardID string       `json:"ExclusiveStartShardId,omitempty"`
-	MaxResults            int          `json:"MaxResults,omitempty"`
-	ShardFilter           *shardFilter `json:"ShardFilter,omitempty"`
-}
-
-type listShardsResponse struct {
-	Shards    []shardDescription `json:"Shards"`
-	NextToken string             `json:"NextToken,omitempty"`
-}
-
-func (s *Server) listShards(_ context.Context, c *call, req *listShardsRequest) (any, *apiError) {
-	after := req.ExclusiveStartShardID
-	if req.NextToken != "" {
-		if req.StreamName != "" || req.StreamARN != "" {
-			return nil, errInvalidArgument("NextToken and StreamName cannot be provided together.")
-		}
-		tok, ok := decodeListShardsToken(req.NextToken)
-		if !ok {
-			return nil, errInvalidArgument("Invalid ShardIterator / NextToken: %q", req.NextToken)
-		}
-		req.StreamName, after = tok.stream, tok.after
-	}
-	st, aerr := s.stream(req.streamRef)
-	if aerr != nil {
-		return nil, aerr
-	}
-	limit := req.MaxResults
-	if limit == 0 {
-		limit = 1000
-	}
-	if limit < 1 || limit > 10000 {
-		return nil, errValidation("%s", validationMessage(req.MaxResults, "maxResults", "Member must have value between 1 and 10000"))
-	}
-	if f := req.ShardFilter; f != nil && f.Type == "AFTER_SHARD_ID" && f.ShardID > after {
-		after = f.ShardID
-	}
-	all := shardList(st)
-	i := sort.Search(len(all), func(i int) bool { return all[i].ShardID > after })
-	page := all[i:]
-	out := listShardsResponse{Shards: page}
-	if len(page) > limit {
-		out.Shards = page[:limit]
-		out.NextToken = encodeListShardsToken(listShardsToken{stream: st.Name, after: page[limit-1].ShardID})
-	}
-	return out, nil
 }

@@ -214,6 +214,10 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		"Kinesis_20131202.DeleteStream":                  handle(s, s.deleteStream),
 		"Kinesis_20131202.IncreaseStreamRetentionPeriod": handle(s, s.increaseRetention),
 		"Kinesis_20131202.DecreaseStreamRetentionPeriod": handle(s, s.decreaseRetention),
+		"Kinesis_20131202.SplitShard":                    handle(s, s.splitShard),
+		"Kinesis_20131202.MergeShards":                   handle(s, s.mergeShards),
+		"Kinesis_20131202.UpdateShardCount":              handle(s, s.updateShardCount),
+		"Kinesis_20131202.UpdateStreamMode":              handle(s, s.updateStreamMode),
 		"Firehose_20150804.CreateDeliveryStream":         handle(s, s.createDeliveryStream),
 		"Firehose_20150804.DeleteDeliveryStream":         handle(s, s.deleteDeliveryStream),
 	}

@@ -3,6 +3,7 @@ package awsapi
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"strconv"
 	"unicode/utf8"
@@ -62,9 +63,19 @@ func (r getRecordsResponse) streamJSON(w *bufio.Writer) error {
 		}
 		w.WriteByte(']')
 	}
-	scratch = appendJSONString(append(scratch[:0], `,"NextShardIterator":`...), r.NextShardIterator)
+	scratch = scratch[:0]
+	if r.NextShardIterator != nil {
+		scratch = appendJSONString(append(scratch, `,"NextShardIterator":`...), *r.NextShardIterator)
+	}
 	scratch = append(scratch, `,"MillisBehindLatest":`...)
 	scratch = strconv.AppendInt(scratch, r.MillisBehindLatest, 10)
+	if len(r.ChildShards) > 0 {
+		children, err := json.Marshal(r.ChildShards) // a few, once per closed shard
+		if err != nil {
+			return err
+		}
+		scratch = append(append(scratch, `,"ChildShards":`...), children...)
+	}
 	scratch = append(scratch, '}')
 	_, err := w.Write(scratch)
 	return err

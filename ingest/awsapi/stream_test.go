@@ -9,7 +9,8 @@ import (
 )
 
 // A GetRecords answer is streamed byte for byte as encoding/json marshals
-// it, whatever the partition keys and data hold.
+// it, whatever the partition keys and data hold, and at the end of a closed
+// shard (no NextShardIterator, ChildShards).
 func TestGetRecordsStreamedAsMarshalled(t *testing.T) {
 	keys := []string{"", "plain", `q"uote\back`, "<html>&", "tab\tnew\nline\r\b\f\x00\x1f", "ünï €", "\u2028\u2029", "bad \xff utf8 \xc3", "😀"}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -36,8 +37,14 @@ func TestGetRecordsStreamedAsMarshalled(t *testing.T) {
 		}
 		resp.Records = append(resp.Records, rec)
 	}
-	resp.NextShardIterator, resp.MillisBehindLatest = "AAAA<&>", 1234
-	for _, r := range []getRecordsResponse{resp, {}, {Records: []kinesisOutRecord{}}} {
+	next := "AAAA<&>"
+	resp.NextShardIterator, resp.MillisBehindLatest = &next, 1234
+	end := getRecordsResponse{Records: resp.Records[:3], ChildShards: []childShard{
+		{ShardID: "shardId-000000000004", ParentShards: []string{"shardId-000000000001"}, HashKeyRange: hashKeyRange{"0", "17"}},
+		{ShardID: "shardId-000000000005", ParentShards: []string{"shardId-000000000001", "shardId-000000000002"},
+			HashKeyRange: hashKeyRange{"18", "340282366920938463463374607431768211455"}},
+	}}
+	for _, r := range []getRecordsResponse{resp, {}, {Records: []kinesisOutRecord{}}, end} {
 		want, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
