@@ -146,6 +146,19 @@ func reshard(ctx context.Context, client *kinesis.Client, stream string, o resha
 		if err != nil {
 			return err
 		}
+		// MergeShards takes the lower shard first: order them by hash key.
+		open, err := openShards(ctx, client, stream)
+		if err != nil {
+			return err
+		}
+		for _, s := range open {
+			if id := aws.ToString(s.ShardId); id == sa || id == sb {
+				if id == sb {
+					sa, sb = sb, sa
+				}
+				break
+			}
+		}
 		if _, err := client.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String(stream),
 			ShardToMerge: aws.String(sa), AdjacentShardToMerge: aws.String(sb)}); err != nil {
 			return err
