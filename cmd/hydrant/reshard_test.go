@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/internal/testnet"
+)
+
+const reshardCmdConfig = `
+server: {listen: "{{LISTEN}}"}
+storage: {data_dir: "{{DIR}}/data"}
+streams:
+  - name: clicks
+    shards: {{SHARDS}}
+`
+
+// serveOn runs hydrant serve on dir's config until ready; stop ends it
+// gracefully and returns its log.
+func serveOn(t *testing.T, bin, dir, addr string, shards int) (stop func() string) {
+	t.Helper()
+	cfg := strings.NewReplacer("{{LISTEN}}", addr, "{{DIR}}", dir, "{{SHARDS}}", fmt.Sprint(shards)).Replace(reshardCmdConfig)
+	path := filepath.Join(dir, "hydrant.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cmd := exec.Command(bin, "serve", "-c", path)
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	await.Cond(t, 30*time.Second, "hydrant ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return func() string {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		return log.String()
+	}
+}
+
+// hydrant streams reshard drives the Kinesis API: -shards in steps within
+// AWS's limits, -split in the middle, -merge in either order; a new
+// shards: in the config reshards the stream at the next start.
+func TestStreamsReshardCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := hydrantBinary(t)
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
+	stop := serveOn(t, bin, dir, addr, 2)
+	reshard := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, append([]string{"streams", "reshard", "-endpoint", "http://" + addr}, args...)...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		cmd.Run()
+		return out.String() + errOut.String(), cmd.ProcessState.ExitCode()
+	}
+	openIDs := func(out string) []string {
+		var ids []string
+		for _, line := range strings.Split(out, "\n") {
+			if id, _, ok := strings.Cut(line, "\t"); ok {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	out, code := reshard("clicks", "-shards", "5") // 2 → 4 → 5
+	if code != 0 || !strings.HasPrefix(out, "clicks: 5 open shards") || len(openIDs(out)) != 5 {
+		t.Fatalf("-shards 5: exit %d\n%s", code, out)
+	}
+	first := openIDs(out)[0]
+	out, code = reshard("-split", first, "clicks")
+	if ids := openIDs(out); code != 0 || len(ids) != 6 || ids[0] == first {
+		t.Fatalf("-split %s: exit %d\n%s", first, code, out)
+	}
+	ids := openIDs(out)
+	out, code = reshard("clicks", "-merge", ids[1]+","+ids[0]) // the upper one first
+	if code != 0 || len(openIDs(out)) != 5 {
+		t.Fatalf("-merge %s,%s: exit %d\n%s", ids[1], ids[0], code, out)
+	}
+	if out, code := reshard("clicks", "-shards", "3", "-split", "1"); code != 2 {
+		t.Errorf("two operations: exit %d, want 2\n%s", code, out)
+	}
+	if out, code := reshard("nope", "-shards", "3"); code != 1 || !strings.Contains(out, "ResourceNotFoundException") {
+		t.Errorf("unknown stream: exit %d, want 1 naming ResourceNotFoundException\n%s", code, out)
+	}
+	stop()
+
+	// The config asks for 3 shards now (it said 2): the start reshards.
+	stop = serveOn(t, bin, dir, addr, 3)
+	client := kinesisClient("http://"+addr, "us-east-1", "")
+	got, err := client.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String("clicks"),
+		ShardFilter: &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}})
+	if err != nil || len(got.Shards) != 3 {
+		t.Fatalf("after restarting with shards: 3: %v, %d open shards", err, len(got.Shards))
+	}
+	log := stop()
+	if !strings.Contains(log, "shards changed in the config; resharding") {
+		t.Errorf("no log line for the reshard at start:\n%s", log)
+	}
+	// The same config again: the shards stay as they are (3), whatever the
+	// API did meanwhile — the config's count applies when it changes.
+	stop = serveOn(t, bin, dir, addr, 3)
+	if out, code := reshard("clicks", "-shards", "6"); code != 0 || len(openIDs(out)) != 6 {
+		t.Fatalf("-shards 6: exit %d\n%s", code, out)
+	}
+	stop()
+	stop = serveOn(t, bin, dir, addr, 3)
+	got, err = client.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String("clicks"),
+		ShardFilter: &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}})
+	if err != nil || len(got.Shards) != 6 {
+		t.Fatalf("restart with the config unchanged: %v, %d open shards, want the API's 6", err, len(got.Shards))
+	}
+	stop()
+}
