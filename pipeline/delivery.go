@@ -23,9 +23,10 @@ import (
 
 // Config describes one delivery.
 type Config struct {
-	Name   string // the delivery's name
-	Stream string // the stream it reads
-	Shards int
+	Name string // the delivery's name
+	// Stream is the stream it reads: every shard of its lineage, each
+	// once its parents are delivered (see Run).
+	Stream string
 	Buffer buffer.Config
 	// Transform is optional; use transform.Chain for several.
 	Transform transform.Transform
@@ -74,9 +75,11 @@ type Delivery struct {
 	memory *buffer.Memory
 	own    Ownership
 	m      deliveryMetrics // this delivery's series
-	// pending is each shard's oldest record read and not yet delivered.
-	pending pending
-	stats   stats
+	stats  stats
+
+	mu sync.Mutex
+	// shards is every shard of the stream's lineage seen so far, by ID.
+	shards map[int]*shardState
 
 	buffered   atomic.Int64 // records held in buffers, all shards
 	partitions atomic.Int64 // buffers of partition-key sets, all shards
@@ -106,7 +109,7 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 		set.Ownership = Solo{}
 	}
 	d := &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory, own: set.Ownership,
-		m: newDeliveryMetrics(set.Metrics, cfg.Name), pending: make(pending, cfg.Shards)}
+		m: newDeliveryMetrics(set.Metrics, cfg.Name), shards: make(map[int]*shardState)}
 	d.setConnected(cfg.Start == nil)
 	return d
 }
@@ -120,10 +123,23 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 // returns it has closed the destination. While it runs, the delivery's
 // data freshness is served from its shards' state at each scrape. With
 // Config.Start, no shard is read (or leased) before it has succeeded.
+//
+// Run follows the stream's lineage (see shards.Lineage): it delivers every
+// shard the stream has had and each one a reshard adds while it runs. A
+// shard is read (and leased) only once each of its parents is closed and
+// delivered to its end by this delivery, on this node or another; a
+// closed shard read to its end is flushed at once, whatever the buffer
+// interval, checkpointed at its end, and is done. So a partition key's
+// records reach the destination in the order they were put across
+// reshards.
 func (d *Delivery) Run(ctx context.Context) {
 	removeFreshness := d.m.freshness.Set(d.cfg.Name, d.freshness)
 	defer removeFreshness()
-	if !d.start(ctx) {
+	var st *shards.Stream
+	if d.start(ctx) {
+		st = d.awaitStream(ctx)
+	}
+	if st == nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.DrainTimeout)
 		defer cancel()
 		if err := d.cfg.Destination.Close(cctx); err != nil {
@@ -150,53 +166,38 @@ func (d *Delivery) Run(ctx context.Context) {
 		}
 	}()
 	var wg sync.WaitGroup
-	for i := range d.cfg.Shards {
-		wg.Go(func() { d.superviseShard(ctx, wctx, i) })
-	}
+	d.follow(ctx, st, func(s *shardState) { wg.Go(func() { d.superviseShard(ctx, wctx, s) }) })
 	wg.Wait()
 	if err := d.cfg.Destination.Close(wctx); err != nil {
 		d.logger.Warn("closing the destination", "error", err)
 	}
 }
 
-// superviseShard delivers one shard until ctx ends, whenever this node
-// holds its lease: it waits for the lease, delivers while it holds, hands
-// the shard over when asked to yield and stops at once when the lease is
-// lost, then waits for the lease again. A loop that fails (its log or
-// checkpoint store erring) is restarted from the checkpoint after a
-// backoff.
-func (d *Delivery) superviseShard(ctx, wctx context.Context, shard int) {
+// awaitStream returns the delivery's stream once the store has it open;
+// nil when ctx ends first.
+func (d *Delivery) awaitStream(ctx context.Context) *shards.Stream {
 	backoff := destinations.Backoff{Initial: time.Second, Max: time.Minute}
-	for attempt := 1; ; {
-		lease, err := d.own.Acquire(ctx, d.cfg.Name, shard)
-		if err != nil {
-			return // ctx ended
+	for attempt := 1; ; attempt++ {
+		if st, ok := d.store.Stream(d.cfg.Stream); ok {
+			return st
 		}
-		err = d.holdShard(ctx, wctx, shard, lease)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			attempt = 1 // handed over or lost: wait for the lease again
-			continue
-		}
-		wait := backoff.Delay(attempt, err)
-		d.logger.Error("shard delivery failed; restarting from the checkpoint", "shard", shards.ShardID(shard),
-			"error", err, "restart_in", wait)
+		wait := backoff.Delay(attempt, nil)
+		d.logger.Error("source stream is not open; waiting for it", "stream", d.cfg.Stream, "retry_in", wait)
 		if destinations.Sleep(ctx, wait) != nil {
-			return
+			return nil
 		}
-		attempt++
 	}
 }
 
 // holdShard runs the shard's loop under lease and releases it when the
-// loop ends. On Yield the loop drains (flushes and checkpoints) as at
-// shutdown; when the lease is lost, its writes are cancelled too, so
-// nothing more is delivered or checkpointed, and a checkpoint write that
-// finds the shard claimed by another node (shards.ErrFenced) ends it the
-// same way. Both return nil: the shard is not failing, just not ours.
-func (d *Delivery) holdShard(ctx, wctx context.Context, shard int, lease Lease) error {
+// loop ends; done reports that the loop delivered the shard to its end. On
+// Yield the loop drains (flushes and checkpoints) as at shutdown; when the
+// lease is lost, its writes are cancelled too, so nothing more is
+// delivered or checkpointed, and a checkpoint write that finds the shard
+// claimed by another node (shards.ErrFenced) ends it the same way. Both
+// return nil: the shard is not failing, just not ours.
+func (d *Delivery) holdShard(ctx, wctx context.Context, s *shardState, lease Lease) (done bool, err error) {
+	shard := s.id
 	rctx, stopReading := context.WithCancel(ctx)
 	sctx, stopWriting := context.WithCancel(wctx)
 	defer stopWriting()
@@ -226,27 +227,34 @@ func (d *Delivery) holdShard(ctx, wctx context.Context, shard int, lease Lease) 
 		case <-stopWatching:
 		}
 	}()
-	err := d.runShard(rctx, sctx, shard)
+	done, err = d.runShard(rctx, sctx, s)
 	close(stopWatching)
 	<-watched // before Release, which closes Lost
+	if done {
+		s.finish() // its children may be read at once
+		d.linger(ctx, lease)
+	}
 	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	lease.Release(releaseCtx)
 	cancel()
 	switch {
+	case done:
+		return true, nil // its end checkpointed: whatever befell the lease after
 	case lost.Load() || errors.Is(err, shards.ErrFenced):
 		d.logger.Warn("lease lost: stopped delivering the shard; its next holder reads on from the checkpoint",
 			"shard", shards.ShardID(shard), "error", err)
-		return nil
+		return false, nil
 	case yielded.Load() && ctx.Err() == nil:
 		d.logger.Info("shard handed over", "shard", shards.ShardID(shard))
-		return nil
+		return false, nil
 	}
-	return err
+	return false, err
 }
 
 // shardLoop is the state of one (delivery, shard).
 type shardLoop struct {
 	d          *Delivery
+	state      *shardState
 	shard      int
 	shardID    string
 	buffers    map[string]*buffer.Buffer // by canonical partition keys
@@ -254,22 +262,40 @@ type shardLoop struct {
 	checkpoint shards.Sequence
 	cpWriter   checkpointer // writes the shard's checkpoint
 	in         []buffer.Record
+	// open is the loop's ctx while the shard is open; it ends when the
+	// lineage shows the shard closed, which ends a wait for records.
+	open context.Context
+	// closed is set once the loop has seen the shard closed; end is then
+	// its last message.
+	closed bool
+	end    uint64
 }
 
-// runShard reads the shard until ctx ends, then drains. Everything that
-// writes (transforms, deliveries, error output, checkpoints) uses wctx, which
-// outlives ctx by the drain timeout. An error returns at once, without
-// moving the checkpoint: what was read since is read again.
-func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
-	l := &shardLoop{d: d, shard: shard, shardID: shards.ShardID(shard), buffers: make(map[string]*buffer.Buffer)}
+// runShard reads the shard until ctx ends, then drains; or, once a closed
+// shard is read to its end, flushes every buffer and checkpoints its end
+// (done). Everything that writes (transforms, deliveries, error output,
+// checkpoints) uses wctx, which outlives ctx by the drain timeout. An error
+// returns at once, without moving the checkpoint: what was read since is
+// read again.
+func (d *Delivery) runShard(ctx, wctx context.Context, s *shardState) (done bool, err error) {
+	shard := s.id
+	l := &shardLoop{d: d, state: s, shard: shard, shardID: shards.ShardID(shard), buffers: make(map[string]*buffer.Buffer)}
 	cpWriter, cp, err := d.openCheckpoint(ctx, shard)
 	if err != nil {
-		return err
+		return false, err
 	}
 	l.cpWriter, l.lastRead, l.checkpoint = cpWriter, cp, cp
+	if fin, err := d.finished(ctx, s.current(), cp); err != nil || fin {
+		return fin, err // delivered to its end meanwhile (by the lease's last holder)
+	}
+	open, stopOpen := context.WithCancel(ctx)
+	defer stopOpen()
+	defer context.AfterFunc(s.closing, stopOpen)()
+	l.open = open
+	l.noteClosed()
 	reader, err := d.store.OpenReader(ctx, d.cfg.Stream, shard, cp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer reader.Close()
 	defer func() {
@@ -279,62 +305,42 @@ func (d *Delivery) runShard(ctx, wctx context.Context, shard int) error {
 		d.m.bufferBytes.Sub(float64(bytes))
 		l.closePartitions()
 	}()
-	d.logger.Info("delivering shard", "shard", l.shardID, "after", cp.String())
+	d.logger.Info("delivering shard", "shard", l.shardID, "after", cp.String(), "closed", l.closed)
 	for {
-		recs, err := l.read(ctx, reader)
+		recs, idle, err := l.read(ctx, reader)
 		if ctx.Err() != nil {
-			return l.drain(wctx)
+			return false, l.drain(wctx)
 		}
 		var corrupt *shards.CorruptMessageError
 		if errors.As(err, &corrupt) {
 			err = l.quarantine(wctx, corrupt)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(recs) > 0 {
 			if err := l.accept(wctx, recs); err != nil {
-				return err
+				return false, err
 			}
 		}
+		l.noteClosed()
+		atEnd, err := l.atEnd(ctx, len(recs) > 0 || corrupt != nil, idle)
+		if err != nil {
+			return false, err
+		}
+		if atEnd {
+			return l.finish(wctx)
+		}
 		if err := l.relieveMemory(wctx); err != nil {
-			return err
+			return false, err
 		}
 		if err := l.flushDue(wctx); err != nil {
-			return err
+			return false, err
 		}
 		if err := l.advance(wctx); err != nil {
-			return err
+			return false, err
 		}
 	}
-}
-
-// checkpointer writes one shard's checkpoint.
-type checkpointer interface {
-	Set(ctx context.Context, seq shards.Sequence) error
-}
-
-// openCheckpoint reads the shard's checkpoint. With leases, it claims it,
-// which fences off any earlier holder of the shard: from then on that
-// holder's checkpoint writes fail (shards.ErrFenced). A node alone on its
-// log has nobody to fence and writes the checkpoint as it always has.
-func (d *Delivery) openCheckpoint(ctx context.Context, shard int) (checkpointer, shards.Sequence, error) {
-	if _, alone := d.own.(Solo); alone {
-		cp, err := d.store.Checkpoint(ctx, d.cfg.Name, shard)
-		return soloCheckpoint{d.store, d.cfg.Name, shard}, cp, err
-	}
-	return d.store.ClaimCheckpoint(ctx, d.cfg.Name, shard)
-}
-
-// soloCheckpoint writes a checkpoint without a claim.
-type soloCheckpoint struct {
-	store    *shards.Store
-	delivery string
-	shard    int
-}
-
-func (c soloCheckpoint) Set(ctx context.Context, seq shards.Sequence) error {
-	return c.store.SetCheckpoint(ctx, c.delivery, c.shard, seq)
 }
 
 // quarantine writes a shard-log message that is not a record batch to the
@@ -361,22 +367,27 @@ func (l *shardLoop) held() (records, bytes int) {
 	return records, bytes
 }
 
-// read waits for records until the earliest buffer deadline.
-// It waits at most idleWait, so that a reader stuck in the client (see
-// shards.ErrReaderStuck) is found and reopened even when nothing is
-// buffered.
-func (l *shardLoop) read(ctx context.Context, r *shards.Reader) ([]shards.StoredRecord, error) {
-	deadline := time.Now().Add(idleWait)
+// read waits for records until the earliest buffer deadline, or until the
+// shard is seen closed. It waits at most idleWait, so that a reader stuck
+// in the client (see shards.ErrReaderStuck) is found and reopened even when
+// nothing is buffered; idle reports a wait that lasted that long.
+func (l *shardLoop) read(ctx context.Context, r *shards.Reader) (recs []shards.StoredRecord, idle bool, err error) {
+	deadline, idle := time.Now().Add(idleWait), true
 	if d, ok := l.deadline(); ok && d.Before(deadline) {
-		deadline = d
+		deadline, idle = d, false
 	}
-	waitCtx, cancel := context.WithDeadline(ctx, deadline)
+	parent := l.open
+	if l.closed {
+		parent = ctx // l.open has ended; a closed shard's records are all stored
+	}
+	waitCtx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
-	recs, err := r.Next(waitCtx)
+	recs, err = r.Next(waitCtx)
 	if err != nil && !errors.Is(err, shards.ErrReaderStuck) && waitCtx.Err() != nil && ctx.Err() == nil {
-		return nil, nil // a buffer deadline (or idleWait) passed
+		// A buffer deadline (or idleWait) passed, or the shard closed.
+		return nil, idle && errors.Is(waitCtx.Err(), context.DeadlineExceeded), nil
 	}
-	return recs, err
+	return recs, false, err
 }
 
 // idleWait bounds one wait for records.
@@ -528,25 +539,6 @@ func partitionID(keys map[string]string) string {
 		b.WriteByte(0)
 	}
 	return b.String()
-}
-
-// advance moves the checkpoint to just before the oldest record still
-// buffered, or to the last record read when nothing is buffered.
-func (l *shardLoop) advance(ctx context.Context) error {
-	cp := l.lastRead
-	for _, b := range l.buffers {
-		if first, ok := b.FirstSequence(); ok && shards.Sequence(first-1) < cp {
-			cp = shards.Sequence(first - 1)
-		}
-	}
-	if cp == l.checkpoint {
-		return nil
-	}
-	if err := l.cpWriter.Set(ctx, cp); err != nil {
-		return err
-	}
-	l.checkpoint = cp
-	return nil
 }
 
 // drain flushes every buffer at shutdown, then checkpoints. When a flush

@@ -8,4 +8,12 @@
 // reach its server first (Config.Start) is started, and retried with
 // backoff, before any shard is read: until then its records wait in the
 // shard log and the delivery reports itself not connected.
+//
+// A delivery follows its stream's lineage of shards (see shards.Lineage):
+// every shard, including those reshards make while it runs. A shard is read
+// only once each shard it came from is closed and delivered to its end by
+// this delivery — on this node or, under leases, another — so a partition
+// key's records reach the destination in the order they were put, across
+// any number of splits and merges. A closed shard read to its end is
+// flushed at once, checkpointed at its end, and its lease given up for good.
 package pipeline

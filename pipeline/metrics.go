@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,19 +53,15 @@ func newDeliveryMetrics(m *metrics.Delivery, name string) deliveryMetrics {
 	return dm
 }
 
-// pending holds, per shard, the arrival time (Unix nanoseconds) of the
-// oldest record its loop has read and not yet delivered — in a buffer or in
-// the batch being delivered; 0 when there is none. Each shard loop writes
-// its own slot; a scrape reads them all. A loop that failed leaves its
-// value: the records are read again when it restarts.
-type pending []atomic.Int64
-
-// oldest returns the earliest arrival over all shards; ok is false when
-// nothing is pending.
-func (p pending) oldest() (t time.Time, ok bool) {
+// oldestPending returns the earliest arrival of a record read and not yet
+// delivered, over every shard the delivery has seen (see
+// shardState.pending); ok is false when nothing is pending.
+func (d *Delivery) oldestPending() (t time.Time, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	var first int64
-	for i := range p {
-		if v := p[i].Load(); v != 0 && (first == 0 || v < first) {
+	for _, s := range d.shards {
+		if v := s.pending.Load(); v != 0 && (first == 0 || v < first) {
 			first = v
 		}
 	}
@@ -79,7 +74,7 @@ func (p pending) oldest() (t time.Time, ok bool) {
 // freshness is the delivery's DataFreshness at scrape time: the age of the
 // oldest record read and not yet delivered, 0 when none is.
 func (d *Delivery) freshness() float64 {
-	oldest, ok := d.pending.oldest()
+	oldest, ok := d.oldestPending()
 	if !ok {
 		return 0
 	}
@@ -92,7 +87,7 @@ func (l *shardLoop) notePending(t time.Time) {
 	if t.IsZero() {
 		return
 	}
-	slot := &l.d.pending[l.shard]
+	slot := &l.state.pending
 	if cur := slot.Load(); cur == 0 || t.UnixNano() < cur {
 		slot.Store(t.UnixNano())
 	}
@@ -107,5 +102,5 @@ func (l *shardLoop) resetPending() {
 			oldest = t.UnixNano()
 		}
 	}
-	l.d.pending[l.shard].Store(oldest)
+	l.state.pending.Store(oldest)
 }

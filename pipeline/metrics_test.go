@@ -203,7 +203,7 @@ func TestBufferBytesAndDataFreshness(t *testing.T) {
 		Destination: fileObjects(t, e.out), Errors: fileObjects(t, e.out)}, pipeline.Settings{Metrics: m, Now: clk.Now})
 	put := func(shard int, data string) {
 		t.Helper()
-		h := st.ShardMap().Range(shard).Start
+		h := st.Lineage().Shards[shard].Range.Start
 		if res := st.Put(ctx, clk.Now(), []shards.Record{{PartitionKey: "k", HashKey: &h, Data: []byte(data)}}); res[0].Err != nil {
 			t.Fatal(res[0].Err)
 		}

@@ -129,7 +129,7 @@ func startLogged(t *testing.T, e *env, cfg pipeline.Config, logger *slog.Logger)
 
 func startWith(t *testing.T, e *env, cfg pipeline.Config, set pipeline.Settings) (d *pipeline.Delivery, stop func()) {
 	t.Helper()
-	cfg.Stream, cfg.Shards = "events", e.stream.Shards()
+	cfg.Stream = "events"
 	if cfg.Name == "" {
 		cfg.Name = "archive"
 	}

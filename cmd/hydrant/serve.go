@@ -346,14 +346,13 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 		}
 	}
 	retry := destinations.RetryConfig{Duration: d.Retry.Duration.Std()}
-	stream, ok := store.Stream(d.SourceStream())
+	_, ok := store.Stream(d.SourceStream())
 	if !ok {
 		return nil, fmt.Errorf("source stream %q is not open", d.SourceStream())
 	}
 	pd := pipeline.New(pipeline.Config{
 		Name:                d.Name,
 		Stream:              d.SourceStream(),
-		Shards:              stream.Shards(),
 		Buffer:              buffer.Config{Size: int(d.Buffer.Size), Interval: d.Buffer.Interval.Std(), Schedule: schedule},
 		Transform:           tr,
 		Destination:         built.withRetry(retry, logger.With("delivery", d.Name)),
