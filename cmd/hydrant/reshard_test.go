@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -102,6 +103,29 @@ func TestStreamsReshardCommand(t *testing.T) {
 	out, code = reshard("clicks", "-merge", ids[1]+","+ids[0]) // the upper one first
 	if code != 0 || len(openIDs(out)) != 5 {
 		t.Fatalf("-merge %s,%s: exit %d\n%s", ids[1], ids[0], code, out)
+	}
+	// hydrant streams shows the lineage: closed shards and their children.
+	list, err := exec.Command(bin, "streams", "-endpoint", "http://"+addr, "-output", "json", "-interval", "10ms").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rates []shardRate
+	if err := json.Unmarshal(list, &rates); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]int{}
+	for _, r := range rates {
+		states[r.State]++
+		if r.ShardID == ids[0] && (r.State != "closed" || len(r.Parents) != 1 || r.Parents[0] != first) {
+			t.Errorf("split child %s: %+v, want closed (merged since) with parent %s", ids[0], r, first)
+		}
+	}
+	if states["open"] != 5 || states["closed"] != len(rates)-5 {
+		t.Errorf("hydrant streams: %v", states)
+	}
+	text, err := exec.Command(bin, "streams", "-endpoint", "http://"+addr, "-interval", "10ms").Output()
+	if err != nil || !strings.Contains(string(text), "STATE") || !strings.Contains(string(text), first) {
+		t.Errorf("hydrant streams table %q: %v", text, err)
 	}
 	if out, code := reshard("clicks", "-shards", "3", "-split", "1"); code != 2 {
 		t.Errorf("two operations: exit %d, want 2\n%s", code, out)

@@ -48,13 +48,23 @@ type storeStatus struct {
 }
 
 type streamStatus struct {
-	Name             string        `json:"name"`
-	RetentionSeconds float64       `json:"retention_seconds"`
-	Shards           []streamShard `json:"shards"`
+	Name             string  `json:"name"`
+	RetentionSeconds float64 `json:"retention_seconds"`
+	// Status is ACTIVE, or UPDATING while a reshard runs; Capacity is
+	// provisioned or on_demand.
+	Status     string `json:"status"`
+	Capacity   string `json:"capacity"`
+	OpenShards int    `json:"open_shards"`
+	// Shards are every shard of the lineage, open and closed, by ID.
+	Shards []streamShard `json:"shards"`
 }
 
 type streamShard struct {
 	ShardID string `json:"shard_id"`
+	// State is open, or closed by a reshard (it keeps its records until
+	// retention); Parents are the shards it was split or merged from.
+	State   string   `json:"state"`
+	Parents []string `json:"parent_shard_ids,omitempty"`
 	// RecordsTotal counts the records the shard has stored since it was
 	// created; two readings give its rate.
 	RecordsTotal int64  `json:"records_total"`
@@ -122,8 +132,13 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 		}
 	}
 	for _, s := range cat.Streams() {
-		ss := streamStatus{Name: s.Name, RetentionSeconds: s.Retention.Seconds(), Shards: []streamShard{}}
-		for i := range s.Log.Shards() {
+		lin := s.Log.Lineage()
+		ss := streamStatus{Name: s.Name, RetentionSeconds: s.Retention.Seconds(), Status: "ACTIVE", Capacity: lin.Capacity,
+			OpenShards: len(lin.Open()), Shards: []streamShard{}}
+		if s.Log.Updating() {
+			ss.Status = "UPDATING"
+		}
+		for i, sh := range lin.Shards {
 			info, err := store.ShardInfo(ctx, s.Name, i)
 			if err != nil {
 				return r, err
@@ -132,7 +147,14 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 			if err != nil {
 				return r, err
 			}
-			ss.Shards = append(ss.Shards, streamShard{ShardID: shards.ShardID(i), RecordsTotal: total, Messages: info.Messages, Bytes: info.Bytes})
+			out := streamShard{ShardID: shards.ShardID(i), State: "open", RecordsTotal: total, Messages: info.Messages, Bytes: info.Bytes}
+			if !sh.IsOpen() {
+				out.State = "closed"
+			}
+			for _, p := range sh.Parents() {
+				out.Parents = append(out.Parents, shards.ShardID(p))
+			}
+			ss.Shards = append(ss.Shards, out)
 		}
 		r.Streams = append(r.Streams, ss)
 	}

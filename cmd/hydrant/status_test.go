@@ -44,10 +44,12 @@ func sampleReports() (before, after statusReport) {
 	flushed, failedAt := at.Add(-3*time.Second), at.Add(-42*time.Second)
 	stream := func(t time.Time, a, b int64) statusReport {
 		return statusReport{Time: t, Store: storeStatus{Bytes: 3 << 20, DiskBudget: 8 << 30},
-			Streams: []streamStatus{{Name: "clicks", RetentionSeconds: 86400, Shards: []streamShard{
-				{ShardID: "shardId-000000000000", RecordsTotal: a, Messages: 12, Bytes: 1 << 20},
-				{ShardID: "shardId-000000000001", RecordsTotal: b, Messages: 30, Bytes: 2 << 20},
-			}}}, Deliveries: []deliveryStatus{}}
+			Streams: []streamStatus{{Name: "clicks", RetentionSeconds: 86400, Status: "ACTIVE", Capacity: "provisioned", OpenShards: 2,
+				Shards: []streamShard{ // shard 0 was split into 1 and 2
+					{ShardID: "shardId-000000000000", State: "closed", RecordsTotal: 800, Messages: 8, Bytes: 800 << 10},
+					{ShardID: "shardId-000000000001", State: "open", Parents: []string{"shardId-000000000000"}, RecordsTotal: a, Messages: 12, Bytes: 1 << 20},
+					{ShardID: "shardId-000000000002", State: "open", Parents: []string{"shardId-000000000000"}, RecordsTotal: b, Messages: 30, Bytes: 2 << 20},
+				}}}, Deliveries: []deliveryStatus{}}
 	}
 	before = stream(at.Add(-2*time.Second), 1000, 5000)
 	after = stream(at, 1100, 5600)

@@ -79,12 +79,14 @@ func (c *clientFlags) fetchStatus(ctx context.Context) (statusReport, error) {
 // shardRate is a stream shard with its write rate, as `hydrant streams`
 // prints it.
 type shardRate struct {
-	Stream           string  `json:"stream"`
-	ShardID          string  `json:"shard_id"`
-	RecordsTotal     int64   `json:"records_total"`
-	RecordsPerSecond float64 `json:"records_per_second"`
-	Messages         uint64  `json:"messages"`
-	Bytes            uint64  `json:"bytes"`
+	Stream           string   `json:"stream"`
+	ShardID          string   `json:"shard_id"`
+	State            string   `json:"state"` // open | closed
+	Parents          []string `json:"parent_shard_ids,omitempty"`
+	RecordsTotal     int64    `json:"records_total"`
+	RecordsPerSecond float64  `json:"records_per_second"`
+	Messages         uint64   `json:"messages"`
+	Bytes            uint64   `json:"bytes"`
 }
 
 func streamsCmd(args []string, stdout, stderr io.Writer) int {
@@ -139,7 +141,8 @@ func shardRates(before, after statusReport) []shardRate {
 	out := []shardRate{}
 	for _, s := range after.Streams {
 		for _, sh := range s.Shards {
-			r := shardRate{Stream: s.Name, ShardID: sh.ShardID, RecordsTotal: sh.RecordsTotal, Messages: sh.Messages, Bytes: sh.Bytes}
+			r := shardRate{Stream: s.Name, ShardID: sh.ShardID, State: sh.State, Parents: sh.Parents, RecordsTotal: sh.RecordsTotal,
+				Messages: sh.Messages, Bytes: sh.Bytes}
 			if p, ok := prev[s.Name+"/"+sh.ShardID]; ok && secs > 0 && p >= 0 && sh.RecordsTotal >= 0 {
 				r.RecordsPerSecond = float64(sh.RecordsTotal-p) / secs
 			}
@@ -151,9 +154,14 @@ func shardRates(before, after statusReport) []shardRate {
 
 func writeStreamsTable(w io.Writer, rates []shardRate) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tSHARD\tRECORDS\tRECORDS/S\tMESSAGES\tKEPT")
+	fmt.Fprintln(tw, "STREAM\tSHARD\tSTATE\tPARENTS\tRECORDS\tRECORDS/S\tMESSAGES\tKEPT")
 	for _, r := range rates {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%d\t%s\n", r.Stream, r.ShardID, r.RecordsTotal, r.RecordsPerSecond, r.Messages, humanBytes(int64(r.Bytes)))
+		parents := strings.Join(r.Parents, ",")
+		if parents == "" {
+			parents = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f\t%d\t%s\n", r.Stream, r.ShardID, r.State, parents, r.RecordsTotal,
+			r.RecordsPerSecond, r.Messages, humanBytes(int64(r.Bytes)))
 	}
 	tw.Flush()
 }
