@@ -145,3 +145,43 @@ func RegisterStoreUsage(reg prometheus.Registerer, usage func() (used, budget in
 		}, func() float64 { _, budget := usage(); return float64(budget) }),
 	)
 }
+
+// StreamShards is what RegisterStreamShards reports of one stream.
+type StreamShards struct {
+	Stream       string
+	Open, Closed int
+	Updating     bool
+}
+
+// RegisterStreamShards serves hydrant_stream_shards{stream, state} (open
+// and closed shards of each stream's lineage) and
+// hydrant_stream_updating{stream} (1 while a reshard runs), read from
+// streams at each scrape.
+func RegisterStreamShards(reg prometheus.Registerer, streams func() []StreamShards) {
+	reg.MustRegister(streamShardsCollector{
+		shards: prometheus.NewDesc("hydrant_stream_shards", "Shards of each stream's lineage, by state: open (taking records) or closed by a reshard (kept until retention).",
+			[]string{"stream", "state"}, nil),
+		updating: prometheus.NewDesc("hydrant_stream_updating", "1 while a reshard of the stream runs (Kinesis' UPDATING), else 0.",
+			[]string{"stream"}, nil),
+		streams: streams,
+	})
+}
+
+type streamShardsCollector struct {
+	shards, updating *prometheus.Desc
+	streams          func() []StreamShards
+}
+
+func (c streamShardsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.shards; ch <- c.updating }
+
+func (c streamShardsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.streams() {
+		ch <- prometheus.MustNewConstMetric(c.shards, prometheus.GaugeValue, float64(s.Open), s.Stream, "open")
+		ch <- prometheus.MustNewConstMetric(c.shards, prometheus.GaugeValue, float64(s.Closed), s.Stream, "closed")
+		updating := 0.0
+		if s.Updating {
+			updating = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.updating, prometheus.GaugeValue, updating, s.Stream)
+	}
+}

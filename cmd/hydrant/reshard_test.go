@@ -123,6 +123,12 @@ func TestStreamsReshardCommand(t *testing.T) {
 	if states["open"] != 5 || states["closed"] != len(rates)-5 {
 		t.Errorf("hydrant streams: %v", states)
 	}
+	m := scrape(t, "http://"+addr)
+	if m[`hydrant_stream_shards{state="open",stream="clicks"}`] != 5 || m[`hydrant_stream_shards{state="closed",stream="clicks"}`] != float64(len(rates)-5) ||
+		m[`hydrant_stream_updating{stream="clicks"}`] != 0 {
+		t.Errorf("metrics: open %v closed %v updating %v", m[`hydrant_stream_shards{state="open",stream="clicks"}`],
+			m[`hydrant_stream_shards{state="closed",stream="clicks"}`], m[`hydrant_stream_updating{stream="clicks"}`])
+	}
 	text, err := exec.Command(bin, "streams", "-endpoint", "http://"+addr, "-interval", "10ms").Output()
 	if err != nil || !strings.Contains(string(text), "STATE") || !strings.Contains(string(text), first) {
 		t.Errorf("hydrant streams table %q: %v", text, err)

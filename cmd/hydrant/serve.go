@@ -70,6 +70,15 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	metrics.RegisterStoreUsage(reg, store.DiskUsage)
+	metrics.RegisterStreamShards(reg, func() []metrics.StreamShards {
+		var out []metrics.StreamShards
+		for _, st := range store.Streams() {
+			lin := st.Lineage()
+			open := len(lin.Open())
+			out = append(out, metrics.StreamShards{Stream: st.Name(), Open: open, Closed: len(lin.Shards) - open, Updating: st.Updating()})
+		}
+		return out
+	})
 	defer store.Close()
 	coord, err := openCluster(ctx, cfg, store, logger)
 	if err != nil {
