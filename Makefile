@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb postgres opensearch syslog-ng awscli jssdk fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb boto3 postgres opensearch syslog-ng awscli jssdk fuzz clean
 
 all: build
 
@@ -22,9 +22,9 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb postgres opensearch syslog-ng awscli jssdk
+test: lint minio duckdb boto3 postgres opensearch syslog-ng awscli jssdk
 	@rm -f $(CACHE)/fault-summary.txt
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -113,6 +113,15 @@ duckdb: $(DUCKDB_PY)
 $(DUCKDB_PY):
 	python3 -m venv $(CACHE)/venv
 	$(CACHE)/venv/bin/pip install --quiet duckdb==$(DUCKDB_VERSION)
+
+# boto3, the AWS SDK for Python, in the same venv: the e2e tests drive Hydrant's Kinesis API with it.
+BOTO3_VERSION := 1.43.11
+BOTO3 := $(CACHE)/venv/.boto3-$(BOTO3_VERSION)
+boto3: $(BOTO3)
+
+$(BOTO3): $(DUCKDB_PY)
+	$(CACHE)/venv/bin/pip install --quiet boto3==$(BOTO3_VERSION)
+	touch $@
 
 $(MINIO):
 	@echo "building MinIO $(MINIO_VERSION) into $(CACHE)/bin (once; takes a few minutes)"

@@ -10,6 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/shards"
 )
 
 // filterLineage gives orders a lineage of known times: created at t0 with
@@ -141,5 +144,33 @@ func TestListShardsErrors(t *testing.T) {
 	var expired *types.ExpiredNextTokenException
 	if code, _ := errorCode(err); code != "ExpiredNextTokenException" || !errors.As(err, &expired) {
 		t.Fatalf("a NextToken 301 s old: %v", err)
+	}
+}
+
+// A ListShards page holds 1,000 shards at most, MaxResults' default, even
+// when MaxResults asks for more (as AWS documents); NextToken gets the rest.
+func TestListShardsPagesOfAThousand(t *testing.T) {
+	e := newReshardEnv(t, 0, nil)
+	ctx := context.Background()
+	wide, err := e.store.CreateStream(ctx, shards.StreamSpec{Name: "wide", Shards: 1500, Limits: generous})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cat.AddDeclaredStream(awsapi.Stream{Name: "wide", Log: wide, Retention: 24 * time.Hour, Created: wide.Created()})
+	for _, max := range []*int32{nil, aws.Int32(5000)} {
+		out, err := e.kin.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("wide"), MaxResults: max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Shards) != 1000 || out.NextToken == nil {
+			t.Fatalf("MaxResults %v: %d shards, next token %v; want 1000 and a token", max, len(out.Shards), out.NextToken != nil)
+		}
+		rest, err := e.kin.ListShards(ctx, &kinesis.ListShardsInput{NextToken: out.NextToken, MaxResults: max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rest.Shards) != 500 || rest.NextToken != nil || aws.ToString(rest.Shards[0].ShardId) != "shardId-000000001000" {
+			t.Fatalf("MaxResults %v, second page: %d shards from %s, next token %v", max, len(rest.Shards), aws.ToString(rest.Shards[0].ShardId), rest.NextToken != nil)
+		}
 	}
 }

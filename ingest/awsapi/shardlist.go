@@ -178,6 +178,9 @@ type listShardsResponse struct {
 // filter and where the page ended, and is good for listShardsTokenTTL; a
 // request with one names nothing else (a ShardFilter beside it is ignored:
 // the token's is used).
+// listShardsPage is the most shards one ListShards page holds.
+const listShardsPage = 1000
+
 func (s *Server) listShards(_ context.Context, c *call, req *listShardsRequest) (any, *apiError) {
 	after, filter := req.ExclusiveStartShardID, req.ShardFilter
 	if req.NextToken != "" {
@@ -201,13 +204,16 @@ func (s *Server) listShards(_ context.Context, c *call, req *listShardsRequest) 
 	if aerr != nil {
 		return nil, aerr
 	}
+	// AWS: MaxResults is 1 to 10,000, the default 1,000, and a page holds
+	// at most 1,000 shards whatever it asks for.
 	limit := req.MaxResults
 	if limit == 0 {
-		limit = 10000
+		limit = listShardsPage
 	}
 	if limit < 1 || limit > 10000 {
 		return nil, errValidation("%s", validationMessage(req.MaxResults, "maxResults", "Member must have value between 1 and 10000"))
 	}
+	limit = min(limit, listShardsPage)
 	if filter != nil {
 		if aerr := filter.check(); aerr != nil {
 			return nil, aerr
