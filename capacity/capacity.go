@@ -145,7 +145,17 @@ func (l *streamLoad) measure(st *shards.Stream, lin *shards.Lineage, now time.Ti
 		u, lim := q.Usage(), q.Limits()
 		sl := l.shards[sh.ID]
 		if sl == nil {
-			l.shards[sh.ID] = &shardLoad{last: u, at: now}
+			// A new shard goes on with its parents' streak: a hot parent's
+			// children split again as soon as a tick of their own shows them
+			// hot too, cold parents' child merges once it shows cold.
+			sl = &shardLoad{last: u, at: now}
+			for _, p := range sh.Parents() {
+				if pl := l.shards[p]; pl != nil {
+					sl.hotSince = latest(sl.hotSince, pl.hotSince)
+					sl.coldSince = latest(sl.coldSince, pl.coldSince)
+				}
+			}
+			l.shards[sh.ID] = sl
 			continue
 		}
 		secs := now.Sub(sl.at).Seconds()
@@ -195,4 +205,12 @@ func (l *streamLoad) measure(st *shards.Stream, lin *shards.Lineage, now time.Ti
 		}
 	}
 	return plan
+}
+
+// latest returns the later of a and b, or the one set.
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
