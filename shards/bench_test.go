@@ -18,14 +18,18 @@ import (
 
 // BenchmarkPut puts 100 records per call, routed over 4 shards, with the
 // store's metrics registered: stored (appended to the log) and throttled
-// (refused by the quota, so the throttle counters are the work left).
+// (refused by the quota, so the throttle counters are the work left);
+// resharded is stored after 200 reshards left 1,600 closed shards behind
+// the 4 open ones (which a put must not pay for).
 func BenchmarkPut(b *testing.B) {
 	tests := map[string]struct {
-		limits Limits
-		want   error
+		limits   Limits
+		reshards int
+		want     error
 	}{
 		"stored":    {limits: Limits{BytesPerSecond: 1 << 40, RecordsPerSecond: 1 << 40}},
 		"throttled": {limits: Limits{BytesPerSecond: 1, RecordsPerSecond: 1}, want: ErrThrottled},
+		"resharded": {limits: Limits{BytesPerSecond: 1 << 40, RecordsPerSecond: 1 << 40}, reshards: 200},
 	}
 	for name, tt := range tests {
 		b.Run(name, func(b *testing.B) {
@@ -38,6 +42,11 @@ func BenchmarkPut(b *testing.B) {
 			st, err := s.CreateStream(ctx, StreamSpec{Name: "clicks", Shards: 4, Limits: tt.limits})
 			if err != nil {
 				b.Fatal(err)
+			}
+			for i := range tt.reshards {
+				if err := s.UpdateShardCount(ctx, "clicks", 4<<((i+1)%2), false); err != nil { // 8, 4, 8, …, 4
+					b.Fatal(err)
+				}
 			}
 			recs := make([]Record, 100)
 			for i := range recs {

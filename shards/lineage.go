@@ -236,10 +236,11 @@ func newRouting(l *Lineage) *routing {
 	return r
 }
 
-// shard returns the ID of the open shard whose range holds h.
-func (r *routing) shard(h HashKey) int {
+// index returns the position (in ids) of the open shard whose range holds
+// h.
+func (r *routing) index(h HashKey) int {
 	i := sort.Search(len(r.ends), func(i int) bool { return !r.ends[i].Less(h) })
-	return r.ids[min(i, len(r.ids)-1)]
+	return min(i, len(r.ids)-1)
 }
 
 // streamRecord is a stream's entry in the streams bucket: its lineage.

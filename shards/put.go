@@ -32,16 +32,20 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 	results := make([]PutResult, len(recs))
 	st.mu.RLock() // a reshard waits for the put to be stored
 	defer st.mu.RUnlock()
-	perShard := make([][]int, len(st.appenders)) // indexes of admitted records
+	route := st.route
+	// Indexes of admitted records, by open shard (position in route): a
+	// stream's closed shards, however many, cost a put nothing.
+	perShard := make([][]int, len(route.ids))
 	if st.health.down.Load() {
 		for i, rec := range recs {
-			results[i] = PutResult{Shard: st.shardOf(rec), Err: ErrUnavailable}
+			results[i] = PutResult{Shard: route.ids[st.openIndex(rec)], Err: ErrUnavailable}
 		}
 		return results
 	}
 	full := st.budget.full() || st.ownFull()
 	for i, rec := range recs {
-		shard := st.shardOf(rec)
+		open := st.openIndex(rec)
+		shard := route.ids[open]
 		results[i].Shard = shard
 		if full {
 			results[i].Err = ErrDiskBudget
@@ -51,14 +55,15 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 			results[i].Err = ErrThrottled
 			continue
 		}
-		perShard[shard] = append(perShard[shard], i)
+		perShard[open] = append(perShard[open], i)
 	}
 	st.countThrottled(results, full)
 	var wg sync.WaitGroup
-	for shard, idx := range perShard {
+	for open, idx := range perShard {
 		if len(idx) == 0 {
 			continue
 		}
+		shard := route.ids[open]
 		wg.Go(func() {
 			batch := make([]Record, len(idx))
 			for j, i := range idx {
@@ -78,14 +83,15 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 	return results
 }
 
-// shardOf returns the shard rec belongs to: by its HashKey when set, else
-// by the MD5 of its partition key.
-func (st *Stream) shardOf(rec Record) int {
+// openIndex returns the position among the open shards (in st.route) of
+// the shard rec belongs to: by its HashKey when set, else by the MD5 of its
+// partition key. st.mu is held.
+func (st *Stream) openIndex(rec Record) int {
 	h := HashPartitionKey(rec.PartitionKey)
 	if rec.HashKey != nil {
 		h = *rec.HashKey
 	}
-	return st.route.shard(h)
+	return st.route.index(h)
 }
 
 // countThrottled counts the records Put refused, by shard and reason.
