@@ -46,8 +46,11 @@ type streamLoad struct {
 }
 
 type shardLoad struct {
-	last                shards.QuotaUsage
-	at                  time.Time // of last
+	last shards.QuotaUsage
+	at   time.Time // of last
+	// measured: a tick has measured the shard's load (not only its
+	// baseline), so its streak is its own too.
+	measured            bool
 	hotSince, coldSince time.Time // zero when not hot (cold) in the last tick
 }
 
@@ -165,7 +168,7 @@ func (l *streamLoad) measure(st *shards.Stream, lin *shards.Lineage, now time.Ti
 		use := max(float64(u.Bytes-sl.last.Bytes)/secs/float64(lim.BytesPerSecond),
 			float64(u.Records-sl.last.Records)/secs/float64(lim.RecordsPerSecond))
 		throttled := u.Throttled > sl.last.Throttled
-		sl.last, sl.at = u, now
+		sl.last, sl.at, sl.measured = u, now, true
 		switch {
 		case throttled || use >= hotUse:
 			sl.coldSince = time.Time{}
@@ -194,7 +197,7 @@ func (l *streamLoad) measure(st *shards.Stream, lin *shards.Lineage, now time.Ti
 	}
 	cold := func(id int) bool {
 		sl := l.shards[id]
-		return sl != nil && !sl.coldSince.IsZero() && now.Sub(sl.coldSince) >= cfg.MergeAfter
+		return sl != nil && sl.measured && !sl.coldSince.IsZero() && now.Sub(sl.coldSince) >= cfg.MergeAfter
 	}
 	n := len(open)
 	for i := 0; i+1 < len(open) && n > max(lin.Configured, 1); i++ {

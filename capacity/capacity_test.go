@@ -122,3 +122,46 @@ func TestProvisionedStreamNotScaled(t *testing.T) {
 		t.Fatalf("after switching to on_demand: %d open shards", st.OpenShards())
 	}
 }
+
+// Quiet shards merge until the merged ones are not quiet: 8 shards at 15%
+// of their quota become 4 at 30%, and stay 4 (a merged shard is measured
+// before it may merge again).
+func TestOnDemandMergesOnlyQuietShards(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: t.TempDir(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	st, err := store.CreateStream(ctx, shards.StreamSpec{Name: "steady", Shards: 1, Capacity: shards.OnDemand,
+		Limits: shards.Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.UpdateShardCount(ctx, "steady", 8, false); err != nil {
+		t.Fatal(err)
+	}
+	scaler := capacity.New(capacity.Config{Store: store, Now: now, MergeAfter: 30 * time.Second})
+	rng := rand.New(rand.NewPCG(3, 4))
+	throttled := 0
+	for range 180 { // three minutes at 1,200 records/s: 15% of 8 shards' quota
+		for range 10 {
+			recs := make([]shards.Record, 120)
+			for i := range recs {
+				recs[i] = shards.Record{PartitionKey: strconv.FormatUint(rng.Uint64(), 36), Data: []byte("x")}
+			}
+			for _, r := range st.Put(ctx, clock, recs) {
+				if r.Err != nil {
+					throttled++
+				}
+			}
+			clock = clock.Add(100 * time.Millisecond)
+		}
+		scaler.Tick(ctx)
+	}
+	if open := st.OpenShards(); open != 4 || throttled > 0 {
+		t.Fatalf("after three minutes at 15%% of 8 shards: %d open shards, %d records throttled; want 4 and none", open, throttled)
+	}
+}
