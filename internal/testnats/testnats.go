@@ -231,16 +231,26 @@ func (c *Cluster) start(i int) {
 	if m.srv != nil {
 		c.t.Fatalf("testnats: server %s is running", m.name)
 	}
-	srv, err := server.NewServer(c.options(i))
-	if err != nil {
-		c.t.Fatalf("testnats: configure server %s: %v", m.name, err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(readyTimeout) {
+	// A restarted server listens on its old ports, which the kernel may
+	// meanwhile have lent to an outgoing connection as its source port
+	// (seen under a loaded make test): the listen then fails until that
+	// connection ends, so the start is tried again, within readyTimeout.
+	deadline := time.Now().Add(readyTimeout)
+	for attempt := 1; ; attempt++ {
+		srv, err := server.NewServer(c.options(i))
+		if err != nil {
+			c.t.Fatalf("testnats: configure server %s: %v", m.name, err)
+		}
+		go srv.Start()
+		if srv.ReadyForConnections(min(readyTimeout/3, time.Until(deadline))) {
+			m.srv = srv
+			return
+		}
 		srv.Shutdown()
-		c.t.Fatalf("testnats: server %s did not accept connections within %v", m.name, readyTimeout)
+		if time.Now().After(deadline) {
+			c.t.Fatalf("testnats: server %s did not accept connections within %v (%d attempts)", m.name, readyTimeout, attempt)
+		}
 	}
-	m.srv = srv
 }
 
 // waitReady polls server i until a JetStream request through it succeeds,
