@@ -1,0 +1,31 @@
+package analytics
+
+import (
+	"errors"
+	"time"
+)
+
+// EngineConfig bounds an Engine.
+type EngineConfig struct {
+	// MemoryLimit is the most the engine holds in memory (bytes; 0:
+	// DuckDB's default, 80% of the machine); past it, work spills to
+	// TempDir.
+	MemoryLimit int64
+	TempDir     string
+	// Threads the engine runs a query on (0: one per core).
+	Threads int
+}
+
+// Row is one record of a window, as the query sees it: its declared
+// columns' values (Schema.Values) and where it came from.
+type Row struct {
+	Values       []any
+	Arrival      time.Time
+	PartitionKey string
+	Sequence     string
+	ShardID      string
+}
+
+// ErrNoEngine is the error of NewEngine in a build without the SQL engine
+// (CGO_ENABLED=0): an application cannot run there. Not retryable.
+var ErrNoEngine = errors.New("this build of hydrant has no SQL engine (it was built with CGO_ENABLED=0): SQL applications need the default build")
