@@ -12,6 +12,9 @@
 //     declares them (name, type, JSON pointer), and the conversion of a
 //     JSON record to their values; a record that does not fit is a
 //     ConversionError naming the column.
+//   - Discover: a schema inferred from sample records (Kinesis'
+//     DiscoverInputSchema): a column per top-level key, typed by the
+//     narrowest type every sample fits.
 //   - Engine: an embedded DuckDB (github.com/duckdb/duckdb-go/v2, its
 //     bundled static library, so cgo) that loads one window's rows as
 //     table source — the declared columns plus approximate_arrival_time,
