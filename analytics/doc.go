@@ -2,7 +2,21 @@
 // SQL, rebuilt on DuckDB): applications that run a query over a stream's
 // records window by window and put its result rows into another stream.
 //
-// This package holds the parts that know no streams yet:
+// An App reads every shard of its source stream (closed ones of its
+// lineage too) by position, puts each record that fits its Schema into the
+// windows of its arrival time (Kinesis' ROWTIME), and emits a window once
+// every shard has been read past its end — or, at its tip, for a grace
+// period after it (the log stamps a record when it takes it). Emission is
+// exactly once across restarts: the window is first recorded as pending
+// with the output shards' last messages, its results are put through the
+// output stream's quotas, then it is recorded as emitted with, per source
+// shard, where to read again (the oldest record of a window still open).
+// A restart that finds a window pending computes it again from the same
+// rows in the same order and puts only the results not found after those
+// last messages (an identical record counts once). The state is one value
+// in the store's catalog bucket, analytics/<name>.
+//
+// The parts:
 //
 //   - Windows: tumbling, sliding (size and step, the step dividing the
 //     size) or none (a continuous query over micro-batches of at most a

@@ -3,6 +3,8 @@ package analytics
 import (
 	"errors"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/shards"
 )
 
 // EngineConfig bounds an Engine.
@@ -24,6 +26,9 @@ type Row struct {
 	PartitionKey string
 	Sequence     string
 	ShardID      string
+
+	shard int // where it was read, for the app's checkpoint
+	seq   shards.Sequence
 }
 
 // ErrNoEngine is the error of NewEngine in a build without the SQL engine

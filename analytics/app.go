@@ -1,0 +1,442 @@
+package analytics
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// AppConfig is one SQL application: it reads Source, groups its records in
+// Windows by arrival time (Kinesis' ROWTIME), runs SQL over each window
+// once every record up to the window's end is read, and puts the result
+// rows into Output.
+type AppConfig struct {
+	Name    string
+	Source  string
+	SQL     string
+	Windows Windows
+	Schema  *Schema
+	Output  string
+	// PartitionKey is the result column whose value is each output
+	// record's partition key ("": the row's text, so equal rows land
+	// together).
+	PartitionKey string
+	// Poll is how often the app reads what its source shards hold
+	// (default 200 ms).
+	Poll time.Duration
+	// Failed is told of each record that does not fit Schema (nil: it is
+	// logged); the record is in no window.
+	Failed func(shard int, rec shards.StoredRecord, err error)
+	// Grace is how much earlier than now a record can still arrive on a
+	// shard read to its end (the log stamps a record when it takes it and
+	// shows it once stored; default 1 s): a window closes once every
+	// shard has been read past its end, or to its tip for Grace after it.
+	Grace time.Duration
+}
+
+// App runs one application over a store. Run it once; not safe for
+// concurrent use.
+type App struct {
+	cfg    AppConfig
+	store  *shards.Store
+	engine *Engine
+	now    func() time.Time
+	logger *slog.Logger
+	key    jsonpointer.Pointer
+
+	state   appState
+	windows map[Window][]Row
+	reads   map[int]*shardRead
+}
+
+// shardRead is where the app stands in one source shard.
+type shardRead struct {
+	next    shards.Sequence // the next record to read
+	last    time.Time       // arrival of the last record read
+	atTip   time.Time       // when a read last found nothing more; zero: not at the tip
+	drained bool            // closed and read to its end
+}
+
+// appState is what the app checkpoints, as one value, after each window:
+// where to read again (every record of a window not emitted yet is at or
+// after it), which windows are emitted, and a window whose results were
+// being put when the app stopped.
+type appState struct {
+	Emitted   time.Time                  `json:"emitted"` // every window ending at or before it is emitted
+	Positions map[string]shards.Sequence `json:"positions"`
+	Pending   *pendingWindow             `json:"pending,omitempty"`
+}
+
+// pendingWindow is a window whose results were being put: the output's
+// shards' last messages before, so that a restart finds which results
+// made it.
+type pendingWindow struct {
+	Window Window         `json:"window"`
+	Tips   map[int]uint64 `json:"tips"`
+}
+
+// NewApp returns the app of cfg over store, running its SQL on engine.
+func NewApp(cfg AppConfig, store *shards.Store, engine *Engine, now func() time.Time, logger *slog.Logger) (*App, error) {
+	if err := cfg.Windows.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = time.Second
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &App{cfg: cfg, store: store, engine: engine, now: now, logger: logger.With("application", cfg.Name),
+		windows: map[Window][]Row{}, reads: map[int]*shardRead{}}
+	if cfg.PartitionKey != "" {
+		var err error
+		if a.key, err = jsonpointer.Compile("/" + cfg.PartitionKey); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *App) stateKey() string { return "analytics/" + a.cfg.Name }
+
+// Run reads, windows and emits until ctx ends. Errors of the store are
+// retried at the next poll; a query that fails stops the app (the same
+// rows fail the same way), returned.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.restore(ctx); err != nil {
+		return err
+	}
+	t := time.NewTicker(a.cfg.Poll)
+	defer t.Stop()
+	for {
+		if err := a.Step(ctx); err != nil {
+			var qe *QueryError
+			if errors.As(err, &qe) {
+				return err
+			}
+			a.logger.Warn("application: step failed; again at the next poll", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// QueryError is a window whose query failed: not retryable.
+type QueryError struct {
+	Window Window
+	Err    error
+}
+
+func (e *QueryError) Error() string { return fmt.Sprintf("window %v: %v", e.Window, e.Err) }
+func (e *QueryError) Unwrap() error { return e.Err }
+
+// restore reads the app's state, and finishes a window whose results were
+// being put when it stopped.
+func (a *App) restore(ctx context.Context) error {
+	m, err := a.store.ListMeta(ctx, a.stateKey())
+	if err != nil {
+		return err
+	}
+	if v, ok := m[a.stateKey()]; ok {
+		if err := json.Unmarshal(v, &a.state); err != nil {
+			return fmt.Errorf("application %s: its state: %w", a.cfg.Name, err)
+		}
+	}
+	if a.state.Positions == nil {
+		a.state.Positions = map[string]shards.Sequence{}
+	}
+	return nil
+}
+
+// Step reads what the source holds, and emits every window that closed.
+func (a *App) Step(ctx context.Context) error {
+	src, ok := a.store.Stream(a.cfg.Source)
+	if !ok {
+		return fmt.Errorf("source stream %q is not open", a.cfg.Source)
+	}
+	if err := a.read(ctx, src.Lineage()); err != nil {
+		return err
+	}
+	watermark := a.watermark()
+	after := a.state.Emitted
+	if after.IsZero() {
+		after = a.oldest()
+		if after.IsZero() {
+			return nil // nothing read yet
+		}
+		after = floor(after, a.cfg.Windows.step()).Add(-1)
+	}
+	for _, w := range a.cfg.Windows.Closed(after, watermark) {
+		if err := a.emit(ctx, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read reads every shard of lin from where the app stands.
+func (a *App) read(ctx context.Context, lin *shards.Lineage) error {
+	now := a.now()
+	for _, sh := range lin.Shards {
+		r := a.reads[sh.ID]
+		if r == nil {
+			r = &shardRead{next: a.state.Positions[shards.ShardID(sh.ID)]}
+			a.reads[sh.ID] = r
+		}
+		if r.drained {
+			continue
+		}
+		for {
+			res, err := a.store.Read(ctx, a.cfg.Source, sh.ID, r.next, 10000, 8<<20)
+			if err != nil {
+				return err
+			}
+			for _, rec := range res.Records {
+				a.add(sh.ID, rec)
+				r.last = rec.Arrival
+			}
+			r.next = res.Next
+			if len(res.Records) == 0 {
+				r.atTip = now // nothing more as of now
+				r.drained = !sh.IsOpen()
+				break
+			}
+			r.atTip = time.Time{}
+		}
+	}
+	return nil
+}
+
+// add puts rec in the windows of its arrival time that are not emitted.
+func (a *App) add(shard int, rec shards.StoredRecord) {
+	vals, err := a.cfg.Schema.Values(rec.Data)
+	if err != nil {
+		if a.cfg.Failed != nil {
+			a.cfg.Failed(shard, rec, err)
+		} else {
+			a.logger.Warn("application: a record does not fit the schema; it is in no window", "shard", shards.ShardID(shard),
+				"sequence", rec.Sequence.String(), "error", err)
+		}
+		return
+	}
+	row := Row{Values: vals, Arrival: rec.Arrival, PartitionKey: rec.PartitionKey, Sequence: rec.Sequence.String(),
+		ShardID: shards.ShardID(shard), shard: shard, seq: rec.Sequence}
+	for _, w := range a.cfg.Windows.Of(rec.Arrival) {
+		if !w.End.After(a.state.Emitted) {
+			continue // emitted before a restart
+		}
+		a.windows[w] = append(a.windows[w], row)
+	}
+}
+
+// watermark is the time before which every record of the source is read:
+// the earliest of each shard's last arrival, or, for a shard at its tip,
+// now less Grace; a closed shard read to its end holds nothing back.
+func (a *App) watermark() time.Time {
+	now := a.now()
+	wm := now.Add(-a.cfg.Grace)
+	for _, r := range a.reads {
+		switch {
+		case r.drained:
+		case !r.atTip.IsZero():
+			wm = earliest(wm, latest(r.last, r.atTip.Add(-a.cfg.Grace)))
+		default:
+			wm = earliest(wm, r.last)
+		}
+	}
+	return wm
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// oldest is the earliest window start buffered (zero: none).
+func (a *App) oldest() time.Time {
+	var t time.Time
+	for w := range a.windows {
+		if t.IsZero() || w.Start.Before(t) {
+			t = w.Start
+		}
+	}
+	return t
+}
+
+// emit runs the query over w's rows and puts the results, exactly once:
+// the window is recorded as pending with the output shards' tips, its
+// results put, then recorded as emitted with the positions to read again
+// from. A restart that finds it pending puts only the results not found
+// after the tips.
+func (a *App) emit(ctx context.Context, w Window) error {
+	rows := a.windows[w]
+	if len(rows) == 0 {
+		return a.commit(ctx, w)
+	}
+	slices.SortFunc(rows, func(x, y Row) int { // the same rows, the same order, after a restart
+		if c := x.shard - y.shard; c != 0 {
+			return c
+		}
+		return cmp.Compare(x.seq, y.seq)
+	})
+	results, err := a.engine.Run(ctx, a.cfg.Schema, w, rows, a.cfg.SQL)
+	if err != nil {
+		return &QueryError{Window: w, Err: err}
+	}
+	out, ok := a.store.Stream(a.cfg.Output)
+	if !ok {
+		return fmt.Errorf("output stream %q is not open", a.cfg.Output)
+	}
+	if len(results) > 0 {
+		if !a.pending(w) {
+			tips := map[int]uint64{}
+			for id := range out.Shards() {
+				info, err := a.store.ShardInfo(ctx, a.cfg.Output, id)
+				if err != nil {
+					return err
+				}
+				tips[id] = info.LastMsg
+			}
+			a.state.Pending = &pendingWindow{Window: w, Tips: tips}
+			if err := a.save(ctx); err != nil {
+				return err
+			}
+		} else if results, err = a.unstored(ctx, out, results); err != nil {
+			return err
+		}
+		if err := a.put(ctx, out, results); err != nil {
+			return err
+		}
+	}
+	return a.commit(ctx, w)
+}
+
+// pending reports whether w is the window whose results were being put.
+func (a *App) pending(w Window) bool {
+	p := a.state.Pending
+	return p != nil && p.Window.Start.Equal(w.Start) && p.Window.End.Equal(w.End)
+}
+
+// unstored returns the results not found in the output after the pending
+// window's tips (an identical record counts once).
+func (a *App) unstored(ctx context.Context, out *shards.Stream, results [][]byte) ([][]byte, error) {
+	found := map[string]int{}
+	for id := range out.Shards() {
+		from := shards.MakeSequence(a.state.Pending.Tips[id]+1, 0)
+		for {
+			res, err := a.store.Read(ctx, a.cfg.Output, id, from, 10000, 8<<20)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range res.Records {
+				found[string(r.Data)]++
+			}
+			if len(res.Records) == 0 {
+				break
+			}
+			from = res.Next
+		}
+	}
+	var left [][]byte
+	for _, r := range results {
+		if found[string(r)] > 0 {
+			found[string(r)]--
+			continue
+		}
+		left = append(left, r)
+	}
+	return left, nil
+}
+
+// put puts results into the output stream through its quotas, putting
+// again what is throttled until all are stored or ctx ends.
+func (a *App) put(ctx context.Context, out *shards.Stream, results [][]byte) error {
+	recs := make([]shards.Record, len(results))
+	for i, r := range results {
+		key := string(r)
+		if !a.key.IsZero() {
+			if k, ok := a.key.LookupString(r); ok {
+				key = k
+			}
+		}
+		if len(key) > 256 {
+			key = key[:256]
+		}
+		recs[i] = shards.Record{PartitionKey: key, Data: r}
+	}
+	for wait := 50 * time.Millisecond; len(recs) > 0; wait = min(2*wait, 2*time.Second) {
+		var left []shards.Record
+		for i, res := range out.Put(ctx, a.now(), recs) {
+			if res.Err != nil {
+				left = append(left, recs[i])
+			}
+		}
+		if recs = left; len(recs) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// commit records w emitted: drops its rows and checkpoints where to read
+// again.
+func (a *App) commit(ctx context.Context, w Window) error {
+	delete(a.windows, w)
+	a.state.Emitted = w.End
+	if a.pending(w) {
+		a.state.Pending = nil
+	}
+	positions := map[string]shards.Sequence{}
+	for id, r := range a.reads {
+		positions[shards.ShardID(id)] = r.next
+	}
+	for _, rows := range a.windows { // records of windows still open are read again
+		for _, row := range rows {
+			if id := shards.ShardID(row.shard); row.seq < positions[id] {
+				positions[id] = row.seq
+			}
+		}
+	}
+	a.state.Positions = positions
+	return a.save(ctx)
+}
+
+func (a *App) save(ctx context.Context) error {
+	v, err := json.Marshal(a.state)
+	if err != nil {
+		return err
+	}
+	return a.store.PutMeta(ctx, a.stateKey(), bytes.Clone(v))
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
