@@ -29,6 +29,8 @@ type Config struct {
 	Storage    StorageConfig    `yaml:"storage"`
 	Streams    []StreamConfig   `yaml:"streams"`
 	Deliveries []DeliveryConfig `yaml:"deliveries"`
+	// Analytics are SQL applications over streams.
+	Analytics []AnalyticsConfig `yaml:"analytics"`
 	// FirehoseAPI configures delivery streams created with Firehose's
 	// CreateDeliveryStream.
 	FirehoseAPI FirehoseAPIConfig `yaml:"firehose_api"`

@@ -39,8 +39,12 @@ func (c *Config) validate() []FieldError {
 	for i, d := range c.Deliveries {
 		errs.addAll(indexPath("deliveries", i), d.Validate())
 	}
+	for i, a := range c.Analytics {
+		errs.addAll(indexPath("analytics", i), a.Validate())
+	}
 	errs.addAll("firehose_api", c.FirehoseAPI.Validate())
 	errs = append(errs, c.validateReferences()...)
+	errs = append(errs, c.validateAnalytics()...)
 	out := make([]FieldError, len(errs))
 	for i, fe := range errs {
 		out[i] = c.fieldError(fe.Path, fe.Message)
@@ -100,6 +104,38 @@ func (c *Config) validateReferences() []FieldError {
 	}
 	if total > c.Storage.MaxShards {
 		errs.add("storage.max_shards", "the config's streams have %d shards in all, more than max_shards (%d): raise it", total, c.Storage.MaxShards)
+	}
+	return errs
+}
+
+// validateAnalytics checks the applications' names and the streams they
+// read and write.
+func (c *Config) validateAnalytics() []FieldError {
+	var errs fieldErrors
+	var sources, declared []string
+	for _, rs := range c.ResolvedStreams() {
+		sources = append(sources, rs.Name)
+		if !rs.DirectPut {
+			declared = append(declared, rs.Name)
+		}
+	}
+	names := map[string]string{}
+	for i, a := range c.Analytics {
+		p := indexPath("analytics", i)
+		if first, ok := names[a.Name]; ok && a.Name != "" {
+			errs.add(p+".name", "name %q is already used by %s", a.Name, first)
+		}
+		names[a.Name] = p
+		if !slices.Contains(sources, a.Source) {
+			errs.add(p+".source", "unknown stream %q (streams: %s)", a.Source, strings.Join(sources, ", "))
+		}
+		switch {
+		case a.Output.Stream == "":
+		case a.Output.Stream == a.Source:
+			errs.add(p+".output.stream", "must not be the source: the results would be read again")
+		case !slices.Contains(declared, a.Output.Stream):
+			errs.add(p+".output.stream", "unknown stream %q (declared: %s)", a.Output.Stream, strings.Join(declared, ", "))
+		}
 	}
 	return errs
 }

@@ -1,0 +1,93 @@
+package config
+
+import "time"
+
+// AnalyticsConfig is a SQL application (Kinesis Data Analytics for SQL): it
+// runs SQL over the windows of a stream's records and puts the result rows
+// into another stream as JSON records.
+type AnalyticsConfig struct {
+	Name   string `yaml:"name"`   // [a-zA-Z0-9_.-]{1,64}, unique among applications
+	Source string `yaml:"source"` // a declared stream, or a DirectPut delivery's
+	// SQL is one DuckDB query over table source: the schema's columns plus
+	// approximate_arrival_time, partition_key, sequence_number, shard_id,
+	// window_start and window_end.
+	SQL    string       `yaml:"sql"`
+	Window WindowConfig `yaml:"window"`
+	// Schema is the input's columns, as a Parquet schema declares them
+	// (name, type, path); a record that does not fit is in no window.
+	Schema []AnalyticsColumnConfig `yaml:"schema"`
+	Output AnalyticsOutputConfig   `yaml:"output"`
+	// MemoryLimit bounds the application's SQL engine; past it, work
+	// spills to data_dir.
+	MemoryLimit Size `yaml:"memory_limit"` // 16MiB..1TiB; default 256MiB
+}
+
+// AnalyticsColumnConfig is one input column: where its value is in each
+// JSON record, and its type.
+type AnalyticsColumnConfig struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // string, int32, int64, float, double, boolean, timestamp_millis, timestamp_micros, date, decimal(p,s), json
+	Path string `yaml:"path"` // JSON pointer; default /<name>
+}
+
+// WindowConfig groups records by arrival time: tumbling windows, sliding
+// ones, or (neither) a continuous query over micro-batches of a second.
+type WindowConfig struct {
+	Tumbling Duration             `yaml:"tumbling"` // 1s..24h
+	Sliding  *SlidingWindowConfig `yaml:"sliding"`
+}
+
+// SlidingWindowConfig is windows of Size starting every Every, which
+// divides it.
+type SlidingWindowConfig struct {
+	Size  Duration `yaml:"size"`  // 1s..24h
+	Every Duration `yaml:"every"` // 1s..size, dividing it
+}
+
+// AnalyticsOutputConfig is where results go.
+type AnalyticsOutputConfig struct {
+	Stream string `yaml:"stream"` // a declared stream, not the source
+	// PartitionKey is the result column whose value is each record's
+	// partition key (default: the row's text).
+	PartitionKey string `yaml:"partition_key"`
+}
+
+func (c *AnalyticsConfig) setDefaults() { *c = AnalyticsConfig{MemoryLimit: 256 * MiB} }
+
+// Validate checks one application on its own (its schema and SQL are
+// checked when it starts).
+func (c AnalyticsConfig) Validate() []FieldError {
+	var errs fieldErrors
+	checkName(&errs, "name", c.Name)
+	if c.SQL == "" {
+		errs.add("sql", "required: a query over table source")
+	}
+	if len(c.Schema) == 0 {
+		errs.add("schema", "required: the input's columns, e.g. [{name: ticker, type: string}]")
+	}
+	for i, col := range c.Schema {
+		if col.Name == "" {
+			errs.add(indexPath("schema", i)+".name", "required")
+		}
+	}
+	w := c.Window
+	switch {
+	case w.Sliding != nil && w.Tumbling != 0:
+		errs.add("window", "tumbling or sliding, not both")
+	case w.Sliding != nil:
+		if between(&errs, "window.sliding.size", w.Sliding.Size, Duration(time.Second), Duration(24*time.Hour)) &&
+			between(&errs, "window.sliding.every", w.Sliding.Every, Duration(time.Second), w.Sliding.Size) &&
+			w.Sliding.Size%w.Sliding.Every != 0 {
+			errs.add("window.sliding.every", "must divide size (%v)", w.Sliding.Size)
+		} else if w.Sliding.Every > 0 && w.Sliding.Size/w.Sliding.Every > 1000 {
+			errs.add("window.sliding.every", "size/every is above 1000: each record would be in that many windows")
+		}
+	case w.Tumbling != 0:
+		between(&errs, "window.tumbling", w.Tumbling, Duration(time.Second), Duration(24*time.Hour))
+	}
+	if c.Output.Stream == "" {
+		errs.add("output.stream", "required: the declared stream results are put into")
+	}
+	between(&errs, "memory_limit", c.MemoryLimit, 16*MiB, TiB)
+	return errs
+}
