@@ -101,6 +101,10 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
+	apps, err := newApps(ctx, cfg, store, logger)
+	if err != nil {
+		return err
+	}
 	scaleCtx, stopScaling := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopScaling()
 	go capacity.New(capacity.Config{Store: store, MaxShards: cfg.Storage.MaxShards, Logger: logger}).Run(scaleCtx)
@@ -157,6 +161,9 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	var wg sync.WaitGroup
 	for _, d := range deliveries {
 		wg.Go(func() { d.Run(deliverCtx) })
+	}
+	for _, a := range apps {
+		wg.Go(func() { runApp(deliverCtx, a, logger) })
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- serveListener(httpSrv, ln) }()

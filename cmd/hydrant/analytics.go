@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/analytics"
+	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// startedApp is a SQL application ready to run, and its engine to close.
+type startedApp struct {
+	app    *analytics.App
+	engine *analytics.Engine
+	name   string
+}
+
+// newApps builds the config's SQL applications: each its own engine,
+// bounded by its memory_limit and spilling under data_dir/analytics/NAME.
+// Its query is run once over no rows first, so that a query that cannot
+// run refuses the start instead of the first window.
+func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, logger *slog.Logger) ([]startedApp, error) {
+	if len(cfg.Analytics) > 0 && cfg.Storage.NATS != nil {
+		return nil, errors.New("analytics: SQL applications do not run on a cluster (storage.nats) yet: each node would run every application")
+	}
+	var apps []startedApp
+	fail := func(name string, err error) ([]startedApp, error) {
+		for _, a := range apps {
+			a.engine.Close()
+		}
+		return nil, fmt.Errorf("analytics %s: %w", name, err)
+	}
+	for _, ac := range cfg.Analytics {
+		cols := make([]analytics.Column, len(ac.Schema))
+		for i, c := range ac.Schema {
+			cols[i] = analytics.Column{Name: c.Name, Type: c.Type, Path: c.Path}
+		}
+		schema, err := analytics.NewSchema(cols)
+		if err != nil {
+			return fail(ac.Name, err)
+		}
+		engine, err := analytics.NewEngine(ctx, analytics.EngineConfig{MemoryLimit: int64(ac.MemoryLimit),
+			TempDir: filepath.Join(cfg.Storage.DataDir, "analytics", ac.Name)})
+		if err != nil {
+			return fail(ac.Name, err)
+		}
+		apps = append(apps, startedApp{engine: engine, name: ac.Name})
+		if _, err := engine.Run(ctx, schema, analytics.Window{}, nil, ac.SQL); err != nil {
+			return fail(ac.Name, fmt.Errorf("sql: %w", err))
+		}
+		w := analytics.Windows{Size: ac.Window.Tumbling.Std()}
+		if s := ac.Window.Sliding; s != nil {
+			w = analytics.Windows{Size: s.Size.Std(), Every: s.Every.Std()}
+		}
+		log := logger.With("application", ac.Name)
+		app, err := analytics.NewApp(analytics.AppConfig{Name: ac.Name, Source: ac.Source, SQL: ac.SQL, Windows: w, Schema: schema,
+			Output: ac.Output.Stream, PartitionKey: ac.Output.PartitionKey,
+			Failed: func(shard int, rec shards.StoredRecord, err error) {
+				log.Warn("application: a record does not fit the schema; it is in no window", "shard", shards.ShardID(shard),
+					"sequence", rec.Sequence.String(), "error", err)
+			}}, store, engine, time.Now, logger)
+		if err != nil {
+			return fail(ac.Name, err)
+		}
+		apps[len(apps)-1].app = app
+	}
+	return apps, nil
+}
+
+// runApp runs one application until ctx ends; a query that fails stops
+// it, logged.
+func runApp(ctx context.Context, a startedApp, logger *slog.Logger) {
+	defer a.engine.Close()
+	logger.Info("application running", "application", a.name)
+	if err := a.app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("application stopped: its query failed", "application", a.name, "error", err)
+	}
+}
