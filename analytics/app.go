@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // AppConfig is one SQL application: it reads Source, groups its records in
@@ -36,6 +38,8 @@ type AppConfig struct {
 	// Failed is told of each record that does not fit Schema (nil: it is
 	// logged); the record is in no window.
 	Failed func(shard int, rec shards.StoredRecord, err error)
+	// Metrics are moved by the app (nil: none).
+	Metrics *metrics.Analytics
 	// Grace is how much earlier than now a record can still arrive on a
 	// shard read to its end (the log stamps a record when it takes it and
 	// shows it once stored; default 1 s): a window closes once every
@@ -56,6 +60,21 @@ type App struct {
 	state   appState
 	windows map[Window][]Row
 	reads   map[int]*shardRead
+	m       appMetrics
+}
+
+// appMetrics are the app's series (no-ops without Metrics).
+type appMetrics struct {
+	input, failed, output, windows prometheus.Counter
+	lag                            prometheus.Gauge
+}
+
+func newAppMetrics(m *metrics.Analytics, name string) appMetrics {
+	if m == nil {
+		m = metrics.NewAnalytics(prometheus.NewRegistry())
+	}
+	return appMetrics{input: m.InputRecords.WithLabelValues(name), failed: m.FailedRecords.WithLabelValues(name),
+		output: m.OutputRecords.WithLabelValues(name), windows: m.Windows.WithLabelValues(name), lag: m.WindowLag.WithLabelValues(name)}
 }
 
 // shardRead is where the app stands in one source shard.
@@ -102,7 +121,7 @@ func NewApp(cfg AppConfig, store *shards.Store, engine *Engine, now func() time.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, store: store, engine: engine, now: now, logger: logger.With("application", cfg.Name),
-		windows: map[Window][]Row{}, reads: map[int]*shardRead{}}
+		windows: map[Window][]Row{}, reads: map[int]*shardRead{}, m: newAppMetrics(cfg.Metrics, cfg.Name)}
 	if cfg.PartitionKey != "" {
 		var err error
 		if a.key, err = jsonpointer.Compile("/" + cfg.PartitionKey); err != nil {
@@ -227,8 +246,10 @@ func (a *App) read(ctx context.Context, lin *shards.Lineage) error {
 
 // add puts rec in the windows of its arrival time that are not emitted.
 func (a *App) add(shard int, rec shards.StoredRecord) {
+	a.m.input.Inc()
 	vals, err := a.cfg.Schema.Values(rec.Data)
 	if err != nil {
+		a.m.failed.Inc()
 		if a.cfg.Failed != nil {
 			a.cfg.Failed(shard, rec, err)
 		} else {
@@ -327,6 +348,7 @@ func (a *App) emit(ctx context.Context, w Window) error {
 		if err := a.put(ctx, out, results); err != nil {
 			return err
 		}
+		a.m.output.Add(float64(len(results)))
 	}
 	return a.commit(ctx, w)
 }
@@ -408,6 +430,8 @@ func (a *App) put(ctx context.Context, out *shards.Stream, results [][]byte) err
 func (a *App) commit(ctx context.Context, w Window) error {
 	delete(a.windows, w)
 	a.state.Emitted = w.End
+	a.m.windows.Inc()
+	a.m.lag.Set(max(a.now().Sub(w.End).Seconds(), 0))
 	if a.pending(w) {
 		a.state.Pending = nil
 	}

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // appEnv is a store on a fake clock with a source stream of 2 shards and
@@ -60,9 +63,13 @@ func (e *appEnv) put(ticker string, price int) {
 }
 
 func (e *appEnv) app() *App {
+	return e.appWith(nil)
+}
+
+func (e *appEnv) appWith(m *metrics.Analytics) *App {
 	s := mustSchema(e.t, Column{Name: "ticker", Type: "string"}, Column{Name: "price", Type: "int64"})
 	a, err := NewApp(AppConfig{Name: "counts", Source: "trades", Output: "per-ticker", Schema: s, Windows: Windows{Size: 10 * time.Second},
-		PartitionKey: "ticker",
+		PartitionKey: "ticker", Metrics: m,
 		SQL: `SELECT ticker, count(*) AS trades, sum(price) AS total, strftime(window_start, '%H:%M:%S') AS w
 		      FROM source GROUP BY ALL ORDER BY ticker`}, e.store, e.engine, e.now, nil)
 	if err != nil {
@@ -101,7 +108,8 @@ func (e *appEnv) output() []string {
 // rows once; then the next.
 func TestAppEmitsClosedWindows(t *testing.T) {
 	e := newAppEnv(t)
-	a := e.app()
+	m := metrics.NewAnalytics(prometheus.NewRegistry())
+	a := e.appWith(m)
 	for i := range 4 {
 		e.put("AMZN", 10+i)
 		e.put("MSFT", 1)
@@ -132,6 +140,9 @@ func TestAppEmitsClosedWindows(t *testing.T) {
 	slices.Sort(want)
 	if out := e.output(); !slices.Equal(out, want) {
 		t.Fatalf("output %v, want %v", out, want)
+	}
+	if in, out, lag := testutil.ToFloat64(m.InputRecords), testutil.ToFloat64(m.OutputRecords), testutil.ToFloat64(m.WindowLag); in != 9 || out != 3 || lag != 5 {
+		t.Errorf("metrics: %v records in, %v out, window lag %vs; want 9, 3, 5", in, out, lag)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hydrant-dev/hydrant/analytics"
 	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -24,7 +25,7 @@ type startedApp struct {
 // bounded by its memory_limit and spilling under data_dir/analytics/NAME.
 // Its query is run once over no rows first, so that a query that cannot
 // run refuses the start instead of the first window.
-func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, logger *slog.Logger) ([]startedApp, error) {
+func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *metrics.Analytics, logger *slog.Logger) ([]startedApp, error) {
 	if len(cfg.Analytics) > 0 && cfg.Storage.NATS != nil {
 		return nil, errors.New("analytics: SQL applications do not run on a cluster (storage.nats) yet: each node would run every application")
 	}
@@ -59,7 +60,7 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, logge
 		}
 		log := logger.With("application", ac.Name)
 		app, err := analytics.NewApp(analytics.AppConfig{Name: ac.Name, Source: ac.Source, SQL: ac.SQL, Windows: w, Schema: schema,
-			Output: ac.Output.Stream, PartitionKey: ac.Output.PartitionKey,
+			Output: ac.Output.Stream, PartitionKey: ac.Output.PartitionKey, Metrics: m,
 			Failed: func(shard int, rec shards.StoredRecord, err error) {
 				log.Warn("application: a record does not fit the schema; it is in no window", "shard", shards.ShardID(shard),
 					"sequence", rec.Sequence.String(), "error", err)

@@ -101,7 +101,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if err != nil {
 		return err
 	}
-	apps, err := newApps(ctx, cfg, store, logger)
+	apps, err := newApps(ctx, cfg, store, metrics.NewAnalytics(reg), logger)
 	if err != nil {
 		return err
 	}
