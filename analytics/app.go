@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
 	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
@@ -35,9 +37,17 @@ type AppConfig struct {
 	// Poll is how often the app reads what its source shards hold
 	// (default 200 ms).
 	Poll time.Duration
-	// Failed is told of each record that does not fit Schema (nil: it is
-	// logged); the record is in no window.
-	Failed func(shard int, rec shards.StoredRecord, err error)
+	// EventTime, when set, is the JSON pointer of each record's event time
+	// (RFC 3339 or epoch milliseconds), by which windows go instead of
+	// arrival; a window then closes once every shard's newest event time
+	// (or, all shards at their tip for AllowedLateness, the clock) is
+	// AllowedLateness past its end, and a record whose windows are all
+	// emitted is late.
+	EventTime       string
+	AllowedLateness time.Duration
+	// Errors receives the records that do not fit Schema (type
+	// ErrorTypeFailed) and late ones (ErrorTypeLate); nil: they are logged.
+	Errors destinations.ErrorOutput
 	// Metrics are moved by the app (nil: none).
 	Metrics *metrics.Analytics
 	// Grace is how much earlier than now a record can still arrive on a
@@ -46,6 +56,12 @@ type AppConfig struct {
 	// shard has been read past its end, or to its tip for Grace after it.
 	Grace time.Duration
 }
+
+// Error output types of applications.
+const (
+	ErrorTypeFailed = "analytics-failed"
+	ErrorTypeLate   = "analytics-late"
+)
 
 // App runs one application over a store. Run it once; not safe for
 // concurrent use.
@@ -56,6 +72,10 @@ type App struct {
 	now    func() time.Time
 	logger *slog.Logger
 	key    jsonpointer.Pointer
+	event  []string // EventTime's tokens; nil: arrival
+	// errs are records for the error output not written yet, by type and
+	// shard.
+	errs map[errKey][]destinations.ErrorRecord
 
 	state   appState
 	windows map[Window][]Row
@@ -65,8 +85,8 @@ type App struct {
 
 // appMetrics are the app's series (no-ops without Metrics).
 type appMetrics struct {
-	input, failed, output, windows prometheus.Counter
-	lag                            prometheus.Gauge
+	input, failed, late, output, windows prometheus.Counter
+	lag                                  prometheus.Gauge
 }
 
 func newAppMetrics(m *metrics.Analytics, name string) appMetrics {
@@ -74,14 +94,21 @@ func newAppMetrics(m *metrics.Analytics, name string) appMetrics {
 		m = metrics.NewAnalytics(prometheus.NewRegistry())
 	}
 	return appMetrics{input: m.InputRecords.WithLabelValues(name), failed: m.FailedRecords.WithLabelValues(name),
+		late:   m.LateRecords.WithLabelValues(name),
 		output: m.OutputRecords.WithLabelValues(name), windows: m.Windows.WithLabelValues(name), lag: m.WindowLag.WithLabelValues(name)}
+}
+
+type errKey struct {
+	typ   string
+	shard int
 }
 
 // shardRead is where the app stands in one source shard.
 type shardRead struct {
 	next    shards.Sequence // the next record to read
-	last    time.Time       // arrival of the last record read
+	last    time.Time       // the newest time (arrival or event) of a record read
 	atTip   time.Time       // when a read last found nothing more; zero: not at the tip
+	idle    time.Time       // since when reads have found nothing more; zero: not at the tip
 	drained bool            // closed and read to its end
 }
 
@@ -92,7 +119,11 @@ type shardRead struct {
 type appState struct {
 	Emitted   time.Time                  `json:"emitted"` // every window ending at or before it is emitted
 	Positions map[string]shards.Sequence `json:"positions"`
-	Pending   *pendingWindow             `json:"pending,omitempty"`
+	// Classified is, per shard, where reading stood at the last commit:
+	// a record before it that is read again and is in no open window was
+	// counted (in an emitted window, or late) already.
+	Classified map[string]shards.Sequence `json:"classified,omitempty"`
+	Pending    *pendingWindow             `json:"pending,omitempty"`
 }
 
 // pendingWindow is a window whose results were being put: the output's
@@ -121,7 +152,15 @@ func NewApp(cfg AppConfig, store *shards.Store, engine *Engine, now func() time.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, store: store, engine: engine, now: now, logger: logger.With("application", cfg.Name),
-		windows: map[Window][]Row{}, reads: map[int]*shardRead{}, m: newAppMetrics(cfg.Metrics, cfg.Name)}
+		windows: map[Window][]Row{}, reads: map[int]*shardRead{}, m: newAppMetrics(cfg.Metrics, cfg.Name),
+		errs: map[errKey][]destinations.ErrorRecord{}}
+	if cfg.EventTime != "" {
+		toks, err := pointerTokens(cfg.EventTime)
+		if err != nil || len(toks) == 0 {
+			return nil, fmt.Errorf("event time %q: a JSON pointer such as /ts", cfg.EventTime)
+		}
+		a.event = toks
+	}
 	if cfg.PartitionKey != "" {
 		var err error
 		if a.key, err = jsonpointer.Compile("/" + cfg.PartitionKey); err != nil {
@@ -182,6 +221,9 @@ func (a *App) restore(ctx context.Context) error {
 	if a.state.Positions == nil {
 		a.state.Positions = map[string]shards.Sequence{}
 	}
+	if a.state.Classified == nil {
+		a.state.Classified = map[string]shards.Sequence{}
+	}
 	return nil
 }
 
@@ -192,6 +234,9 @@ func (a *App) Step(ctx context.Context) error {
 		return fmt.Errorf("source stream %q is not open", a.cfg.Source)
 	}
 	if err := a.read(ctx, src.Lineage()); err != nil {
+		return err
+	}
+	if err := a.writeErrors(ctx); err != nil {
 		return err
 	}
 	watermark := a.watermark()
@@ -230,49 +275,140 @@ func (a *App) read(ctx context.Context, lin *shards.Lineage) error {
 			}
 			for _, rec := range res.Records {
 				a.add(sh.ID, rec)
-				r.last = rec.Arrival
 			}
 			r.next = res.Next
 			if len(res.Records) == 0 {
 				r.atTip = now // nothing more as of now
+				if r.idle.IsZero() {
+					r.idle = now
+				}
 				r.drained = !sh.IsOpen()
 				break
 			}
-			r.atTip = time.Time{}
+			r.atTip, r.idle = time.Time{}, time.Time{}
 		}
 	}
 	return nil
 }
 
-// add puts rec in the windows of its arrival time that are not emitted.
+// add puts rec in the windows of its time that are not emitted: a record
+// that does not fit the schema, and (by event time) one whose windows are
+// all emitted, goes to the error output instead.
 func (a *App) add(shard int, rec shards.StoredRecord) {
 	a.m.input.Inc()
 	vals, err := a.cfg.Schema.Values(rec.Data)
+	t := rec.Arrival
+	if err == nil && a.event != nil {
+		t, err = a.eventTime(rec.Data)
+	}
+	// A record before Classified was read before a restart: what is to be
+	// said of it was said then.
+	fresh := rec.Sequence >= a.state.Classified[shards.ShardID(shard)]
 	if err != nil {
-		a.m.failed.Inc()
-		if a.cfg.Failed != nil {
-			a.cfg.Failed(shard, rec, err)
-		} else {
-			a.logger.Warn("application: a record does not fit the schema; it is in no window", "shard", shards.ShardID(shard),
-				"sequence", rec.Sequence.String(), "error", err)
+		if fresh {
+			a.m.failed.Inc()
+			a.fail(ErrorTypeFailed, shard, rec, err.Error())
 		}
 		return
 	}
+	if r := a.reads[shard]; r != nil && t.After(r.last) {
+		r.last = t
+	}
 	row := Row{Values: vals, Arrival: rec.Arrival, PartitionKey: rec.PartitionKey, Sequence: rec.Sequence.String(),
 		ShardID: shards.ShardID(shard), shard: shard, seq: rec.Sequence}
-	for _, w := range a.cfg.Windows.Of(rec.Arrival) {
+	in := 0
+	for _, w := range a.cfg.Windows.Of(t) {
 		if !w.End.After(a.state.Emitted) {
-			continue // emitted before a restart
+			continue // emitted already
 		}
 		a.windows[w] = append(a.windows[w], row)
+		in++
+	}
+	if in == 0 && a.event != nil && fresh {
+		a.m.late.Inc()
+		a.fail(ErrorTypeLate, shard, rec, fmt.Sprintf("event time %s is before %s, the end of the windows emitted, by more than allowed_lateness (%v)",
+			t.UTC().Format(time.RFC3339Nano), a.state.Emitted.UTC().Format(time.RFC3339Nano), a.cfg.AllowedLateness))
 	}
 }
 
-// watermark is the time before which every record of the source is read:
-// the earliest of each shard's last arrival, or, for a shard at its tip,
-// now less Grace; a closed shard read to its end holds nothing back.
+// eventTime reads a record's event time.
+func (a *App) eventTime(rec []byte) (time.Time, error) {
+	dec := json.NewDecoder(bytes.NewReader(rec))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return time.Time{}, &ConversionError{Err: err}
+	}
+	v, ok := lookup(doc, a.event)
+	if !ok || v == nil {
+		return time.Time{}, &ConversionError{Column: a.cfg.EventTime, Err: errors.New("no event time")}
+	}
+	t, err := timeValue(v, "timestamp_millis")
+	if err != nil {
+		return time.Time{}, &ConversionError{Column: a.cfg.EventTime, Err: err}
+	}
+	return t.(time.Time), nil
+}
+
+// fail queues rec for the error output (or logs it without one).
+func (a *App) fail(typ string, shard int, rec shards.StoredRecord, why string) {
+	if a.cfg.Errors == nil {
+		a.logger.Warn("application: a record is in no window", "type", typ, "shard", shards.ShardID(shard),
+			"sequence", rec.Sequence.String(), "reason", why)
+		return
+	}
+	k := errKey{typ, shard}
+	a.errs[k] = append(a.errs[k], destinations.ErrorRecord{
+		Record:       buffer.Record{Data: rec.Data, PartitionKey: rec.PartitionKey, Sequence: uint64(rec.Sequence), Arrival: rec.Arrival},
+		AttemptsMade: 1, ErrorCode: typ, ErrorMessage: why, AttemptEnding: a.now()})
+}
+
+// writeErrors writes the queued records to the error output; what fails
+// stays queued for the next step (the window commit waits for it).
+func (a *App) writeErrors(ctx context.Context) error {
+	for k, recs := range a.errs {
+		err := a.cfg.Errors.WriteErrors(ctx, &destinations.ErrorBatch{Delivery: a.cfg.Name, ShardID: shards.ShardID(k.shard), Type: k.typ, Records: recs})
+		if err != nil {
+			return fmt.Errorf("error output: %w", err)
+		}
+		delete(a.errs, k)
+	}
+	return nil
+}
+
+// watermark is the time before which every record of the source is read.
+// By arrival: the earliest of each shard's last arrival, or, for a shard
+// at its tip, now less Grace; a closed shard read to its end holds nothing
+// back. By event time: the earliest newest event time of the shards not at
+// their tip (all at their tip: the newest of all, or the clock once they
+// have been for AllowedLateness), less AllowedLateness.
 func (a *App) watermark() time.Time {
 	now := a.now()
+	if a.event != nil {
+		var wm, newest time.Time
+		idleSince := now
+		busy := false
+		for _, r := range a.reads {
+			newest = latest(newest, r.last)
+			switch {
+			case r.drained:
+			case !r.atTip.IsZero():
+				idleSince = earliest(idleSince, r.idle)
+			default:
+				if !busy || r.last.Before(wm) {
+					wm = r.last
+				}
+				busy = true
+			}
+		}
+		if !busy {
+			wm = newest
+			if now.Sub(idleSince) >= a.cfg.AllowedLateness {
+				wm = latest(wm, now.Add(-a.cfg.Grace))
+			}
+		}
+		return wm.Add(-a.cfg.AllowedLateness)
+	}
 	wm := now.Add(-a.cfg.Grace)
 	for _, r := range a.reads {
 		switch {
@@ -435,9 +571,9 @@ func (a *App) commit(ctx context.Context, w Window) error {
 	if a.pending(w) {
 		a.state.Pending = nil
 	}
-	positions := map[string]shards.Sequence{}
+	positions, classified := map[string]shards.Sequence{}, map[string]shards.Sequence{}
 	for id, r := range a.reads {
-		positions[shards.ShardID(id)] = r.next
+		positions[shards.ShardID(id)], classified[shards.ShardID(id)] = r.next, r.next
 	}
 	for _, rows := range a.windows { // records of windows still open are read again
 		for _, row := range rows {
@@ -446,7 +582,7 @@ func (a *App) commit(ctx context.Context, w Window) error {
 			}
 		}
 	}
-	a.state.Positions = positions
+	a.state.Positions, a.state.Classified = positions, classified
 	return a.save(ctx)
 }
 

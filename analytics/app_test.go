@@ -4,13 +4,18 @@ package analytics
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/destinations/file"
 	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 	"github.com/prometheus/client_golang/prometheus"
@@ -197,4 +202,98 @@ func TestAppFinishesAPendingWindowOnce(t *testing.T) {
 	if first != 4 || second != 1 || !strings.Contains(strings.Join(got, ""), `"ticker":"A","trades":1,"total":7`) {
 		t.Fatalf("after the restart the output holds %d results of the first window (want 4) and %d of the second (want 1): %v", first, second, got)
 	}
+}
+
+// By event time: records out of order within allowed_lateness land in
+// their windows; one later than that goes to the error output as
+// analytics-late, and one without an event time as analytics-failed.
+func TestAppEventTimeAndLateRecords(t *testing.T) {
+	e := newAppEnv(t)
+	fs, err := file.New(filepath.Join(e.dir, "errors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: "errors/!{firehose:error-output-type}/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.NewAnalytics(prometheus.NewRegistry())
+	s := mustSchema(t, Column{Name: "ticker", Type: "string"}, Column{Name: "price", Type: "int64"})
+	a, err := NewApp(AppConfig{Name: "by-event", Source: "trades", Output: "per-ticker", Schema: s, Windows: Windows{Size: 10 * time.Second},
+		EventTime: "/ts", AllowedLateness: 5 * time.Second, Errors: errs, Metrics: m,
+		SQL: `SELECT ticker, count(*) AS trades, strftime(window_start, '%H:%M:%S') AS w FROM source GROUP BY ALL ORDER BY ticker`},
+		e.store, e.engine, e.now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.restore(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	put := func(ticker, ts string) {
+		res := e.src.Put(e.ctx, e.clock, []shards.Record{{PartitionKey: "one-shard", Data: fmt.Appendf(nil, `{"ticker":%q,"price":1,"ts":%q}`, ticker, ts)}})
+		if res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+	}
+	step := func() {
+		if err := a.Step(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("A", "2026-12-05T12:00:01Z")
+	put("A", "2026-12-05T12:00:12Z")
+	put("B", "2026-12-05T12:00:08Z") // out of order, within the lateness: window 12:00:00
+	step()
+	if out := e.output(); len(out) != 0 {
+		t.Fatalf("window 12:00:00 emitted at event time 12:00:12 with 5 s of lateness allowed: %v", out)
+	}
+	put("A", "2026-12-05T12:00:16Z") // the watermark passes 12:00:10 + 5 s
+	step()
+	want := []string{`{"ticker":"A","trades":1,"w":"12:00:00"}`, `{"ticker":"B","trades":1,"w":"12:00:00"}`}
+	if out := e.output(); !slices.Equal(out, want) {
+		t.Fatalf("output %v, want %v", out, want)
+	}
+	put("C", "2026-12-05T12:00:09Z") // its window is emitted: late
+	put("D", "yesterday")            // no event time: failed
+	step()
+	if late, failed := testutil.ToFloat64(m.LateRecords), testutil.ToFloat64(m.FailedRecords); late != 1 || failed != 1 {
+		t.Fatalf("late %v, failed %v; want 1 and 1", late, failed)
+	}
+	for typ, want := range map[string]string{ErrorTypeLate: `"ticker":"C"`, ErrorTypeFailed: `"ticker":"D"`} {
+		docs := readErrorDocs(t, filepath.Join(e.dir, "errors", "errors", typ))
+		if len(docs) != 1 || !strings.Contains(docs[0], want) {
+			t.Errorf("error output %s: %v, want one record with %s", typ, docs, want)
+		}
+	}
+	// Everything quiet for the lateness: the clock closes window 12:00:10.
+	e.clock = e.clock.Add(time.Minute)
+	step()
+	step()
+	if out := e.output(); len(out) != 3 || !strings.Contains(strings.Join(out, ""), `"w":"12:00:10"`) {
+		t.Fatalf("after a quiet minute: %v", out)
+	}
+}
+
+// readErrorDocs returns the raw records of the error documents under dir.
+func readErrorDocs(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+			var doc struct {
+				RawData   string `json:"rawData"`
+				ErrorCode string `json:"errorCode"`
+			}
+			if json.Unmarshal([]byte(line), &doc) == nil {
+				raw, _ := base64.StdEncoding.DecodeString(doc.RawData)
+				out = append(out, string(raw))
+			}
+		}
+		return nil
+	})
+	return out
 }

@@ -13,6 +13,11 @@ type AnalyticsConfig struct {
 	// window_start and window_end.
 	SQL    string       `yaml:"sql"`
 	Window WindowConfig `yaml:"window"`
+	// Time is what windows go by: arrival (the default; Kinesis' ROWTIME)
+	// or the JSON pointer of each record's event time (RFC 3339 or epoch
+	// milliseconds), with AllowedLateness.
+	Time            string   `yaml:"time"`
+	AllowedLateness Duration `yaml:"allowed_lateness"` // with an event time: 0..24h
 	// Schema is the input's columns, as a Parquet schema declares them
 	// (name, type, path); a record that does not fit is in no window.
 	Schema []AnalyticsColumnConfig `yaml:"schema"`
@@ -52,7 +57,20 @@ type AnalyticsOutputConfig struct {
 	PartitionKey string `yaml:"partition_key"`
 }
 
-func (c *AnalyticsConfig) setDefaults() { *c = AnalyticsConfig{MemoryLimit: 256 * MiB} }
+func (c *AnalyticsConfig) setDefaults() {
+	*c = AnalyticsConfig{MemoryLimit: 256 * MiB, Time: TimeArrival}
+}
+
+// TimeArrival is windows by arrival time.
+const TimeArrival = "arrival"
+
+// EventTime returns the event time's JSON pointer; "" for arrival time.
+func (c AnalyticsConfig) EventTime() string {
+	if c.Time == TimeArrival {
+		return ""
+	}
+	return c.Time
+}
 
 // Validate checks one application on its own (its schema and SQL are
 // checked when it starts).
@@ -84,6 +102,16 @@ func (c AnalyticsConfig) Validate() []FieldError {
 		}
 	case w.Tumbling != 0:
 		between(&errs, "window.tumbling", w.Tumbling, Duration(time.Second), Duration(24*time.Hour))
+	}
+	switch {
+	case c.Time == TimeArrival || c.Time == "":
+		if c.AllowedLateness != 0 {
+			errs.add("allowed_lateness", "only with an event time (time: /pointer): arrival times are never late")
+		}
+	case !validJSONPointer(c.Time):
+		errs.add("time", `must be arrival or the JSON pointer of an event time, e.g. /ts`)
+	default:
+		between(&errs, "allowed_lateness", c.AllowedLateness, 0, Duration(24*time.Hour))
 	}
 	if c.Output.Stream == "" {
 		errs.add("output.stream", "required: the declared stream results are put into")

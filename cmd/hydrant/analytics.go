@@ -58,13 +58,13 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 		if s := ac.Window.Sliding; s != nil {
 			w = analytics.Windows{Size: s.Size.Std(), Every: s.Every.Std()}
 		}
-		log := logger.With("application", ac.Name)
+		errs, err := dataDirErrors(cfg.Storage.DataDir, ac.Name)
+		if err != nil {
+			return fail(ac.Name, err)
+		}
 		app, err := analytics.NewApp(analytics.AppConfig{Name: ac.Name, Source: ac.Source, SQL: ac.SQL, Windows: w, Schema: schema,
-			Output: ac.Output.Stream, PartitionKey: ac.Output.PartitionKey, Metrics: m,
-			Failed: func(shard int, rec shards.StoredRecord, err error) {
-				log.Warn("application: a record does not fit the schema; it is in no window", "shard", shards.ShardID(shard),
-					"sequence", rec.Sequence.String(), "error", err)
-			}}, store, engine, time.Now, logger)
+			Output: ac.Output.Stream, PartitionKey: ac.Output.PartitionKey, Metrics: m, Errors: errs,
+			EventTime: ac.EventTime(), AllowedLateness: ac.AllowedLateness.Std()}, store, engine, time.Now, logger)
 		if err != nil {
 			return fail(ac.Name, err)
 		}
