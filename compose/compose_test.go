@@ -108,7 +108,10 @@ func TestChecksCatchBreakage(t *testing.T) {
 			p.svc(t, "minio-init").Entrypoint = []string{"mc", "ls", "local"}
 		}, "bucket"},
 		{"Go toolchain older than go.mod", func(t *testing.T, p *project) { replace(&p.dockerfile, "FROM golang:1.26", "FROM golang:1.25")(t) }, "go.mod"},
-		{"cgo binary", func(t *testing.T, p *project) { replace(&p.dockerfile, "CGO_ENABLED=0 ", "")(t) }, "CGO_ENABLED=0"},
+		{"cgo binary on an image without glibc", func(t *testing.T, p *project) {
+			replace(&p.dockerfile, "distroless/cc-debian12", "distroless/static-debian12")(t)
+		}, "glibc"},
+		{"built without the SQL engine", func(t *testing.T, p *project) { replace(&p.dockerfile, "CGO_ENABLED=1 ", "CGO_ENABLED=0 ")(t) }, "CGO_ENABLED=1"},
 		{"runs as root", func(t *testing.T, p *project) { replace(&p.dockerfile, "USER nonroot:nonroot", "USER root")(t) }, "non-root"},
 	}
 	for _, c := range cases {
@@ -325,7 +328,8 @@ func (p *project) checkDependsOn() []string {
 
 // checkDockerfile: the hydrant image is built by a Go at least as new as
 // go.mod asks (the golang images set GOTOOLCHAIN=local, so an older one
-// fails), as a static binary, and runs as a non-root user.
+// fails), with cgo (the SQL engine, DuckDB, needs it) on a final image
+// that has glibc, and runs as a non-root user.
 func (p *project) checkDockerfile() []string {
 	if len(p.dockerfile) == 0 {
 		return nil // reported by checkFiles
@@ -348,10 +352,13 @@ func (p *project) checkDockerfile() []string {
 			out = append(out, fmt.Sprintf("Dockerfile: FROM golang:%s is older than go.mod's go %s", strings.Join(nonEmpty(got[1:]), "."), strings.Join(nonEmpty(want[1:]), ".")))
 		}
 	}
-	if !regexp.MustCompile(`(?m)^RUN .*CGO_ENABLED=0 go build`).MatchString(df) {
-		out = append(out, "Dockerfile: the binary must be built with CGO_ENABLED=0 go build (static, for the distroless image)")
+	if !regexp.MustCompile(`(?m)^RUN .*CGO_ENABLED=1 go build`).MatchString(df) {
+		out = append(out, "Dockerfile: the binary must be built with CGO_ENABLED=1 go build (the SQL engine, DuckDB, is cgo)")
 	}
 	final := finalStage(df)
+	if len(final) == 0 || !regexp.MustCompile(`^FROM\s+(?:--\S+\s+)*(\S*/)?(distroless/(cc|base)-\S+|debian:\S+|ubuntu:\S+)`).MatchString(final[0]) {
+		out = append(out, "Dockerfile: the final image must have glibc (distroless/cc, distroless/base, debian): the SQL engine is linked against it")
+	}
 	user := ""
 	for _, l := range final {
 		if f := strings.Fields(l); len(f) >= 2 && strings.EqualFold(f[0], "USER") {
