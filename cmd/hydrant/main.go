@@ -31,6 +31,7 @@ Commands:
   replay     print a stream's records from a sequence number or a time (Kinesis read path)
   streams    list a running Hydrant's streams: shards, records, write rate
   status     show each delivery's lag, last flush and errors (-watch refreshes)
+  analytics  discover STREAM: print the input schema of a stream's records, for a SQL application
   health     exit 0 when a running Hydrant is ready (for container health checks)
   version    print the version
 
@@ -69,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return streamsCmd(args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(args[1:], stdout, stderr)
+	case "analytics":
+		return analyticsCmd(args[1:], stdout, stderr)
 	case "health":
 		return healthCmd(args[1:], stdout, stderr)
 	case "version":

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/hydrant-dev/hydrant/internal/await"
 	"github.com/hydrant-dev/hydrant/internal/testnet"
 )
@@ -167,4 +169,40 @@ func TestStreamsReshardCommand(t *testing.T) {
 		t.Fatalf("restart with the config unchanged: %v, %d open shards, want the API's 6", err, len(got.Shards))
 	}
 	stop()
+}
+
+// hydrant analytics discover prints the schema of a stream's records, as
+// YAML that a SQL application's config takes.
+func TestAnalyticsDiscoverCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := hydrantBinary(t)
+	addr, _ := startServe(t, bin, putConfig)
+	body := `{"ticker":"AMZN","price":101.5,"qty":3,"at":"2026-12-05T12:00:00Z","tags":["x"]}` + "\n" +
+		`{"ticker":"MSFT","price":7,"qty":1,"at":"2026-12-05T12:00:01Z","ok":true}` + "\n"
+	resp, err := http.Post("http://"+addr+"/v1/streams/clicks/records", "application/x-ndjson", strings.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("put: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	out, err := exec.Command(bin, "analytics", "discover", "-endpoint", "http://"+addr, "clicks").Output()
+	if err != nil {
+		t.Fatalf("discover: %v", err)
+	}
+	want := "# clicks: 2 records read\nschema:\n" +
+		"  - {name: at, type: timestamp_millis}\n  - {name: price, type: double}\n  - {name: qty, type: int64}\n" +
+		"  - {name: tags, type: json}\n  - {name: ticker, type: string}\n  - {name: ok, type: boolean}\n"
+	if string(out) != want {
+		t.Fatalf("discover printed\n%s\nwant\n%s", out, want)
+	}
+	var cfg struct {
+		Schema []struct{ Name, Type string } `yaml:"schema"`
+	}
+	if err := yaml.Unmarshal(out, &cfg); err != nil || len(cfg.Schema) != 6 {
+		t.Fatalf("not YAML a config takes: %v %+v", err, cfg)
+	}
+	if err := exec.Command(bin, "analytics", "discover", "-endpoint", "http://"+addr, "nope").Run(); err == nil {
+		t.Error("an unknown stream: exit 0")
+	}
 }
