@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/buffer"
@@ -81,6 +82,43 @@ type App struct {
 	windows map[Window][]Row
 	reads   map[int]*shardRead
 	m       appMetrics
+
+	statusMu sync.Mutex
+	status   Status
+}
+
+// Status is where an application stands, for operators.
+type Status struct {
+	Name, Source, Output string
+	// Emitted is the end of the newest window emitted (zero: none yet).
+	Emitted time.Time
+	// OpenWindows and BufferedRows are what it holds, not yet emitted.
+	OpenWindows, BufferedRows int
+	LastError                 string
+	LastErrorAt               time.Time
+}
+
+// Status returns where the app stands now; safe to call while it runs.
+func (a *App) Status() Status {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	return a.status
+}
+
+// setStatus records where the app stands after a step (err: how it
+// failed).
+func (a *App) setStatus(err error) {
+	rows := 0
+	for _, r := range a.windows {
+		rows += len(r)
+	}
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	a.status.Name, a.status.Source, a.status.Output = a.cfg.Name, a.cfg.Source, a.cfg.Output
+	a.status.Emitted, a.status.OpenWindows, a.status.BufferedRows = a.state.Emitted, len(a.windows), rows
+	if err != nil {
+		a.status.LastError, a.status.LastErrorAt = err.Error(), a.now()
+	}
 }
 
 // appMetrics are the app's series (no-ops without Metrics).
@@ -152,6 +190,7 @@ func NewApp(cfg AppConfig, store *shards.Store, engine *Engine, now func() time.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, store: store, engine: engine, now: now, logger: logger.With("application", cfg.Name),
+		status: Status{Name: cfg.Name, Source: cfg.Source, Output: cfg.Output},
 		windows: map[Window][]Row{}, reads: map[int]*shardRead{}, m: newAppMetrics(cfg.Metrics, cfg.Name),
 		errs: map[errKey][]destinations.ErrorRecord{}}
 	if cfg.EventTime != "" {
@@ -182,7 +221,9 @@ func (a *App) Run(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Poll)
 	defer t.Stop()
 	for {
-		if err := a.Step(ctx); err != nil {
+		err := a.Step(ctx)
+		a.setStatus(err)
+		if err != nil {
 			var qe *QueryError
 			if errors.As(err, &qe) {
 				return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +107,26 @@ func TestAnalyticsTumblingPerTicker(t *testing.T) {
 		t.Errorf("sums per ticker %v, want %v", sums, total)
 	}
 	t.Logf("%d results over %d windows for %d trades", len(rows), len(seen)/len(tickers), 5000)
+
+	// /v1/status says where the application stands.
+	resp, err := http.Get(h.url + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var status struct {
+		Analytics []struct {
+			Name           string     `json:"name"`
+			EmittedThrough *time.Time `json:"emitted_through"`
+			LastError      string     `json:"last_error"`
+		} `json:"analytics"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
+		t.Fatal(err)
+	}
+	if len(status.Analytics) != 1 || status.Analytics[0].Name != "per-ticker" || status.Analytics[0].EmittedThrough == nil || status.Analytics[0].LastError != "" {
+		t.Errorf("/v1/status analytics: %+v", status.Analytics)
+	}
 }
 
 func readStatRows(t *testing.T, root string) []statRow {

@@ -163,6 +163,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		wg.Go(func() { d.Run(deliverCtx) })
 	}
 	for _, a := range apps {
+		board.addApp(a.app)
 		wg.Go(func() { runApp(deliverCtx, a, logger) })
 	}
 	serveErr := make(chan error, 1)

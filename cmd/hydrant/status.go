@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/analytics"
 	"github.com/hydrant-dev/hydrant/catalog"
 	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
@@ -23,6 +25,23 @@ type statusReport struct {
 	Cluster    *clusterStatus   `json:"cluster,omitempty"`
 	Streams    []streamStatus   `json:"streams"`
 	Deliveries []deliveryStatus `json:"deliveries"`
+	// Analytics are the SQL applications this node runs.
+	Analytics []analyticsStatus `json:"analytics,omitempty"`
+}
+
+// analyticsStatus is one SQL application.
+type analyticsStatus struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	Output string `json:"output"`
+	// EmittedThrough is the end of the newest window emitted (absent: none
+	// yet); LagSeconds how far it is behind the report's time.
+	EmittedThrough *time.Time `json:"emitted_through,omitempty"`
+	LagSeconds     float64    `json:"lag_seconds"`
+	OpenWindows    int        `json:"open_windows"`
+	BufferedRows   int        `json:"buffered_rows"`
+	LastError      string     `json:"last_error,omitempty"`
+	LastErrorAt    *time.Time `json:"last_error_at,omitempty"`
 }
 
 // clusterStatus is the cluster as the answering node sees it.
@@ -103,6 +122,13 @@ type statusBoard struct {
 
 	mu         sync.Mutex
 	deliveries map[string]*pipeline.Delivery
+	apps       []*analytics.App
+}
+
+func (b *statusBoard) addApp(a *analytics.App) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.apps = append(b.apps, a)
 }
 
 func (b *statusBoard) add(name string, d *pipeline.Delivery) {
@@ -130,6 +156,23 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 		if r.Cluster, owners, err = clusterReport(ctx, b.cluster, b.leaseTTL.Seconds()); err != nil {
 			return r, err
 		}
+	}
+	b.mu.Lock()
+	apps := slices.Clone(b.apps)
+	b.mu.Unlock()
+	for _, a := range apps {
+		st := a.Status()
+		as := analyticsStatus{Name: st.Name, Source: st.Source, Output: st.Output, OpenWindows: st.OpenWindows,
+			BufferedRows: st.BufferedRows, LastError: st.LastError}
+		if !st.Emitted.IsZero() {
+			at := st.Emitted.UTC()
+			as.EmittedThrough, as.LagSeconds = &at, max(now.Sub(at).Seconds(), 0)
+		}
+		if !st.LastErrorAt.IsZero() {
+			at := st.LastErrorAt.UTC()
+			as.LastErrorAt = &at
+		}
+		r.Analytics = append(r.Analytics, as)
 	}
 	for _, s := range cat.Streams() {
 		lin := s.Log.Lineage()

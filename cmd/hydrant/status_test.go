@@ -53,6 +53,9 @@ func sampleReports() (before, after statusReport) {
 	}
 	before = stream(at.Add(-2*time.Second), 1000, 5000)
 	after = stream(at, 1100, 5600)
+	emitted := at.Add(-62 * time.Second)
+	after.Analytics = []analyticsStatus{{Name: "per-page", Source: "clicks", Output: "page-views", EmittedThrough: &emitted,
+		LagSeconds: 62, OpenWindows: 1, BufferedRows: 431}}
 	after.Deliveries = []deliveryStatus{
 		{Name: "clicks-archive", Source: "clicks", LagRecords: 0, LagSeconds: 0,
 			Shards: []deliveryShard{{ShardID: "shardId-000000000000", Checkpoint: "1048675", LagRecords: 0}},

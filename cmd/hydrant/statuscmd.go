@@ -237,6 +237,9 @@ func writeStatusTable(w io.Writer, rep statusReport) {
 			d.DeliveredRecords, d.ErrorOutputRecords, lastErr)
 	}
 	tw.Flush()
+	if len(rep.Analytics) > 0 {
+		writeAnalyticsTable(w, rep)
+	}
 	if c := rep.Cluster; c != nil {
 		writeClusterTables(w, rep)
 	}
@@ -245,6 +248,29 @@ func writeStatusTable(w io.Writer, rep statusReport) {
 	} else {
 		fmt.Fprintf(w, "\nshard log: %s\n", humanBytes(rep.Store.Bytes))
 	}
+}
+
+// writeAnalyticsTable prints where each SQL application stands.
+func writeAnalyticsTable(w io.Writer, rep statusReport) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "APPLICATION\tSOURCE\tOUTPUT\tEMITTED THROUGH\tLAG\tOPEN WINDOWS\tROWS\tLAST ERROR")
+	for _, a := range rep.Analytics {
+		through, lag := "none yet", "-"
+		if a.EmittedThrough != nil {
+			through = a.EmittedThrough.Format(time.RFC3339)
+			lag = (time.Duration(a.LagSeconds * float64(time.Second))).Round(time.Second).String()
+		}
+		lastErr := "-"
+		if a.LastError != "" {
+			lastErr = a.LastError
+			if len(lastErr) > 60 {
+				lastErr = lastErr[:57] + "..."
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", a.Name, a.Source, a.Output, through, lag, a.OpenWindows, a.BufferedRows, lastErr)
+	}
+	tw.Flush()
 }
 
 // writeClusterTables prints the cluster's nodes and who delivers each
