@@ -190,7 +190,7 @@ func NewApp(cfg AppConfig, store *shards.Store, engine *Engine, now func() time.
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, store: store, engine: engine, now: now, logger: logger.With("application", cfg.Name),
-		status: Status{Name: cfg.Name, Source: cfg.Source, Output: cfg.Output},
+		status:  Status{Name: cfg.Name, Source: cfg.Source, Output: cfg.Output},
 		windows: map[Window][]Row{}, reads: map[int]*shardRead{}, m: newAppMetrics(cfg.Metrics, cfg.Name),
 		errs: map[errKey][]destinations.ErrorRecord{}}
 	if cfg.EventTime != "" {
