@@ -247,8 +247,9 @@ type QueryError struct {
 func (e *QueryError) Error() string { return fmt.Sprintf("window %v: %v", e.Window, e.Err) }
 func (e *QueryError) Unwrap() error { return e.Err }
 
-// restore reads the app's state, and finishes a window whose results were
-// being put when it stopped.
+// restore reads the app's state: where to read again, what is emitted,
+// and a window whose results were being put when it stopped (emit
+// finishes it).
 func (a *App) restore(ctx context.Context) error {
 	m, err := a.store.ListMeta(ctx, a.stateKey())
 	if err != nil {
@@ -297,6 +298,10 @@ func (a *App) Step(ctx context.Context) error {
 	return nil
 }
 
+// readPerStep bounds what one step reads of a shard, so that windows are
+// emitted as reading goes on under a load it cannot reach the tip of.
+const readPerStep = 50_000
+
 // read reads every shard of lin from where the app stands.
 func (a *App) read(ctx context.Context, lin *shards.Lineage) error {
 	now := a.now()
@@ -309,7 +314,7 @@ func (a *App) read(ctx context.Context, lin *shards.Lineage) error {
 		if r.drained {
 			continue
 		}
-		for {
+		for n := 0; n < readPerStep; {
 			res, err := a.store.Read(ctx, a.cfg.Source, sh.ID, r.next, 10000, 8<<20)
 			if err != nil {
 				return err
@@ -317,6 +322,7 @@ func (a *App) read(ctx context.Context, lin *shards.Lineage) error {
 			for _, rec := range res.Records {
 				a.add(sh.ID, rec)
 			}
+			n += len(res.Records)
 			r.next = res.Next
 			if len(res.Records) == 0 {
 				r.atTip = now // nothing more as of now
