@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -190,17 +191,24 @@ func TestAnalyticsDiscoverCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("discover: %v", err)
 	}
-	want := "# clicks: 2 records read\nschema:\n" +
-		"  - {name: at, type: timestamp_millis}\n  - {name: price, type: double}\n  - {name: qty, type: int64}\n" +
-		"  - {name: tags, type: json}\n  - {name: ticker, type: string}\n  - {name: ok, type: boolean}\n"
-	if string(out) != want {
-		t.Fatalf("discover printed\n%s\nwant\n%s", out, want)
+	// The records land on either shard, read in turn: columns come in the
+	// order first seen, so compare them as a set.
+	if !strings.HasPrefix(string(out), "# clicks: 2 records read\nschema:\n") {
+		t.Fatalf("discover printed\n%s", out)
 	}
 	var cfg struct {
 		Schema []struct{ Name, Type string } `yaml:"schema"`
 	}
-	if err := yaml.Unmarshal(out, &cfg); err != nil || len(cfg.Schema) != 6 {
-		t.Fatalf("not YAML a config takes: %v %+v", err, cfg)
+	if err := yaml.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("not YAML a config takes: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, c := range cfg.Schema {
+		got[c.Name] = c.Type
+	}
+	want := map[string]string{"at": "timestamp_millis", "price": "double", "qty": "int64", "tags": "json", "ticker": "string", "ok": "boolean"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("discovered %v, want %v\n%s", got, want, out)
 	}
 	if err := exec.Command(bin, "analytics", "discover", "-endpoint", "http://"+addr, "nope").Run(); err == nil {
 		t.Error("an unknown stream: exit 0")
