@@ -49,6 +49,9 @@ type AppConfig struct {
 	// Errors receives the records that do not fit Schema (type
 	// ErrorTypeFailed) and late ones (ErrorTypeLate); nil: they are logged.
 	Errors destinations.ErrorOutput
+	// ReferenceReload is how often the engine's reference tables are
+	// loaded from their files again (0: never).
+	ReferenceReload time.Duration
 	// Metrics are moved by the app (nil: none).
 	Metrics *metrics.Analytics
 	// Grace is how much earlier than now a record can still arrive on a
@@ -85,6 +88,7 @@ type App struct {
 
 	statusMu sync.Mutex
 	status   Status
+	reloaded time.Time // when the reference tables were last loaded
 }
 
 // Status is where an application stands, for operators.
@@ -274,6 +278,16 @@ func (a *App) Step(ctx context.Context) error {
 	src, ok := a.store.Stream(a.cfg.Source)
 	if !ok {
 		return fmt.Errorf("source stream %q is not open", a.cfg.Source)
+	}
+	if now := a.now(); a.cfg.ReferenceReload > 0 && now.Sub(a.reloaded) >= a.cfg.ReferenceReload {
+		if a.reloaded.IsZero() {
+			a.reloaded = now // loaded when the engine started
+		} else if err := a.engine.Reload(ctx); err != nil {
+			a.logger.Warn("application: reference tables not reloaded; the loaded ones stay", "error", err)
+			a.setStatus(err)
+		} else {
+			a.reloaded = now
+		}
 	}
 	if err := a.read(ctx, src.Lineage()); err != nil {
 		return err

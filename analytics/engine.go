@@ -2,6 +2,9 @@ package analytics
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/shards"
@@ -16,6 +19,31 @@ type EngineConfig struct {
 	TempDir     string
 	// Threads the engine runs a query on (0: one per core).
 	Threads int
+	// References are tables the query may join with, loaded from files
+	// (CSV, JSON lines or Parquet, by extension) at start and at each
+	// Reload: the only files the engine may read.
+	References []Reference
+}
+
+// Reference is a table loaded from a file.
+type Reference struct {
+	Name string // an SQL identifier, not source
+	Path string // .csv, .json, .jsonl, .ndjson or .parquet
+}
+
+// readFunction returns the DuckDB table function that reads path, by its
+// extension.
+func (r Reference) readFunction() (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(r.Path)); ext {
+	case ".csv":
+		return "read_csv_auto", nil
+	case ".json", ".jsonl", ".ndjson":
+		return "read_json_auto", nil
+	case ".parquet":
+		return "read_parquet", nil
+	default:
+		return "", fmt.Errorf("reference %s: %s: the file's extension says its format: .csv, .json, .jsonl, .ndjson or .parquet", r.Name, r.Path)
+	}
 }
 
 // Row is one record of a window, as the query sees it: its declared

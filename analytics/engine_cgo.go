@@ -8,8 +8,10 @@ import (
 	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,7 @@ type Engine struct {
 	connector *duckdb.Connector
 	db        *sql.DB
 	conn      *sql.Conn
+	refs      []Reference // paths made absolute
 }
 
 // NewEngine starts an in-memory DuckDB bounded by cfg.
@@ -39,8 +42,28 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		db.Close()
 		return nil, fmt.Errorf("sql engine: %w", err)
 	}
-	e := &Engine{connector: connector, db: db, conn: conn}
+	e := &Engine{connector: connector, db: db, conn: conn, refs: cfg.References}
 	var settings []string
+	if len(cfg.References) > 0 {
+		paths := make([]string, len(cfg.References))
+		for i, r := range cfg.References {
+			if !columnName.MatchString(r.Name) || strings.EqualFold(r.Name, "source") || strings.EqualFold(r.Name, "source_rows") {
+				e.Close()
+				return nil, fmt.Errorf("reference %q: a name is an SQL identifier other than source", r.Name)
+			}
+			if _, err := r.readFunction(); err != nil {
+				e.Close()
+				return nil, err
+			}
+			abs, err := filepath.Abs(r.Path)
+			if err != nil {
+				e.Close()
+				return nil, fmt.Errorf("reference %s: %w", r.Name, err)
+			}
+			e.refs[i].Path, paths[i] = abs, quote(abs)
+		}
+		settings = append(settings, "SET allowed_paths = ["+strings.Join(paths, ", ")+"]")
+	}
 	if cfg.MemoryLimit > 0 {
 		settings = append(settings, fmt.Sprintf("SET memory_limit = '%dB'", cfg.MemoryLimit))
 	}
@@ -60,7 +83,26 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 			return nil, fmt.Errorf("sql engine: %s: %w", s, err)
 		}
 	}
+	if err := e.Reload(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
+}
+
+// Reload loads the reference tables from their files again, each in one
+// statement: a file that cannot be read leaves its table as it was, and is
+// the error (retryable: the file may be back).
+func (e *Engine) Reload(ctx context.Context) error {
+	var errs []error
+	for _, r := range e.refs {
+		fn, _ := r.readFunction()
+		q := "CREATE OR REPLACE TABLE " + ident(r.Name) + " AS SELECT * FROM " + fn + "(" + quote(r.Path) + ")"
+		if _, err := e.conn.ExecContext(ctx, q); err != nil {
+			errs = append(errs, fmt.Errorf("reference %s: %w", r.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close releases the engine.

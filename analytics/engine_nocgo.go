@@ -17,3 +17,6 @@ func (*Engine) Close() error { return nil }
 func (*Engine) Run(context.Context, *Schema, Window, []Row, string) ([][]byte, error) {
 	return nil, ErrNoEngine
 }
+
+// Reload is never called: there is no Engine.
+func (*Engine) Reload(context.Context) error { return ErrNoEngine }

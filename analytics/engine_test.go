@@ -5,6 +5,8 @@ package analytics
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +131,56 @@ func TestSchemaValues(t *testing.T) {
 	} {
 		if _, err := NewSchema(cols); err == nil || !strings.Contains(err.Error(), "column") {
 			t.Errorf("NewSchema(%+v) = %v, want refused", cols, err)
+		}
+	}
+}
+
+// A reference table from a file joins the window's rows, is loaded again
+// by Reload, and is the only file a query may read.
+func TestEngineReferenceTables(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "companies.csv")
+	if err := os.WriteFile(csv, []byte("ticker,name\nAMZN,Amazon\nMSFT,Microsoft\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret.csv"), []byte("a\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(context.Background(), EngineConfig{References: []Reference{{Name: "companies", Path: csv}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s := mustSchema(t, Column{Name: "ticker", Type: "string"})
+	in := rows(t, s, at("2026-12-05T12:00:00Z"), `{"ticker":"AMZN"}`, `{"ticker":"MSFT"}`, `{"ticker":"AMZN"}`)
+	q := `SELECT c.name, count(*) AS n FROM source JOIN companies c USING (ticker) GROUP BY ALL ORDER BY c.name`
+	got, err := e.Run(context.Background(), s, Window{}, in, q)
+	if err != nil || len(got) != 2 || string(got[0]) != `{"name":"Amazon","n":2}` {
+		t.Fatalf("join: %s, %v", got, err)
+	}
+	if err := os.WriteFile(csv, []byte("ticker,name\nAMZN,Amazon.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.Run(context.Background(), s, Window{}, in, q)
+	if err != nil || len(got) != 1 || string(got[0]) != `{"name":"Amazon.com","n":2}` {
+		t.Fatalf("after reload: %s, %v", got, err)
+	}
+	os.Remove(csv)
+	if err := e.Reload(context.Background()); err == nil {
+		t.Fatal("reload of a missing file: no error")
+	}
+	if got, err := e.Run(context.Background(), s, Window{}, in, q); err != nil || len(got) != 1 {
+		t.Fatalf("a failed reload dropped the table: %s, %v", got, err)
+	}
+	if _, err := e.Run(context.Background(), s, Window{}, nil, `SELECT * FROM read_csv('`+filepath.Join(dir, "secret.csv")+`')`); err == nil {
+		t.Fatal("a query read a file beside the reference")
+	}
+	for _, bad := range []Reference{{Name: "source", Path: csv}, {Name: "x", Path: filepath.Join(dir, "a.xlsx")}} {
+		if _, err := NewEngine(context.Background(), EngineConfig{References: []Reference{bad}}); err == nil {
+			t.Errorf("reference %+v accepted", bad)
 		}
 	}
 }

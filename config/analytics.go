@@ -1,6 +1,13 @@
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var sqlIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // AnalyticsConfig is a SQL application (Kinesis Data Analytics for SQL): it
 // runs SQL over the windows of a stream's records and puts the result rows
@@ -22,6 +29,10 @@ type AnalyticsConfig struct {
 	// (name, type, path); a record that does not fit is in no window.
 	Schema []AnalyticsColumnConfig `yaml:"schema"`
 	Output AnalyticsOutputConfig   `yaml:"output"`
+	// Reference are tables the query may join with, loaded from files at
+	// start and every ReferenceReload.
+	Reference       []ReferenceConfig `yaml:"reference"`
+	ReferenceReload Duration          `yaml:"reference_reload"` // 0 (never) or 1s..24h; default 5m
 	// MemoryLimit bounds the application's SQL engine; past it, work
 	// spills to data_dir.
 	MemoryLimit Size `yaml:"memory_limit"` // 16MiB..1TiB; default 256MiB
@@ -33,6 +44,13 @@ type AnalyticsColumnConfig struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"` // string, int32, int64, float, double, boolean, timestamp_millis, timestamp_micros, date, decimal(p,s), json
 	Path string `yaml:"path"` // JSON pointer; default /<name>
+}
+
+// ReferenceConfig is a reference table: a file whose extension says its
+// format.
+type ReferenceConfig struct {
+	Name string `yaml:"name"` // an SQL identifier, the table's name in the query
+	Path string `yaml:"path"` // .csv, .json, .jsonl, .ndjson or .parquet
 }
 
 // WindowConfig groups records by arrival time: tumbling windows, sliding
@@ -58,7 +76,7 @@ type AnalyticsOutputConfig struct {
 }
 
 func (c *AnalyticsConfig) setDefaults() {
-	*c = AnalyticsConfig{MemoryLimit: 256 * MiB, Time: TimeArrival}
+	*c = AnalyticsConfig{MemoryLimit: 256 * MiB, Time: TimeArrival, ReferenceReload: Duration(5 * time.Minute)}
 }
 
 // TimeArrival is windows by arrival time.
@@ -112,6 +130,25 @@ func (c AnalyticsConfig) Validate() []FieldError {
 		errs.add("time", `must be arrival or the JSON pointer of an event time, e.g. /ts`)
 	default:
 		between(&errs, "allowed_lateness", c.AllowedLateness, 0, Duration(24*time.Hour))
+	}
+	refs := map[string]bool{}
+	for i, r := range c.Reference {
+		p := indexPath("reference", i)
+		switch {
+		case !sqlIdentifier.MatchString(r.Name) || strings.EqualFold(r.Name, "source"):
+			errs.add(p+".name", "must be an SQL identifier (a letter or _, then letters, digits or _) other than source")
+		case refs[strings.ToLower(r.Name)]:
+			errs.add(p+".name", "%q is named twice", r.Name)
+		}
+		refs[strings.ToLower(r.Name)] = true
+		switch strings.ToLower(filepath.Ext(r.Path)) {
+		case ".csv", ".json", ".jsonl", ".ndjson", ".parquet":
+		default:
+			errs.add(p+".path", "a file whose extension says its format: .csv, .json, .jsonl, .ndjson or .parquet")
+		}
+	}
+	if c.ReferenceReload != 0 {
+		between(&errs, "reference_reload", c.ReferenceReload, Duration(time.Second), Duration(24*time.Hour))
 	}
 	if c.Output.Stream == "" {
 		errs.add("output.stream", "required: the declared stream results are put into")

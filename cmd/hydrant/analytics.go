@@ -45,8 +45,12 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 		if err != nil {
 			return fail(ac.Name, err)
 		}
+		refs := make([]analytics.Reference, len(ac.Reference))
+		for i, r := range ac.Reference {
+			refs[i] = analytics.Reference{Name: r.Name, Path: r.Path}
+		}
 		engine, err := analytics.NewEngine(ctx, analytics.EngineConfig{MemoryLimit: int64(ac.MemoryLimit),
-			TempDir: filepath.Join(cfg.Storage.DataDir, "analytics", ac.Name)})
+			TempDir: filepath.Join(cfg.Storage.DataDir, "analytics", ac.Name), References: refs})
 		if err != nil {
 			return fail(ac.Name, err)
 		}
@@ -64,7 +68,8 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 		}
 		app, err := analytics.NewApp(analytics.AppConfig{Name: ac.Name, Source: ac.Source, SQL: ac.SQL, Windows: w, Schema: schema,
 			Output: ac.Output.Stream, PartitionKey: ac.Output.PartitionKey, Metrics: m, Errors: errs,
-			EventTime: ac.EventTime(), AllowedLateness: ac.AllowedLateness.Std()}, store, engine, time.Now, logger)
+			EventTime: ac.EventTime(), AllowedLateness: ac.AllowedLateness.Std(), ReferenceReload: ac.ReferenceReload.Std()},
+			store, engine, time.Now, logger)
 		if err != nil {
 			return fail(ac.Name, err)
 		}
