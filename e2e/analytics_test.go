@@ -74,13 +74,27 @@ func TestAnalyticsTumblingPerTicker(t *testing.T) {
 			if err != nil || code != 200 || res.FailedRecordCount != 0 {
 				t.Fatalf("put: %d %+v %v", code, res, err)
 			}
-			time.Sleep(100 * time.Millisecond) // the load's pace (spread over windows), not a wait for a condition
 		}
 	}
-	put(25)
-	h.kill() // windows are open, and some may be pending
+	// nextWindow waits until the application has emitted a window after
+	// the one it had emitted through, so that the trades put next land in
+	// a later window.
+	nextWindow := func() {
+		t.Helper()
+		before := emittedThrough(t, h)
+		await.Cond(t, 30*time.Second, "a window emitted", func() bool {
+			now := emittedThrough(t, h)
+			return now != nil && (before == nil || now.After(*before))
+		})
+	}
+	put(10)
+	nextWindow()
+	put(15)
+	h.kill() // the window of the last trades is open
 	h = startHydrant(t, dir, listen, analyticsConfig)
-	put(25)
+	put(10)
+	nextWindow()
+	put(15)
 
 	var rows []statRow
 	await.Cond(t, 60*time.Second, "every trade counted in the results", func() bool {
@@ -109,24 +123,42 @@ func TestAnalyticsTumblingPerTicker(t *testing.T) {
 	t.Logf("%d results over %d windows for %d trades", len(rows), len(seen)/len(tickers), 5000)
 
 	// /v1/status says where the application stands.
+	if st := analyticsStatus(t, h); len(st) != 1 || st[0].Name != "per-ticker" || st[0].EmittedThrough == nil || st[0].LastError != "" {
+		t.Errorf("/v1/status analytics: %+v", st)
+	}
+}
+
+// appStatus is an application as /v1/status shows it.
+type appStatus struct {
+	Name           string     `json:"name"`
+	EmittedThrough *time.Time `json:"emitted_through"`
+	LastError      string     `json:"last_error"`
+}
+
+func analyticsStatus(t *testing.T, h *hydrant) []appStatus {
+	t.Helper()
 	resp, err := http.Get(h.url + "/v1/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var status struct {
-		Analytics []struct {
-			Name           string     `json:"name"`
-			EmittedThrough *time.Time `json:"emitted_through"`
-			LastError      string     `json:"last_error"`
-		} `json:"analytics"`
+		Analytics []appStatus `json:"analytics"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
 		t.Fatal(err)
 	}
-	if len(status.Analytics) != 1 || status.Analytics[0].Name != "per-ticker" || status.Analytics[0].EmittedThrough == nil || status.Analytics[0].LastError != "" {
-		t.Errorf("/v1/status analytics: %+v", status.Analytics)
+	return status.Analytics
+}
+
+// emittedThrough is the end of the newest window the one application
+// emitted; nil before the first.
+func emittedThrough(t *testing.T, h *hydrant) *time.Time {
+	t.Helper()
+	if st := analyticsStatus(t, h); len(st) == 1 {
+		return st[0].EmittedThrough
 	}
+	return nil
 }
 
 func readStatRows(t *testing.T, root string) []statRow {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"slices"
@@ -112,35 +113,53 @@ func TestReshardUnderLoadKeepsKeyOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	more("5,000 records acknowledged on 8 shards")
-	// kill -9 while UpdateShardCount is under way, at moments 0, 1, 2… ms
-	// after the request is sent, flipping between 8 and 4 shards, until
-	// kills have landed both before a reshard took effect and after: the
-	// lineage after each restart is whole, and the load goes on.
+	// kill -9 while UpdateShardCount is under way, flipping between 8 and
+	// 4 shards: at the moment the request is written (the reshard has not
+	// begun, or has), or the moment the log says the stream was resharded
+	// (the lineage is stored; the answer may be on its way), until kills have landed
+	// both before a reshard took effect and after. The lineage after each
+	// restart is whole, and the load goes on.
 	var before, after int
 	for attempt := 0; attempt < 12 && (before == 0 || after == 0); attempt++ {
 		target := int32(4)
 		if len(openShards()) == 4 {
 			target = 8
 		}
+		resharded := strings.Count(readLog(t, h), `msg="stream resharded"`)
+		running, rctx := h, ctx
+		if attempt%2 == 0 {
+			rctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { running.kill() }})
+		}
 		done := make(chan error, 1)
 		go func() {
-			_, err := kin.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("orders"),
+			_, err := kin.UpdateShardCount(rctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("orders"),
 				TargetShardCount: aws.Int32(target), ScalingType: types.ScalingTypeUniformScaling},
 				func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })
 			done <- err
 		}()
-		time.Sleep(time.Duration(attempt) * time.Millisecond) // the kill's moment, not a wait for a condition
-		h.kill()
+		moment := "the request written"
+		if attempt%2 == 1 {
+			moment = "the lineage stored"
+			await.Cond(t, 30*time.Second, "the log says the stream was resharded", func() bool {
+				return strings.Count(readLog(t, h), `msg="stream resharded"`) > resharded
+			})
+			running.kill()
+		}
 		err := <-done
+		running.kill() // already, unless the request was never written
 		h = startHydrant(t, dir, listen, reshardConfig, env...)
 		checkLineage(t, kin, "orders")
-		if int32(len(openShards())) == target {
+		took := int32(len(openShards())) == target
+		if took {
 			after++
 		} else {
 			before++
 		}
-		t.Logf("kill %d ms into UpdateShardCount(%d): took effect %v (%v)", attempt, target, int32(len(openShards())) == target, err)
+		t.Logf("kill at %s of UpdateShardCount(%d): took effect %v (%v)", moment, target, took, err)
 		more(fmt.Sprintf("5,000 records acknowledged after kill %d", attempt+1))
+	}
+	if before == 0 || after == 0 {
+		t.Errorf("kills landed %d times before a reshard took effect and %d after; want both", before, after)
 	}
 	if len(openShards()) != 4 {
 		if err := updateShardCount(4); err != nil {
@@ -508,4 +527,14 @@ func readLineage(t *testing.T, kin *kinesis.Client, stream string) []reshardOrde
 		t.Errorf("GetRecords reached %d shards following ChildShards, the stream has %d", len(done), len(listAllShards(t, kin, stream)))
 	}
 	return out
+}
+
+// readLog returns what the running hydrant has logged so far.
+func readLog(t *testing.T, h *hydrant) string {
+	t.Helper()
+	b, err := os.ReadFile(h.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
