@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -42,9 +41,8 @@ func analyticsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("analytics discover", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, analyticsUsage); fs.PrintDefaults() }
-	endpoint := fs.String("endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
-	region := fs.String("region", envOr("AWS_REGION", "us-east-1"), "region the request signatures name")
-	apiKey := fs.String("api-key", os.Getenv("HYDRANT_API_KEY"), "API key that may read the stream, sent as a bearer token (env HYDRANT_API_KEY)")
+	var k kinesisFlags
+	k.register(fs, "that may read the stream")
 	sample := fs.Int("sample", 1000, "records to read at most")
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
@@ -59,7 +57,7 @@ func analyticsCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	recs, err := sampleStream(ctx, kinesisClient(*endpoint, *region, *apiKey), pos[0], *sample)
+	recs, err := sampleStream(ctx, k.client(), pos[0], *sample)
 	if err == nil && len(recs) == 0 {
 		err = fmt.Errorf("stream %s holds no records to read", pos[0])
 	}

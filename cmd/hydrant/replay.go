@@ -51,9 +51,10 @@ type replayRecord struct {
 }
 
 type replayOptions struct {
-	endpoint, region, from, shard, output, apiKey string
-	limit                                         int
-	follow                                        bool
+	kinesisFlags
+	from, shard, output string
+	limit               int
+	follow              bool
 }
 
 func replayCmd(args []string, stdout, stderr io.Writer) int {
@@ -61,9 +62,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
 	var o replayOptions
-	fs.StringVar(&o.endpoint, "endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
-	fs.StringVar(&o.region, "region", envOr("AWS_REGION", "us-east-1"), "region the request signatures name")
-	fs.StringVar(&o.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key that may read the stream, sent as a bearer token instead of a signature (env HYDRANT_API_KEY)")
+	o.register(fs, "that may read the stream")
 	fs.StringVar(&o.from, "from", "trim_horizon", "trim_horizon | latest | SEQUENCE | RFC 3339 time | duration ago (15m)")
 	fs.StringVar(&o.shard, "shard", "", "only this shard (e.g. shardId-000000000001); default all")
 	fs.IntVar(&o.limit, "limit", 0, "stop after this many records (0: no limit)")
@@ -125,7 +124,7 @@ func parseFrom(from string, now time.Time) (kinesis.GetShardIteratorInput, error
 
 // replay reads the stream's shards in turn and prints their records.
 func replay(ctx context.Context, stream string, o replayOptions, start kinesis.GetShardIteratorInput, w io.Writer) error {
-	client := kinesisClient(o.endpoint, o.region, o.apiKey)
+	client := o.client()
 	shardIDs := []string{o.shard}
 	if o.shard == "" {
 		shardIDs = nil
@@ -205,6 +204,20 @@ func printRecord(w io.Writer, enc *json.Encoder, output, shard string, r types.R
 	}
 	return enc.Encode(out)
 }
+
+// kinesisFlags are the flags of the commands that go through Hydrant's
+// Kinesis API (replay, streams reshard, analytics discover).
+type kinesisFlags struct{ endpoint, region, apiKey string }
+
+// register adds -endpoint, -region and -api-key; may says what the key
+// must be allowed, for its help.
+func (k *kinesisFlags) register(fs *flag.FlagSet, may string) {
+	fs.StringVar(&k.endpoint, "endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
+	fs.StringVar(&k.region, "region", envOr("AWS_REGION", "us-east-1"), "region the request signatures name")
+	fs.StringVar(&k.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key "+may+", sent as a bearer token instead of a signature (env HYDRANT_API_KEY)")
+}
+
+func (k kinesisFlags) client() *kinesis.Client { return kinesisClient(k.endpoint, k.region, k.apiKey) }
 
 // kinesisClient is a Kinesis client of Hydrant at endpoint: it signs with
 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY when they are set, or sends

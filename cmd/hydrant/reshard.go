@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -42,8 +41,9 @@ Flags:
 `
 
 type reshardOptions struct {
-	endpoint, region, apiKey, split, at, merge string
-	shards                                     int
+	kinesisFlags
+	split, at, merge string
+	shards           int
 }
 
 func reshardCmd(args []string, stdout, stderr io.Writer) int {
@@ -51,9 +51,7 @@ func reshardCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, reshardUsage); fs.PrintDefaults() }
 	var o reshardOptions
-	fs.StringVar(&o.endpoint, "endpoint", envOr("HYDRANT_ENDPOINT", "http://127.0.0.1:4545"), "Hydrant's address (env HYDRANT_ENDPOINT)")
-	fs.StringVar(&o.region, "region", envOr("AWS_REGION", "us-east-1"), "region the request signatures name")
-	fs.StringVar(&o.apiKey, "api-key", os.Getenv("HYDRANT_API_KEY"), "API key allowed to reshard the stream, sent as a bearer token instead of a signature (env HYDRANT_API_KEY)")
+	o.register(fs, "allowed to reshard the stream")
 	fs.IntVar(&o.shards, "shards", 0, "open shards wanted (UpdateShardCount)")
 	fs.StringVar(&o.split, "split", "", "shard to split (SplitShard)")
 	fs.StringVar(&o.at, "at", "", "with -split: the new shard's starting hash key (default: the middle of the shard's range)")
@@ -77,7 +75,7 @@ func reshardCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := reshard(ctx, kinesisClient(o.endpoint, o.region, o.apiKey), pos[0], o, stdout); err != nil {
+	if err := reshard(ctx, o.client(), pos[0], o, stdout); err != nil {
 		fmt.Fprintln(stderr, "hydrant streams reshard:", err)
 		return 1
 	}
