@@ -76,7 +76,7 @@ type App struct {
 	now    func() time.Time
 	logger *slog.Logger
 	key    jsonpointer.Pointer
-	event  []string // EventTime's tokens; nil: arrival
+	event  jsonpointer.Pointer // EventTime; zero: arrival
 	// errs are records for the error output not written yet, by type and
 	// shard.
 	errs map[errKey][]destinations.ErrorRecord
@@ -198,11 +198,11 @@ func NewApp(cfg AppConfig, store *shards.Store, engine *Engine, now func() time.
 		windows: map[Window][]Row{}, reads: map[int]*shardRead{}, m: newAppMetrics(cfg.Metrics, cfg.Name),
 		errs: map[errKey][]destinations.ErrorRecord{}}
 	if cfg.EventTime != "" {
-		toks, err := pointerTokens(cfg.EventTime)
-		if err != nil || len(toks) == 0 {
+		ptr, err := compilePointer(cfg.EventTime)
+		if err != nil || ptr.IsZero() {
 			return nil, fmt.Errorf("event time %q: a JSON pointer such as /ts", cfg.EventTime)
 		}
-		a.event = toks
+		a.event = ptr
 	}
 	if cfg.PartitionKey != "" {
 		var err error
@@ -359,7 +359,7 @@ func (a *App) add(shard int, rec shards.StoredRecord) {
 	a.m.input.Inc()
 	vals, err := a.cfg.Schema.Values(rec.Data)
 	t := rec.Arrival
-	if err == nil && a.event != nil {
+	if err == nil && !a.event.IsZero() {
 		t, err = a.eventTime(rec.Data)
 	}
 	// A record before Classified was read before a restart: what is to be
@@ -385,7 +385,7 @@ func (a *App) add(shard int, rec shards.StoredRecord) {
 		a.windows[w] = append(a.windows[w], row)
 		in++
 	}
-	if in == 0 && a.event != nil && fresh {
+	if in == 0 && !a.event.IsZero() && fresh {
 		a.m.late.Inc()
 		a.fail(ErrorTypeLate, shard, rec, fmt.Sprintf("event time %s is before %s, the end of the windows emitted, by more than allowed_lateness (%v)",
 			t.UTC().Format(time.RFC3339Nano), a.state.Emitted.UTC().Format(time.RFC3339Nano), a.cfg.AllowedLateness))
@@ -400,7 +400,7 @@ func (a *App) eventTime(rec []byte) (time.Time, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return time.Time{}, &ConversionError{Err: err}
 	}
-	v, ok := lookup(doc, a.event)
+	v, ok := a.event.Resolve(doc)
 	if !ok || v == nil {
 		return time.Time{}, &ConversionError{Column: a.cfg.EventTime, Err: errors.New("no event time")}
 	}
@@ -445,7 +445,7 @@ func (a *App) writeErrors(ctx context.Context) error {
 // have been for AllowedLateness), less AllowedLateness.
 func (a *App) watermark() time.Time {
 	now := a.now()
-	if a.event != nil {
+	if !a.event.IsZero() {
 		var wm, newest time.Time
 		idleSince := now
 		busy := false

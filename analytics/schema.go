@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
 )
 
 // Column is one column of an application's input, declared as a Parquet
@@ -66,8 +68,8 @@ func sqlType(typ string) (string, error) {
 // Schema is an application's compiled input columns.
 type Schema struct {
 	cols  []Column
-	types []string   // DuckDB types
-	paths [][]string // pointer tokens
+	types []string // DuckDB types
+	paths []jsonpointer.Pointer
 }
 
 // NewSchema compiles cols; names must be SQL identifiers, unique, and not
@@ -96,11 +98,11 @@ func NewSchema(cols []Column) (*Schema, error) {
 		if c.Path == "" {
 			c.Path = "/" + c.Name
 		}
-		toks, err := pointerTokens(c.Path)
+		ptr, err := compilePointer(c.Path)
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", c.Name, err)
 		}
-		s.cols, s.types, s.paths = append(s.cols, c), append(s.types, typ), append(s.paths, toks)
+		s.cols, s.types, s.paths = append(s.cols, c), append(s.types, typ), append(s.paths, ptr)
 	}
 	return s, nil
 }
@@ -108,22 +110,16 @@ func NewSchema(cols []Column) (*Schema, error) {
 // Columns returns the declared columns, paths filled in.
 func (s *Schema) Columns() []Column { return s.cols }
 
-// pointerTokens splits an RFC 6901 JSON pointer into its unescaped tokens.
-func pointerTokens(p string) ([]string, error) {
-	if p == "" {
-		return nil, nil
+// compilePointer compiles an RFC 6901 JSON pointer, refusing a ~ that
+// escapes nothing.
+func compilePointer(p string) (jsonpointer.Pointer, error) {
+	if p == "" || p[0] != '/' {
+		return jsonpointer.Pointer{}, fmt.Errorf("path %q: a JSON pointer starts with /", p)
 	}
-	if p[0] != '/' {
-		return nil, fmt.Errorf("path %q: a JSON pointer starts with /", p)
+	if strings.Contains(strings.ReplaceAll(strings.ReplaceAll(p, "~0", ""), "~1", ""), "~") {
+		return jsonpointer.Pointer{}, fmt.Errorf("path %q: ~ must be followed by 0 or 1", p)
 	}
-	toks := strings.Split(p[1:], "/")
-	for i, t := range toks {
-		if strings.Contains(strings.ReplaceAll(strings.ReplaceAll(t, "~0", ""), "~1", ""), "~") {
-			return nil, fmt.Errorf("path %q: ~ must be followed by 0 or 1", p)
-		}
-		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
-	}
-	return toks, nil
+	return jsonpointer.Compile(p)
 }
 
 // ConversionError is a record that does not fit the schema: its value of
@@ -151,7 +147,7 @@ func (s *Schema) Values(rec []byte) ([]any, error) {
 	}
 	out := make([]any, len(s.cols))
 	for i, c := range s.cols {
-		v, ok := lookup(doc, s.paths[i])
+		v, ok := s.paths[i].Resolve(doc)
 		if !ok || v == nil {
 			continue
 		}
@@ -162,27 +158,6 @@ func (s *Schema) Values(rec []byte) ([]any, error) {
 		out[i] = cv
 	}
 	return out, nil
-}
-
-func lookup(v any, path []string) (any, bool) {
-	for _, tok := range path {
-		switch n := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = n[tok]; !ok {
-				return nil, false
-			}
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n) || (len(tok) > 1 && tok[0] == '0') {
-				return nil, false
-			}
-			v = n[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
 }
 
 // convert returns v as a value of a column of type typ.

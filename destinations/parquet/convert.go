@@ -48,46 +48,6 @@ func decodeRecord(rec []byte) (map[string]any, *ConversionError) {
 	return obj, nil
 }
 
-// lookup follows a JSON pointer's tokens from v. It reports false when the
-// path leads nowhere: a missing key, an array index out of range, or a step
-// into a scalar.
-func lookup(v any, path []string) (any, bool) {
-	for _, tok := range path {
-		switch x := v.(type) {
-		case map[string]any:
-			next, ok := x[tok]
-			if !ok {
-				return nil, false
-			}
-			v = next
-		case []any:
-			i, ok := arrayIndex(tok, len(x))
-			if !ok {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
-}
-
-// arrayIndex parses an RFC 6901 array index: "0" or digits without a leading zero.
-func arrayIndex(tok string, n int) (int, bool) {
-	if tok == "" || len(tok) > 10 || (len(tok) > 1 && tok[0] == '0') {
-		return 0, false
-	}
-	i := 0
-	for j := 0; j < len(tok); j++ {
-		if tok[j] < '0' || tok[j] > '9' {
-			return 0, false
-		}
-		i = i*10 + int(tok[j]-'0')
-	}
-	return i, i < n
-}
-
 // add converts v, a decoded JSON value other than null, and appends it to c.
 // On error nothing is appended; the error's text is the ConversionError's reason.
 func (c *chunk) add(v any, js *jsonWriter) error {

@@ -162,7 +162,7 @@ func (e *encoder) add(rec []byte) *ConversionError {
 		e.marks[i] = c.mark()
 	}
 	for i, c := range e.chunks {
-		v, ok := lookup(obj, c.col.path)
+		v, ok := c.col.path.Resolve(obj)
 		switch {
 		case (!ok || v == nil) && c.col.required:
 			cerr = &ConversionError{Column: c.col.name, Reason: reasonMissing}

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	pq "github.com/xitongsys/parquet-go/parquet"
+
+	"github.com/hydrant-dev/hydrant/internal/jsonpointer"
 )
 
 // Column is one column of the output, as the config declares it.
@@ -62,7 +64,7 @@ type column struct {
 	name      string
 	kind      kind
 	phys      pq.Type
-	path      []string // unescaped JSON pointer tokens
+	path      jsonpointer.Pointer
 	required  bool
 	precision int // decimal only
 	scale     int // decimal only
@@ -112,11 +114,13 @@ func compileColumn(c Column) (*column, error) {
 	if path == "" {
 		path = "/" + c.Name
 	}
-	tokens, err := parsePointer(path)
-	if err != nil {
+	if err := checkPointer(path); err != nil {
 		return nil, fmt.Errorf("path %q: %w", c.Path, err)
 	}
-	cc.path = tokens
+	var err error
+	if cc.path, err = jsonpointer.Compile(path); err != nil {
+		return nil, fmt.Errorf("path %q: %w", c.Path, err)
+	}
 	return cc, nil
 }
 
@@ -198,21 +202,17 @@ func decimalWidth(p int) int {
 	return n
 }
 
-// parsePointer splits an RFC 6901 JSON pointer into unescaped tokens.
-func parsePointer(p string) ([]string, error) {
+// checkPointer checks an RFC 6901 JSON pointer's form.
+func checkPointer(p string) error {
 	if !strings.HasPrefix(p, "/") {
-		return nil, errors.New(`a JSON pointer must start with "/"`)
+		return errors.New(`a JSON pointer must start with "/"`)
 	}
-	parts := strings.Split(p[1:], "/")
-	for i, part := range parts {
-		for j := 0; j < len(part); j++ {
-			if part[j] == '~' && (j+1 == len(part) || (part[j+1] != '0' && part[j+1] != '1')) {
-				return nil, errors.New(`"~" must be followed by 0 or 1 ("~0" is "~", "~1" is "/")`)
-			}
+	for j := 0; j < len(p); j++ {
+		if p[j] == '~' && (j+1 == len(p) || (p[j+1] != '0' && p[j+1] != '1')) {
+			return errors.New(`"~" must be followed by 0 or 1 ("~0" is "~", "~1" is "/")`)
 		}
-		parts[i] = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
 	}
-	return parts, nil
+	return nil
 }
 
 // description is how errors name the column's type: "an int64", "a decimal(10,2)".

@@ -1,7 +1,6 @@
 package parquet
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -63,11 +62,13 @@ func TestNewSchemaAccepts(t *testing.T) {
 	if got := s.cols[1]; got.kind != kindDecimal || got.precision != 38 || got.scale != 0 || got.width != 16 {
 		t.Errorf("decimal compiled to %+v", got)
 	}
-	if got, want := s.cols[0].path, []string{"_private"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("default path %q, want %q", got, want)
+	// The default path is /Name; escapes are undone and an index indexes.
+	doc := map[string]any{"_private": "p", "x/y": map[string]any{"~z": []any{"d"}}}
+	if got, ok := s.cols[0].path.Resolve(doc); !ok || got != "p" {
+		t.Errorf("default path finds %v, %v; want the value of /_private", got, ok)
 	}
-	if got, want := s.cols[3].path, []string{"x/y", "~z", "0"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("path tokens %q, want %q", got, want)
+	if got, ok := s.cols[3].path.Resolve(doc); !ok || got != "d" {
+		t.Errorf("path /x~1y/~0z/0 finds %v, %v; want the value under \"x/y\", \"~z\", 0", got, ok)
 	}
 }
 

@@ -87,6 +87,48 @@ func (p Pointer) LookupString(doc []byte) (string, bool) {
 	return "", false
 }
 
+// Resolve returns the value p points at in v, a decoded JSON document
+// (maps, slices, and scalars as encoding/json decodes them); ok is false
+// when the path leads nowhere: a missing key, an array index out of range
+// or not in RFC 6901's form ("0", or digits without a leading zero), or a
+// step into a scalar.
+func (p Pointer) Resolve(v any) (any, bool) {
+	for _, tok := range p.tokens {
+		switch x := v.(type) {
+		case map[string]any:
+			next, ok := x[tok]
+			if !ok {
+				return nil, false
+			}
+			v = next
+		case []any:
+			i, ok := arrayIndex(tok, len(x))
+			if !ok {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// arrayIndex parses an RFC 6901 array index below n.
+func arrayIndex(tok string, n int) (int, bool) {
+	if tok == "" || len(tok) > 10 || (len(tok) > 1 && tok[0] == '0') {
+		return 0, false
+	}
+	i := 0
+	for j := 0; j < len(tok); j++ {
+		if tok[j] < '0' || tok[j] > '9' {
+			return 0, false
+		}
+		i = i*10 + int(tok[j]-'0')
+	}
+	return i, i < n
+}
+
 // lookupDecoded is LookupString by decoding the whole document, for
 // pointers gjson cannot express.
 func (p Pointer) lookupDecoded(doc []byte) (string, bool) {
