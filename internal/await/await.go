@@ -23,3 +23,16 @@ func Cond(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 		time.Sleep(pollInterval) // the polling interval, not a wait for an event
 	}
 }
+
+// Within polls cond until it returns true or timeout passes, and reports
+// whether it held: for a test that explains a failure itself.
+func Within(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pollInterval) // the polling interval, not a wait for an event
+	}
+	return true
+}
