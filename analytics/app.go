@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -215,9 +214,9 @@ func NewApp(cfg AppConfig, store *shards.Store, engine *Engine, now func() time.
 
 func (a *App) stateKey() string { return "analytics/" + a.cfg.Name }
 
-// Run reads, windows and emits until ctx ends. Errors of the store are
-// retried at the next poll; a query that fails stops the app (the same
-// rows fail the same way), returned.
+// Run reads, windows and emits until ctx ends. Errors of the store and of
+// the output are retried at the next poll; rows the query fails on go to
+// the error output (see runIsolating). The error is restore's.
 func (a *App) Run(ctx context.Context) error {
 	if err := a.restore(ctx); err != nil {
 		return err
@@ -227,11 +226,7 @@ func (a *App) Run(ctx context.Context) error {
 	for {
 		err := a.Step(ctx)
 		a.setStatus(err)
-		if err != nil {
-			var qe *QueryError
-			if errors.As(err, &qe) {
-				return err
-			}
+		if err != nil && ctx.Err() == nil {
 			a.logger.Warn("application: step failed; again at the next poll", "error", err)
 		}
 		select {
@@ -241,15 +236,6 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 }
-
-// QueryError is a window whose query failed: not retryable.
-type QueryError struct {
-	Window Window
-	Err    error
-}
-
-func (e *QueryError) Error() string { return fmt.Sprintf("window %v: %v", e.Window, e.Err) }
-func (e *QueryError) Unwrap() error { return e.Err }
 
 // restore reads the app's state: where to read again, what is emitted,
 // and a window whose results were being put when it stopped (emit
@@ -511,15 +497,15 @@ func (a *App) emit(ctx context.Context, w Window) error {
 	if len(rows) == 0 {
 		return a.commit(ctx, w)
 	}
-	slices.SortFunc(rows, func(x, y Row) int { // the same rows, the same order, after a restart
-		if c := x.shard - y.shard; c != 0 {
-			return c
-		}
-		return cmp.Compare(x.seq, y.seq)
-	})
-	results, err := a.engine.Run(ctx, a.cfg.Schema, w, rows, a.cfg.SQL)
+	slices.SortFunc(rows, rowOrder) // the same rows, the same order, after a restart
+	results, failed, err := a.runIsolating(ctx, w, rows)
 	if err != nil {
-		return &QueryError{Window: w, Err: err}
+		return err
+	}
+	if len(failed) > 0 {
+		if err := a.failRows(ctx, w, failed); err != nil {
+			return err
+		}
 	}
 	out, ok := a.store.Stream(a.cfg.Output)
 	if !ok {

@@ -78,12 +78,12 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 	return apps, nil
 }
 
-// runApp runs one application until ctx ends; a query that fails stops
-// it, logged.
+// runApp runs one application until ctx ends; it stops early only when
+// its state cannot be read, logged.
 func runApp(ctx context.Context, a startedApp, logger *slog.Logger) {
 	defer a.engine.Close()
 	logger.Info("application running", "application", a.name)
 	if err := a.app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		logger.Error("application stopped: its query failed", "application", a.name, "error", err)
+		logger.Error("application stopped", "application", a.name, "error", err)
 	}
 }
