@@ -28,8 +28,10 @@ type AppConfig struct {
 	Source  string
 	SQL     string
 	Windows Windows
-	Schema  *Schema
-	Output  string
+	// Schema is the input's columns; nil: inferred from the source's
+	// records when the app first reads some (see inferSchema).
+	Schema *Schema
+	Output string
 	// PartitionKey is the result column whose value is each output
 	// record's partition key ("": the row's text, so equal rows land
 	// together).
@@ -165,6 +167,8 @@ type appState struct {
 	// counted (in an emitted window, or late) already.
 	Classified map[string]shards.Sequence `json:"classified,omitempty"`
 	Pending    *pendingWindow             `json:"pending,omitempty"`
+	// Schema is the columns inferred for an app with no declared schema.
+	Schema []Column `json:"schema,omitempty"`
 }
 
 // pendingWindow is a window whose results were being put: the output's
@@ -216,7 +220,8 @@ func (a *App) stateKey() string { return "analytics/" + a.cfg.Name }
 
 // Run reads, windows and emits until ctx ends. Errors of the store and of
 // the output are retried at the next poll; rows the query fails on go to
-// the error output (see runIsolating). The error is restore's.
+// the error output (see runIsolating). The error is restore's, or
+// ErrQueryOverSchema.
 func (a *App) Run(ctx context.Context) error {
 	if err := a.restore(ctx); err != nil {
 		return err
@@ -226,6 +231,9 @@ func (a *App) Run(ctx context.Context) error {
 	for {
 		err := a.Step(ctx)
 		a.setStatus(err)
+		if errors.Is(err, ErrQueryOverSchema) {
+			return err
+		}
 		if err != nil && ctx.Err() == nil {
 			a.logger.Warn("application: step failed; again at the next poll", "error", err)
 		}
@@ -256,6 +264,13 @@ func (a *App) restore(ctx context.Context) error {
 	if a.state.Classified == nil {
 		a.state.Classified = map[string]shards.Sequence{}
 	}
+	if a.cfg.Schema == nil && len(a.state.Schema) > 0 {
+		s, err := NewSchema(a.state.Schema)
+		if err != nil {
+			return fmt.Errorf("application %s: its inferred schema: %w", a.cfg.Name, err)
+		}
+		a.cfg.Schema = s
+	}
 	return nil
 }
 
@@ -273,6 +288,11 @@ func (a *App) Step(ctx context.Context) error {
 			a.setStatus(err)
 		} else {
 			a.reloaded = now
+		}
+	}
+	if a.cfg.Schema == nil {
+		if err := a.inferSchema(ctx, src.Lineage()); err != nil || a.cfg.Schema == nil {
+			return err
 		}
 	}
 	if err := a.read(ctx, src.Lineage()); err != nil {

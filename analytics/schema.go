@@ -17,11 +17,11 @@ import (
 // schema declares it: a name, a type, and the JSON pointer of its value in
 // each record (default /name).
 type Column struct {
-	Name string
+	Name string `json:"name"`
 	// Type is string, int32, int64, float, double, boolean,
 	// timestamp_millis, timestamp_micros, date, decimal(p,s) or json.
-	Type string
-	Path string
+	Type string `json:"type"`
+	Path string `json:"path,omitempty"`
 }
 
 var (

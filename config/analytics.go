@@ -26,9 +26,11 @@ type AnalyticsConfig struct {
 	Time            string   `yaml:"time"`
 	AllowedLateness Duration `yaml:"allowed_lateness"` // with an event time: 0..24h
 	// Schema is the input's columns, as a Parquet schema declares them
-	// (name, type, path); a record that does not fit is in no window.
-	Schema []AnalyticsColumnConfig `yaml:"schema"`
-	Output AnalyticsOutputConfig   `yaml:"output"`
+	// (name, type, path), or auto: inferred from the source's first
+	// records when the application first starts, then kept. A record that
+	// does not fit is in no window.
+	Schema AnalyticsSchema       `yaml:"schema"`
+	Output AnalyticsOutputConfig `yaml:"output"`
 	// Reference are tables the query may join with, loaded from files at
 	// start and every ReferenceReload.
 	Reference       []ReferenceConfig `yaml:"reference"`
@@ -36,6 +38,13 @@ type AnalyticsConfig struct {
 	// MemoryLimit bounds the application's SQL engine; past it, work
 	// spills to data_dir.
 	MemoryLimit Size `yaml:"memory_limit"` // 16MiB..1TiB; default 256MiB
+}
+
+// AnalyticsSchema is an application's input columns: the word auto, or a
+// list.
+type AnalyticsSchema struct {
+	Auto bool
+	List []AnalyticsColumnConfig
 }
 
 // AnalyticsColumnConfig is one input column: where its value is in each
@@ -98,10 +107,10 @@ func (c AnalyticsConfig) Validate() []FieldError {
 	if c.SQL == "" {
 		errs.add("sql", "required: a query over table source")
 	}
-	if len(c.Schema) == 0 {
-		errs.add("schema", "required: the input's columns, e.g. [{name: ticker, type: string}]")
+	if len(c.Schema.List) == 0 && !c.Schema.Auto {
+		errs.add("schema", "required: auto, or the input's columns, e.g. [{name: ticker, type: string}]")
 	}
-	for i, col := range c.Schema {
+	for i, col := range c.Schema.List {
 		if col.Name == "" {
 			errs.add(indexPath("schema", i)+".name", "required")
 		}

@@ -423,3 +423,17 @@ func (c *PostgresColumns) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 	d.decode(n, reflect.ValueOf(&c.List).Elem(), path)
 }
+
+// decodeNode reads an application's schema: the word auto, or a list of
+// columns.
+func (c *AnalyticsSchema) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.Value == "auto" {
+		c.Auto = true
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, "must be auto or a list of {name, type, path}, got %s", describe(n))
+		return
+	}
+	d.decode(n, reflect.ValueOf(&c.List).Elem(), path)
+}

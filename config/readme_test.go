@@ -148,6 +148,10 @@ func modelKeys(t reflect.Type, prefix string, out map[string]bool) {
 		modelKeys(reflect.TypeOf(PostgresColumnConfig{}), prefix, out)
 		return
 	}
+	if t == reflect.TypeOf(AnalyticsSchema{}) { // auto, or a list of columns
+		modelKeys(reflect.TypeOf(AnalyticsColumnConfig{}), prefix, out)
+		return
+	}
 	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "" || name == "-" || !f.IsExported() {

@@ -38,7 +38,7 @@ analytics:
     window: {tumbling: 2s}
     time: /ts
     allowed_lateness: 1s
-    schema: [{name: sensor, type: string}, {name: value, type: int64}]
+    schema: auto
     output: {stream: sensor-stats, partition_key: sensor}
 `
 
@@ -54,7 +54,8 @@ type reading struct {
 // allowed_lateness land in the windows of their time; readings put after
 // their windows were emitted go to the error output as analytics-late,
 // every one of them and nothing else; the results are exactly the
-// aggregation of the others by their event time.
+// aggregation of the others by their event time. The application's
+// columns are inferred from the first readings (schema: auto).
 func TestAnalyticsEventTimeLateRecords(t *testing.T) {
 	dir, listen := t.TempDir(), freeAddr(t)
 	h := startHydrant(t, dir, listen, analyticsEventConfig)

@@ -24,7 +24,8 @@ type startedApp struct {
 // newApps builds the config's SQL applications: each its own engine,
 // bounded by its memory_limit and spilling under data_dir/analytics/NAME.
 // Its query is run once over no rows first, so that a query that cannot
-// run refuses the start instead of the first window.
+// run refuses the start instead of the first window (with schema: auto,
+// once the columns are inferred).
 func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *metrics.Analytics, logger *slog.Logger) ([]startedApp, error) {
 	if len(cfg.Analytics) > 0 && cfg.Storage.NATS != nil {
 		return nil, errors.New("analytics: SQL applications do not run on a cluster (storage.nats) yet: each node would run every application")
@@ -37,13 +38,16 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 		return nil, fmt.Errorf("analytics %s: %w", name, err)
 	}
 	for _, ac := range cfg.Analytics {
-		cols := make([]analytics.Column, len(ac.Schema))
-		for i, c := range ac.Schema {
-			cols[i] = analytics.Column{Name: c.Name, Type: c.Type, Path: c.Path}
-		}
-		schema, err := analytics.NewSchema(cols)
-		if err != nil {
-			return fail(ac.Name, err)
+		var schema *analytics.Schema // schema: auto: inferred once the source has records
+		if !ac.Schema.Auto {
+			cols := make([]analytics.Column, len(ac.Schema.List))
+			for i, c := range ac.Schema.List {
+				cols[i] = analytics.Column{Name: c.Name, Type: c.Type, Path: c.Path}
+			}
+			var err error
+			if schema, err = analytics.NewSchema(cols); err != nil {
+				return fail(ac.Name, err)
+			}
 		}
 		refs := make([]analytics.Reference, len(ac.Reference))
 		for i, r := range ac.Reference {
@@ -55,8 +59,10 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 			return fail(ac.Name, err)
 		}
 		apps = append(apps, startedApp{engine: engine, name: ac.Name})
-		if _, err := engine.Run(ctx, schema, analytics.Window{}, nil, ac.SQL); err != nil {
-			return fail(ac.Name, fmt.Errorf("sql: %w", err))
+		if schema != nil {
+			if _, err := engine.Run(ctx, schema, analytics.Window{}, nil, ac.SQL); err != nil {
+				return fail(ac.Name, fmt.Errorf("sql: %w", err))
+			}
 		}
 		w := analytics.Windows{Size: ac.Window.Tumbling.Std()}
 		if s := ac.Window.Sliding; s != nil {
