@@ -29,6 +29,9 @@ type EngineConfig struct {
 type Reference struct {
 	Name string // an SQL identifier, not source
 	Path string // .csv, .json, .jsonl, .ndjson or .parquet
+	// Fetch, when set, brings the file at Path up to date before each
+	// load (a copy of an object in S3).
+	Fetch Fetcher
 }
 
 // readFunction returns the DuckDB table function that reads path, by its

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -90,12 +91,21 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	return e, nil
 }
 
-// Reload loads the reference tables from their files again, each in one
-// statement: a file that cannot be read leaves its table as it was, and is
-// the error (retryable: the file may be back).
+// Reload loads the reference tables from their files again (fetched
+// first, for those with a Fetcher), each in one statement: a file that
+// cannot be read or fetched leaves its table as it was, and is the error
+// (retryable: the file may be back).
 func (e *Engine) Reload(ctx context.Context) error {
 	var errs []error
 	for _, r := range e.refs {
+		if r.Fetch != nil {
+			if err := r.Fetch.Fetch(ctx, r.Path); err != nil {
+				errs = append(errs, fmt.Errorf("reference %s: %w", r.Name, err))
+				if _, statErr := os.Stat(r.Path); statErr != nil {
+					continue // no copy yet: nothing to load
+				}
+			}
+		}
 		fn, _ := r.readFunction()
 		q := "CREATE OR REPLACE TABLE " + ident(r.Name) + " AS SELECT * FROM " + fn + "(" + quote(r.Path) + ")"
 		if _, err := e.conn.ExecContext(ctx, q); err != nil {

@@ -55,11 +55,25 @@ type AnalyticsColumnConfig struct {
 	Path string `yaml:"path"` // JSON pointer; default /<name>
 }
 
-// ReferenceConfig is a reference table: a file whose extension says its
-// format.
+// ReferenceConfig is a reference table: a file, or an object in S3, whose
+// extension says its format.
 type ReferenceConfig struct {
 	Name string `yaml:"name"` // an SQL identifier, the table's name in the query
-	Path string `yaml:"path"` // .csv, .json, .jsonl, .ndjson or .parquet
+	// Path is a local file, or s3://bucket/key with S3 (copied under
+	// data_dir at each load when it changed).
+	Path string              `yaml:"path"` // .csv, .json, .jsonl, .ndjson or .parquet
+	S3   *S3ConnectionConfig `yaml:"s3"`   // with an s3:// path
+}
+
+// S3Location returns the bucket and key of an s3:// path (ok false for a
+// local file).
+func (r ReferenceConfig) S3Location() (bucket, key string, ok bool) {
+	rest, ok := strings.CutPrefix(r.Path, "s3://")
+	if !ok {
+		return "", "", false
+	}
+	bucket, key, _ = strings.Cut(rest, "/")
+	return bucket, key, true
 }
 
 // WindowConfig groups records by arrival time: tumbling windows, sliding
@@ -150,6 +164,15 @@ func (c AnalyticsConfig) Validate() []FieldError {
 			errs.add(p+".name", "%q is named twice", r.Name)
 		}
 		refs[strings.ToLower(r.Name)] = true
+		bucket, key, isS3 := r.S3Location()
+		switch {
+		case isS3 && (bucket == "" || key == ""):
+			errs.add(p+".path", "s3://bucket/key: a bucket and a key")
+		case isS3 && (r.S3 == nil || r.S3.Endpoint == ""):
+			errs.add(p+".s3.endpoint", "required with an s3:// path: the S3-compatible service, e.g. http://minio:9000")
+		case !isS3 && r.S3 != nil:
+			errs.add(p+".s3", "only with an s3://bucket/key path")
+		}
 		switch strings.ToLower(filepath.Ext(r.Path)) {
 		case ".csv", ".json", ".jsonl", ".ndjson", ".parquet":
 		default:

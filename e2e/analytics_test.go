@@ -22,7 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/jackc/pgx/v5"
+	miniogo "github.com/minio/minio-go/v7"
 
+	"github.com/hydrant-dev/hydrant/e2e/minio"
 	"github.com/hydrant-dev/hydrant/e2e/postgres"
 	"github.com/hydrant-dev/hydrant/internal/await"
 )
@@ -30,8 +32,8 @@ import (
 // analyticsConfig is the README's three canonical Kinesis Data Analytics
 // examples over one stream of trades: a continuous filter, a tumbling
 // window count and average per ticker, and a sliding window aggregate per
-// sector joined with a reference table; each output stream is delivered
-// to files and to Postgres.
+// sector joined with a reference table (an object in S3); each output
+// stream is delivered to files and to Postgres.
 const analyticsConfig = `
 server: {listen: "{{LISTEN}}"}
 storage: {data_dir: "{{DIR}}/data"}
@@ -70,7 +72,10 @@ analytics:
       GROUP BY c.sector, s.window_start
     window: {sliding: {size: 4s, every: 2s}}
     schema: [{name: ticker, type: string}, {name: volume, type: int64}]
-    reference: [{name: companies, path: "{{DIR}}/companies.csv"}]
+    reference:
+      - name: companies
+        path: s3://refdata/companies.csv
+        s3: {endpoint: "${S3_ENDPOINT}", access_key_id: "${S3_ACCESS_KEY}", secret_access_key: "${S3_SECRET_KEY}"}
     output: {stream: sector-stats, partition_key: sector}
 deliveries:
 {{DELIVERIES}}`
@@ -119,13 +124,16 @@ type trade struct {
 // GetRecords, arrival times and all), each once.
 func TestAnalyticsCanonicalExamples(t *testing.T) {
 	pg := postgres.Start(t)
-	dir, listen := t.TempDir(), freeAddr(t)
-	if err := os.WriteFile(filepath.Join(dir, "companies.csv"), []byte(analyticsCompanies), 0o644); err != nil {
+	s3 := minio.Start(t)
+	s3.CreateBucket(t, "refdata")
+	if _, err := s3.Client.PutObject(context.Background(), "refdata", "companies.csv", strings.NewReader(analyticsCompanies),
+		int64(len(analyticsCompanies)), miniogo.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	env := "PG_DSN=" + pg.DSN
+	dir, listen := t.TempDir(), freeAddr(t)
+	env := []string{"PG_DSN=" + pg.DSN, "S3_ENDPOINT=" + s3.Endpoint, "S3_ACCESS_KEY=" + s3.AccessKey, "S3_SECRET_KEY=" + s3.SecretKey}
 	cfg := analyticsYAML()
-	h := startHydrant(t, dir, listen, cfg, env)
+	h := startHydrant(t, dir, listen, cfg, env...)
 	url := h.url
 
 	tickers := []string{"AMZN", "MSFT", "GOOG", "AAPL", "NVDA", "ZZZZ"}
@@ -189,7 +197,7 @@ func TestAnalyticsCanonicalExamples(t *testing.T) {
 	emitted("every application emits a window")
 	emitted("every application emits another window")
 	h.kill() // producers are putting: every application has a window open
-	h = startHydrant(t, dir, listen, cfg, env)
+	h = startHydrant(t, dir, listen, cfg, env...)
 	emitted("every application emits a window after the restart")
 	emitted("and another")
 	close(stop)
@@ -207,7 +215,7 @@ func TestAnalyticsCanonicalExamples(t *testing.T) {
 	t.Logf("%d trades acknowledged, %d stored", len(acked), len(stored))
 	mu.Unlock()
 
-	want := expectedResults(t, filepath.Join(dir, "companies.csv"), stored)
+	want := expectedResults(analyticsCompanies, stored)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, pg.DSN)
 	if err != nil {
@@ -407,14 +415,9 @@ func normalize(t *testing.T, stream string, rows []map[string]any) []string {
 // expectedResults computes each example's rows from the stored trades, as
 // the README says the applications do: windows aligned on the epoch by
 // arrival time.
-func expectedResults(t *testing.T, companiesPath string, trades map[int64]storedTrade) map[string][]string {
-	t.Helper()
-	b, err := os.ReadFile(companiesPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+func expectedResults(companies string, trades map[int64]storedTrade) map[string][]string {
 	sector := map[string]string{}
-	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for i, line := range strings.Split(strings.TrimSpace(companies), "\n") {
 		if f := strings.Split(line, ","); i > 0 {
 			sector[f[0]] = f[1]
 		}

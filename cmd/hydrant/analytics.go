@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hydrant-dev/hydrant/analytics"
 	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 )
@@ -49,9 +51,9 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 				return fail(ac.Name, err)
 			}
 		}
-		refs := make([]analytics.Reference, len(ac.Reference))
-		for i, r := range ac.Reference {
-			refs[i] = analytics.Reference{Name: r.Name, Path: r.Path}
+		refs, err := references(cfg.Storage.DataDir, ac)
+		if err != nil {
+			return fail(ac.Name, err)
 		}
 		engine, err := analytics.NewEngine(ctx, analytics.EngineConfig{MemoryLimit: int64(ac.MemoryLimit),
 			TempDir: filepath.Join(cfg.Storage.DataDir, "analytics", ac.Name), References: refs})
@@ -92,4 +94,26 @@ func runApp(ctx context.Context, a startedApp, logger *slog.Logger) {
 	if err := a.app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("application stopped", "application", a.name, "error", err)
 	}
+}
+
+// references returns an application's reference tables: files, and
+// objects in S3 copied to data_dir/analytics-reference/NAME/ before each
+// load.
+func references(dataDir string, ac config.AnalyticsConfig) ([]analytics.Reference, error) {
+	refs := make([]analytics.Reference, len(ac.Reference))
+	for i, r := range ac.Reference {
+		refs[i] = analytics.Reference{Name: r.Name, Path: r.Path}
+		bucket, key, ok := r.S3Location()
+		if !ok {
+			continue
+		}
+		store, err := s3.New(s3.Config{Endpoint: r.S3.Endpoint, Region: r.S3.Region, Bucket: bucket,
+			AccessKeyID: r.S3.AccessKeyID, SecretAccessKey: r.S3.SecretAccessKey})
+		if err != nil {
+			return nil, fmt.Errorf("reference %s: %w", r.Name, err)
+		}
+		refs[i].Path = filepath.Join(dataDir, "analytics-reference", ac.Name, r.Name+strings.ToLower(filepath.Ext(key)))
+		refs[i].Fetch = &analytics.S3Fetcher{Client: store.Client(), Bucket: bucket, Key: key}
+	}
+	return refs, nil
 }
