@@ -68,8 +68,7 @@ const (
 	ErrorTypeLate   = "analytics-late"
 )
 
-// App runs one application over a store. Run it once; not safe for
-// concurrent use.
+// App runs one application over a store. Not safe for concurrent use.
 type App struct {
 	cfg    AppConfig
 	store  *shards.Store
@@ -83,6 +82,7 @@ type App struct {
 	errs map[errKey][]destinations.ErrorRecord
 
 	state   appState
+	rev     uint64 // of the state as last read or written
 	windows map[Window][]Row
 	reads   map[int]*shardRead
 	m       appMetrics
@@ -101,6 +101,9 @@ type Status struct {
 	OpenWindows, BufferedRows int
 	LastError                 string
 	LastErrorAt               time.Time
+	// Running is whether Run is running (on a cluster, whether this node
+	// holds the application's lease).
+	Running bool
 }
 
 // Status returns where the app stands now; safe to call while it runs.
@@ -124,6 +127,12 @@ func (a *App) setStatus(err error) {
 	if err != nil {
 		a.status.LastError, a.status.LastErrorAt = err.Error(), a.now()
 	}
+}
+
+func (a *App) setRunning(on bool) {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	a.status.Running = on
 }
 
 // appMetrics are the app's series (no-ops without Metrics).
@@ -220,9 +229,14 @@ func (a *App) stateKey() string { return "analytics/" + a.cfg.Name }
 
 // Run reads, windows and emits until ctx ends. Errors of the store and of
 // the output are retried at the next poll; rows the query fails on go to
-// the error output (see runIsolating). The error is restore's, or
-// ErrQueryOverSchema.
+// the error output (see runIsolating). The error is restore's,
+// ErrQueryOverSchema, or shards.ErrMetaChanged: another runner of the app
+// (on a cluster, after this one lost its lease) saved its state since
+// this one read it, and this one must stop. Run may be called again once
+// it returns: it starts from the stored state.
 func (a *App) Run(ctx context.Context) error {
+	a.setRunning(true)
+	defer a.setRunning(false)
 	if err := a.restore(ctx); err != nil {
 		return err
 	}
@@ -231,7 +245,7 @@ func (a *App) Run(ctx context.Context) error {
 	for {
 		err := a.Step(ctx)
 		a.setStatus(err)
-		if errors.Is(err, ErrQueryOverSchema) {
+		if errors.Is(err, ErrQueryOverSchema) || errors.Is(err, shards.ErrMetaChanged) {
 			return err
 		}
 		if err != nil && ctx.Err() == nil {
@@ -249,11 +263,13 @@ func (a *App) Run(ctx context.Context) error {
 // and a window whose results were being put when it stopped (emit
 // finishes it).
 func (a *App) restore(ctx context.Context) error {
-	m, err := a.store.ListMeta(ctx, a.stateKey())
+	a.state, a.windows, a.reads, a.errs = appState{}, map[Window][]Row{}, map[int]*shardRead{}, map[errKey][]destinations.ErrorRecord{}
+	v, rev, err := a.store.GetMeta(ctx, a.stateKey())
 	if err != nil {
 		return err
 	}
-	if v, ok := m[a.stateKey()]; ok {
+	a.rev = rev
+	if v != nil {
 		if err := json.Unmarshal(v, &a.state); err != nil {
 			return fmt.Errorf("application %s: its state: %w", a.cfg.Name, err)
 		}
@@ -658,7 +674,12 @@ func (a *App) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.store.PutMeta(ctx, a.stateKey(), bytes.Clone(v))
+	rev, err := a.store.SwapMeta(ctx, a.stateKey(), v, a.rev)
+	if err != nil {
+		return err
+	}
+	a.rev = rev
+	return nil
 }
 
 func latest(a, b time.Time) time.Time {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -296,4 +297,33 @@ func readErrorDocs(t *testing.T, dir string) []string {
 		return nil
 	})
 	return out
+}
+
+// Two runners of one application (a node that lost its lease and its
+// successor): once the successor has saved the state, the first cannot
+// overwrite it; it gets shards.ErrMetaChanged and stops.
+func TestAppStateIsFenced(t *testing.T) {
+	e := newAppEnv(t)
+	first := e.app()
+	second := e.app() // read the same state
+	e.put("AMZN", 1)
+	e.clock = e.clock.Add(12 * time.Second)
+	if err := second.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.put("AMZN", 2)
+	e.clock = e.clock.Add(12 * time.Second)
+	if err := first.Step(e.ctx); !errors.Is(err, shards.ErrMetaChanged) {
+		t.Fatalf("the first runner's save after the second's: %v, want ErrMetaChanged", err)
+	}
+	// Restored, it goes on from the state the second saved.
+	if err := first.restore(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Step(e.ctx); err != nil {
+		t.Fatalf("after restoring: %v", err)
+	}
+	if out := e.output(); len(out) != 2 {
+		t.Fatalf("output %v: want one result per window", out)
+	}
 }

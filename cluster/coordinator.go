@@ -31,10 +31,12 @@ type Member struct {
 	Leases   int       // leases it holds
 }
 
-// LeaseInfo describes one lease in the leases bucket.
+// LeaseInfo describes one lease in the leases bucket: of a delivery's
+// shard, or of an application (Application set; Delivery "", Shard 0).
 type LeaseInfo struct {
-	Delivery   string
-	Shard      int
+	Delivery    string
+	Shard       int
+	Application string
 	Holder     string    // holder's instance id
 	HolderName string    // holder's node name
 	Revision   uint64    // the key's current revision: it changes at every renewal
@@ -229,7 +231,22 @@ func (c *Coordinator) Acquire(ctx context.Context, delivery string, shard int) (
 	if shard < 0 {
 		return nil, fmt.Errorf("cluster: delivery %q: shard %d must not be negative", delivery, shard)
 	}
-	key := leaseKey(delivery, shard)
+	return c.acquire(ctx, leaseKey(delivery, shard), delivery, shard)
+}
+
+// AcquireApplication is Acquire for a SQL application, which runs on one
+// node at a time: its lease is one more key to share among the nodes, and
+// moves like a shard's on node loss, yield and leave. Its holder must stop
+// the application at once when Lost closes.
+func (c *Coordinator) AcquireApplication(ctx context.Context, name string) (*Lease, error) {
+	if !validDelivery(name) {
+		return nil, fmt.Errorf("cluster: application %q: must be 1 to %d of [a-zA-Z0-9_.-]", name, maxDeliveryLen)
+	}
+	return c.acquire(ctx, appLeaseKey(name), "analytics:"+name, 0)
+}
+
+// acquire waits for the lease on key; delivery and shard name it in logs.
+func (c *Coordinator) acquire(ctx context.Context, key, delivery string, shard int) (*Lease, error) {
 	w := &want{key: key, delivery: delivery, shard: shard, ready: make(chan *Lease, 1)}
 	c.mu.Lock()
 	switch {
@@ -318,7 +335,8 @@ func (c *Coordinator) Members(ctx context.Context) ([]Member, error) {
 	return out, nil
 }
 
-// Leases reads every lease in the leases bucket, sorted by delivery and shard.
+// Leases reads every lease in the leases bucket, sorted by application (the
+// deliveries' first), delivery and shard.
 func (c *Coordinator) Leases(ctx context.Context) ([]LeaseInfo, error) {
 	entries, err := snapshot(ctx, c.leases)
 	if err != nil {
@@ -326,16 +344,20 @@ func (c *Coordinator) Leases(ctx context.Context) ([]LeaseInfo, error) {
 	}
 	out := make([]LeaseInfo, 0, len(entries))
 	for _, e := range entries {
-		delivery, shard, ok := parseLeaseKey(e.Key())
+		name, shard, app, ok := parseLeaseKey(e.Key())
 		var rec leaseRecord
 		if !ok || json.Unmarshal(e.Value(), &rec) != nil {
 			continue
 		}
-		out = append(out, LeaseInfo{Delivery: delivery, Shard: shard, Holder: rec.Instance, HolderName: rec.Name,
-			Revision: e.Revision(), Acquired: rec.Acquired, Renewed: e.Created()})
+		info := LeaseInfo{Delivery: name, Shard: shard, Holder: rec.Instance, HolderName: rec.Name,
+			Revision: e.Revision(), Acquired: rec.Acquired, Renewed: e.Created()}
+		if app {
+			info.Delivery, info.Application = "", name
+		}
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b LeaseInfo) int {
-		return cmp.Or(cmp.Compare(a.Delivery, b.Delivery), cmp.Compare(a.Shard, b.Shard))
+		return cmp.Or(cmp.Compare(a.Application, b.Application), cmp.Compare(a.Delivery, b.Delivery), cmp.Compare(a.Shard, b.Shard))
 	})
 	return out, nil
 }

@@ -36,8 +36,28 @@ func leaseKey(delivery string, shard int) string {
 	return escapeName(delivery) + "." + strconv.Itoa(shard)
 }
 
-// parseLeaseKey reverses leaseKey; ok is false for a key it did not make.
-func parseLeaseKey(key string) (delivery string, shard int, ok bool) {
+// appKeyPrefix starts an application's lease key, "_a<escaped name>.0":
+// no escaped delivery name starts so ("_" is escaped as "__", "." as
+// "_d"), so an application and a delivery of the same name hold different
+// keys.
+const appKeyPrefix = "_a"
+
+// appLeaseKey is the lease bucket's key of an application.
+func appLeaseKey(name string) string { return appKeyPrefix + leaseKey(name, 0) }
+
+// parseLeaseKey reverses leaseKey and appLeaseKey (app true); ok is false
+// for a key neither made.
+func parseLeaseKey(key string) (name string, shard int, app, ok bool) {
+	if rest, isApp := strings.CutPrefix(key, appKeyPrefix); isApp {
+		name, shard, ok = parseDeliveryKey(rest)
+		return name, shard, true, ok && shard == 0
+	}
+	name, shard, ok = parseDeliveryKey(key)
+	return name, shard, false, ok
+}
+
+// parseDeliveryKey reverses leaseKey.
+func parseDeliveryKey(key string) (delivery string, shard int, ok bool) {
 	i := strings.IndexByte(key, '.')
 	if i < 0 || strings.IndexByte(key[i+1:], '.') >= 0 {
 		return "", 0, false

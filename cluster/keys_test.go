@@ -28,17 +28,28 @@ func TestLeaseKeyRoundTrip(t *testing.T) {
 			if !keyValid(key) {
 				t.Fatalf("%q is not a valid KV key", key)
 			}
-			delivery, shard, ok := parseLeaseKey(key)
-			if !ok || delivery != tt.delivery || shard != tt.shard {
-				t.Fatalf("parseLeaseKey(%q) = %q, %d, %v", key, delivery, shard, ok)
+			delivery, shard, app, ok := parseLeaseKey(key)
+			if !ok || app || delivery != tt.delivery || shard != tt.shard {
+				t.Fatalf("parseLeaseKey(%q) = %q, %d, %v, %v", key, delivery, shard, app, ok)
+			}
+			// The application of the same name holds another key.
+			if tt.shard == 0 {
+				akey := appLeaseKey(tt.delivery)
+				if akey == key || !keyValid(akey) {
+					t.Fatalf("appLeaseKey(%q) = %q", tt.delivery, akey)
+				}
+				name, _, app, ok := parseLeaseKey(akey)
+				if !ok || !app || name != tt.delivery {
+					t.Fatalf("parseLeaseKey(%q) = %q, %v, %v", akey, name, app, ok)
+				}
 			}
 		})
 	}
 }
 
 func TestParseLeaseKeyRejects(t *testing.T) {
-	for _, key := range []string{"", "orders", "orders.", ".1", "orders.-1", "orders.01", "orders.x", "a.b.1", "a_x.1", "a_.1", strings.Repeat("x", 65) + ".1"} {
-		if d, s, ok := parseLeaseKey(key); ok {
+	for _, key := range []string{"", "orders", "orders.", ".1", "orders.-1", "orders.01", "orders.x", "a.b.1", "a_x.1", "a_.1", strings.Repeat("x", 65) + ".1", "_aorders.1", "_a.0"} {
+		if d, s, _, ok := parseLeaseKey(key); ok {
 			t.Errorf("parseLeaseKey(%q) = %q, %d, true; want false", key, d, s)
 		}
 	}

@@ -92,3 +92,40 @@ func (s *Store) DeleteCheckpoints(ctx context.Context, delivery string, shards i
 	}
 	return nil
 }
+
+// ErrMetaChanged is SwapMeta's error when the key is not at the revision
+// the write expected: someone else wrote it since it was read.
+var ErrMetaChanged = errors.New("changed since it was read")
+
+// GetMeta returns key's value and revision (nil and 0 when absent).
+func (s *Store) GetMeta(ctx context.Context, key string) ([]byte, uint64, error) {
+	v, rev, err := s.meta.Get(ctx, key)
+	if errors.Is(err, errKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("catalog %s: %w", key, err)
+	}
+	return v, rev, nil
+}
+
+// SwapMeta writes key only if it is still at revision last (0: only if it
+// is absent), and returns its new revision: a writer that lost its claim
+// on a key (a lease that moved) cannot overwrite its successor's value.
+// ErrMetaChanged otherwise.
+func (s *Store) SwapMeta(ctx context.Context, key string, value []byte, last uint64) (uint64, error) {
+	var rev uint64
+	var err error
+	if last == 0 {
+		rev, err = s.meta.Create(ctx, key, value)
+	} else {
+		rev, err = s.meta.Update(ctx, key, value, last)
+	}
+	if casConflict(err) {
+		return 0, fmt.Errorf("catalog %s: %w", key, ErrMetaChanged)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catalog %s: %w", key, err)
+	}
+	return rev, nil
+}

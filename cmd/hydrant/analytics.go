@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hydrant-dev/hydrant/analytics"
+	"github.com/hydrant-dev/hydrant/cluster"
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
 	"github.com/hydrant-dev/hydrant/metrics"
@@ -29,9 +30,6 @@ type startedApp struct {
 // run refuses the start instead of the first window (with schema: auto,
 // once the columns are inferred).
 func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *metrics.Analytics, logger *slog.Logger) ([]startedApp, error) {
-	if len(cfg.Analytics) > 0 && cfg.Storage.NATS != nil {
-		return nil, errors.New("analytics: SQL applications do not run on a cluster (storage.nats) yet: each node would run every application")
-	}
 	var apps []startedApp
 	fail := func(name string, err error) ([]startedApp, error) {
 		for _, a := range apps {
@@ -87,12 +85,56 @@ func newApps(ctx context.Context, cfg *config.Config, store *shards.Store, m *me
 }
 
 // runApp runs one application until ctx ends; it stops early only when
-// its state cannot be read, logged.
-func runApp(ctx context.Context, a startedApp, logger *slog.Logger) {
+// its state cannot be read, logged. On a cluster (coord not nil) it runs
+// while this node holds the application's lease: the nodes share the
+// applications as they share shards, and one moves when its node is lost
+// (at most a lease TTL later) or yields it.
+func runApp(ctx context.Context, a startedApp, coord *cluster.Coordinator, logger *slog.Logger) {
 	defer a.engine.Close()
-	logger.Info("application running", "application", a.name)
-	if err := a.app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		logger.Error("application stopped", "application", a.name, "error", err)
+	logger = logger.With("application", a.name)
+	if coord == nil {
+		logger.Info("application running")
+		if err := a.app.Run(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("application stopped", "error", err)
+		}
+		return
+	}
+	for ctx.Err() == nil {
+		lease, err := coord.AcquireApplication(ctx, a.name)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, cluster.ErrClosed) {
+				logger.Error("application stopped: its lease cannot be acquired", "error", err)
+			}
+			return
+		}
+		logger.Info("application running on this node, which holds its lease", "revision", lease.Revision())
+		runCtx, stop := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lease.Lost(): // stop at once: another node may take it a TTL/4 later
+			case <-lease.Yield():
+			case <-runCtx.Done():
+			}
+			stop()
+		}()
+		err = a.app.Run(runCtx)
+		stop()
+		lease.Release(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, analytics.ErrQueryOverSchema):
+			logger.Error("application stopped", "error", err)
+			return
+		case err != nil:
+			logger.Warn("application stopped on this node; it runs again where its lease is next held", "error", err)
+			select { // not at once: what failed may be this node's
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		default:
+			logger.Info("application stopped on this node: its lease was yielded or lost")
+		}
 	}
 }
 

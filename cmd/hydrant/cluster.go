@@ -34,7 +34,8 @@ type clusterView interface {
 }
 
 // clusterReport reads the cluster's members and leases: the status's
-// cluster section, and each delivery shard's owner by "delivery/shard".
+// cluster section, and each delivery shard's owner by "delivery/shard"
+// (each application's by appOwnerKey).
 func clusterReport(ctx context.Context, view clusterView, ttlSeconds float64) (*clusterStatus, map[string]string, error) {
 	members, err := view.Members(ctx)
 	if err != nil {
@@ -50,6 +51,10 @@ func clusterReport(ctx context.Context, view clusterView, ttlSeconds float64) (*
 	owners := map[string]string{}
 	for _, l := range leases {
 		held[l.Holder]++
+		if l.Application != "" {
+			owners[appOwnerKey(l.Application)] = l.HolderName
+			continue
+		}
 		owners[ownerKey(l.Delivery, l.Shard)] = l.HolderName
 	}
 	for _, m := range members {
@@ -63,6 +68,10 @@ func clusterReport(ctx context.Context, view clusterView, ttlSeconds float64) (*
 }
 
 func ownerKey(delivery string, shard int) string { return delivery + "/" + strconv.Itoa(shard) }
+
+// appOwnerKey is an application's key among the owners clusterReport
+// returns (no delivery name holds a colon).
+func appOwnerKey(name string) string { return "app:" + name }
 
 // natsStore is the shard log's connection to an external NATS cluster
 // (nil: the embedded server).

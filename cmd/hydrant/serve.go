@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	}
 	for _, a := range apps {
 		board.addApp(a.app)
-		wg.Go(func() { runApp(deliverCtx, a, logger) })
+		wg.Go(func() { runApp(deliverCtx, a, coord, logger) })
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- serveListener(httpSrv, ln) }()

@@ -42,6 +42,10 @@ type analyticsStatus struct {
 	BufferedRows   int        `json:"buffered_rows"`
 	LastError      string     `json:"last_error,omitempty"`
 	LastErrorAt    *time.Time `json:"last_error_at,omitempty"`
+	// Running is whether the answering node runs it now; Owner, on a
+	// cluster, the node holding its lease ("" while nobody does).
+	Running bool   `json:"running"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // clusterStatus is the cluster as the answering node sees it.
@@ -163,7 +167,7 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 	for _, a := range apps {
 		st := a.Status()
 		as := analyticsStatus{Name: st.Name, Source: st.Source, Output: st.Output, OpenWindows: st.OpenWindows,
-			BufferedRows: st.BufferedRows, LastError: st.LastError}
+			BufferedRows: st.BufferedRows, LastError: st.LastError, Running: st.Running, Owner: owners[appOwnerKey(st.Name)]}
 		if !st.Emitted.IsZero() {
 			at := st.Emitted.UTC()
 			as.EmittedThrough, as.LagSeconds = &at, max(now.Sub(at).Seconds(), 0)

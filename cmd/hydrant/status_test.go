@@ -55,7 +55,7 @@ func sampleReports() (before, after statusReport) {
 	after = stream(at, 1100, 5600)
 	emitted := at.Add(-62 * time.Second)
 	after.Analytics = []analyticsStatus{{Name: "per-page", Source: "clicks", Output: "page-views", EmittedThrough: &emitted,
-		LagSeconds: 62, OpenWindows: 1, BufferedRows: 431}}
+		LagSeconds: 62, OpenWindows: 1, BufferedRows: 431, Running: true}}
 	after.Deliveries = []deliveryStatus{
 		{Name: "clicks-archive", Source: "clicks", LagRecords: 0, LagSeconds: 0,
 			Shards: []deliveryShard{{ShardID: "shardId-000000000000", Checkpoint: "1048675", LagRecords: 0}},
@@ -105,6 +105,7 @@ func TestClusterStatusGolden(t *testing.T) {
 		deliveryShard{ShardID: "shardId-000000000001", Checkpoint: "2097252", Owner: owner("n2")})
 	rep.Deliveries[0].Shards[0].Owner = owner("n1")
 	rep.Deliveries[1].Shards[0].Owner = owner("")
+	rep.Analytics[0].Running, rep.Analytics[0].Owner = false, "n2" // runs on the other node
 	var text bytes.Buffer
 	writeStatusTable(&text, rep)
 	golden(t, "status-cluster.golden", text.Bytes())

@@ -254,8 +254,17 @@ func writeStatusTable(w io.Writer, rep statusReport) {
 func writeAnalyticsTable(w io.Writer, rep statusReport) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APPLICATION\tSOURCE\tOUTPUT\tEMITTED THROUGH\tLAG\tOPEN WINDOWS\tROWS\tLAST ERROR")
+	fmt.Fprintln(tw, "APPLICATION\tSOURCE\tOUTPUT\tRUNS ON\tEMITTED THROUGH\tLAG\tOPEN WINDOWS\tROWS\tLAST ERROR")
 	for _, a := range rep.Analytics {
+		runsOn := "this node"
+		switch {
+		case rep.Cluster != nil && a.Owner == "":
+			runsOn = "nobody yet"
+		case rep.Cluster != nil && !a.Running:
+			runsOn = a.Owner
+		case rep.Cluster == nil && !a.Running:
+			runsOn = "stopped"
+		}
 		through, lag := "none yet", "-"
 		if a.EmittedThrough != nil {
 			through = a.EmittedThrough.Format(time.RFC3339)
@@ -268,7 +277,7 @@ func writeAnalyticsTable(w io.Writer, rep statusReport) {
 				lastErr = lastErr[:57] + "..."
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", a.Name, a.Source, a.Output, through, lag, a.OpenWindows, a.BufferedRows, lastErr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", a.Name, a.Source, a.Output, runsOn, through, lag, a.OpenWindows, a.BufferedRows, lastErr)
 	}
 	tw.Flush()
 }
