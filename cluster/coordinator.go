@@ -37,11 +37,11 @@ type LeaseInfo struct {
 	Delivery    string
 	Shard       int
 	Application string
-	Holder     string    // holder's instance id
-	HolderName string    // holder's node name
-	Revision   uint64    // the key's current revision: it changes at every renewal
-	Acquired   time.Time // when the holder created the key (its own clock)
-	Renewed    time.Time // when the key was last written (the server's clock)
+	Holder      string    // holder's instance id
+	HolderName  string    // holder's node name
+	Revision    uint64    // the key's current revision: it changes at every renewal
+	Acquired    time.Time // when the holder created the key (its own clock)
+	Renewed     time.Time // when the key was last written (the server's clock)
 }
 
 // memberRecord is the value of a key in the nodes bucket.
