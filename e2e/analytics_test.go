@@ -247,6 +247,8 @@ type appStatus struct {
 	Name           string     `json:"name"`
 	EmittedThrough *time.Time `json:"emitted_through"`
 	LastError      string     `json:"last_error"`
+	Running        bool       `json:"running"`
+	Owner          string     `json:"owner"`
 }
 
 // analyticsStatus returns the applications /v1/status shows, by name
