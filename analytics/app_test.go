@@ -210,14 +210,7 @@ func TestAppFinishesAPendingWindowOnce(t *testing.T) {
 // analytics-late, and one without an event time as analytics-failed.
 func TestAppEventTimeAndLateRecords(t *testing.T) {
 	e := newAppEnv(t)
-	fs, err := file.New(filepath.Join(e.dir, "errors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	errs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: "errors/!{firehose:error-output-type}/"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	errs := newErrorOutput(t, filepath.Join(e.dir, "errors"))
 	m := metrics.NewAnalytics(prometheus.NewRegistry())
 	s := mustSchema(t, Column{Name: "ticker", Type: "string"}, Column{Name: "price", Type: "int64"})
 	a, err := NewApp(AppConfig{Name: "by-event", Source: "trades", Output: "per-ticker", Schema: s, Windows: Windows{Size: 10 * time.Second},
@@ -273,6 +266,21 @@ func TestAppEventTimeAndLateRecords(t *testing.T) {
 	if out := e.output(); len(out) != 3 || !strings.Contains(strings.Join(out, ""), `"w":"12:00:10"`) {
 		t.Fatalf("after a quiet minute: %v", out)
 	}
+}
+
+// newErrorOutput is an error output writing Firehose's error documents
+// under dir, by error type.
+func newErrorOutput(t *testing.T, dir string) destinations.ErrorOutput {
+	t.Helper()
+	fs, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: "errors/!{firehose:error-output-type}/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return errs
 }
 
 // readErrorDocs returns the raw records of the error documents under dir.

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hydrant-dev/hydrant/destinations"
-	"github.com/hydrant-dev/hydrant/destinations/file"
 	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -36,14 +34,7 @@ func TestAppRowsTheQueryFailsOn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newAppEnv(t)
-			fs, err := file.New(filepath.Join(e.dir, "errors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			errs, err := destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: "errors/!{firehose:error-output-type}/"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			errs := newErrorOutput(t, filepath.Join(e.dir, "errors"))
 			m := metrics.NewAnalytics(prometheus.NewRegistry())
 			s := mustSchema(t, Column{Name: "ticker", Type: "string"}, Column{Name: "price", Type: "int64"})
 			a, err := NewApp(AppConfig{Name: "failing", Source: "trades", Output: "per-ticker", Schema: s, Windows: Windows{Size: 10 * time.Second},

@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,36 +81,7 @@ func TestAnalyticsOnAClusterMovesOnNodeLoss(t *testing.T) {
 	}
 
 	// Producers put through the node that stays.
-	tickers := []string{"AMZN", "MSFT", "GOOG", "AAPL"}
-	var (
-		mu   sync.Mutex
-		ids  int64
-		stop = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	for range 2 {
-		wg.Go(func() {
-			tick := time.NewTicker(20 * time.Millisecond) // pacing
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				var body bytes.Buffer
-				mu.Lock()
-				first := ids + 1
-				ids += 20
-				mu.Unlock()
-				for i := range int64(20) {
-					id := first + i
-					json.NewEncoder(&body).Encode(trade{ID: id, Ticker: tickers[id%4], Price: 100 + id%50, Volume: 1 + id%10})
-				}
-				putRecords(http.DefaultClient, nodes[other].url, "trades", body.Bytes())
-			}
-		})
-	}
+	trades := startTrades(nodes[other].url, 2, []string{"AMZN", "MSFT", "GOOG", "AAPL"})
 	emittedOn := func(n string) *time.Time { return analyticsStatus(t, nodes[n])["per-ticker"].EmittedThrough }
 	await.Cond(t, 60*time.Second, "a window emitted on "+first, func() bool { return emittedOn(first) != nil })
 	before := *emittedOn(first)
@@ -131,8 +98,7 @@ func TestAnalyticsOnAClusterMovesOnNodeLoss(t *testing.T) {
 		e := emittedOn(other)
 		return e != nil && e.After(moved)
 	})
-	close(stop)
-	wg.Wait()
+	trades.stop()
 
 	kin := kinesis.New(kinesis.Options{BaseEndpoint: aws.String(nodes[other].url), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("any", "any", "")})

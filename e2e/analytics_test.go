@@ -136,48 +136,7 @@ func TestAnalyticsCanonicalExamples(t *testing.T) {
 	h := startHydrant(t, dir, listen, cfg, env...)
 	url := h.url
 
-	tickers := []string{"AMZN", "MSFT", "GOOG", "AAPL", "NVDA", "ZZZZ"}
-	var (
-		mu    sync.Mutex
-		acked = map[int64]bool{}
-		ids   int64
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
-	)
-	for p := range 4 {
-		wg.Go(func() {
-			tick := time.NewTicker(20 * time.Millisecond) // pacing, about 10,000 trades a second in all
-			defer tick.Stop()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				var body bytes.Buffer
-				mu.Lock()
-				first := ids + 1
-				ids += 50
-				mu.Unlock()
-				for i := range int64(50) {
-					id := first + i
-					tr := trade{ID: id, Ticker: tickers[(int(id)*7+p)%len(tickers)], Price: 10000 + (id*37)%5000, Volume: 1 + (id*7919)%1000}
-					json.NewEncoder(&body).Encode(tr)
-				}
-				code, res, err := putRecords(http.DefaultClient, url, "trades", body.Bytes())
-				if err != nil || code != http.StatusOK {
-					continue // the process is down; unacknowledged trades are owed nothing
-				}
-				mu.Lock()
-				for i, r := range res.Records {
-					if r.ErrorCode == "" {
-						acked[first+int64(i)] = true
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
+	trades := startTrades(url, 4, []string{"AMZN", "MSFT", "GOOG", "AAPL", "NVDA", "ZZZZ"})
 	// emitted waits until every application has emitted a window ending
 	// after the newest each had emitted when called.
 	emitted := func(what string) {
@@ -200,20 +159,17 @@ func TestAnalyticsCanonicalExamples(t *testing.T) {
 	h = startHydrant(t, dir, listen, cfg, env...)
 	emitted("every application emits a window after the restart")
 	emitted("and another")
-	close(stop)
-	wg.Wait()
+	acked := trades.stop()
 
 	kin := kinesis.New(kinesis.Options{BaseEndpoint: aws.String(h.url), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("any", "any", "")})
 	stored := readTrades(t, kin)
-	mu.Lock()
 	for id := range acked {
 		if _, ok := stored[id]; !ok {
 			t.Errorf("trade %d was acknowledged and is not in the stream", id)
 		}
 	}
 	t.Logf("%d trades acknowledged, %d stored", len(acked), len(stored))
-	mu.Unlock()
 
 	want := expectedResults(analyticsCompanies, stored)
 	ctx := context.Background()
@@ -240,6 +196,62 @@ func TestAnalyticsCanonicalExamples(t *testing.T) {
 		}
 		t.Logf("%s: %d rows, identical in the stream, the files and Postgres", o.stream, len(w))
 	}
+}
+
+// tradeLoad is producers putting trades, 50 a put, each put every 20 ms
+// (about 2,500 trades a second a producer).
+type tradeLoad struct {
+	mu    sync.Mutex
+	ids   int64
+	acked map[int64]bool
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startTrades starts n producers putting trades to url's stream trades;
+// puts that fail (the process is down) are owed nothing.
+func startTrades(url string, n int, tickers []string) *tradeLoad {
+	l := &tradeLoad{acked: map[int64]bool{}, done: make(chan struct{})}
+	for range n {
+		l.wg.Go(func() {
+			tick := time.NewTicker(20 * time.Millisecond) // pacing
+			defer tick.Stop()
+			for {
+				select {
+				case <-l.done:
+					return
+				case <-tick.C:
+				}
+				var body bytes.Buffer
+				l.mu.Lock()
+				first := l.ids + 1
+				l.ids += 50
+				l.mu.Unlock()
+				for id := first; id < first+50; id++ {
+					json.NewEncoder(&body).Encode(trade{ID: id, Ticker: tickers[(id*7)%int64(len(tickers))], Price: 10000 + (id*37)%5000, Volume: 1 + (id*7919)%1000})
+				}
+				code, res, err := putRecords(http.DefaultClient, url, "trades", body.Bytes())
+				if err != nil || code != http.StatusOK {
+					continue
+				}
+				l.mu.Lock()
+				for i, r := range res.Records {
+					if r.ErrorCode == "" {
+						l.acked[first+int64(i)] = true
+					}
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+	return l
+}
+
+// stop stops the producers and returns the ids of the trades acknowledged.
+func (l *tradeLoad) stop() map[int64]bool {
+	close(l.done)
+	l.wg.Wait()
+	return l.acked
 }
 
 // appStatus is an application as /v1/status shows it.
