@@ -27,21 +27,9 @@ func (s *Server) authorizePut(w http.ResponseWriter, r *http.Request, name strin
 	}
 	var raw []byte
 	if auth.Signed(r) {
-		if r.ContentLength > int64(s.limits.MaxRequestSize) {
-			return &auth.Error{Status: http.StatusRequestEntityTooLarge, Code: "RequestEntityTooLarge",
-				Message: fmt.Sprintf("the body is %d bytes; the limit is %d", r.ContentLength, s.limits.MaxRequestSize)}
+		if e := readSignedBody(w, r, int64(s.limits.MaxRequestSize), &raw); e != nil {
+			return e
 		}
-		var err error
-		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.limits.MaxRequestSize)))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return &auth.Error{Status: http.StatusRequestEntityTooLarge, Code: "RequestEntityTooLarge",
-					Message: fmt.Sprintf("the body is over the limit of %d bytes", s.limits.MaxRequestSize)}
-			}
-			return &auth.Error{Status: http.StatusBadRequest, Code: "InvalidArgumentException", Message: "reading the body: " + err.Error()}
-		}
-		r.Body = io.NopCloser(bytes.NewReader(raw))
 	}
 	p, e := s.auth.Authenticate(r, raw, auth.FamilyNative)
 	if e != nil {
@@ -54,6 +42,27 @@ func (s *Server) authorizePut(w http.ResponseWriter, r *http.Request, name strin
 	if !p.Allowed(action, resource) {
 		return auth.AccessDenied(p, action, resource, auth.FamilyNative)
 	}
+	return nil
+}
+
+// readSignedBody reads r's body, at most limit bytes, into *raw for its
+// signature, and gives r a body that reads it again.
+func readSignedBody(w http.ResponseWriter, r *http.Request, limit int64, raw *[]byte) *auth.Error {
+	if r.ContentLength > limit {
+		return &auth.Error{Status: http.StatusRequestEntityTooLarge, Code: "RequestEntityTooLarge",
+			Message: fmt.Sprintf("the body is %d bytes; the limit is %d", r.ContentLength, limit)}
+	}
+	var err error
+	*raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &auth.Error{Status: http.StatusRequestEntityTooLarge, Code: "RequestEntityTooLarge",
+				Message: fmt.Sprintf("the body is over the limit of %d bytes", limit)}
+		}
+		return &auth.Error{Status: http.StatusBadRequest, Code: "InvalidArgumentException", Message: "reading the body: " + err.Error()}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(*raw))
 	return nil
 }
 
@@ -76,6 +85,13 @@ func writeAuthError(w http.ResponseWriter, e *auth.Error) {
 // with a as the one decision of every API. A nil or open a serves
 // everyone. Requests through it have no body to sign but an empty one.
 func RequireAction(a *auth.Authenticator, action string, h http.Handler) http.Handler {
+	return RequireActionBody(a, action, 0, h)
+}
+
+// RequireActionBody is RequireAction for requests with a body of at most
+// maxBody bytes: a SigV4-signed one has its body read here, whole, since
+// the signature covers it (413 past maxBody), and h reads it from memory.
+func RequireActionBody(a *auth.Authenticator, action string, maxBody int64, h http.Handler) http.Handler {
 	if !a.Required() {
 		return h
 	}
@@ -84,7 +100,14 @@ func RequireAction(a *auth.Authenticator, action string, h http.Handler) http.Ha
 			writeAuthError(w, e)
 			return
 		}
-		p, e := a.Authenticate(r, nil, auth.FamilyNative)
+		var body []byte
+		if maxBody > 0 && auth.Signed(r) {
+			if e := readSignedBody(w, r, maxBody, &body); e != nil {
+				writeAuthError(w, e)
+				return
+			}
+		}
+		p, e := a.Authenticate(r, body, auth.FamilyNative)
 		if e != nil {
 			writeAuthError(w, e)
 			return

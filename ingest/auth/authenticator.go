@@ -47,9 +47,9 @@ func (p *Policy) denies(action, resource string) bool {
 
 // allowsARN applies an API key's streams/actions scope to an action on an
 // ARN: puts need put, reads (Get*, List*, Describe*, SubscribeToShard, and
-// Hydrant's status and metrics) need read, anything else admin. Account-wide
-// resources ("*") are matched as the stream name "", which only the glob
-// "*" matches.
+// Hydrant's status, metrics and SQL queries) need read, anything else
+// admin. Account-wide resources ("*") are matched as the stream name "",
+// which only the glob "*" matches.
 func (k *apiKey) allowsARN(action, resource string) bool {
 	_, name, _ := strings.Cut(action, ":")
 	var want Action
@@ -57,7 +57,7 @@ func (k *apiKey) allowsARN(action, resource string) bool {
 	case name == "PutRecord" || name == "PutRecords" || name == "PutRecordBatch":
 		want = ActionPut
 	case strings.HasPrefix(name, "Get") || strings.HasPrefix(name, "List") ||
-		strings.HasPrefix(name, "Describe") || name == "SubscribeToShard":
+		strings.HasPrefix(name, "Describe") || name == "SubscribeToShard" || strings.EqualFold(action, ActionQuery):
 		want = ActionRead
 	default:
 		want = ActionAdmin

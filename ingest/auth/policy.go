@@ -155,17 +155,21 @@ func validAction(a string) error {
 const (
 	ActionGetStatus  = "hydrant:GetStatus"  // GET /v1/status (resource "*")
 	ActionGetMetrics = "hydrant:GetMetrics" // GET /metrics (resource "*")
+	// ActionQuery is POST /v1/sql (resource "*"): a query may read the
+	// records of every stream, as kinesis:GetRecords on all of them.
+	ActionQuery = "hydrant:Query"
 )
 
 // DataPlanePolicy is the policy of a credential configured without one:
 // every Kinesis and Firehose action that puts, reads, lists or describes,
-// and Hydrant's status and metrics, on every resource; no control-plane
-// action (create, delete, change).
+// and Hydrant's status, metrics and SQL queries (which read no more than
+// kinesis:GetRecords does), on every resource; no control-plane action
+// (create, delete, change).
 func DataPlanePolicy() *Policy {
 	return &Policy{statements: []Statement{{Effect: Allow, Resources: []string{"*"}, Actions: []string{
 		"kinesis:putrecord", "kinesis:putrecords", "firehose:putrecord", "firehose:putrecordbatch",
 		"kinesis:get*", "kinesis:list*", "kinesis:describe*", "kinesis:subscribetoshard",
 		"firehose:list*", "firehose:describe*",
-		strings.ToLower(ActionGetStatus), strings.ToLower(ActionGetMetrics),
+		strings.ToLower(ActionGetStatus), strings.ToLower(ActionGetMetrics), strings.ToLower(ActionQuery),
 	}}}}
 }

@@ -176,6 +176,8 @@ func TestPrincipalAllowed(t *testing.T) {
 		{"put key cannot delete", put, "kinesis:DeleteStream", clicksARN, false},
 		{"read key reads", read, "kinesis:GetRecords", ordersARN, true},
 		{"read * sees status", read, ActionGetStatus, "*", true},
+		{"read * queries", read, ActionQuery, "*", true},
+		{"put key cannot query", put, ActionQuery, "*", false},
 		{"read key cannot put", read, "kinesis:PutRecord", ordersARN, false},
 		{"anonymous may do anything", nil, "kinesis:DeleteStream", ordersARN, true},
 	}
@@ -191,7 +193,7 @@ func TestPrincipalAllowed(t *testing.T) {
 func TestDataPlanePolicy(t *testing.T) {
 	p := DataPlanePolicy()
 	for _, a := range []string{"kinesis:PutRecords", "kinesis:GetRecords", "kinesis:ListShards", "firehose:PutRecordBatch",
-		"firehose:DescribeDeliveryStream", ActionGetStatus, ActionGetMetrics} {
+		"firehose:DescribeDeliveryStream", ActionGetStatus, ActionGetMetrics, ActionQuery} {
 		if !p.Allowed(a, clicksARN) {
 			t.Errorf("data plane policy refuses %s", a)
 		}
