@@ -32,6 +32,7 @@ Commands:
   streams    list a running Hydrant's streams: shards, records, write rate
   status     show each delivery's lag, last flush and errors (-watch refreshes)
   analytics  discover STREAM: print the input schema of a stream's records, for a SQL application
+  sql        run SQL over the records a running Hydrant keeps: SELECT … FROM stream('NAME', from => '1h')
   health     exit 0 when a running Hydrant is ready (for container health checks)
   version    print the version
 
@@ -72,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return statusCmd(args[1:], stdout, stderr)
 	case "analytics":
 		return analyticsCmd(args[1:], stdout, stderr)
+	case "sql":
+		return sqlCmd(args[1:], os.Stdin, stdout, stderr)
 	case "health":
 		return healthCmd(args[1:], stdout, stderr)
 	case "version":

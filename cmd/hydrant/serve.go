@@ -143,8 +143,12 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	if cfg.Metrics.Public {
 		metricsAuth = nil
 	}
+	sqlRoute, err := newSQLRoute(cfg, store, authn, logger)
+	if err != nil {
+		return err
+	}
 	ops := withMetrics(srv.Handler(), ingest.RequireAction(metricsAuth, auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
-		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)))
+		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)), sqlRoute)
 	ops = ingest.NewInFlight(int64(cfg.Server.MaxInFlightBytes), int(cfg.Server.MaxRequestSize)).Wrap(ops)
 	httpSrv, ln, err := listen(cfg.Server, ops, authn, logger)
 	if err != nil {
@@ -383,12 +387,13 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 	return pd, nil
 }
 
-// withMetrics serves Prometheus metrics (metrics) at GET /metrics and the
-// status report at GET /v1/status beside h.
-func withMetrics(h, metrics, status http.Handler) http.Handler {
+// withMetrics serves Prometheus metrics (metrics) at GET /metrics, the
+// status report at GET /v1/status and ad-hoc SQL at POST /v1/sql beside h.
+func withMetrics(h, metrics, status, sql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.Handle("GET /v1/status", status)
+	mux.Handle("POST /v1/sql", sql)
 	mux.Handle("/", h)
 	return mux
 }
