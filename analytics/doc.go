@@ -14,7 +14,11 @@
 // A restart that finds a window pending computes it again from the same
 // rows in the same order and puts only the results not found after those
 // last messages (an identical record counts once). The state is one value
-// in the store's catalog bucket, analytics/<name>.
+// in the store's catalog bucket, analytics/<name>, written with a
+// compare-and-set so that a runner that lost its cluster lease cannot
+// overwrite its successor's. Rows the query fails on go to the error
+// output (found by halving the window); an app without a declared schema
+// infers one from its source's first records and keeps it in its state.
 //
 // The parts:
 //
@@ -38,4 +42,8 @@
 //     directory), and a query can read no file, reach no network, install
 //     no extension and change no setting: it sees only what Hydrant loads.
 //     A build without cgo has no engine: NewEngine returns ErrNoEngine.
+//     Reference tables are files, or S3 objects a Fetcher copies first.
+//   - Querier: ad-hoc SQL (hydrant sql, POST /v1/sql) over a stream's
+//     retained records through the table function stream('name', from =>
+//     '1h', to => …), each query on a sandboxed engine of its own.
 package analytics

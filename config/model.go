@@ -122,7 +122,7 @@ type AuthConfig struct {
 // resources. An explicit deny wins; what no statement allows is denied.
 type PolicyStatementConfig struct {
 	Effect    string   `yaml:"effect"`    // allow | deny
-	Actions   []string `yaml:"actions"`   // e.g. kinesis:PutRecords, firehose:PutRecord*, hydrant:GetStatus, *
+	Actions   []string `yaml:"actions"`   // e.g. kinesis:PutRecords, firehose:PutRecord*, hydrant:GetStatus, hydrant:Query, *
 	Resources []string `yaml:"resources"` // ARN globs, e.g. arn:aws:kinesis:*:*:stream/clicks-*, or *
 }
 
@@ -131,7 +131,7 @@ type AWSCredentialConfig struct {
 	AccessKeyID     string `yaml:"access_key_id"`
 	SecretAccessKey string `yaml:"secret_access_key"`
 	// Policies name server.auth.policies entries; without any, the key may
-	// use the data plane (put, read, list, describe, status, metrics) on
+	// use the data plane (put, read, list, describe, status, metrics, SQL queries) on
 	// every stream and no control-plane action (create, delete, change).
 	Policies []string `yaml:"policies"`
 }
