@@ -174,9 +174,13 @@ func (s *Store) reshard(ctx context.Context, stream, op string, change func(*Lin
 	if !ok {
 		return fmt.Errorf("%w: stream %q is not open", errShardNotFound, stream)
 	}
-	if !st.resharding.TryLock() {
+	if !st.reshardBusy.CompareAndSwap(false, true) {
 		return fmt.Errorf("stream %q: %w", stream, ErrReshardInProgress)
 	}
+	defer st.reshardBusy.Store(false)
+	// Waits for a refresh of the lineage in progress (not a reshard: one
+	// at a time, above), which holds it for a moment.
+	st.resharding.Lock()
 	defer st.resharding.Unlock()
 	st.updating.Store(true)
 	defer st.updating.Store(false)

@@ -273,11 +273,32 @@ func TestReshardInProgressRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.resharding.Lock() // as a reshard under way holds it
+	st.reshardBusy.Store(true) // as a reshard under way sets it
 	if err := s.UpdateShardCount(ctx, "busy", 4, false); !errors.Is(err, ErrReshardInProgress) {
 		t.Fatalf("second reshard: %v, want ErrReshardInProgress", err)
 	}
+	st.reshardBusy.Store(false)
+	// A refresh of the lineage holding it for a moment delays a reshard,
+	// and does not refuse it.
+	st.resharding.Lock()
+	done := make(chan error, 1)
+	go func() { done <- s.UpdateShardCount(ctx, "busy", 4, false) }()
 	st.resharding.Unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("a reshard while the lineage is refreshed: %v", err)
+	}
+	if n := len(st.Lineage().Open()); n != 4 {
+		t.Fatalf("%d open shards, want 4", n)
+	}
+}
+
+func TestReshardAfterRefusal(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	if _, err := s.CreateStream(ctx, StreamSpec{Name: "busy", Shards: 2}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.UpdateShardCount(ctx, "busy", 4, false); err != nil {
 		t.Fatal(err)
 	}

@@ -275,12 +275,15 @@ type Stream struct {
 	// throttled counts refused records per shard, by reason (nil: not
 	// counted).
 	throttled []*throttleCounters
-	// resharding is held through a reshard: one at a time.
-	resharding sync.Mutex
-	updating   atomic.Bool
-	rev        uint64 // the revision of the stream's record; under resharding
-	changedMu  sync.Mutex
-	changed    chan struct{} // closed when the lineage changes
+	// resharding is held through a reshard, and while a refresh adopts
+	// another node's lineage; reshardBusy is set through a reshard, so
+	// that a second is refused rather than queued.
+	resharding  sync.Mutex
+	reshardBusy atomic.Bool
+	updating    atomic.Bool
+	rev         uint64 // the revision of the stream's record; under resharding
+	changedMu   sync.Mutex
+	changed     chan struct{} // closed when the lineage changes
 
 	budget *diskBudget
 	// own counts the stream's bytes; what bounds them is ownLimit.
