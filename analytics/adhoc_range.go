@@ -161,14 +161,7 @@ func (r *queryRun) sampleSchema(rng *streamRange) (*Schema, error) {
 			size += len(rec.Data)
 		}
 	}
-	if len(samples) > AutoSchemaSample {
-		step := float64(len(samples)) / AutoSchemaSample
-		picked := make([][]byte, 0, AutoSchemaSample)
-		for i := range AutoSchemaSample {
-			picked = append(picked, samples[int(float64(i)*step)])
-		}
-		samples = picked
-	}
+	samples = spreadSample(samples, AutoSchemaSample)
 	cols := Discover(samples)
 	if len(cols) == 0 {
 		return nil, nil

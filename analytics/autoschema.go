@@ -36,15 +36,7 @@ func (a *App) inferSchema(ctx context.Context, lin *shards.Lineage) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	// The same share of every shard, rather than all of the first.
-	if len(samples) > AutoSchemaSample {
-		step := float64(len(samples)) / AutoSchemaSample
-		picked := make([][]byte, 0, AutoSchemaSample)
-		for i := range AutoSchemaSample {
-			picked = append(picked, samples[int(float64(i)*step)])
-		}
-		samples = picked
-	}
+	samples = spreadSample(samples, AutoSchemaSample) // every shard's share, not all of the first's
 	cols := Discover(samples)
 	if len(cols) == 0 {
 		return fmt.Errorf("schema auto: none of %d records read is a JSON object with keys", len(samples))
@@ -66,6 +58,19 @@ func (a *App) inferSchema(ctx context.Context, lin *shards.Lineage) error {
 	a.cfg.Schema = schema
 	a.logger.Info("application: schema inferred", "records", len(samples), "columns", columnList(cols))
 	return nil
+}
+
+// spreadSample returns n of samples evenly spread (all when no more).
+func spreadSample(samples [][]byte, n int) [][]byte {
+	if len(samples) <= n {
+		return samples
+	}
+	step := float64(len(samples)) / float64(n)
+	picked := make([][]byte, 0, n)
+	for i := range n {
+		picked = append(picked, samples[int(float64(i)*step)])
+	}
+	return picked
 }
 
 // columnList writes columns as name type, name type, ….

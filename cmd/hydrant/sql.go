@@ -121,19 +121,7 @@ func (c *clientFlags) postSQL(ctx context.Context, req sqlRequest) (sqlResponse,
 	if err := authenticate(hreq, c.apiKey, body); err != nil {
 		return res, err
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(hreq)
-	if err != nil {
-		return res, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct{ Code, Message string }
-		}
-		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
-		return res, fmt.Errorf("HTTP %d: %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
-	}
-	return res, json.NewDecoder(resp.Body).Decode(&res)
+	return res, doJSON(hreq, 5*time.Minute, &res)
 }
 
 // writeSQLTable writes a result as a table: a column per result column,

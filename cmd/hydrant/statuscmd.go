@@ -61,9 +61,16 @@ func (c *clientFlags) fetchStatus(ctx context.Context) (statusReport, error) {
 	if err := authenticate(req, c.apiKey, nil); err != nil {
 		return rep, err
 	}
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	return rep, doJSON(req, time.Minute, &rep)
+}
+
+// doJSON sends an authenticated request and decodes its JSON answer into
+// out; an answer other than 200 is an error with the native API's error
+// code and message.
+func doJSON(req *http.Request, timeout time.Duration, out any) error {
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -71,9 +78,9 @@ func (c *clientFlags) fetchStatus(ctx context.Context) (statusReport, error) {
 			Error struct{ Code, Message string }
 		}
 		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
-		return rep, fmt.Errorf("HTTP %d: %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
+		return fmt.Errorf("HTTP %d: %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
 	}
-	return rep, json.NewDecoder(resp.Body).Decode(&rep)
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // shardRate is a stream shard with its write rate, as `hydrant streams`
