@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 // loadEnv is a store on a fake clock with one stream, a scaler of the
 // store, and producers of random keys.
 type loadEnv struct {
-	ctx    context.Context
+	ctx context.Context
+	// clock is written by the test's goroutine only, under mu, which the
+	// store's goroutines (a log rolling its segment) read it under.
+	mu     sync.Mutex
 	clock  time.Time
 	store  *shards.Store
 	st     *shards.Stream
@@ -25,7 +29,11 @@ type loadEnv struct {
 func newLoadEnv(t *testing.T, spec shards.StreamSpec, cfg capacity.Config) *loadEnv {
 	t.Helper()
 	e := &loadEnv{ctx: context.Background(), clock: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC), rng: rand.New(rand.NewPCG(1, 2))}
-	now := func() time.Time { return e.clock }
+	now := func() time.Time {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.clock
+	}
 	store, err := shards.Open(e.ctx, shards.StoreConfig{DataDir: t.TempDir(), Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +61,9 @@ func (e *loadEnv) second(perSecond int) (throttled int) {
 				throttled++
 			}
 		}
+		e.mu.Lock()
 		e.clock = e.clock.Add(100 * time.Millisecond)
+		e.mu.Unlock()
 	}
 	e.scaler.Tick(e.ctx)
 	return throttled
