@@ -26,16 +26,8 @@ streams:
     shard_limits: {bytes_per_second: 64MiB, records_per_second: 100000}
   - {name: ticker-stats, shard_limits: {records_per_second: 100000}}
 analytics:
-  - name: per-ticker
-    source: trades
-    sql: |
-      SELECT ticker, count(*) AS trades, avg(price) AS avg_price, sum(volume) AS volume,
-             epoch_ms(window_start) AS window_start
-      FROM source GROUP BY ticker, window_start
-    window: {tumbling: 2s}
-    schema: [{name: ticker, type: string}, {name: price, type: int64}, {name: volume, type: int64}]
-    output: {stream: ticker-stats, partition_key: ticker}
-`, natsURL, node, clusterLeaseTTL)
+%s
+`, natsURL, node, clusterLeaseTTL, perTickerApp)
 }
 
 // A SQL application on a cluster of two nodes runs on one of them, under

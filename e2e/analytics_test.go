@@ -55,15 +55,7 @@ analytics:
       - {name: price, type: int64}
       - {name: volume, type: int64}
     output: {stream: big-trades, partition_key: ticker}
-  - name: per-ticker
-    source: trades
-    sql: |
-      SELECT ticker, count(*) AS trades, avg(price) AS avg_price, sum(volume) AS volume,
-             epoch_ms(window_start) AS window_start
-      FROM source GROUP BY ticker, window_start
-    window: {tumbling: 2s}
-    schema: [{name: ticker, type: string}, {name: price, type: int64}, {name: volume, type: int64}]
-    output: {stream: ticker-stats, partition_key: ticker}
+{{PER_TICKER}}
   - name: per-sector
     source: trades
     sql: |
@@ -79,6 +71,18 @@ analytics:
     output: {stream: sector-stats, partition_key: sector}
 deliveries:
 {{DELIVERIES}}`
+
+// perTickerApp is the tumbling-window example: count, average price and
+// volume per ticker every 2 s (the cluster test runs it too).
+const perTickerApp = `  - name: per-ticker
+    source: trades
+    sql: |
+      SELECT ticker, count(*) AS trades, avg(price) AS avg_price, sum(volume) AS volume,
+             epoch_ms(window_start) AS window_start
+      FROM source GROUP BY ticker, window_start
+    window: {tumbling: 2s}
+    schema: [{name: ticker, type: string}, {name: price, type: int64}, {name: volume, type: int64}]
+    output: {stream: ticker-stats, partition_key: ticker}`
 
 // analyticsCompanies is the per-sector example's reference table; ZZZZ
 // trades but is not in it, so the inner join leaves it out.
@@ -106,7 +110,7 @@ func analyticsYAML() string {
       postgres: {dsn: "${PG_DSN}", table: public.%[2]s, create_table: true, columns: %[3]s}
 `, o.stream, o.table, o.columns)
 	}
-	return strings.Replace(analyticsConfig, "{{DELIVERIES}}", d.String(), 1)
+	return strings.NewReplacer("{{DELIVERIES}}", d.String(), "{{PER_TICKER}}", perTickerApp).Replace(analyticsConfig)
 }
 
 // trade is what the producers put.
