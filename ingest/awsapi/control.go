@@ -87,6 +87,7 @@ type createStreamRequest struct {
 	StreamName        string             `json:"StreamName"`
 	ShardCount        *int               `json:"ShardCount,omitempty"`
 	StreamModeDetails *streamModeDetails `json:"StreamModeDetails,omitempty"`
+	Tags              map[string]string  `json:"Tags,omitempty"`
 }
 
 // onDemandShards is how many shards an ON_DEMAND stream starts with, as in AWS.
@@ -117,7 +118,13 @@ func (s *Server) createStream(ctx context.Context, c *call, req *createStreamReq
 	if n < 1 || n > 1024 {
 		return nil, errInvalidArgument("ShardCount %d: must be between 1 and 1024", n)
 	}
-	return struct{}{}, s.controlError(ctl.CreateStream(ctx, req.StreamName, n, capacity))
+	if aerr := s.checkNewTags(req.Tags, "Stream "+req.StreamName); aerr != nil {
+		return nil, aerr
+	}
+	if aerr := s.controlError(ctl.CreateStream(ctx, req.StreamName, n, capacity)); aerr != nil {
+		return nil, aerr
+	}
+	return s.newResourceTags(ctx, settingsKey(kindStream, req.StreamName), req.Tags)
 }
 
 // createCapacity is the capacity mode CreateStream's StreamModeDetails
@@ -143,7 +150,13 @@ func (s *Server) deleteStream(ctx context.Context, c *call, req *deleteStreamReq
 	if aerr != nil {
 		return nil, aerr
 	}
-	return struct{}{}, s.controlError(ctl.DeleteStream(ctx, st.Name))
+	if aerr := s.controlError(ctl.DeleteStream(ctx, st.Name)); aerr != nil {
+		return nil, aerr
+	}
+	if err := s.deleteStreamSettings(context.WithoutCancel(ctx), st.Name); err != nil {
+		return nil, s.internal("delete a stream's settings", err)
+	}
+	return struct{}{}, nil
 }
 
 type retentionRequest struct {

@@ -220,6 +220,12 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		"Kinesis_20131202.UpdateStreamMode":              handle(s, s.updateStreamMode),
 		"Firehose_20150804.CreateDeliveryStream":         handle(s, s.createDeliveryStream),
 		"Firehose_20150804.DeleteDeliveryStream":         handle(s, s.deleteDeliveryStream),
+		"Kinesis_20131202.AddTagsToStream":               handle(s, s.addTagsToStream),
+		"Kinesis_20131202.RemoveTagsFromStream":          handle(s, s.removeTagsFromStream),
+		"Kinesis_20131202.ListTagsForStream":             handle(s, s.listTagsForStream),
+		"Kinesis_20131202.TagResource":                   handle(s, s.tagResource),
+		"Kinesis_20131202.UntagResource":                 handle(s, s.untagResource),
+		"Kinesis_20131202.ListTagsForResource":           handle(s, s.listTagsForResource),
 	}
 	s.ops = make(map[string]operation, len(ops))
 	for target, op := range ops {

@@ -1,0 +1,190 @@
+package awsapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+)
+
+// tagString is a stream's tags as "k=v,k=v", in key order.
+func tagString(tags []types.Tag) string {
+	var parts []string
+	for _, t := range tags {
+		parts = append(parts, aws.ToString(t.Key)+"="+aws.ToString(t.Value))
+	}
+	return strings.Join(parts, ",")
+}
+
+func TestStreamTags(t *testing.T) {
+	e := newControlEnv(t, controlOptions{})
+	ctx := context.Background()
+	if _, err := e.kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1),
+		Tags: map[string]string{"team": "data", "env": "prod"}}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(stream string, in kinesis.ListTagsForStreamInput) (string, bool) {
+		t.Helper()
+		in.StreamName = aws.String(stream)
+		out, err := e.kin.ListTagsForStream(ctx, &in)
+		if err != nil {
+			t.Fatalf("ListTagsForStream %s: %v", stream, err)
+		}
+		return tagString(out.Tags), aws.ToBool(out.HasMoreTags)
+	}
+	if got, more := list("orders", kinesis.ListTagsForStreamInput{}); got != "env=prod,team=data" || more {
+		t.Fatalf("CreateStream's tags: %q (more %v)", got, more)
+	}
+	if _, err := e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("orders"),
+		Tags: map[string]string{"env": "staging", "cost-center": "42", "empty": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kin.RemoveTagsFromStream(ctx, &kinesis.RemoveTagsFromStreamInput{StreamName: aws.String("orders"),
+		TagKeys: []string{"team", "never-set"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Pages: Limit, ExclusiveStartTagKey, HasMoreTags.
+	if got, more := list("orders", kinesis.ListTagsForStreamInput{Limit: aws.Int32(2)}); got != "cost-center=42,empty=" || !more {
+		t.Fatalf("page 1: %q (more %v)", got, more)
+	}
+	if got, more := list("orders", kinesis.ListTagsForStreamInput{Limit: aws.Int32(2), ExclusiveStartTagKey: aws.String("empty")}); got != "env=staging" || more {
+		t.Fatalf("page 2: %q (more %v)", got, more)
+	}
+
+	// The ARN-based operations see the same tags, and tag a declared stream too.
+	arn := "arn:aws:kinesis:us-east-1:000000000000:stream/declared"
+	if _, err := e.kin.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: aws.String(arn), Tags: map[string]string{"owner": "ops", "tier": "gold"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kin.UntagResource(ctx, &kinesis.UntagResourceInput{ResourceARN: aws.String(arn), TagKeys: []string{"tier"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.kin.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/orders")})
+	if err != nil || tagString(res.Tags) != "cost-center=42,empty=,env=staging" {
+		t.Fatalf("ListTagsForResource orders: %v, %v", tagString(res.Tags), err)
+	}
+
+	// Tags survive a restart.
+	e.restart()
+	if got, _ := list("orders", kinesis.ListTagsForStreamInput{}); got != "cost-center=42,empty=,env=staging" {
+		t.Fatalf("orders' tags after a restart: %q", got)
+	}
+	if got, _ := list("declared", kinesis.ListTagsForStreamInput{}); got != "owner=ops" {
+		t.Fatalf("declared's tags after a restart: %q", got)
+	}
+
+	// A deleted stream's tags go with it: one created again has none.
+	if _, err := e.kin.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("orders")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := list("orders", kinesis.ListTagsForStreamInput{}); got != "" {
+		t.Fatalf("a stream created again has the deleted one's tags: %q", got)
+	}
+}
+
+func TestStreamTagErrors(t *testing.T) {
+	e := newControlEnv(t, controlOptions{})
+	ctx := context.Background()
+	fifty := map[string]string{}
+	for i := range 50 {
+		fifty[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	if _, err := e.kin.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/declared"),
+		Tags: fifty}); err != nil {
+		t.Fatalf("50 tags: %v", err)
+	}
+	eleven := map[string]string{}
+	for i := range 11 {
+		eleven[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	tests := map[string]struct {
+		call func() error
+		want string
+	}{
+		"51st tag": {func() error {
+			_, err := e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("declared"), Tags: map[string]string{"one-more": "v"}})
+			return err
+		}, "LimitExceededException"},
+		"11 tags in one AddTagsToStream": {func() error {
+			_, err := e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("orders-none"), Tags: eleven})
+			return err
+		}, "ResourceNotFoundException"},
+		"11 tags on a stream": {func() error {
+			_, err := e.kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(1)})
+			if err != nil {
+				return err
+			}
+			_, err = e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("s"), Tags: eleven})
+			return err
+		}, "InvalidArgumentException"},
+		"aws: prefix": {func() error {
+			_, err := e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("declared"), Tags: map[string]string{"aws:owner": "me"}})
+			return err
+		}, "InvalidArgumentException"},
+		"key too long": {func() error {
+			_, err := e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("declared"), Tags: map[string]string{strings.Repeat("k", 129): "v"}})
+			return err
+		}, "ValidationException"},
+		"value too long": {func() error {
+			_, err := e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("declared"), Tags: map[string]string{"k": strings.Repeat("v", 257)}})
+			return err
+		}, "ValidationException"},
+		"bad character": {func() error {
+			_, err := e.kin.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/declared"),
+				Tags: map[string]string{"k": "a;b"}})
+			return err
+		}, "InvalidArgumentException"},
+		"create with 51 tags": {func() error {
+			tags := map[string]string{"extra": "v"}
+			for k, v := range fifty {
+				tags[k] = v
+			}
+			_, err := e.kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("many"), ShardCount: aws.Int32(1), Tags: tags})
+			return err
+		}, "LimitExceededException"},
+		"no keys to remove": {func() error {
+			_, err := e.kin.RemoveTagsFromStream(ctx, &kinesis.RemoveTagsFromStreamInput{StreamName: aws.String("declared"), TagKeys: []string{}})
+			return err
+		}, "ValidationException"},
+		"list limit 51": {func() error {
+			_, err := e.kin.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("declared"), Limit: aws.Int32(51)})
+			return err
+		}, "ValidationException"},
+		"not a kinesis ARN": {func() error {
+			_, err := e.kin.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String("arn:aws:sqs:us-east-1:000000000000:queue")})
+			return err
+		}, "InvalidArgumentException"},
+		"unknown stream ARN": {func() error {
+			_, err := e.kin.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/nope")})
+			return err
+		}, "ResourceNotFoundException"},
+		"unknown consumer ARN": {func() error {
+			_, err := e.kin.TagResource(ctx, &kinesis.TagResourceInput{
+				ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/declared/consumer/app:1700000000"), Tags: map[string]string{"k": "v"}})
+			return err
+		}, "ResourceNotFoundException"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tt.call()
+			var apiErr smithy.APIError
+			if !errors.As(err, &apiErr) || apiErr.ErrorCode() != tt.want {
+				t.Fatalf("got %v, want %s", err, tt.want)
+			}
+		})
+	}
+	// Nothing refused was stored: declared still has its 50 tags.
+	out, err := e.kin.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("declared")})
+	if err != nil || len(out.Tags) != 50 || aws.ToBool(out.HasMoreTags) {
+		t.Fatalf("declared's tags after the refusals: %d (more %v), %v", len(out.Tags), aws.ToBool(out.HasMoreTags), err)
+	}
+}
