@@ -290,7 +290,7 @@ type streamDescription struct {
 	EncryptionType          string             `json:"EncryptionType"`
 }
 
-func (s *Server) describeStream(_ context.Context, c *call, req *describeStreamRequest) (any, *apiError) {
+func (s *Server) describeStream(ctx context.Context, c *call, req *describeStreamRequest) (any, *apiError) {
 	st, aerr := s.stream(req.streamRef)
 	if aerr != nil {
 		return nil, aerr
@@ -319,7 +319,7 @@ func (s *Server) describeStream(_ context.Context, c *call, req *describeStreamR
 		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
 		StreamModeDetails: streamMode(st), Shards: page, HasMoreShards: more,
 		RetentionPeriodHours: int(st.Retention.Hours()), StreamCreationTimestamp: epochTime{st.Created},
-		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: []string{}}}, EncryptionType: "NONE",
+		EnhancedMonitoring: enhancedMonitoring(s.streamSettings(ctx, st.Name)), EncryptionType: "NONE",
 	}}, nil
 }
 
@@ -336,7 +336,7 @@ type streamDescriptionSummary struct {
 	ConsumerCount           int               `json:"ConsumerCount"`
 }
 
-func (s *Server) describeStreamSummary(_ context.Context, c *call, req *streamRef) (any, *apiError) {
+func (s *Server) describeStreamSummary(ctx context.Context, c *call, req *streamRef) (any, *apiError) {
 	st, aerr := s.stream(*req)
 	if aerr != nil {
 		return nil, aerr
@@ -344,7 +344,7 @@ func (s *Server) describeStreamSummary(_ context.Context, c *call, req *streamRe
 	return map[string]streamDescriptionSummary{"StreamDescriptionSummary": {
 		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
 		StreamModeDetails: streamMode(st), RetentionPeriodHours: int(st.Retention.Hours()),
-		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: []string{}}},
-		EncryptionType: "NONE", OpenShardCount: st.Log.OpenShards(),
+		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: enhancedMonitoring(s.streamSettings(ctx, st.Name)),
+		EncryptionType: "NONE", OpenShardCount: st.Log.OpenShards(), ConsumerCount: s.consumerCountOf(ctx, st, c.now),
 	}}, nil
 }

@@ -226,6 +226,10 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		"Kinesis_20131202.TagResource":                   handle(s, s.tagResource),
 		"Kinesis_20131202.UntagResource":                 handle(s, s.untagResource),
 		"Kinesis_20131202.ListTagsForResource":           handle(s, s.listTagsForResource),
+		"Kinesis_20131202.DescribeLimits":                handle(s, s.describeLimits),
+		"Kinesis_20131202.DescribeAccountSettings":       handle(s, s.describeAccountSettings),
+		"Kinesis_20131202.EnableEnhancedMonitoring":      handle(s, s.enableEnhancedMonitoring),
+		"Kinesis_20131202.DisableEnhancedMonitoring":     handle(s, s.disableEnhancedMonitoring),
 	}
 	s.ops = make(map[string]operation, len(ops))
 	for target, op := range ops {
