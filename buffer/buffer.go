@@ -11,7 +11,11 @@ type Record struct {
 	Data         []byte
 	PartitionKey string
 	Sequence     uint64 // position in the source shard
-	Arrival      time.Time
+	// SubSequence is the record's position among the records its source
+	// record yielded (a KPL aggregate's sub-records); 0 for the first, and
+	// for a record that yielded one. With Sequence it names the record.
+	SubSequence uint32
+	Arrival     time.Time
 }
 
 // FlushReason names why a buffer was flushed; it is a metric label.

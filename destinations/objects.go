@@ -86,15 +86,15 @@ func (o *Objects) Deliver(ctx context.Context, b *buffer.Batch) error {
 	prefix, err := o.prefix.Evaluate(PrefixValues{
 		Oldest:        b.OldestArrival(),
 		PartitionKeys: b.PartitionKeys,
-		Seed:          objectName(b.Delivery, b.ShardID, b.FirstSequence(), ""),
+		Seed:          objectName(b.Delivery, b.ShardID, b.Records[0], ""),
 	})
 	if err != nil {
 		return Permanent(err)
 	}
 	if o.parquet != nil {
-		return o.deliverParquet(ctx, prefix+objectName(b.Delivery, b.ShardID, b.FirstSequence(), ".parquet"), b)
+		return o.deliverParquet(ctx, prefix+objectName(b.Delivery, b.ShardID, b.Records[0], ".parquet"), b)
 	}
-	return o.put(ctx, prefix+objectName(b.Delivery, b.ShardID, b.FirstSequence(), ".jsonl"),
+	return o.put(ctx, prefix+objectName(b.Delivery, b.ShardID, b.Records[0], ".jsonl"),
 		"application/x-ndjson", func(dst []byte) []byte { return AppendJSONLines(dst, b) })
 }
 
@@ -135,7 +135,7 @@ func (o *Objects) WriteErrors(ctx context.Context, b *ErrorBatch) error {
 			oldest = r.Arrival
 		}
 	}
-	first := b.Records[0].Sequence
+	first := b.Records[0].Record
 	prefix, err := o.errorPrefix.Evaluate(PrefixValues{
 		Oldest:    oldest,
 		ErrorType: b.Type,
@@ -188,10 +188,13 @@ func (o *Objects) putScratch(p *[]byte) {
 // Close closes the store.
 func (o *Objects) Close(ctx context.Context) error { return o.store.Close(ctx) }
 
-// objectName is <delivery>-<shardId>-<first sequence, zero-padded to 20 digits><suffix>.
-func objectName(delivery, shardID string, first uint64, suffix string) string {
-	seq := strconv.FormatUint(first, 10)
-	b := make([]byte, 0, len(delivery)+len(shardID)+22+len(suffix))
+// objectName is <delivery>-<shardId>-<first sequence, zero-padded to 20
+// digits><suffix>, and when the first record is not the first its source
+// record yielded (a KPL sub-record), -<sub-sequence> after the sequence: two
+// batches that start within one source record's records get two names.
+func objectName(delivery, shardID string, first buffer.Record, suffix string) string {
+	seq := strconv.FormatUint(first.Sequence, 10)
+	b := make([]byte, 0, len(delivery)+len(shardID)+33+len(suffix))
 	b = append(b, delivery...)
 	b = append(b, '-')
 	b = append(b, shardID...)
@@ -200,6 +203,10 @@ func objectName(delivery, shardID string, first uint64, suffix string) string {
 		b = append(b, '0')
 	}
 	b = append(b, seq...)
+	if first.SubSequence > 0 {
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(first.SubSequence), 10)
+	}
 	b = append(b, suffix...)
 	return string(b)
 }

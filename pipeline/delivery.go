@@ -406,7 +406,8 @@ func (l *shardLoop) deadline() (time.Time, bool) {
 	return earliest, found
 }
 
-// accept transforms recs and adds them to their buffers; records a
+// accept transforms recs and adds them to their buffers, each record an
+// input yields in its order, marked with its sub-sequence; records a
 // transform fails go to the error output right away. Only when all of that
 // succeeded do recs count as read (and may be checkpointed).
 func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) error {
@@ -424,32 +425,46 @@ func (l *shardLoop) accept(ctx context.Context, recs []shards.StoredRecord) erro
 		added  int       // data bytes buffered
 		oldest time.Time // earliest arrival buffered
 	)
-	for i, o := range outs {
-		switch o.Result {
-		case transform.Ok:
+	for i, out := range outs {
+		split := len(out.More) > 0
+		out.Records(func(k int, o transform.Output) bool {
 			r := l.in[i]
-			r.Data = o.Data
-			b := l.buffer(o.PartitionKeys)
-			if b == nil {
+			r.SubSequence = uint32(k)
+			if o.PartitionKey != "" {
+				r.PartitionKey = o.PartitionKey
+			}
+			switch o.Result {
+			case transform.Ok:
+				r.Data = o.Data
+				b := l.buffer(o.PartitionKeys)
+				if b == nil {
+					if !split {
+						r.Data = l.in[i].Data // the record as read, as for a failed transform
+					}
+					failed = append(failed, destinations.ErrorRecord{
+						Record: r, AttemptsMade: 1, ErrorCode: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+						ErrorMessage:  fmt.Sprintf("more than %d partitions are active; raise max_active_partitions", l.d.cfg.MaxActivePartitions),
+						AttemptEnding: now,
+					})
+					return true
+				}
+				b.Add(now, r)
+				l.d.buffered.Add(1)
+				l.d.memory.Add(len(r.Data))
+				added += len(r.Data)
+				if oldest.IsZero() || r.Arrival.Before(oldest) {
+					oldest = r.Arrival
+				}
+			case transform.ProcessingFailed:
+				if o.Data != nil {
+					r.Data = o.Data // a sub-record fails as itself
+				}
 				failed = append(failed, destinations.ErrorRecord{
-					Record: l.in[i], AttemptsMade: 1, ErrorCode: "DynamicPartitioning.ActivePartitionsLimitExceeded",
-					ErrorMessage:  fmt.Sprintf("more than %d partitions are active; raise max_active_partitions", l.d.cfg.MaxActivePartitions),
-					AttemptEnding: now,
+					Record: r, AttemptsMade: 1, ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, AttemptEnding: now,
 				})
-				continue
 			}
-			b.Add(now, r)
-			l.d.buffered.Add(1)
-			l.d.memory.Add(len(r.Data))
-			added += len(r.Data)
-			if oldest.IsZero() || r.Arrival.Before(oldest) {
-				oldest = r.Arrival
-			}
-		case transform.ProcessingFailed:
-			failed = append(failed, destinations.ErrorRecord{
-				Record: l.in[i], AttemptsMade: 1, ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, AttemptEnding: now,
-			})
-		}
+			return true
+		})
 	}
 	l.d.m.bufferBytes.Add(float64(added))
 	l.notePending(oldest)

@@ -84,3 +84,87 @@ func TestChain(t *testing.T) {
 		t.Errorf("second transform saw %d records, want 2", seen)
 	}
 }
+
+// A record that yields several passes each to the next transform on its
+// own; the next's outputs for it take its place, in order.
+func TestChainSplits(t *testing.T) {
+	// Split "a b c" at spaces, each part with its own Kinesis partition key.
+	split := Func(func(r buffer.Record) Output {
+		parts := bytes.Fields(r.Data)
+		if len(parts) == 0 {
+			return Output{Result: Dropped}
+		}
+		outs := make([]Output, len(parts))
+		for k, p := range parts {
+			outs[k] = Output{Result: Ok, Data: p, PartitionKey: "pk-" + string(p), PartitionKeys: map[string]string{"from": "split"}}
+		}
+		outs[0].More = outs[1:]
+		return outs[0]
+	})
+	// Fail "f", drop "d", double "x" (a second split), key the rest by their
+	// Kinesis partition key.
+	next := Func(func(r buffer.Record) Output {
+		switch string(r.Data) {
+		case "f":
+			return Output{Result: ProcessingFailed, ErrorCode: "Bad", ErrorMessage: "f"}
+		case "d":
+			return Output{Result: Dropped}
+		case "x":
+			return Output{Result: Ok, Data: []byte("x1"), More: []Output{{Result: Ok, Data: []byte("x2"), PartitionKey: "pk-x2"}}}
+		}
+		return Output{Result: Ok, Data: bytes.ToUpper(r.Data), PartitionKeys: map[string]string{"pk": r.PartitionKey}}
+	})
+	tests := []struct {
+		name string
+		in   string
+		want []Output // each record the input yields, flattened
+	}{
+		{"one record", "a", []Output{
+			{Result: Ok, Data: []byte("A"), PartitionKey: "pk-a", PartitionKeys: map[string]string{"from": "split", "pk": "pk-a"}}}},
+		{"none", " ", []Output{{Result: Dropped}}},
+		{"mixed", "a f d b x", []Output{
+			{Result: Ok, Data: []byte("A"), PartitionKey: "pk-a", PartitionKeys: map[string]string{"from": "split", "pk": "pk-a"}},
+			{Result: ProcessingFailed, Data: []byte("f"), PartitionKey: "pk-f", ErrorCode: "Bad", ErrorMessage: "f"},
+			{Result: Dropped},
+			{Result: Ok, Data: []byte("B"), PartitionKey: "pk-b", PartitionKeys: map[string]string{"from": "split", "pk": "pk-b"}},
+			{Result: Ok, Data: []byte("x1"), PartitionKey: "pk-x", PartitionKeys: map[string]string{"from": "split"}},
+			{Result: Ok, Data: []byte("x2"), PartitionKey: "pk-x2", PartitionKeys: map[string]string{"from": "split"}},
+		}},
+	}
+	var in []buffer.Record
+	for _, tt := range tests {
+		in = append(in, buffer.Record{Data: []byte(tt.in), PartitionKey: "input"})
+	}
+	out, err := Chain(split, next).Process(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(tests) {
+		t.Fatalf("%d outputs for %d inputs", len(out), len(tests))
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if n := out[i].Count(); n != len(tt.want) {
+				t.Fatalf("Count() = %d, want %d", n, len(tt.want))
+			}
+			var got []Output
+			out[i].Records(func(k int, r Output) bool {
+				if k != len(got) {
+					t.Errorf("sub-sequence %d, want %d", k, len(got))
+				}
+				got = append(got, r)
+				return true
+			})
+			for k := range tt.want {
+				if fmt.Sprint(got[k]) != fmt.Sprint(tt.want[k]) {
+					t.Errorf("record %d = %+v, want %+v", k, got[k], tt.want[k])
+				}
+			}
+		})
+	}
+	// Sub-records do not share their partition keys' map.
+	out[2].PartitionKeys["from"] = "changed"
+	if out[2].More[2].PartitionKeys["from"] != "split" {
+		t.Error("sub-records share a partition key map")
+	}
+}

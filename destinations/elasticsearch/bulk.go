@@ -45,7 +45,7 @@ func (d *Destination) prepare(b *buffer.Batch) ([]*item, map[int]error) {
 		it := &item{rec: i, index: IndexName(d.cfg.Index, d.cfg.Rotation, r.Arrival)}
 		doc, err := document(r.Data)
 		if err == nil {
-			it.id, err = d.ids.id(b.Delivery, b.ShardID, r.Sequence, doc)
+			it.id, err = d.ids.id(b.Delivery, b.ShardID, r.Sequence, r.SubSequence, doc)
 		}
 		if err != nil {
 			if failed == nil {

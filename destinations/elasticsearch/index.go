@@ -68,12 +68,12 @@ func newIDSource(s string) (idSource, error) {
 
 // id returns the document id of a record of a delivery's shard; "" when the
 // server assigns it. An error means the record has no usable id.
-func (s idSource) id(delivery, shardID string, seq uint64, doc []byte) (string, error) {
+func (s idSource) id(delivery, shardID string, seq uint64, sub uint32, doc []byte) (string, error) {
 	switch s.mode {
 	case DocumentIDNone:
 		return "", nil
 	case DocumentIDAuto:
-		return autoID(delivery, shardID, seq), nil
+		return autoID(delivery, shardID, seq, sub), nil
 	}
 	id, ok := s.pointer.LookupString(doc)
 	if !ok {
@@ -86,13 +86,19 @@ func (s idSource) id(delivery, shardID string, seq uint64, doc []byte) (string, 
 }
 
 // autoID names a record by where it is in the shard log, so that the same
-// record always gets the same id: "<delivery>-<shard id>-<sequence>".
-func autoID(delivery, shardID string, seq uint64) string {
-	b := make([]byte, 0, len(delivery)+len(shardID)+22)
+// record always gets the same id: "<delivery>-<shard id>-<sequence>", and
+// "-<sub-sequence>" after it for a record its source record yielded after
+// its first (a KPL sub-record).
+func autoID(delivery, shardID string, seq uint64, sub uint32) string {
+	b := make([]byte, 0, len(delivery)+len(shardID)+33)
 	b = append(b, delivery...)
 	b = append(b, '-')
 	b = append(b, shardID...)
 	b = append(b, '-')
 	b = strconv.AppendUint(b, seq, 10)
+	if sub > 0 {
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(sub), 10)
+	}
 	return string(b)
 }

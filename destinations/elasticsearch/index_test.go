@@ -41,8 +41,11 @@ func TestIndexName(t *testing.T) {
 func TestDocumentIDs(t *testing.T) {
 	tests := []struct {
 		mode, doc, want, err string
+		sub                  uint32 // the record's sub-sequence (a KPL sub-record's)
 	}{
 		{mode: "auto", doc: `{}`, want: "d-shardId-000000000003-42"},
+		{mode: "auto", doc: `{}`, sub: 3, want: "d-shardId-000000000003-42-3"},
+		{mode: "/id", doc: `{"id":"order-7"}`, sub: 3, want: "order-7"},
 		{mode: "", doc: `{}`, want: "d-shardId-000000000003-42"},
 		{mode: "none", doc: `{"id":1}`, want: ""},
 		{mode: "/id", doc: `{"id":"order-7"}`, want: "order-7"},
@@ -56,7 +59,7 @@ func TestDocumentIDs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tt.mode, err)
 		}
-		got, err := src.id("d", "shardId-000000000003", 42, []byte(tt.doc))
+		got, err := src.id("d", "shardId-000000000003", 42, tt.sub, []byte(tt.doc))
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s on %s: error %v, want one mentioning %q", tt.mode, tt.doc, err, tt.err)

@@ -295,6 +295,9 @@ func (d *Destination) convertAll(records []buffer.Record) ([][]any, []error) {
 // or below the mark are left out and only the rest load, with a ledger row
 // of their own. Conversion failures are reported again either way: they
 // reach the error output even when a crash came between commit and report.
+// The mark counts whole source records: a delivery adds what it reads to
+// its buffer before it flushes, so the records one source record yields (a
+// KPL aggregate's sub-records) are all in one batch.
 // Deliveries of one shard are serialized by an advisory lock. It reports
 // false when nothing was left to load.
 func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, index []int, failed map[int]error) (bool, error) {
@@ -368,7 +371,7 @@ func (d *Destination) recordRejected(ctx context.Context, tx pgx.Tx, b *buffer.B
 	rejected := map[string]string{}
 	for i, err := range failed {
 		if _, ok := before[i]; !ok {
-			rejected[strconv.FormatUint(b.Records[i].Sequence, 10)] = err.Error()
+			rejected[ledgerKey(b.Records[i])] = err.Error()
 		}
 	}
 	if len(rejected) == 0 {
@@ -380,6 +383,17 @@ func (d *Destination) recordRejected(ctx context.Context, tx pgx.Tx, b *buffer.B
 		return err
 	}
 	return nil
+}
+
+// ledgerKey names a record in a ledger row's rejected rows: its sequence,
+// and "-<sub-sequence>" after it for a record its source record yielded
+// after its first (a KPL sub-record), so sub-records never share a key.
+func ledgerKey(r buffer.Record) string {
+	k := strconv.FormatUint(r.Sequence, 10)
+	if r.SubSequence > 0 {
+		k += "-" + strconv.FormatUint(uint64(r.SubSequence), 10)
+	}
+	return k
 }
 
 // reportRejected adds to failed the already-loaded records of b that
@@ -409,7 +423,7 @@ func (d *Destination) reportRejected(ctx context.Context, tx pgx.Tx, b *buffer.B
 		return err
 	}
 	for i, r := range b.Records {
-		if msg, ok := bySeq[strconv.FormatUint(r.Sequence, 10)]; ok && loaded(r.Sequence) {
+		if msg, ok := bySeq[ledgerKey(r)]; ok && loaded(r.Sequence) {
 			failed[i] = &RowError{Reason: msg + " (reported again after a re-delivery)"}
 		}
 	}
