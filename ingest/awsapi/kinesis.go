@@ -345,6 +345,6 @@ func (s *Server) describeStreamSummary(ctx context.Context, c *call, req *stream
 		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
 		StreamModeDetails: streamMode(st), RetentionPeriodHours: int(st.Retention.Hours()),
 		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: enhancedMonitoring(s.streamSettings(ctx, st.Name)),
-		EncryptionType: "NONE", OpenShardCount: st.Log.OpenShards(), ConsumerCount: s.consumerCountOf(ctx, st, c.now),
+		EncryptionType: "NONE", OpenShardCount: st.Log.OpenShards(),
 	}}, nil
 }
