@@ -34,7 +34,8 @@ FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/
 	./shards:FuzzDecodeBatch ./config:FuzzParse ./transform:FuzzFields ./transform:FuzzDecompress \
 	./destinations/parquet:FuzzEncode ./destinations/elasticsearch:FuzzItemResults ./ingest:FuzzLineGuardRefusesOnlyWhatSplitRefuses \
 	./ingest:FuzzValidMatchesEncodingJSON ./internal/jsonpointer:FuzzLookupMatchesDecode \
-	./ingest/awsapi:FuzzJSONDecodeMatchesEncodingJSON ./shards/seglog:FuzzDecoders ./shards/seglog:FuzzOpen
+	./ingest/awsapi:FuzzJSONDecodeMatchesEncodingJSON ./shards/seglog:FuzzDecoders ./shards/seglog:FuzzOpen \
+	./transform:FuzzDecodeKPL
 # A run that ends in the fuzz engine's own "context deadline exceeded", with no
 # failing input, is the engine missing its own deadline as it stops (seen on short
 # runs on a loaded machine): it runs again, up to three times in all.

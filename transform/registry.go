@@ -74,6 +74,8 @@ func RegisterBuiltins(r *Registry) error {
 		{"decompress", NewDecompress},
 		{"drop_fields", NewDropFields},
 		{"add_fields", NewAddFields},
+		{"kpl_deaggregate", NewKPLDeaggregate},
+		{"split", NewSplit},
 	} {
 		if err := r.Register(b.name, b.f); err != nil {
 			return err
