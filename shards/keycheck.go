@@ -23,6 +23,14 @@ type storeInfo struct {
 	KeyCheck  string `json:"key_check,omitempty"` // HMAC-SHA256(key, "hydrant store key check"), hex
 }
 
+// EncryptedAtRest reports whether the store encrypts what it writes: the
+// embedded log does with StoreConfig.EncryptionKey. On a NATS cluster,
+// encryption at rest is the servers' setting, which Hydrant cannot see:
+// false, whatever they do.
+func (s *Store) EncryptedAtRest() bool {
+	return s.cfg.NATS == nil && s.cfg.EncryptionKey != ""
+}
+
 func keyCheck(key string) string {
 	m := hmac.New(sha256.New, []byte(key))
 	m.Write([]byte("hydrant store key check"))

@@ -100,7 +100,7 @@ func (s *Server) firehosePutRecord(ctx context.Context, c *call, req *firehosePu
 	if res.Err != nil {
 		return nil, s.internal("put to "+d.Name+" failed", res.Err)
 	}
-	return firehosePutRecordResponse{RecordID: recordID(res)}, nil
+	return firehosePutRecordResponse{RecordID: recordID(res), Encrypted: s.store.EncryptedAtRest()}, nil
 }
 
 type putRecordBatchRequest struct {
@@ -142,7 +142,7 @@ func (s *Server) firehosePutRecordBatch(ctx context.Context, c *call, req *putRe
 	if total > maxBatchBytes {
 		return nil, errInvalidArgument("Records size exceeds 4 MiB limit")
 	}
-	out := putRecordBatchResponse{RequestResponses: make([]putRecordBatchEntry, len(recs))}
+	out := putRecordBatchResponse{RequestResponses: make([]putRecordBatchEntry, len(recs)), Encrypted: s.store.EncryptedAtRest()}
 	results := d.Log.Put(ctx, c.now, recs)
 	s.countPuts(d.Name, metrics.APIFirehose, recs, results)
 	for i, res := range results {
@@ -252,6 +252,9 @@ type deliveryStreamDescription struct {
 	Source               *sourceDescription       `json:"Source,omitempty"`
 	Destinations         []destinationDescription `json:"Destinations"`
 	HasMoreDestinations  bool                     `json:"HasMoreDestinations"`
+	// DeliveryStreamEncryptionConfiguration says whether records are
+	// encrypted at rest while they wait for delivery.
+	DeliveryStreamEncryptionConfiguration map[string]string `json:"DeliveryStreamEncryptionConfiguration"`
 }
 
 type describeDeliveryStreamRequest struct {
@@ -267,7 +270,7 @@ func (s *Server) describeDeliveryStream(_ context.Context, c *call, req *describ
 	dest := d.Destination
 	desc := deliveryStreamDescription{
 		DeliveryStreamName: d.Name, DeliveryStreamARN: s.arn("firehose", c.region, "deliverystream/"+d.Name),
-		DeliveryStreamStatus: "ACTIVE", DeliveryStreamType: deliveryType(d), VersionID: "1", CreateTimestamp: epochTime{d.Created},
+		DeliveryStreamStatus: "ACTIVE", DeliveryStreamType: deliveryType(d), DeliveryStreamEncryptionConfiguration: s.deliveryEncryption(), VersionID: "1", CreateTimestamp: epochTime{d.Created},
 		Destinations: []destinationDescription{{
 			DestinationID: "destinationId-000000000001",
 			ExtendedS3DestinationDescription: extendedS3Description{

@@ -250,7 +250,7 @@ func (s *Server) getRecords(ctx context.Context, c *call, req *getRecordsRequest
 	out := getRecordsResponse{Records: make([]kinesisOutRecord, len(page.Records)), MillisBehindLatest: page.Behind.Milliseconds()}
 	for i, r := range page.Records {
 		out.Records[i] = kinesisOutRecord{SequenceNumber: r.Sequence.String(), ApproximateArrivalTimestamp: epochTime{r.Arrival},
-			Data: r.Data, PartitionKey: r.PartitionKey, EncryptionType: "NONE"}
+			Data: r.Data, PartitionKey: r.PartitionKey, EncryptionType: s.encryptionType()}
 	}
 	sh := lin.Shards[it.shard]
 	end, err := s.atShardEnd(ctx, st.Name, sh, page)

@@ -97,7 +97,7 @@ func (s *Server) kinesisPutRecord(ctx context.Context, c *call, req *putRecordRe
 	if res.Err != nil {
 		return nil, s.putError(st.Name, res)
 	}
-	return putRecordResponse{ShardID: shards.ShardID(res.Shard), SequenceNumber: res.Sequence.String(), EncryptionType: "NONE"}, nil
+	return putRecordResponse{ShardID: shards.ShardID(res.Shard), SequenceNumber: res.Sequence.String(), EncryptionType: s.encryptionType()}, nil
 }
 
 // kinesisRecord validates one record; field prefixes paths in messages.
@@ -183,7 +183,7 @@ func (s *Server) kinesisPutRecords(ctx context.Context, c *call, req *putRecords
 	if limit := s.putRecordsLimit(); total > limit {
 		return nil, errInvalidArgument("Records size exceeds %d bytes: a PutRecords request may carry %d bytes of data and partition keys in all.", limit, limit)
 	}
-	out := putRecordsResponse{Records: make([]putRecordsEntry, len(recs)), EncryptionType: "NONE"}
+	out := putRecordsResponse{Records: make([]putRecordsEntry, len(recs)), EncryptionType: s.encryptionType()}
 	results := st.Log.Put(ctx, c.now, recs)
 	s.countPuts(st.Name, metrics.APIKinesis, recs, results)
 	for i, res := range results {
@@ -288,6 +288,7 @@ type streamDescription struct {
 	StreamCreationTimestamp epochTime          `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics  `json:"EnhancedMonitoring"`
 	EncryptionType          string             `json:"EncryptionType"`
+	KeyID                   string             `json:"KeyId,omitempty"`
 }
 
 func (s *Server) describeStream(ctx context.Context, c *call, req *describeStreamRequest) (any, *apiError) {
@@ -302,6 +303,7 @@ func (s *Server) describeStream(ctx context.Context, c *call, req *describeStrea
 	if limit < 1 || limit > 10000 {
 		return nil, errValidation("%s", validationMessage(req.Limit, "limit", "Member must have value between 1 and 10000"))
 	}
+	set := s.streamSettings(ctx, st.Name)
 	page := []shardDescription{}
 	more := false
 	view := newShardView(st, c.now)
@@ -319,7 +321,7 @@ func (s *Server) describeStream(ctx context.Context, c *call, req *describeStrea
 		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
 		StreamModeDetails: streamMode(st), Shards: page, HasMoreShards: more,
 		RetentionPeriodHours: int(st.Retention.Hours()), StreamCreationTimestamp: epochTime{st.Created},
-		EnhancedMonitoring: enhancedMonitoring(s.streamSettings(ctx, st.Name)), EncryptionType: "NONE",
+		EnhancedMonitoring: enhancedMonitoring(set), EncryptionType: s.encryptionType(), KeyID: s.keyID(set),
 	}}, nil
 }
 
@@ -332,6 +334,7 @@ type streamDescriptionSummary struct {
 	StreamCreationTimestamp epochTime         `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
 	EncryptionType          string            `json:"EncryptionType"`
+	KeyID                   string            `json:"KeyId,omitempty"`
 	OpenShardCount          int               `json:"OpenShardCount"`
 	ConsumerCount           int               `json:"ConsumerCount"`
 }
@@ -341,10 +344,11 @@ func (s *Server) describeStreamSummary(ctx context.Context, c *call, req *stream
 	if aerr != nil {
 		return nil, aerr
 	}
+	set := s.streamSettings(ctx, st.Name)
 	return map[string]streamDescriptionSummary{"StreamDescriptionSummary": {
 		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
 		StreamModeDetails: streamMode(st), RetentionPeriodHours: int(st.Retention.Hours()),
-		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: enhancedMonitoring(s.streamSettings(ctx, st.Name)),
-		EncryptionType: "NONE", OpenShardCount: st.Log.OpenShards(),
+		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: enhancedMonitoring(set),
+		EncryptionType: s.encryptionType(), KeyID: s.keyID(set), OpenShardCount: st.Log.OpenShards(),
 	}}, nil
 }

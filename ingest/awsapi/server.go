@@ -230,6 +230,8 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		"Kinesis_20131202.DescribeAccountSettings":       handle(s, s.describeAccountSettings),
 		"Kinesis_20131202.EnableEnhancedMonitoring":      handle(s, s.enableEnhancedMonitoring),
 		"Kinesis_20131202.DisableEnhancedMonitoring":     handle(s, s.disableEnhancedMonitoring),
+		"Kinesis_20131202.StartStreamEncryption":         handle(s, s.startStreamEncryption),
+		"Kinesis_20131202.StopStreamEncryption":          handle(s, s.stopStreamEncryption),
 	}
 	s.ops = make(map[string]operation, len(ops))
 	for target, op := range ops {
