@@ -215,6 +215,7 @@ type createDeliveryStreamRequest struct {
 	HTTPEndpointDestinationConfiguration  json.RawMessage `json:"HttpEndpointDestinationConfiguration,omitempty"`
 	SplunkDestinationConfiguration        json.RawMessage `json:"SplunkDestinationConfiguration,omitempty"`
 	AmazonopensearchserviceDestination    json.RawMessage `json:"AmazonopensearchserviceDestinationConfiguration,omitempty"`
+	Tags                                  []tag           `json:"Tags,omitempty"`
 }
 
 func (s *Server) createDeliveryStream(ctx context.Context, c *call, req *createDeliveryStreamRequest) (any, *apiError) {
@@ -256,7 +257,14 @@ func (s *Server) createDeliveryStream(ctx context.Context, c *call, req *createD
 	default:
 		return nil, errInvalidArgument("CompressionFormat %s is not supported; use UNCOMPRESSED or GZIP", dest.CompressionFormat)
 	}
+	tags, aerr := createTags(req.Tags)
+	if aerr != nil {
+		return nil, aerr
+	}
 	if aerr := s.controlError(ctl.CreateDelivery(ctx, spec)); aerr != nil {
+		return nil, aerr
+	}
+	if _, aerr := s.newResourceTags(ctx, settingsKey(kindDelivery, spec.Name), tags); aerr != nil {
 		return nil, aerr
 	}
 	return map[string]string{"DeliveryStreamARN": s.arn("firehose", c.region, "deliverystream/"+spec.Name)}, nil
@@ -276,5 +284,11 @@ func (s *Server) deleteDeliveryStream(ctx context.Context, c *call, req *deleteD
 	if aerr != nil {
 		return nil, aerr
 	}
-	return struct{}{}, s.controlError(ctl.DeleteDelivery(ctx, d.Name))
+	if aerr := s.controlError(ctl.DeleteDelivery(ctx, d.Name)); aerr != nil {
+		return nil, aerr
+	}
+	if err := s.store.DeleteMeta(context.WithoutCancel(ctx), settingsKey(kindDelivery, d.Name)); err != nil {
+		return nil, s.internal("delete a delivery stream's settings", err)
+	}
+	return struct{}{}, nil
 }

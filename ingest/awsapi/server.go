@@ -232,6 +232,9 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		"Kinesis_20131202.DisableEnhancedMonitoring":     handle(s, s.disableEnhancedMonitoring),
 		"Kinesis_20131202.StartStreamEncryption":         handle(s, s.startStreamEncryption),
 		"Kinesis_20131202.StopStreamEncryption":          handle(s, s.stopStreamEncryption),
+		"Firehose_20150804.TagDeliveryStream":            handle(s, s.tagDeliveryStream),
+		"Firehose_20150804.UntagDeliveryStream":          handle(s, s.untagDeliveryStream),
+		"Firehose_20150804.ListTagsForDeliveryStream":    handle(s, s.listTagsForDeliveryStream),
 	}
 	s.ops = make(map[string]operation, len(ops))
 	for target, op := range ops {
