@@ -75,6 +75,7 @@ type deliveryEntry struct {
 	declared  bool
 	spec      awsapi.DeliverySpec // created ones
 	stop      func()
+	shards    int // created ones: of the log
 }
 
 // New returns an empty catalog.
@@ -214,6 +215,8 @@ func (def streamDef) openShards() int {
 type deliveryDef struct {
 	Spec   awsapi.DeliverySpec `json:"spec"`
 	Shards int                 `json:"shards"`
+	// Version is raised by each UpdateDestination (0: 1, never updated).
+	Version int `json:"version,omitempty"`
 }
 
 const (

@@ -233,6 +233,8 @@ func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef) error {
 		spec:      spec,
 		stop:      stop,
 	}
+	e := c.deliveries[spec.Name]
+	e.info.Version, e.shards = def.Version, def.Shards
 	c.mu.Unlock()
 	if c.opts.Targets != nil {
 		if err := c.opts.Targets.SetTarget(spec.Name, ingest.Target{Stream: log, DirectPut: true}); err != nil {

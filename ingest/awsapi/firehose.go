@@ -270,7 +270,7 @@ func (s *Server) describeDeliveryStream(_ context.Context, c *call, req *describ
 	dest := d.Destination
 	desc := deliveryStreamDescription{
 		DeliveryStreamName: d.Name, DeliveryStreamARN: s.arn("firehose", c.region, "deliverystream/"+d.Name),
-		DeliveryStreamStatus: "ACTIVE", DeliveryStreamType: deliveryType(d), DeliveryStreamEncryptionConfiguration: s.deliveryEncryption(), VersionID: "1", CreateTimestamp: epochTime{d.Created},
+		DeliveryStreamStatus: "ACTIVE", DeliveryStreamType: deliveryType(d), DeliveryStreamEncryptionConfiguration: s.deliveryEncryption(), VersionID: deliveryVersion(d), CreateTimestamp: epochTime{d.Created},
 		Destinations: []destinationDescription{{
 			DestinationID: "destinationId-000000000001",
 			ExtendedS3DestinationDescription: extendedS3Description{

@@ -38,6 +38,9 @@ type Delivery struct {
 	Created time.Time
 	// Destination describes where the delivery writes, for DescribeDeliveryStream.
 	Destination Destination
+	// Version is the delivery stream's version, which UpdateDestination
+	// raises (0: 1, never updated).
+	Version int
 }
 
 // Destination describes a delivery's destination in Firehose's terms.
@@ -235,6 +238,7 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		"Firehose_20150804.TagDeliveryStream":            handle(s, s.tagDeliveryStream),
 		"Firehose_20150804.UntagDeliveryStream":          handle(s, s.untagDeliveryStream),
 		"Firehose_20150804.ListTagsForDeliveryStream":    handle(s, s.listTagsForDeliveryStream),
+		"Firehose_20150804.UpdateDestination":            handle(s, s.updateDestination),
 	}
 	s.ops = make(map[string]operation, len(ops))
 	for target, op := range ops {

@@ -114,7 +114,7 @@ func TestDeliveryStreamTagErrors(t *testing.T) {
 		"create with a reserved key": {func() error {
 			_, err := e.fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("x"),
 				ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{BucketARN: aws.String("arn:aws:s3:::lake"), RoleARN: aws.String("arn:aws:iam::000000000000:role/r")},
-				Tags: []fhtypes.Tag{{Key: aws.String("aws:cloudformation:stack-name"), Value: aws.String("s")}}})
+				Tags:                               []fhtypes.Tag{{Key: aws.String("aws:cloudformation:stack-name"), Value: aws.String("s")}}})
 			return err
 		}, "InvalidArgumentException"},
 		"list limit 51": {func() error {
