@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb boto3 postgres opensearch syslog-ng awscli jssdk fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk fuzz clean
 
 all: build
 
@@ -22,9 +22,9 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb boto3 postgres opensearch syslog-ng awscli jssdk
+test: lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk
 	@rm -f $(CACHE)/fault-summary.txt
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -125,6 +125,17 @@ boto3: $(BOTO3)
 
 $(BOTO3): $(DUCKDB_PY)
 	$(CACHE)/venv/bin/pip install --quiet boto3==$(BOTO3_VERSION)
+	touch $@
+
+# aws_kinesis_agg, the KPL's aggregation format in Python, in the same venv: the producer of
+# e2e/kpl_test.go aggregates user records with it as the KPL does, and puts them with boto3.
+KPLAGG_VERSION := 1.2.3
+PROTOBUF_PY_VERSION := 7.36.2
+KPLAGG := $(CACHE)/venv/.aws_kinesis_agg-$(KPLAGG_VERSION)
+kplagg: $(KPLAGG)
+
+$(KPLAGG): $(BOTO3)
+	$(CACHE)/venv/bin/pip install --quiet aws_kinesis_agg==$(KPLAGG_VERSION) protobuf==$(PROTOBUF_PY_VERSION)
 	touch $@
 
 $(MINIO):

@@ -228,6 +228,7 @@ func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef) error {
 		info: awsapi.Delivery{Name: spec.Name, Log: log, Created: log.Created(), Destination: awsapi.Destination{
 			BucketARN: bucketARN, Prefix: spec.Prefix, ErrorOutputPrefix: spec.ErrorOutputPrefix, CompressionFormat: compression,
 			SizeInMBs: spec.SizeInMBs, IntervalInSeconds: spec.IntervalInSeconds, RetryDuration: spec.RetryDuration,
+			Processing: spec.Processing,
 		}},
 		retention: defaultRetention,
 		spec:      spec,

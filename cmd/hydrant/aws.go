@@ -66,6 +66,9 @@ func s3Starter(conn config.S3ConnectionConfig, env deliveryEnv) catalog.Starter 
 			dest.ErrorPrefix = spec.ErrorOutputPrefix
 		}
 		d.Destination.S3 = &dest
+		for _, t := range spec.Processing.Transforms() {
+			d.Transforms = append(d.Transforms, config.TransformConfig{Type: t.Type, Options: t.Options})
+		}
 		pd, err := newDelivery(context.Background(), d, env)
 		if err != nil {
 			return nil, err

@@ -32,6 +32,7 @@ type DeliverySpec struct {
 	SizeInMBs         int
 	IntervalInSeconds int
 	RetryDuration     time.Duration
+	Processing        *Processing // its ProcessingConfiguration, nil when none was given
 }
 
 // Control creates, changes and deletes what a Catalog holds, durably: what
@@ -202,6 +203,8 @@ type s3DestinationConfiguration struct {
 	ErrorOutputPrefix string          `json:"ErrorOutputPrefix,omitempty"`
 	BufferingHints    *bufferingHints `json:"BufferingHints,omitempty"`
 	CompressionFormat string          `json:"CompressionFormat,omitempty"`
+	// ProcessingConfiguration: see Processing.Transforms for what runs.
+	ProcessingConfiguration *Processing `json:"ProcessingConfiguration,omitempty"`
 }
 
 type createDeliveryStreamRequest struct {
@@ -257,6 +260,10 @@ func (s *Server) createDeliveryStream(ctx context.Context, c *call, req *createD
 	default:
 		return nil, errInvalidArgument("CompressionFormat %s is not supported; use UNCOMPRESSED or GZIP", dest.CompressionFormat)
 	}
+	if aerr := checkProcessing(dest.ProcessingConfiguration); aerr != nil {
+		return nil, aerr
+	}
+	spec.Processing = dest.ProcessingConfiguration
 	tags, aerr := createTags(req.Tags)
 	if aerr != nil {
 		return nil, aerr

@@ -225,6 +225,7 @@ type extendedS3Description struct {
 	CompressionFormat       string            `json:"CompressionFormat"`
 	EncryptionConfiguration map[string]string `json:"EncryptionConfiguration"`
 	S3BackupMode            string            `json:"S3BackupMode"`
+	ProcessingConfiguration *Processing       `json:"ProcessingConfiguration,omitempty"`
 }
 
 type destinationDescription struct {
@@ -279,6 +280,7 @@ func (s *Server) describeDeliveryStream(_ context.Context, c *call, req *describ
 				CompressionFormat:       dest.CompressionFormat,
 				EncryptionConfiguration: map[string]string{"NoEncryptionConfig": "NoEncryption"},
 				S3BackupMode:            "Disabled",
+				ProcessingConfiguration: dest.Processing,
 			},
 		}},
 	}

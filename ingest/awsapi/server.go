@@ -52,6 +52,7 @@ type Destination struct {
 	SizeInMBs         int
 	IntervalInSeconds int
 	RetryDuration     time.Duration
+	Processing        *Processing // a delivery stream created through the API: its ProcessingConfiguration
 }
 
 // Catalog is what the APIs need of the running system: the streams and
