@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl fuzz clean
 
 all: build
 
@@ -22,9 +22,9 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk
+test: lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl
 	@rm -f $(CACHE)/fault-summary.txt
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 20m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -97,6 +97,30 @@ $(JSSDK_DIR)/node_modules/.package-lock.json: e2e/jssdk/package.json e2e/jssdk/p
 	mkdir -p $(JSSDK_DIR)
 	cp e2e/jssdk/package.json e2e/jssdk/package-lock.json $(JSSDK_DIR)/
 	cd $(JSSDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts
+
+# dynalite, an open-source DynamoDB-compatible server, at the version pinned in
+# e2e/dynalite/package-lock.json: the KCL e2e test keeps its leases in it. Installed like
+# jssdk, into $(DYNALITE_DIR), only when the pins change.
+DYNALITE_DIR := $(CACHE)/dynalite
+dynalite: $(DYNALITE_DIR)/node_modules/.package-lock.json
+
+$(DYNALITE_DIR)/node_modules/.package-lock.json: e2e/dynalite/package.json e2e/dynalite/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+		{ echo "make dynalite: Node.js 20 or later is needed (found $$(node --version 2>&1))"; exit 1; }
+	mkdir -p $(DYNALITE_DIR)
+	cp e2e/dynalite/package.json e2e/dynalite/package-lock.json $(DYNALITE_DIR)/
+	cd $(DYNALITE_DIR) && npm ci --no-audit --no-fund --ignore-scripts
+
+# A Kinesis Client Library worker (the real Java KCL) for e2e/kcl_test.go, built from
+# e2e/kcl like the OpenSearch server (Java 17, jars from Maven Central, cached in ~/.m2).
+KCL_DIR := $(CACHE)/kcl
+KCL_SRC := e2e/kcl
+kcl: $(KCL_DIR)/lib/kclworker.jar
+
+$(KCL_DIR)/lib/kclworker.jar: $(KCL_SRC)/pom.xml $(KCL_SRC)/src/main/java/dev/hydrant/kcl/Main.java
+	@echo "building the KCL worker into $(KCL_DIR) (downloads ≈80 MB into ~/.m2 once)"
+	rm -rf $(KCL_DIR)
+	mvn -B -q -Dstyle.color=never -f $(KCL_SRC)/pom.xml package -Dhydrant.out=$(KCL_DIR)
 
 # A single-node OpenSearch (Elasticsearch API) for the search destination's tests, run
 # embedded from e2e/opensearch/server (Java 17, jars from Maven Central, cached in ~/.m2).
