@@ -31,6 +31,8 @@ type Ingest struct {
 
 	mu   sync.RWMutex
 	puts map[putsKey]*Puts
+	// fanOut counts what SubscribeToShard sends (see FanOut).
+	fanOut *FanOut
 }
 
 type putsKey struct{ stream, api string }
@@ -62,6 +64,7 @@ func NewIngest(reg prometheus.Registerer) *Ingest {
 		puts: make(map[putsKey]*Puts),
 	}
 	reg.MustRegister(m.Requests, m.Records, m.Bytes, m.PutDuration)
+	m.fanOut = newFanOut(reg)
 	return m
 }
 

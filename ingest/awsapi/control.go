@@ -151,11 +151,22 @@ func (s *Server) deleteStream(ctx context.Context, c *call, req *deleteStreamReq
 	if aerr != nil {
 		return nil, aerr
 	}
+	// As in AWS, a stream with consumers is deleted only when asked to
+	// delete them too.
+	if n, err := s.consumerCount(ctx, st, c.now); err != nil {
+		return nil, s.internal("DeleteStream", err)
+	} else if n > 0 && !req.EnforceConsumerDeletion {
+		return nil, newError(http.StatusBadRequest, "ResourceInUseException",
+			"Stream %s under account %s has %d registered consumers: deregister them, or set EnforceConsumerDeletion to delete them with the stream.", st.Name, s.opts.AccountID, n)
+	}
 	if aerr := s.controlError(ctl.DeleteStream(ctx, st.Name)); aerr != nil {
 		return nil, aerr
 	}
 	if err := s.deleteStreamSettings(context.WithoutCancel(ctx), st.Name); err != nil {
 		return nil, s.internal("delete a stream's settings", err)
+	}
+	if err := s.deleteConsumers(context.WithoutCancel(ctx), st.Name); err != nil {
+		return nil, s.internal("delete a stream's consumers", err)
 	}
 	return struct{}{}, nil
 }

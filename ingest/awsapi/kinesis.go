@@ -349,6 +349,6 @@ func (s *Server) describeStreamSummary(ctx context.Context, c *call, req *stream
 		StreamName: st.Name, StreamARN: s.arn("kinesis", c.region, "stream/"+st.Name), StreamStatus: streamStatus(st),
 		StreamModeDetails: streamMode(st), RetentionPeriodHours: int(st.Retention.Hours()),
 		StreamCreationTimestamp: epochTime{st.Created}, EnhancedMonitoring: enhancedMonitoring(set),
-		EncryptionType: s.encryptionType(), KeyID: s.keyID(set), OpenShardCount: st.Log.OpenShards(),
+		EncryptionType: s.encryptionType(), KeyID: s.keyID(set), OpenShardCount: st.Log.OpenShards(), ConsumerCount: s.consumerCountOf(ctx, st, c.now),
 	}}, nil
 }

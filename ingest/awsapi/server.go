@@ -88,7 +88,10 @@ type Options struct {
 	Metrics *metrics.Ingest
 	Logger  *slog.Logger
 	Now     func() time.Time
-	_       struct{}
+	// FanOut configures enhanced fan-out (stream consumers and
+	// SubscribeToShard); the zero value is AWS's limits.
+	FanOut FanOutOptions
+	_      struct{}
 }
 
 // Server serves the Firehose and Kinesis APIs.
@@ -103,6 +106,8 @@ type Server struct {
 	now      func() time.Time
 	// iteratorKey signs shard iterators.
 	iteratorKey []byte
+	// fanout tracks the open SubscribeToShard event streams.
+	fanout *fanout
 }
 
 // operation handles one X-Amz-Target.
@@ -192,6 +197,7 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		opts.IteratorKey = make([]byte, 32)
 		rand.Read(opts.IteratorKey) // never fails (crypto/rand)
 	}
+	opts.FanOut.setDefaults()
 	kinesisTime := opts.Metrics.PutDuration.WithLabelValues(metrics.APIKinesis)
 	firehoseTime := opts.Metrics.PutDuration.WithLabelValues(metrics.APIFirehose)
 	s := &Server{opts: opts, catalog: catalog, store: store, logger: opts.Logger, now: opts.Now, iteratorKey: opts.IteratorKey,
@@ -200,7 +206,7 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 			"Kinesis_20131202.PutRecords":      kinesisTime,
 			"Firehose_20150804.PutRecord":      firehoseTime,
 			"Firehose_20150804.PutRecordBatch": firehoseTime,
-		}}
+		}, fanout: newFanout()}
 	ops := map[string]func(target string) operation{
 		"Firehose_20150804.PutRecord":                    handle(s, s.firehosePutRecord),
 		"Firehose_20150804.PutRecordBatch":               handle(s, s.firehosePutRecordBatch),
@@ -224,6 +230,11 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 		"Kinesis_20131202.UpdateStreamMode":              handle(s, s.updateStreamMode),
 		"Firehose_20150804.CreateDeliveryStream":         handle(s, s.createDeliveryStream),
 		"Firehose_20150804.DeleteDeliveryStream":         handle(s, s.deleteDeliveryStream),
+		"Kinesis_20131202.RegisterStreamConsumer":        handle(s, s.registerStreamConsumer),
+		"Kinesis_20131202.DescribeStreamConsumer":        handle(s, s.describeStreamConsumer),
+		"Kinesis_20131202.ListStreamConsumers":           handle(s, s.listStreamConsumers),
+		"Kinesis_20131202.DeregisterStreamConsumer":      handle(s, s.deregisterStreamConsumer),
+		"Kinesis_20131202.SubscribeToShard":              handle(s, s.subscribeToShard),
 		"Kinesis_20131202.AddTagsToStream":               handle(s, s.addTagsToStream),
 		"Kinesis_20131202.RemoveTagsFromStream":          handle(s, s.removeTagsFromStream),
 		"Kinesis_20131202.ListTagsForStream":             handle(s, s.listTagsForStream),
@@ -269,6 +280,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			var resp any
 			resp, aerr = op(r.Context(), c)
+			if sr, ok := resp.(streamResponder); ok && aerr == nil {
+				sr.respond(w) // an event stream
+				return
+			}
 			if aerr == nil {
 				s.write(w, c.codec, http.StatusOK, resp)
 				return

@@ -1,0 +1,236 @@
+package awsapi_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+)
+
+// A registered consumer reads a shard from the trim horizon in order, over
+// HTTP/1.1 and over h2c, through the AWS SDK's event stream reader.
+func TestSubscribeToShardTrimHorizon(t *testing.T) {
+	e := newFanEnv(t, awsapi.FanOutOptions{})
+	c := e.register(t, "app")
+	var want []string
+	for i := range 300 {
+		want = append(want, fmt.Sprintf("record-%03d", i))
+	}
+	seqs := e.put(t, want[:150]...)
+	seqs = append(seqs, e.put(t, want[150:]...)...)
+	for name, kin := range map[string]*kinesis.Client{"HTTP/1.1": e.kin, "h2c": e.kin2} {
+		t.Run(name, func(t *testing.T) {
+			stream := subscribe(t, kin, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+			got, last := readRecords(t, stream, len(want))
+			if !slices.Equal(got, want) {
+				t.Fatalf("read %d records %v…, want %d in order", len(got), got[:min(5, len(got))], len(want))
+			}
+			if aws.ToString(last.ContinuationSequenceNumber) != seqs[len(seqs)-1] {
+				t.Errorf("ContinuationSequenceNumber %s, want the last record's %s", aws.ToString(last.ContinuationSequenceNumber), seqs[len(seqs)-1])
+			}
+			if len(last.ChildShards) != 0 {
+				t.Errorf("ChildShards %v on an open shard", last.ChildShards)
+			}
+		})
+	}
+}
+
+// A reader at the tip is pushed each record as it is stored: the latency
+// from the put's call to the event's arrival, the most over 30 puts, is
+// under 100 ms.
+func TestSubscribeToShardPushesNewRecords(t *testing.T) {
+	e := newFanEnv(t, awsapi.FanOutOptions{})
+	c := e.register(t, "app")
+	e.put(t, "before")
+	stream := subscribe(t, e.kin2, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	var worst, total time.Duration
+	const n = 30
+	for i := range n {
+		data := fmt.Sprintf("live-%d", i)
+		start := time.Now()
+		e.put(t, data)
+		got, _ := readRecords(t, stream, 1)
+		took := time.Since(start)
+		if !slices.Equal(got, []string{data}) {
+			t.Fatalf("pushed %v, want [%s]", got, data)
+		}
+		worst, total = max(worst, took), total+took
+	}
+	t.Logf("put to event: max %v, mean %v over %d puts", worst, total/n, n)
+	if worst >= 100*time.Millisecond {
+		t.Errorf("a record took %v from its put to its event, want < 100 ms", worst)
+	}
+}
+
+// Every starting position starts where GetShardIterator's would.
+func TestSubscribeToShardStartingPositions(t *testing.T) {
+	e := newFanEnv(t, awsapi.FanOutOptions{})
+	c := e.register(t, "app")
+	first := e.put(t, "a", "b", "c")
+	e.clock.Add(time.Minute)
+	middle := e.clock.Now()
+	e.put(t, "d", "e")
+	for _, tc := range []struct {
+		name string
+		pos  types.StartingPosition
+		want []string
+	}{
+		{"TRIM_HORIZON", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}, []string{"a", "b", "c", "d", "e"}},
+		{"AT_SEQUENCE_NUMBER", types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: aws.String(first[1])}, []string{"b", "c", "d", "e"}},
+		{"AFTER_SEQUENCE_NUMBER", types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: aws.String(first[1])}, []string{"c", "d", "e"}},
+		{"AT_TIMESTAMP", types.StartingPosition{Type: types.ShardIteratorTypeAtTimestamp, Timestamp: aws.Time(middle)}, []string{"d", "e"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := subscribe(t, e.kin, c, "shardId-000000000000", tc.pos)
+			got, _ := readRecords(t, stream, len(tc.want))
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("read %v, want %v", got, tc.want)
+			}
+			stream.Close()
+			// The next subscription of the consumer to the shard takes over.
+			e.clock.Add(5 * time.Second)
+		})
+	}
+}
+
+// A subscription ends cleanly at its time (5 minutes in AWS); the client
+// goes on from the last ContinuationSequenceNumber with
+// AFTER_SEQUENCE_NUMBER, as the KCL does, and reads each record once. An
+// idle subscription is sent an event every heartbeat. The server's read
+// and write timeouts, shorter than the subscription, do not cut it.
+func TestSubscribeToShardContinuation(t *testing.T) {
+	e := &fanEnv{dir: t.TempDir(), clock: &clock{now: t0}}
+	e.start(t, awsapi.FanOutOptions{Subscription: 1500 * time.Millisecond, Heartbeat: 200 * time.Millisecond}, 300*time.Millisecond)
+	c := e.register(t, "app")
+	all := []string{"1", "2", "3"}
+	e.put(t, all...)
+	for name, kin := range map[string]*kinesis.Client{"HTTP/1.1": e.kin, "h2c": e.kin2} {
+		t.Run(name, func(t *testing.T) {
+			e.clock.Add(5 * time.Second)
+			start := time.Now()
+			stream := subscribe(t, kin, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+			got, last := readRecords(t, stream, len(all))
+			if !slices.Equal(got, all) {
+				t.Fatalf("read %v, want %v", got, all)
+			}
+			cont := aws.ToString(last.ContinuationSequenceNumber)
+			heartbeats := 0
+			for {
+				ev, ok := next(t, stream)
+				if !ok {
+					break
+				}
+				if len(ev.Records) != 0 || aws.ToString(ev.ContinuationSequenceNumber) != cont {
+					t.Fatalf("heartbeat %+v, want no records and continuation %s", ev, cont)
+				}
+				heartbeats++
+			}
+			took := time.Since(start)
+			if err := stream.Err(); err != nil {
+				t.Fatalf("the subscription ended with %v, want a clean end", err)
+			}
+			if took < 1400*time.Millisecond || heartbeats < 4 {
+				t.Fatalf("the subscription ended after %v with %d heartbeats, want 1.5 s with one each 200 ms", took, heartbeats)
+			}
+			t.Logf("%v subscription, %d heartbeats", took, heartbeats)
+			more := []string{name + "-4", name + "-5"}
+			e.put(t, more...)
+			all = append(all, more...)
+			e.clock.Add(5 * time.Second)
+			stream = subscribe(t, kin, c, "shardId-000000000000", types.StartingPosition{
+				Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: aws.String(cont)})
+			if got, _ := readRecords(t, stream, 2); !slices.Equal(got, more) {
+				t.Fatalf("read %v after the continuation, want %v", got, more)
+			}
+			stream.Close()
+		})
+	}
+}
+
+// A subscription is paced to its rate and loses nothing.
+func TestSubscribeToShardRateLimit(t *testing.T) {
+	const rate = 512 << 10
+	e := newFanEnv(t, awsapi.FanOutOptions{BytesPerSecond: rate})
+	c := e.register(t, "app")
+	var want []string
+	for i := range 24 {
+		want = append(want, fmt.Sprintf("%03d", i)+strings.Repeat("x", 64<<10-3)) // 1.5 MiB in all
+	}
+	e.put(t, want[:12]...)
+	e.put(t, want[12:]...)
+	start := time.Now()
+	stream := subscribe(t, e.kin, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	got, _ := readRecords(t, stream, len(want))
+	took := time.Since(start)
+	if !slices.Equal(got, want) {
+		t.Fatalf("read %d records, want the %d put in order", len(got), len(want))
+	}
+	// A second's worth goes at once, the rest at the rate: 1.5 MiB in 2 s.
+	t.Logf("1.5 MiB at %d KiB/s in %v", rate>>10, took)
+	if took < 1900*time.Millisecond || took > 4*time.Second {
+		t.Errorf("1.5 MiB at %d KiB/s took %v, want about 2 s", rate>>10, took)
+	}
+}
+
+// The end of a closed shard is an event without ContinuationSequenceNumber
+// that names the children, after which the stream ends; a subscription
+// waiting at the tip sees its shard split at once.
+func TestSubscribeToShardChildShards(t *testing.T) {
+	e := newFanEnv(t, awsapi.FanOutOptions{})
+	c := e.register(t, "app")
+	e.put(t, "a", "b")
+	waiting := subscribe(t, e.kin2, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	readRecords(t, waiting, 2)
+	listed, err := e.kin.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String("orders")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	mid := listed.Shards[0].HashKeyRange
+	if _, err := e.kin.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String("orders"),
+		ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")}); err != nil {
+		t.Fatalf("SplitShard (range %v): %v", mid, err)
+	}
+	check := func(stream *kinesis.SubscribeToShardEventStream) {
+		t.Helper()
+		ev, ok := next(t, stream)
+		for ok && ev.ContinuationSequenceNumber != nil && len(ev.Records) == 0 {
+			ev, ok = next(t, stream) // heartbeats
+		}
+		if !ok {
+			t.Fatalf("the stream ended without the shard's end (%v)", stream.Err())
+		}
+		var children []string
+		for _, cs := range ev.ChildShards {
+			children = append(children, aws.ToString(cs.ShardId))
+			if !slices.Equal(cs.ParentShards, []string{"shardId-000000000000"}) {
+				t.Errorf("child %s has parents %v", aws.ToString(cs.ShardId), cs.ParentShards)
+			}
+		}
+		sort.Strings(children)
+		if ev.ContinuationSequenceNumber != nil || len(ev.Records) != 0 || !slices.Equal(children, []string{"shardId-000000000004", "shardId-000000000005"}) {
+			t.Fatalf("last event: continuation %v, %d records, children %v", ev.ContinuationSequenceNumber, len(ev.Records), children)
+		}
+		if _, ok := next(t, stream); ok || stream.Err() != nil {
+			t.Fatalf("the stream goes on after the shard's end (%v)", stream.Err())
+		}
+	}
+	check(waiting)
+	t.Logf("a subscription at the tip saw its shard split after %v", time.Since(start))
+	// Read from the start, the closed shard's records and then its end.
+	e.clock.Add(5 * time.Second)
+	stream := subscribe(t, e.kin, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	if got, _ := readRecords(t, stream, 2); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("read %v from the closed shard", got)
+	}
+	check(stream)
+}
