@@ -32,6 +32,12 @@ type KPLRecord struct {
 // not decode, lacks a required field, or indexes past its key tables is an
 // error; nothing is appended then. Data of the records aliases data.
 func DecodeKPL(dst []KPLRecord, data []byte) (_ []KPLRecord, ok bool, err error) {
+	return decodeKPL(dst, data, -1)
+}
+
+// decodeKPL is DecodeKPL refusing an aggregate of more than limit user
+// records (limit < 0: any number).
+func decodeKPL(dst []KPLRecord, data []byte, limit int) (_ []KPLRecord, ok bool, err error) {
 	if !bytes.HasPrefix(data, KPLMagic) {
 		return dst, false, nil
 	}
@@ -43,7 +49,7 @@ func DecodeKPL(dst []KPLRecord, data []byte) (_ []KPLRecord, ok bool, err error)
 	if got := md5.Sum(msg); !bytes.Equal(got[:], sum) {
 		return dst, true, errors.New("MD5 checksum mismatch")
 	}
-	out, err := decodeAggregated(dst, msg)
+	out, err := decodeAggregated(dst, msg, limit)
 	if err != nil {
 		return dst, true, err
 	}
@@ -62,7 +68,7 @@ type kplRef struct {
 // partition_key_table = 1; repeated string explicit_hash_key_table = 2;
 // repeated Record records = 3}. Unknown fields are skipped, as protobuf
 // does.
-func decodeAggregated(dst []KPLRecord, b []byte) ([]KPLRecord, error) {
+func decodeAggregated(dst []KPLRecord, b []byte, limit int) ([]KPLRecord, error) {
 	var (
 		pks, ehks []string
 		refs      []kplRef
@@ -95,6 +101,9 @@ func decodeAggregated(dst []KPLRecord, b []byte) ([]KPLRecord, error) {
 			r, err := decodeKPLRecord(v)
 			if err != nil {
 				return dst, fmt.Errorf("record %d: %w", len(refs), err)
+			}
+			if len(refs) == limit {
+				return dst, fmt.Errorf("more than %d user records (max_records)", limit)
 			}
 			refs = append(refs, r)
 		}
@@ -183,27 +192,37 @@ func decodeKPLRecord(b []byte) (kplRef, error) {
 //
 //	transforms:
 //	  - type: kpl_deaggregate
-//	    partition_key: pk   # optional
+//	    partition_key: pk    # optional
+//	    max_records: 50000   # per aggregate
 //
 // With partition_key, each output record's Kinesis partition key is also
 // its partition key of that name (!{partitionKeyFromQuery:pk} in a
 // prefix), the unaggregated ones' too; a key that cannot be one path
-// segment fails its record alone (Transform.PartitionKeyError).
+// segment fails its record alone (Transform.PartitionKeyError). An
+// aggregate of more than max_records user records fails whole: each
+// record out costs a few hundred bytes beyond its data, so that bounds
+// what one aggregate of tiny records can hold (a 1 MiB aggregate holds
+// up to about 170,000).
 func NewKPLDeaggregate(_ Env, options map[string]any) (Transform, error) {
 	o := NewOptions(options)
 	key := o.String("partition_key", "")
+	limit := o.Int("max_records", 50_000)
+	if limit < 1 || limit > 1_000_000 {
+		o.Fail("max_records", "must be 1..1000000, not %d", limit)
+	}
 	if err := o.Err(); err != nil {
 		return nil, err
 	}
 	return Func(func(r buffer.Record) Output {
-		return deaggregate(r, key)
+		return deaggregate(r, key, limit)
 	}), nil
 }
 
 // deaggregate is kpl_deaggregate on one record; key names the partition
-// key that takes each record's Kinesis partition key ("" for none).
-func deaggregate(r buffer.Record, key string) Output {
-	recs, isAggregate, err := DecodeKPL(nil, r.Data)
+// key that takes each record's Kinesis partition key ("" for none); an
+// aggregate of more than limit records fails.
+func deaggregate(r buffer.Record, key string, limit int) Output {
+	recs, isAggregate, err := decodeKPL(nil, r.Data, limit)
 	switch {
 	case err != nil:
 		return failedOutput(codeKPLAggregateError, "KPL aggregate: "+err.Error())

@@ -164,6 +164,10 @@ func TestKPLDeaggregate(t *testing.T) {
 		{"corrupt aggregate fails whole", nil, buffer.Record{Data: corrupt}, []string{
 			"ProcessingFailed   map[] Transform.KPLAggregateError"}},
 		{"empty aggregate", nil, buffer.Record{Data: kplAggregate(nil, nil, nil)}, []string{"Dropped   map[] "}},
+		{"at max_records", map[string]any{"max_records": 3}, buffer.Record{Data: agg}, []string{
+			"Ok user-1 r1 map[] ", "Ok user-2 r2 map[] ", "Ok a/b r3 map[] "}},
+		{"past max_records", map[string]any{"max_records": 2}, buffer.Record{Data: agg}, []string{
+			"ProcessingFailed   map[] Transform.KPLAggregateError"}},
 		{"partition_key: plain record keyed by its own", map[string]any{"partition_key": "pk"}, buffer.Record{Data: []byte("plain"), PartitionKey: "p"},
 			[]string{"Ok  plain map[pk:p] "}},
 		{"partition_key: a key that is no path segment fails alone", map[string]any{"partition_key": "pk"}, buffer.Record{Data: agg}, []string{
@@ -185,8 +189,10 @@ func TestKPLDeaggregate(t *testing.T) {
 	if msg := out[0].ErrorMessage; msg != "KPL aggregate: MD5 checksum mismatch" {
 		t.Errorf("error message = %q", msg)
 	}
-	if _, err := NewKPLDeaggregate(Env{}, map[string]any{"sub_record_type": "JSON"}); err == nil {
-		t.Error("an unknown option was accepted")
+	for _, bad := range []map[string]any{{"sub_record_type": "JSON"}, {"max_records": 0}, {"partition_key": 1}} {
+		if _, err := NewKPLDeaggregate(Env{}, bad); err == nil {
+			t.Errorf("options %v accepted", bad)
+		}
 	}
 }
 
