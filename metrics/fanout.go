@@ -65,3 +65,9 @@ func (m *Ingest) FanOut(stream string) *Sent {
 	f.sent[stream] = s
 	return s
 }
+
+// FanOutRecords is the counter vector of records sent by fan-out, by stream.
+func (m *Ingest) FanOutRecords() *prometheus.CounterVec { return m.fanOut.Records }
+
+// FanOutBytes is the counter vector of bytes sent by fan-out, by stream.
+func (m *Ingest) FanOutBytes() *prometheus.CounterVec { return m.fanOut.Bytes }

@@ -270,6 +270,9 @@ func wireAPIs(ctx context.Context, cfg *config.Config, srv *ingest.Server, cat *
 		Control:        cat,
 		Metrics:        m,
 		Logger:         logger,
+		// Shutting down ends the SubscribeToShard event streams: the
+		// clients subscribe again once the server is back.
+		FanOut: awsapi.FanOutOptions{Stop: ctx.Done()},
 	}
 	if authn.Required() {
 		opts.Auth = authn

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 )
 
@@ -258,5 +259,85 @@ func TestStreamConsumerErrors(t *testing.T) {
 	}
 	if got, _ := readRecords(t, second, 1); !slices.Equal(got, []string{"x"}) {
 		t.Fatalf("the subscription that took over read %v", got)
+	}
+}
+
+// The consumer operations and SubscribeToShard are authorized as IAM does
+// it: registering and listing on the stream's ARN, describing,
+// deregistering and subscribing on the consumer's.
+func TestStreamConsumerAuthorization(t *testing.T) {
+	verifier, err := auth.NewSigV4([]auth.Credential{{AccessKeyID: "ADMIN", SecretAccessKey: "s1"}, {AccessKeyID: "APP", SecretAccessKey: "s2"}},
+		[]string{"kinesis"}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := auth.NewPolicy([]auth.Statement{{Effect: auth.Allow, Actions: []string{"kinesis:*"}, Resources: []string{"*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := auth.NewPolicy([]auth.Statement{
+		{Effect: auth.Allow, Actions: []string{"kinesis:SubscribeToShard", "kinesis:DescribeStreamConsumer"},
+			Resources: []string{"arn:aws:kinesis:*:*:stream/orders/consumer/app:*"}},
+		{Effect: auth.Allow, Actions: []string{"kinesis:ListStreamConsumers", "kinesis:PutRecords"}, Resources: []string{"arn:aws:kinesis:*:*:stream/orders"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &fanEnv{dir: t.TempDir(), clock: &clock{now: t0},
+		auth: auth.NewAuthenticator(verifier, nil, map[string]*auth.Policy{"ADMIN": admin, "APP": app})}
+	e.start(t, awsapi.FanOutOptions{}, serverTimeouts)
+	e.kin = kinesisClient(e.url, "ADMIN", "s1")
+	c := e.register(t, "app")
+	other := e.register(t, "other")
+	e.put(t, "x")
+	kin := kinesisClient(e.url, "APP", "s2")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"subscribe its consumer", func() error {
+			out, err := kin.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: c.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
+				StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+			if err == nil {
+				if got, _ := readRecords(t, out.GetStream(), 1); !slices.Equal(got, []string{"x"}) {
+					t.Errorf("read %v", got)
+				}
+				out.GetStream().Close()
+			}
+			return err
+		}, ""},
+		{"describe its consumer by name", func() error {
+			_, err := kin.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: aws.String(e.streamARN), ConsumerName: aws.String("app")})
+			return err
+		}, ""},
+		{"list the stream's consumers", func() error {
+			_, err := kin.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: aws.String(e.streamARN)})
+			return err
+		}, ""},
+		{"subscribe another consumer", func() error {
+			_, err := kin.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: other.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
+				StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+			return err
+		}, "AccessDeniedException"},
+		{"describe another consumer", func() error {
+			_, err := kin.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: other.ConsumerARN})
+			return err
+		}, "AccessDeniedException"},
+		{"register a consumer", func() error {
+			_, err := kin.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(e.streamARN), ConsumerName: aws.String("mine")})
+			return err
+		}, "AccessDeniedException"},
+		{"deregister its consumer", func() error {
+			_, err := kin.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: c.ConsumerARN})
+			return err
+		}, "AccessDeniedException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := apiCode(tc.call()); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

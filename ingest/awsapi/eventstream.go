@@ -80,7 +80,17 @@ func (ew *eventWriter) write(msg eventstream.Message) error {
 	// written without.
 	ew.rc.SetWriteDeadline(time.Now().Add(ew.deadline))
 	if _, err := ew.w.Write(ew.buf.Bytes()); err != nil {
-		return err
+		return &writeError{err}
 	}
-	return ew.rc.Flush()
+	if err := ew.rc.Flush(); err != nil {
+		return &writeError{err}
+	}
+	return nil
 }
+
+// writeError is a failed write to the client: it went away, or stopped
+// reading for the write timeout.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write to the client: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }

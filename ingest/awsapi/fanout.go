@@ -35,7 +35,11 @@ type FanOutOptions struct {
 	// WriteTimeout bounds each event's write: a client that stops reading
 	// for longer loses its subscription (default 30 s).
 	WriteTimeout time.Duration
-	_            struct{}
+	// Stop, when closed, ends every subscription as if its time were up
+	// (the server is shutting down: clients subscribe again, elsewhere or
+	// once it is back). nil: never.
+	Stop <-chan struct{}
+	_    struct{}
 }
 
 func (o *FanOutOptions) setDefaults() {
@@ -78,6 +82,8 @@ const (
 type fanout struct {
 	mu   sync.Mutex
 	subs map[subKey]*subscription
+	// stopped ends when FanOutOptions.Stop is closed.
+	stopped context.Context
 }
 
 type subKey struct {
@@ -85,7 +91,18 @@ type subKey struct {
 	shard    int
 }
 
-func newFanout() *fanout { return &fanout{subs: map[subKey]*subscription{}} }
+func newFanout(stop <-chan struct{}) *fanout {
+	f := &fanout{subs: map[subKey]*subscription{}, stopped: context.Background()}
+	if stop != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-stop
+			cancel()
+		}()
+		f.stopped = ctx
+	}
+	return f
+}
 
 // open registers sub, or refuses it when a subscription of the same
 // consumer and shard started less than takeoverAfter before; an older one
@@ -199,11 +216,20 @@ func (s *Server) subscribeToShard(ctx context.Context, c *call, req *subscribeTo
 	subCtx, cancel := context.WithCancelCause(ctx)
 	sub := &subscription{s: s, key: subKey{consumer: key, shard: shard}, consumerARN: req.ConsumerARN, ref: ref,
 		created: sc.Created, stream: st, shard: shard, from: from, eventBytes: eventBytes, codec: c.codec, http1: c.r.ProtoMajor < 2,
-		started: c.now, ctx: subCtx, cancel: func(aerr *apiError) { cancel(aerr) }}
+		started: c.now, ctx: subCtx}
+	sub.cancel = func(aerr *apiError) {
+		if aerr == nil {
+			cancel(nil)
+			return
+		}
+		cancel(aerr)
+	}
 	if aerr := s.fanout.open(sub, c.now); aerr != nil {
 		cancel(nil)
 		return nil, aerr
 	}
+	stop := context.AfterFunc(s.fanout.stopped, func() { cancel(errSubscriptionOver) })
+	context.AfterFunc(subCtx, func() { stop() })
 	return sub, nil
 }
 
@@ -306,9 +332,13 @@ func (sub *subscription) respond(w http.ResponseWriter) {
 		return
 	}
 	var aerr *apiError
+	var werr *writeError
 	switch cause := context.Cause(ctx); {
+	case errors.As(err, &werr): // the client went away, or stopped reading
+		sub.s.logger.Debug("SubscribeToShard: write an event", "error", err)
+		return
 	case errors.As(err, &aerr):
-	case errors.Is(cause, errSubscriptionOver):
+	case errors.Is(cause, errSubscriptionOver), errors.Is(context.Cause(sub.ctx), errSubscriptionOver):
 		return
 	case errors.As(cause, &aerr):
 	case sub.ctx.Err() != nil: // the client went away

@@ -14,10 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hydrant-dev/hydrant/catalog"
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/metrics"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -35,6 +37,8 @@ type fanEnv struct {
 	streamARN string
 	srv       *http.Server
 	cat       *catalog.Catalog
+	auth      awsapi.Authenticator // nil: none
+	metrics   *metrics.Ingest
 }
 
 // serverTimeouts are the http.Server's read and write timeouts (hydrant
@@ -65,7 +69,8 @@ func (e *fanEnv) start(t *testing.T, fo awsapi.FanOutOptions, timeouts time.Dura
 		t.Fatal(err)
 	}
 	cat.AddDeclaredStream(awsapi.Stream{Name: "orders", Log: orders, Retention: 24 * time.Hour, Created: orders.Created()})
-	api := awsapi.New(cat, store, awsapi.Options{Control: cat, Now: e.clock.Now, FanOut: fo})
+	e.metrics = metrics.NewIngest(prometheus.NewRegistry())
+	api := awsapi.New(cat, store, awsapi.Options{Control: cat, Now: e.clock.Now, FanOut: fo, Auth: e.auth, Metrics: e.metrics})
 	native, err := ingest.NewServer(ingest.Limits{MaxRequestSize: 16 << 20, MaxRecordSize: 1000 << 10}, nil, nil, ingest.Settings{})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 )
@@ -40,7 +41,34 @@ func TestSubscribeToShardTrimHorizon(t *testing.T) {
 			if len(last.ChildShards) != 0 {
 				t.Errorf("ChildShards %v on an open shard", last.ChildShards)
 			}
+			stream.Close()
+			e.clock.Add(5 * time.Second) // the next subscription takes over
 		})
+	}
+	// Both subscriptions' records are counted.
+	if got := testutil.ToFloat64(e.metrics.FanOutRecords().WithLabelValues("orders")); got != 2*300 {
+		t.Errorf("hydrant_ingest_fanout_records_total = %v, want %d", got, 2*300)
+	}
+	if got := testutil.ToFloat64(e.metrics.FanOutBytes().WithLabelValues("orders")); got != 2*300*(10+1) {
+		t.Errorf("hydrant_ingest_fanout_bytes_total = %v, want %d", got, 2*300*11)
+	}
+}
+
+// Closing FanOutOptions.Stop (the server shuts down) ends every
+// subscription cleanly.
+func TestSubscribeToShardStop(t *testing.T) {
+	stop := make(chan struct{})
+	e := newFanEnv(t, awsapi.FanOutOptions{Stop: stop})
+	c := e.register(t, "app")
+	stream := subscribe(t, e.kin2, c, "shardId-000000000002", types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	close(stop)
+	for {
+		if _, ok := next(t, stream); !ok {
+			break
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("the subscription ended with %v, want a clean end", err)
 	}
 }
 

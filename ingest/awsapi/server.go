@@ -206,7 +206,7 @@ func New(catalog Catalog, store *shards.Store, opts Options) *Server {
 			"Kinesis_20131202.PutRecords":      kinesisTime,
 			"Firehose_20150804.PutRecord":      firehoseTime,
 			"Firehose_20150804.PutRecordBatch": firehoseTime,
-		}, fanout: newFanout()}
+		}, fanout: newFanout(opts.FanOut.Stop)}
 	ops := map[string]func(target string) operation{
 		"Firehose_20150804.PutRecord":                    handle(s, s.firehosePutRecord),
 		"Firehose_20150804.PutRecordBatch":               handle(s, s.firehosePutRecordBatch),
