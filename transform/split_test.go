@@ -1,7 +1,9 @@
 package transform
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -63,4 +65,39 @@ func TestSplit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "format: must be json or delimited") {
 		t.Errorf("bad format: %v", err)
 	}
+}
+
+func FuzzSplit(f *testing.F) {
+	f.Add([]byte(`{"a":1}{"b":[1,2]}`+"\n"+`{"c":"}"}`), []byte("\n"))
+	f.Add([]byte(`[{"a":1}]`), []byte("##"))
+	f.Add([]byte("a,b,,c"), []byte(","))
+	f.Fuzz(func(t *testing.T, data, delim []byte) {
+		if len(delim) == 0 {
+			delim = []byte("\n")
+		}
+		js := mustBuild(t, NewSplit, map[string]any{"format": "json", "max_records": 50})
+		dl := mustBuild(t, NewSplit, map[string]any{"format": "delimited", "delimiter": string(delim), "max_records": 50})
+		for i, tr := range []Transform{js, dl} {
+			isJSON := i == 0
+			out, err := tr.Process(context.Background(), []buffer.Record{{Data: data}})
+			if err != nil || len(out) != 1 {
+				t.Fatalf("Process = %d outputs, %v", len(out), err)
+			}
+			if out[0].Count() > 50 {
+				t.Fatalf("%d records, over max_records", out[0].Count())
+			}
+			out[0].Records(func(_ int, r Output) bool {
+				switch {
+				case r.Result != Ok:
+				case len(r.Data) == 0:
+					t.Fatalf("an empty record out of %q", data)
+				case isJSON && (r.Data[0] != '{' || !json.Valid(r.Data)):
+					t.Fatalf("%q is not a JSON object", r.Data)
+				case !isJSON && bytes.Contains(r.Data, delim):
+					t.Fatalf("%q holds the delimiter %q", r.Data, delim)
+				}
+				return true
+			})
+		}
+	})
 }
