@@ -39,6 +39,8 @@ type fanEnv struct {
 	cat       *catalog.Catalog
 	auth      awsapi.Authenticator // nil: none
 	metrics   *metrics.Ingest
+	nats      string // the store's NATS server; "": the embedded log in dir
+	node      string // the store's node name on NATS
 }
 
 // serverTimeouts are the http.Server's read and write timeouts (hydrant
@@ -56,7 +58,11 @@ func newFanEnv(t *testing.T, fo awsapi.FanOutOptions) *fanEnv {
 func (e *fanEnv) start(t *testing.T, fo awsapi.FanOutOptions, timeouts time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: e.dir, SyncAlways: true, Now: e.clock.Now})
+	cfg := shards.StoreConfig{DataDir: e.dir, SyncAlways: true, Now: e.clock.Now}
+	if e.nats != "" {
+		cfg = shards.StoreConfig{NATS: &shards.NATSConfig{URL: e.nats, Replicas: 1, Name: e.node}, Now: e.clock.Now}
+	}
+	store, err := shards.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/internal/testnats"
 )
 
 // A registered consumer reads a shard from the trim horizon in order, over
@@ -261,4 +262,44 @@ func TestSubscribeToShardChildShards(t *testing.T) {
 		t.Fatalf("read %v from the closed shard", got)
 	}
 	check(stream)
+}
+
+// On a cluster (two nodes on one NATS), a consumer registered on one node
+// is the other's too, and a subscription on one is pushed what the other
+// stores.
+func TestSubscribeToShardCluster(t *testing.T) {
+	nc := testnats.StartOne(t)
+	clk := &clock{now: t0}
+	a := &fanEnv{dir: t.TempDir(), clock: clk, nats: nc.URL(), node: "a"}
+	a.start(t, awsapi.FanOutOptions{}, serverTimeouts)
+	b := &fanEnv{dir: t.TempDir(), clock: clk, nats: nc.URL(), node: "b"}
+	b.start(t, awsapi.FanOutOptions{}, serverTimeouts)
+	c := a.register(t, "app")
+	d, err := b.kin.DescribeStreamConsumer(context.Background(), &kinesis.DescribeStreamConsumerInput{ConsumerARN: c.ConsumerARN})
+	if err != nil || d.ConsumerDescription.ConsumerStatus != types.ConsumerStatusActive {
+		t.Fatalf("the other node describes the consumer as %+v (%v)", d, err)
+	}
+	if _, err := b.kin.RegisterStreamConsumer(context.Background(), &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(b.streamARN),
+		ConsumerName: aws.String("app")}); apiCode(err) != "ResourceInUseException" {
+		t.Fatalf("registering the name again on the other node: %v", err)
+	}
+	a.put(t, "first")
+	stream := subscribe(t, b.kin2, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	if got, _ := readRecords(t, stream, 1); !slices.Equal(got, []string{"first"}) {
+		t.Fatalf("read %v", got)
+	}
+	var worst time.Duration
+	for i := range 10 {
+		data := fmt.Sprintf("pushed-%d", i)
+		start := time.Now()
+		a.put(t, data)
+		if got, _ := readRecords(t, stream, 1); !slices.Equal(got, []string{data}) {
+			t.Fatalf("pushed %v, want [%s]", got, data)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	t.Logf("put on one node to event on the other: max %v over 10 puts", worst)
+	if worst >= 100*time.Millisecond {
+		t.Errorf("a record took %v from its put to its event, want < 100 ms", worst)
+	}
 }
