@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"sort"
@@ -98,9 +99,22 @@ func (s *Server) loadConsumers(ctx context.Context, st Stream, now time.Time) (c
 }
 
 // changeConsumers applies change to st's consumers and stores the result,
-// again from a fresh read when another writer came first.
+// again from a fresh read when another writer came first. This node's
+// changes take turns; another node's may still come first (a few times, at
+// most, for changes are rare).
 func (s *Server) changeConsumers(ctx context.Context, st Stream, now time.Time, change func(*consumerSet) *apiError) *apiError {
-	for range consumerSwapTries {
+	s.fanout.changing.Lock()
+	defer s.fanout.changing.Unlock()
+	for try := range consumerSwapTries {
+		if try > 0 {
+			t := time.NewTimer(time.Duration(rand.Int64N(int64(try) * int64(time.Millisecond))))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return s.internal("store consumers", ctx.Err())
+			case <-t.C:
+			}
+		}
 		set, rev, err := s.loadConsumers(ctx, st, now)
 		if err != nil {
 			return s.internal("read consumers", err)

@@ -341,3 +341,29 @@ func TestStreamConsumerAuthorization(t *testing.T) {
 		})
 	}
 }
+
+// Registrations racing for the last places of a stream get exactly as many
+// as the limit allows: the consumers are changed with a compare-and-set.
+func TestRegisterStreamConsumerRace(t *testing.T) {
+	e := newFanEnv(t, awsapi.FanOutOptions{})
+	const n = 30
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := e.kin.RegisterStreamConsumer(context.Background(), &kinesis.RegisterStreamConsumerInput{
+				StreamARN: aws.String(e.streamARN), ConsumerName: aws.String(fmt.Sprintf("racer-%02d", i))})
+			errs <- err
+		}()
+	}
+	codes := map[string]int{}
+	for range n {
+		codes[apiCode(<-errs)]++
+	}
+	if codes[""] != 20 || codes["LimitExceededException"] != n-20 {
+		t.Fatalf("outcomes %v, want 20 registered and %d LimitExceededException", codes, n-20)
+	}
+	out, err := e.kin.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: aws.String(e.streamARN)})
+	if err != nil || len(out.Consumers) != 20 {
+		t.Fatalf("listed %d consumers (%v), want 20", len(out.Consumers), err)
+	}
+}

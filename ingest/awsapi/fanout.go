@@ -83,6 +83,8 @@ type fanout struct {
 	subs map[subKey]*subscription
 	// stopped ends when FanOutOptions.Stop is closed.
 	stopped context.Context
+	// changing serializes this node's changes of consumers.
+	changing sync.Mutex
 }
 
 type subKey struct {

@@ -283,6 +283,23 @@ func TestSubscribeToShardCluster(t *testing.T) {
 		ConsumerName: aws.String("app")}); apiCode(err) != "ResourceInUseException" {
 		t.Fatalf("registering the name again on the other node: %v", err)
 	}
+	// Registrations racing on both nodes get as many places as are left.
+	errs := make(chan error, 30)
+	for i := range 30 {
+		kin := []*kinesis.Client{a.kin, b.kin}[i%2]
+		go func() {
+			_, err := kin.RegisterStreamConsumer(context.Background(), &kinesis.RegisterStreamConsumerInput{
+				StreamARN: aws.String(a.streamARN), ConsumerName: aws.String(fmt.Sprintf("racer-%02d", i))})
+			errs <- err
+		}()
+	}
+	codes := map[string]int{}
+	for range 30 {
+		codes[apiCode(<-errs)]++
+	}
+	if codes[""] != 19 || codes["LimitExceededException"] != 11 {
+		t.Fatalf("racing registrations on two nodes: %v, want 19 registered and 11 LimitExceededException", codes)
+	}
 	a.put(t, "first")
 	stream := subscribe(t, b.kin2, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
 	if got, _ := readRecords(t, stream, 1); !slices.Equal(got, []string{"first"}) {
