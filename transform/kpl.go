@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -69,10 +70,16 @@ type kplRef struct {
 // repeated Record records = 3}. Unknown fields are skipped, as protobuf
 // does.
 func decodeAggregated(dst []KPLRecord, b []byte, limit int) ([]KPLRecord, error) {
+	nKeys, nRecords := countFields(b)
+	if limit >= 0 && nRecords > limit {
+		return dst, fmt.Errorf("more than %d user records (max_records)", limit)
+	}
 	var (
-		pks, ehks []string
-		refs      []kplRef
+		pks  = make([]string, 0, nKeys)
+		ehks []string
+		refs = make([]kplRef, 0, nRecords)
 	)
+	dst = slices.Grow(dst, nRecords)
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -102,9 +109,6 @@ func decodeAggregated(dst []KPLRecord, b []byte, limit int) ([]KPLRecord, error)
 			if err != nil {
 				return dst, fmt.Errorf("record %d: %w", len(refs), err)
 			}
-			if len(refs) == limit {
-				return dst, fmt.Errorf("more than %d user records (max_records)", limit)
-			}
 			refs = append(refs, r)
 		}
 	}
@@ -123,6 +127,30 @@ func decodeAggregated(dst []KPLRecord, b []byte, limit int) ([]KPLRecord, error)
 		dst = append(dst, rec)
 	}
 	return dst, nil
+}
+
+// countFields counts the partition keys (field 1) and records (field 3) of
+// an AggregatedRecord, to size what decoding it makes; it stops at the
+// first field that does not parse, which decoding then reports.
+func countFields(b []byte) (keys, records int) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return keys, records
+		}
+		b = b[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return keys, records
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			keys++
+		case 3:
+			records++
+		}
+	}
+	return keys, records
 }
 
 // decodeKPLRecord decodes Record {required uint64 partition_key_index = 1;
