@@ -135,8 +135,8 @@ type slot struct {
 	out  Output
 	live bool          // Ok: passed to the next transform
 	rec  buffer.Record // what the next transform gets
-	// sub is the record's data when it became a record of its own, one of
-	// several its input yielded; nil while it stands for its input.
+	// sub is the record's data when it last became a record of its own,
+	// one of several a record yielded; nil while it stands for its input.
 	sub []byte
 }
 
@@ -160,8 +160,8 @@ func (s slot) apply(r Output, split bool) slot {
 			maps.Copy(keys, r.PartitionKeys)
 		}
 		sub := s.sub
-		if split && sub == nil {
-			sub = r.Data
+		if split {
+			sub = r.Data // a record of its own from here on
 		}
 		rec := s.rec
 		rec.Data = r.Data
