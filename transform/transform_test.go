@@ -128,14 +128,21 @@ func TestChainSplits(t *testing.T) {
 			{Result: Dropped},
 			{Result: Ok, Data: []byte("B"), PartitionKey: "pk-b", PartitionKeys: map[string]string{"from": "split", "pk": "pk-b"}},
 			{Result: Ok, Data: []byte("x1"), PartitionKey: "pk-x", PartitionKeys: map[string]string{"from": "split"}},
-			{Result: Ok, Data: []byte("x2"), PartitionKey: "pk-x2", PartitionKeys: map[string]string{"from": "split"}},
+			{Result: ProcessingFailed, Data: []byte("x2"), PartitionKey: "pk-x2", ErrorCode: "Bad", ErrorMessage: "x2"},
 		}},
 	}
 	var in []buffer.Record
 	for _, tt := range tests {
 		in = append(in, buffer.Record{Data: []byte(tt.in), PartitionKey: "input"})
 	}
-	out, err := Chain(split, next).Process(context.Background(), in)
+	// Fail "x2": a piece of the second split fails as itself.
+	last := Func(func(r buffer.Record) Output {
+		if string(r.Data) == "x2" {
+			return Output{Result: ProcessingFailed, ErrorCode: "Bad", ErrorMessage: "x2"}
+		}
+		return Output{Result: Ok, Data: r.Data}
+	})
+	out, err := Chain(split, next, last).Process(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +171,7 @@ func TestChainSplits(t *testing.T) {
 	}
 	// Sub-records do not share their partition keys' map.
 	out[2].PartitionKeys["from"] = "changed"
-	if out[2].More[2].PartitionKeys["from"] != "split" {
+	if out[2].More[3].PartitionKeys["from"] != "split" {
 		t.Error("sub-records share a partition key map")
 	}
 }
