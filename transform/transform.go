@@ -34,7 +34,7 @@ func (r Result) String() string {
 // then each of More.
 type Output struct {
 	Result        Result
-	Data          []byte            // the new record, for Ok
+	Data          []byte            // the new record, for Ok; for ProcessingFailed, see Transform
 	PartitionKeys map[string]string // optional, for Ok: added to the record's keys
 	// PartitionKey, when set, replaces the record's Kinesis partition key
 	// (a KPL sub-record carries its own); "" keeps the input's.
@@ -49,7 +49,8 @@ type Output struct {
 
 // Records calls yield for each record o stands for, in order: o itself
 // (without More), then each of More, depth first. k counts from 0; it is
-// the record's sub-sequence within its input.
+// the record's sub-sequence within its input. It is an iterator:
+// for k, r := range o.Records { … }.
 func (o Output) Records(yield func(k int, r Output) bool) {
 	k := 0
 	o.each(&k, yield)
@@ -87,8 +88,9 @@ func (o Output) Count() int {
 // with its own Result, partition keys and Kinesis partition key. They are
 // delivered in that order, each marked with the input's sequence and its
 // position among the input's records (buffer.Record.SubSequence), so a
-// destination's names and ids stay unique and a re-read yields the same
-// ones. A record that fails is written to the error output alone: with
+// destination's names and ids stay unique; a transform must yield the same
+// records, in the same order, from the same input, so that a re-read after
+// a crash names them as before. A record that fails is written to the error output alone: with
 // Data set, that is what the error output gets as the failed record (a
 // sub-record); nil means the input record as it was read. Per-record
 // failures are ProcessingFailed outputs; an error from Process means the
