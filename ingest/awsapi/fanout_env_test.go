@@ -47,7 +47,7 @@ type fanEnv struct {
 // serve's are 2 minutes).
 var serverTimeouts = 2 * time.Minute
 
-func newFanEnv(t *testing.T, fo awsapi.FanOutOptions) *fanEnv {
+func newFanEnv(t testing.TB, fo awsapi.FanOutOptions) *fanEnv {
 	t.Helper()
 	e := &fanEnv{dir: t.TempDir(), clock: &clock{now: t0}}
 	e.start(t, fo, serverTimeouts)
@@ -55,7 +55,7 @@ func newFanEnv(t *testing.T, fo awsapi.FanOutOptions) *fanEnv {
 }
 
 // start opens the store in e.dir and serves it; stop undoes it.
-func (e *fanEnv) start(t *testing.T, fo awsapi.FanOutOptions, timeouts time.Duration) {
+func (e *fanEnv) start(t testing.TB, fo awsapi.FanOutOptions, timeouts time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := shards.StoreConfig{DataDir: e.dir, SyncAlways: true, Now: e.clock.Now}
@@ -119,7 +119,7 @@ func (e *fanEnv) stop() {
 // register registers a consumer of orders, checks it is CREATING, moves
 // the clock past its activation and waits for DescribeStreamConsumer to
 // say ACTIVE, as the KCL does.
-func (e *fanEnv) register(t *testing.T, name string) types.Consumer {
+func (e *fanEnv) register(t testing.TB, name string) types.Consumer {
 	t.Helper()
 	ctx := context.Background()
 	out, err := e.kin.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(e.streamARN), ConsumerName: aws.String(name)})
@@ -144,7 +144,7 @@ func (e *fanEnv) register(t *testing.T, name string) types.Consumer {
 
 // put puts records data… to orders' shard 0 (the partition key "a" maps
 // there) and returns their sequence numbers.
-func (e *fanEnv) put(t *testing.T, data ...string) []string {
+func (e *fanEnv) put(t testing.TB, data ...string) []string {
 	t.Helper()
 	entries := make([]types.PutRecordsRequestEntry, len(data))
 	for i, d := range data {
@@ -165,7 +165,7 @@ func (e *fanEnv) put(t *testing.T, data ...string) []string {
 }
 
 // subscribe subscribes consumer to shard from pos.
-func subscribe(t *testing.T, kin *kinesis.Client, consumer types.Consumer, shard string, pos types.StartingPosition) *kinesis.SubscribeToShardEventStream {
+func subscribe(t testing.TB, kin *kinesis.Client, consumer types.Consumer, shard string, pos types.StartingPosition) *kinesis.SubscribeToShardEventStream {
 	t.Helper()
 	out, err := kin.SubscribeToShard(context.Background(), &kinesis.SubscribeToShardInput{
 		ConsumerARN: consumer.ConsumerARN, ShardId: aws.String(shard), StartingPosition: &pos})
@@ -179,7 +179,7 @@ func subscribe(t *testing.T, kin *kinesis.Client, consumer types.Consumer, shard
 
 // next returns the stream's next event, or ok false when it ended; it
 // fails the test after 10 s without one.
-func next(t *testing.T, stream *kinesis.SubscribeToShardEventStream) (types.SubscribeToShardEvent, bool) {
+func next(t testing.TB, stream *kinesis.SubscribeToShardEventStream) (types.SubscribeToShardEvent, bool) {
 	t.Helper()
 	select {
 	case ev, ok := <-stream.Events():
@@ -199,7 +199,7 @@ func next(t *testing.T, stream *kinesis.SubscribeToShardEventStream) (types.Subs
 
 // readRecords reads events until n records came, and returns their data
 // and the last event.
-func readRecords(t *testing.T, stream *kinesis.SubscribeToShardEventStream, n int) ([]string, types.SubscribeToShardEvent) {
+func readRecords(t testing.TB, stream *kinesis.SubscribeToShardEventStream, n int) ([]string, types.SubscribeToShardEvent) {
 	t.Helper()
 	var got []string
 	var last types.SubscribeToShardEvent

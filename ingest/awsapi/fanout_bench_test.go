@@ -1,0 +1,45 @@
+package awsapi_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+)
+
+// BenchmarkSubscribeToShard reads 32 MiB of 4 KiB records from a shard's
+// trim horizon through SubscribeToShard and the AWS SDK for Go (JSON over
+// HTTP/1.1 and h2c), unpaced: the server's event encoding and the event
+// stream's framing, end to end.
+func BenchmarkSubscribeToShard(b *testing.B) {
+	e := newFanEnv(b, awsapi.FanOutOptions{BytesPerSecond: 1 << 40})
+	c := e.register(b, "bench")
+	const size, total = 4 << 10, 32 << 20
+	data := make([]string, 500)
+	for i := range data {
+		data[i] = fmt.Sprintf("%04d", i) + strings.Repeat("r", size-4)
+	}
+	for range total / size / len(data) {
+		e.put(b, data...)
+	}
+	n := total / size / len(data) * len(data)
+	for name, kin := range map[string]*kinesis.Client{"HTTP/1.1": e.kin, "h2c": e.kin2} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(n * size))
+			for b.Loop() {
+				e.clock.Add(5 * time.Second) // each subscription takes over the last
+				stream := subscribe(b, kin, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+				if got, _ := readRecords(b, stream, n); len(got) != n {
+					b.Fatalf("read %d records", len(got))
+				}
+				stream.Close()
+			}
+		})
+	}
+}
