@@ -218,24 +218,15 @@ func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef) error {
 			return fmt.Errorf("Firehose %s: %v: %w", spec.Name, err, awsapi.ErrInvalid)
 		}
 	}
-	bucketARN := "arn:aws:s3:::" + spec.Bucket
-	compression := "UNCOMPRESSED"
-	if spec.Compression == "gzip" {
-		compression = "GZIP"
-	}
 	c.mu.Lock()
 	c.deliveries[spec.Name] = &deliveryEntry{
-		info: awsapi.Delivery{Name: spec.Name, Log: log, Created: log.Created(), Destination: awsapi.Destination{
-			BucketARN: bucketARN, Prefix: spec.Prefix, ErrorOutputPrefix: spec.ErrorOutputPrefix, CompressionFormat: compression,
-			SizeInMBs: spec.SizeInMBs, IntervalInSeconds: spec.IntervalInSeconds, RetryDuration: spec.RetryDuration,
-			Processing: spec.Processing,
-		}},
+		info: awsapi.Delivery{Name: spec.Name, Log: log, Created: log.Created(), Destination: destinationOf(spec),
+			Version: def.Version},
 		retention: defaultRetention,
 		spec:      spec,
 		stop:      stop,
+		shards:    def.Shards,
 	}
-	e := c.deliveries[spec.Name]
-	e.info.Version, e.shards = def.Version, def.Shards
 	c.mu.Unlock()
 	if c.opts.Targets != nil {
 		if err := c.opts.Targets.SetTarget(spec.Name, ingest.Target{Stream: log, DirectPut: true}); err != nil {

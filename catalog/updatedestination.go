@@ -50,7 +50,7 @@ func (c *Catalog) UpdateDestination(ctx context.Context, name string, version in
 	c.mu.Lock()
 	e.spec, e.stop = spec, stop
 	e.info.Version = def.Version
-	e.info.Destination = destinationOf(spec, e.info.Destination)
+	e.info.Destination = destinationOf(spec)
 	c.mu.Unlock()
 	c.logger.Info("delivery stream's destination updated through the API", "delivery", name, "version", def.Version,
 		"bucket", spec.Bucket, "size_mb", spec.SizeInMBs, "interval_s", spec.IntervalInSeconds)
@@ -89,15 +89,14 @@ func (c *Catalog) restart(e *deliveryEntry, spec awsapi.DeliverySpec) (func(), e
 	return next, nil
 }
 
-// destinationOf describes spec's destination for DescribeDeliveryStream,
-// keeping what spec does not say of from d.
-func destinationOf(spec awsapi.DeliverySpec, d awsapi.Destination) awsapi.Destination {
-	d.BucketARN = "arn:aws:s3:::" + spec.Bucket
-	d.Prefix, d.ErrorOutputPrefix = spec.Prefix, spec.ErrorOutputPrefix
-	d.CompressionFormat = "UNCOMPRESSED"
+// destinationOf describes a created delivery stream's destination, for
+// DescribeDeliveryStream.
+func destinationOf(spec awsapi.DeliverySpec) awsapi.Destination {
+	compression := "UNCOMPRESSED"
 	if spec.Compression == "gzip" {
-		d.CompressionFormat = "GZIP"
+		compression = "GZIP"
 	}
-	d.SizeInMBs, d.IntervalInSeconds, d.RetryDuration = spec.SizeInMBs, spec.IntervalInSeconds, spec.RetryDuration
-	return d
+	return awsapi.Destination{BucketARN: "arn:aws:s3:::" + spec.Bucket, Prefix: spec.Prefix, ErrorOutputPrefix: spec.ErrorOutputPrefix,
+		CompressionFormat: compression, SizeInMBs: spec.SizeInMBs, IntervalInSeconds: spec.IntervalInSeconds,
+		RetryDuration: spec.RetryDuration, Processing: spec.Processing}
 }

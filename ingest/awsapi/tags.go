@@ -218,7 +218,7 @@ func (s *Server) resourceKey(ctx context.Context, arn string) (string, string, *
 	if !ok || !strings.HasPrefix(arn, "arn:aws:kinesis:") {
 		return "", "", errInvalidArgument("ResourceARN %q is not the ARN of a Kinesis stream or stream consumer", arn)
 	}
-	stream, _, isConsumer := strings.Cut(rest, "/consumer/")
+	stream, consumer, isConsumer := strings.Cut(rest, "/consumer/")
 	st, aerr := s.stream(streamRef{StreamName: stream})
 	if aerr != nil {
 		return "", "", aerr
@@ -226,9 +226,16 @@ func (s *Server) resourceKey(ctx context.Context, arn string) (string, string, *
 	if !isConsumer {
 		return settingsKey(kindStream, st.Name), "Stream " + st.Name, nil
 	}
-	// No consumer is registered on this server (RegisterStreamConsumer is
-	// not served).
-	return "", "", errNotFound("Consumer %s under account %s not found.", arn, s.opts.AccountID)
+	ref, aerr := s.parseConsumerARN(arn)
+	if aerr != nil {
+		return "", "", aerr
+	}
+	if _, _, aerr := s.findByRef(ctx, ref, s.now()); aerr != nil {
+		return "", "", aerr
+	}
+	// Keyed by the whole "NAME:CREATION": a consumer registered again
+	// under its name has another ARN, and none of the earlier one's tags.
+	return settingsKey(kindConsumer, st.Name, consumer), "Consumer " + ref.name, nil
 }
 
 type tagResourceRequest struct {

@@ -70,8 +70,35 @@ func TestStreamTags(t *testing.T) {
 		t.Fatalf("ListTagsForResource orders: %v, %v", tagString(res.Tags), err)
 	}
 
+	// A stream consumer's ARN takes tags of its own.
+	reg, err := e.kin.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumerARN := reg.Consumer.ConsumerARN
+	if _, err := e.kin.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: consumerARN, Tags: map[string]string{"app": "billing", "x": "y"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kin.UntagResource(ctx, &kinesis.UntagResourceInput{ResourceARN: consumerARN, TagKeys: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	consumerTags := func() string {
+		t.Helper()
+		res, err := e.kin.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: consumerARN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tagString(res.Tags)
+	}
+	if got := consumerTags(); got != "app=billing" {
+		t.Fatalf("the consumer's tags: %q", got)
+	}
+
 	// Tags survive a restart.
 	e.restart()
+	if got := consumerTags(); got != "app=billing" {
+		t.Fatalf("the consumer's tags after a restart: %q", got)
+	}
 	if got, _ := list("orders", kinesis.ListTagsForStreamInput{}); got != "cost-center=42,empty=,env=staging" {
 		t.Fatalf("orders' tags after a restart: %q", got)
 	}

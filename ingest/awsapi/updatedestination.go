@@ -27,6 +27,7 @@ type DestinationUpdate struct {
 	Compression       *string // none | gzip
 	SizeInMBs         *int
 	IntervalInSeconds *int
+	Processing        *Processing
 }
 
 // Apply returns spec with u's changes.
@@ -45,6 +46,9 @@ func (u DestinationUpdate) Apply(spec DeliverySpec) DeliverySpec {
 	}
 	if u.IntervalInSeconds != nil {
 		spec.IntervalInSeconds = *u.IntervalInSeconds
+	}
+	if u.Processing != nil {
+		spec.Processing = u.Processing
 	}
 	return spec
 }
@@ -69,6 +73,9 @@ type s3DestinationUpdate struct {
 	ErrorOutputPrefix *string              `json:"ErrorOutputPrefix,omitempty"`
 	BufferingHints    *bufferingHintsPatch `json:"BufferingHints,omitempty"`
 	CompressionFormat *string              `json:"CompressionFormat,omitempty"`
+	// ProcessingConfiguration replaces the processors, as in
+	// CreateDeliveryStream (see Processing.Transforms).
+	ProcessingConfiguration *Processing `json:"ProcessingConfiguration,omitempty"`
 	// Settings Hydrant's created delivery streams do not have: asking for
 	// one is refused, never ignored.
 	S3BackupMode                      string          `json:"S3BackupMode,omitempty"`
@@ -167,7 +174,10 @@ func destinationUpdate(req *updateDestinationRequest) (DestinationUpdate, *apiEr
 	case du.DynamicPartitioningConfiguration != nil && du.DynamicPartitioningConfiguration.Enabled:
 		return DestinationUpdate{}, errInvalidArgument("DynamicPartitioningConfiguration can only be set when a delivery stream is created, as in AWS")
 	}
-	u := DestinationUpdate{Prefix: du.Prefix, ErrorOutputPrefix: du.ErrorOutputPrefix}
+	if aerr := checkProcessing(du.ProcessingConfiguration); aerr != nil {
+		return DestinationUpdate{}, aerr
+	}
+	u := DestinationUpdate{Prefix: du.Prefix, ErrorOutputPrefix: du.ErrorOutputPrefix, Processing: du.ProcessingConfiguration}
 	if du.BucketARN != nil {
 		bucket, ok := strings.CutPrefix(*du.BucketARN, "arn:aws:s3:::")
 		if !ok || bucket == "" || strings.Contains(bucket, "/") {

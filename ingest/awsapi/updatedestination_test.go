@@ -3,6 +3,7 @@ package awsapi_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,7 +51,9 @@ func TestUpdateDestination(t *testing.T) {
 		t.Helper()
 		spec, running := e.started.last("clicks")
 		spec.RetryDuration = 0
-		if spec != want || running != 1 {
+		gotProcessing, wantProcessing := spec.Processing, want.Processing
+		spec.Processing, want.Processing = nil, nil
+		if spec != want || running != 1 || !reflect.DeepEqual(gotProcessing, wantProcessing) {
 			t.Fatalf("%s: running %d deliveries of %+v, want one of %+v", when, running, spec, want)
 		}
 		version, _, s3 := describe(t, e, "clicks")
@@ -74,9 +77,23 @@ func TestUpdateDestination(t *testing.T) {
 	want.IntervalInSeconds = 0
 	check("after a second update", "3", want)
 
+	// ProcessingConfiguration replaces the processors.
+	processing := &fhtypes.ProcessingConfiguration{Enabled: aws.Bool(true), Processors: []fhtypes.Processor{{Type: fhtypes.ProcessorTypeAppendDelimiterToRecord}}}
+	if err := update("3", &fhtypes.ExtendedS3DestinationUpdate{ProcessingConfiguration: processing}); err != nil {
+		t.Fatal(err)
+	}
+	if spec, _ := e.started.last("clicks"); spec.Processing == nil || len(spec.Processing.Processors) != 1 || spec.Processing.Processors[0].Type != "AppendDelimiterToRecord" {
+		t.Fatalf("after updating the processors: %+v", spec.Processing)
+	}
+	want.Processing = &awsapi.Processing{Enabled: true, Processors: []awsapi.Processor{{Type: "AppendDelimiterToRecord"}}}
+	check("after updating the processors", "4", want)
+	if _, _, s3 := describe(t, e, "clicks"); s3.ProcessingConfiguration == nil || len(s3.ProcessingConfiguration.Processors) != 1 {
+		t.Fatalf("DescribeDeliveryStream's processors after the update: %+v", s3.ProcessingConfiguration)
+	}
+
 	// Stored: a restart runs the updated spec, at its version.
 	e.restart()
-	check("after a restart", "3", want)
+	check("after a restart", "4", want)
 
 	tests := map[string]struct {
 		name, version, dest string
@@ -85,11 +102,11 @@ func TestUpdateDestination(t *testing.T) {
 	}{
 		"declared in the config":  {"declared-firehose", "1", dest, &fhtypes.ExtendedS3DestinationUpdate{Prefix: aws.String("x/")}, "ResourceInUseException"},
 		"unknown delivery stream": {"nope", "1", dest, &fhtypes.ExtendedS3DestinationUpdate{Prefix: aws.String("x/")}, "ResourceNotFoundException"},
-		"unknown destination":     {"clicks", "3", "destinationId-000000000002", &fhtypes.ExtendedS3DestinationUpdate{Prefix: aws.String("x/")}, "InvalidArgumentException"},
-		"buffer too large":        {"clicks", "3", dest, &fhtypes.ExtendedS3DestinationUpdate{BufferingHints: &fhtypes.BufferingHints{SizeInMBs: aws.Int32(129)}}, "InvalidArgumentException"},
-		"compression":             {"clicks", "3", dest, &fhtypes.ExtendedS3DestinationUpdate{CompressionFormat: fhtypes.CompressionFormatSnappy}, "InvalidArgumentException"},
-		"bad bucket":              {"clicks", "3", dest, &fhtypes.ExtendedS3DestinationUpdate{BucketARN: aws.String("arn:aws:s3:::a/b")}, "InvalidArgumentException"},
-		"no update":               {"clicks", "3", dest, nil, "InvalidArgumentException"},
+		"unknown destination":     {"clicks", "4", "destinationId-000000000002", &fhtypes.ExtendedS3DestinationUpdate{Prefix: aws.String("x/")}, "InvalidArgumentException"},
+		"buffer too large":        {"clicks", "4", dest, &fhtypes.ExtendedS3DestinationUpdate{BufferingHints: &fhtypes.BufferingHints{SizeInMBs: aws.Int32(129)}}, "InvalidArgumentException"},
+		"compression":             {"clicks", "4", dest, &fhtypes.ExtendedS3DestinationUpdate{CompressionFormat: fhtypes.CompressionFormatSnappy}, "InvalidArgumentException"},
+		"bad bucket":              {"clicks", "4", dest, &fhtypes.ExtendedS3DestinationUpdate{BucketARN: aws.String("arn:aws:s3:::a/b")}, "InvalidArgumentException"},
+		"no update":               {"clicks", "4", dest, nil, "InvalidArgumentException"},
 		"version not a number":    {"clicks", "three", dest, &fhtypes.ExtendedS3DestinationUpdate{Prefix: aws.String("x/")}, "ValidationException"},
 	}
 	for name, tt := range tests {
@@ -102,5 +119,5 @@ func TestUpdateDestination(t *testing.T) {
 			}
 		})
 	}
-	check("after the refusals", "3", want)
+	check("after the refusals", "4", want)
 }
