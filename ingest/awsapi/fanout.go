@@ -70,8 +70,13 @@ const (
 	takeoverAfter = 5 * time.Second
 	// maxEventBytes bounds the record data of one event.
 	maxEventBytes = 1 << 20
-	// leastEventBytes is the smallest event budget a subscription starts with.
+	// leastEventBytes is the event a subscription must have room for in the
+	// in-flight limit to start.
 	leastEventBytes = 64 << 10
+	// holdWait bounds how long an event waits for room in the in-flight
+	// limit; then it goes out unaccounted (as a GetRecords answer of one
+	// record over its size does), so that no event waits forever.
+	holdWait = 5 * time.Second
 	// http1AnswerDelay is how long an HTTP/1.1 subscription waits before
 	// its answer begins (see subscription.respond).
 	http1AnswerDelay = 5 * time.Millisecond
@@ -203,20 +208,21 @@ func (s *Server) subscribeToShard(ctx context.Context, c *call, req *subscribeTo
 	if aerr != nil {
 		return nil, aerr
 	}
-	// An event is held until the client reads it: the subscription holds
-	// what one needs of the in-flight limit, as much of a full one as fits.
+	// An event is held until the client reads it: a subscription holds its
+	// share of the in-flight limit while it reads and sends one (see
+	// eventSender.hold), so that one waiting at the tip holds nothing.
+	// When even a small event does not fit now, it is refused.
 	budget := ingest.BudgetFrom(ctx)
-	eventBytes := min(maxEventBytes, s.opts.FanOut.BytesPerSecond)
-	held, ok := budget.EnsureUpTo(answerReserve(int64(eventBytes), 1000, false), answerReserve(leastEventBytes, 1, false))
-	if !ok {
+	base, _ := budget.EnsureUpTo(0, 0) // what the request holds already
+	if !budget.Ensure(answerReserve(leastEventBytes, 1, false)) {
 		return nil, newError(http.StatusServiceUnavailable, "ServiceUnavailableException", "%s", ingest.BusyMessage)
 	}
-	factor, base := answerCost(false)
-	eventBytes = int(min(int64(eventBytes), (held-base)/factor))
+	budget.Shrink(base)
+	eventBytes := min(maxEventBytes, s.opts.FanOut.BytesPerSecond)
 	key, _ := consumerKeyOf(req.ConsumerARN)
 	subCtx, cancel := context.WithCancelCause(ctx)
 	sub := &subscription{s: s, key: subKey{consumer: key, shard: shard}, consumerARN: req.ConsumerARN, ref: ref,
-		created: sc.Created, stream: st, shard: shard, from: from, eventBytes: eventBytes, codec: c.codec, http1: c.r.ProtoMajor < 2,
+		created: sc.Created, stream: st, shard: shard, from: from, eventBytes: eventBytes, budget: budget, base: base, codec: c.codec, http1: c.r.ProtoMajor < 2,
 		started: c.now, ctx: subCtx}
 	sub.cancel = func(aerr *apiError) {
 		if aerr == nil {

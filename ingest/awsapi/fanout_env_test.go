@@ -39,6 +39,7 @@ type fanEnv struct {
 	cat       *catalog.Catalog
 	auth      awsapi.Authenticator // nil: none
 	metrics   *metrics.Ingest
+	inFlight  *ingest.InFlight
 	nats      string // the store's NATS server; "": the embedded log in dir
 	node      string // the store's node name on NATS
 }
@@ -89,7 +90,8 @@ func (e *fanEnv) start(t testing.TB, fo awsapi.FanOutOptions, timeouts time.Dura
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: ingest.NewInFlight(256<<20, 16<<20).Wrap(native.Handler()), Protocols: &protocols,
+	e.inFlight = ingest.NewInFlight(256<<20, 16<<20)
+	srv := &http.Server{Handler: e.inFlight.Wrap(native.Handler()), Protocols: &protocols,
 		ReadTimeout: timeouts, WriteTimeout: timeouts, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	e.store, e.cat, e.srv = store, cat, srv

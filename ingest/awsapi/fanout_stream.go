@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -25,6 +26,8 @@ type subscription struct {
 	shard       int
 	from        shards.Sequence // where it starts, inclusive
 	eventBytes  int             // record data per event
+	budget      *ingest.Budget  // the request's share of the in-flight limit
+	base        int64           // what budget holds between events
 	codec       codec
 	http1       bool      // the request came over HTTP/1.x
 	started     time.Time // by the server's clock
@@ -120,7 +123,13 @@ func (sub *subscription) run(ctx context.Context, ew *eventWriter) error {
 		}
 		sh := lin.Shards[sub.shard]
 		if reader == nil {
+			if err := out.hold(ctx, answerReserve(int64(sub.eventBytes), 1, false)); err != nil {
+				return err
+			}
 			page, err := s.store.Read(ctx, st.Name, sub.shard, next, maxGetRecords, sub.eventBytes)
+			if len(page.Records) == 0 {
+				sub.budget.Shrink(sub.base)
+			}
 			if err != nil {
 				return err
 			}
@@ -229,11 +238,32 @@ func (e *eventSender) send(ctx context.Context, recs []shards.StoredRecord, behi
 		if err := e.pace.wait(ctx, size); err != nil {
 			return err
 		}
-		if err := e.event(ctx, recs[:n], behind, nil); err != nil {
+		if err := e.hold(ctx, answerReserve(int64(size), int64(n), false)); err != nil {
+			return err
+		}
+		err := e.event(ctx, recs[:n], behind, nil)
+		e.sub.budget.Shrink(e.sub.base)
+		if err != nil {
 			return err
 		}
 		e.sub.s.opts.Metrics.FanOut(e.sub.stream.Name).Count(n, size)
 		recs = recs[n:]
+	}
+	return nil
+}
+
+// hold makes the subscription hold n bytes of the in-flight limit, waiting
+// up to holdWait for room (then going on without).
+func (e *eventSender) hold(ctx context.Context, n int64) error {
+	deadline := time.Now().Add(holdWait)
+	for !e.sub.budget.Ensure(n) && time.Now().Before(deadline) {
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 	return nil
 }

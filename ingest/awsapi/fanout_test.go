@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/internal/await"
 	"github.com/hydrant-dev/hydrant/internal/testnats"
 )
 
@@ -207,6 +208,34 @@ func TestSubscribeToShardRateLimit(t *testing.T) {
 	t.Logf("1.5 MiB at %d KiB/s in %v", rate>>10, took)
 	if took < 1900*time.Millisecond || took > 4*time.Second {
 		t.Errorf("1.5 MiB at %d KiB/s took %v, want about 2 s", rate>>10, took)
+	}
+}
+
+// A subscription holds its share of the in-flight limit while it sends an
+// event, not while it waits at the tip: subscriptions that wait do not
+// starve puts.
+func TestSubscriptionsWaitingHoldNoMemory(t *testing.T) {
+	e := newFanEnv(t, awsapi.FanOutOptions{})
+	big := strings.Repeat("z", 512<<10)
+	e.put(t, big, big, big, big)
+	var streams []*kinesis.SubscribeToShardEventStream
+	for i := range 20 {
+		c := e.register(t, fmt.Sprintf("app-%d", i))
+		stream := subscribe(t, e.kin2, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+		readRecords(t, stream, 4)
+		streams = append(streams, stream)
+	}
+	// 20 subscriptions at the tip: what is held is their requests' small
+	// reservations (64 KiB each).
+	await.Cond(t, 5*time.Second, "the subscriptions to hold no more than their requests", func() bool {
+		return e.inFlight.Used() <= 20*(64<<10+4<<10)
+	})
+	t.Logf("20 subscriptions at the tip hold %d bytes of the in-flight limit", e.inFlight.Used())
+	e.put(t, "after")
+	for _, stream := range streams {
+		if got, _ := readRecords(t, stream, 1); !slices.Equal(got, []string{"after"}) {
+			t.Fatalf("pushed %v", got)
+		}
 	}
 }
 
