@@ -325,12 +325,34 @@ func (d *decoder) recordTree(n *yaml.Node, path string) {
 }
 
 // decodeNode reads a transform: a mapping whose "type" key names the
-// transform and whose other keys are its options, kept as plain Go values.
+// transform and whose other keys are its options, kept as plain Go values;
+// or, as shorthand, a mapping of one key, the transform's name, to its
+// options ({kpl_deaggregate: {}}).
 func (t *TransformConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 	if n.Kind != yaml.MappingNode {
 		d.fail(n, path, "must be a mapping with a type key, got %s", describe(n))
 		return
 	}
+	if len(n.Content) == 2 && n.Content[0].Value != "type" && (n.Content[1].Kind == yaml.MappingNode || isNull(n.Content[1])) {
+		key, opts := n.Content[0], n.Content[1]
+		p := joinPath(path, key.Value)
+		d.record(p, key)
+		t.Type = key.Value
+		if isNull(opts) {
+			return
+		}
+		t.decodeOptions(d, opts, p)
+		if t.Type != key.Value {
+			d.fail(opts, p, "names its transform twice (%s and type: %s): write either {%s: {options}} or {type: %s, options}", key.Value, t.Type, key.Value, key.Value)
+		}
+		return
+	}
+	t.decodeOptions(d, n, path)
+}
+
+// decodeOptions reads the pairs of mapping n into t: "type" names the
+// transform, every other key is an option.
+func (t *TransformConfig) decodeOptions(d *decoder, n *yaml.Node, path string) {
 	for _, kv := range d.pairs(n, path) {
 		p := joinPath(path, kv.key.Value)
 		d.record(p, kv.key)

@@ -777,3 +777,54 @@ func TestElasticsearchBuiltInCode(t *testing.T) {
 		t.Fatalf("Validate() with a backup = %v", err)
 	}
 }
+
+func TestTransformShorthand(t *testing.T) {
+	tests := map[string]struct {
+		yaml    string
+		want    TransformConfig
+		wantErr string
+	}{
+		"type key": {
+			yaml: "{type: split, format: json}",
+			want: TransformConfig{Type: "split", Options: map[string]any{"format": "json"}},
+		},
+		"name with empty options": {
+			yaml: "{kpl_deaggregate: {}}",
+			want: TransformConfig{Type: "kpl_deaggregate"},
+		},
+		"name with null": {
+			yaml: "{kpl_deaggregate: }",
+			want: TransformConfig{Type: "kpl_deaggregate"},
+		},
+		"name with options": {
+			yaml: "{split: {format: delimited, delimiter: '|'}}",
+			want: TransformConfig{Type: "split", Options: map[string]any{"format": "delimited", "delimiter": "|"}},
+		},
+		"one option, not a name": {
+			yaml: "{type: append_newline}",
+			want: TransformConfig{Type: "append_newline"},
+		},
+		"named twice": {
+			yaml:    "{split: {type: decompress}}",
+			wantErr: "deliveries[0].transforms[0].split: names its transform twice",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			doc := "streams:\n  - name: s\ndeliveries:\n  - name: d\n    source: s\n    transforms: [" + tt.yaml + "]\n    destination: {file: {dir: ./out}}\n"
+			cfg, err := ParseWithEnv("t.yaml", []byte(doc), noEnv)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Deliveries[0].Transforms[0]; !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("transform = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
