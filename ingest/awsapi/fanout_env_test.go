@@ -97,15 +97,22 @@ func (e *fanEnv) start(t testing.TB, fo awsapi.FanOutOptions, timeouts time.Dura
 	e.store, e.cat, e.srv = store, cat, srv
 	e.url = "http://" + ln.Addr().String()
 	e.kin = kinesisClient(e.url, "AKIDEXAMPLE", "secret")
+	e.kin2 = e.h2cClient()
+	e.streamARN = "arn:aws:kinesis:us-east-1:000000000000:stream/orders"
+	t.Cleanup(func() { e.stop() })
+}
+
+// h2cClient returns a client of the env speaking h2c. A client serves one
+// event stream at a time: the SDK's event stream decoder (smithy-go
+// v1.28.9) is one per client, shared by its streams.
+func (e *fanEnv) h2cClient() *kinesis.Client {
 	var h2c http.Protocols
 	h2c.SetUnencryptedHTTP2(true)
-	e.kin2 = kinesis.New(kinesis.Options{
+	return kinesis.New(kinesis.Options{
 		BaseEndpoint: aws.String(e.url), Region: "us-east-1", RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
 		HTTPClient:  &http.Client{Transport: &http.Transport{Protocols: &h2c}},
 	})
-	e.streamARN = "arn:aws:kinesis:us-east-1:000000000000:stream/orders"
-	t.Cleanup(func() { e.stop() })
 }
 
 func (e *fanEnv) stop() {

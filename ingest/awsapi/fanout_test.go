@@ -221,7 +221,7 @@ func TestSubscriptionsWaitingHoldNoMemory(t *testing.T) {
 	var streams []*kinesis.SubscribeToShardEventStream
 	for i := range 20 {
 		c := e.register(t, fmt.Sprintf("app-%d", i))
-		stream := subscribe(t, e.kin2, c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+		stream := subscribe(t, e.h2cClient(), c, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
 		readRecords(t, stream, 4)
 		streams = append(streams, stream)
 	}
