@@ -1,7 +1,8 @@
 // Package postgres is Hydrant's Postgres destination. It loads each batch
 // with the COPY protocol (pgx CopyFrom) and lands it exactly once: the rows
 // and a row in the ledger table hydrant_load_ledger, keyed by (delivery,
-// shard, first_sequence), commit in one transaction, and a batch the ledger
+// shard, first_sequence) — shard with the batch's partition keys when the
+// delivery partitions — commit in one transaction, and a batch the ledger
 // already holds is skipped, so a retry or a replay after a crash between
 // commit and checkpoint adds nothing.
 //

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -313,7 +315,7 @@ func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, i
 	}
 	var mark string
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(last_sequence), -1)::text FROM hydrant_load_ledger WHERE delivery = $1 AND shard = $2`,
-		b.Delivery, b.ShardID).Scan(&mark); err != nil {
+		b.Delivery, ledgerShard(b)).Scan(&mark); err != nil {
 		_, err = classify(err, "hydrant_load_ledger")
 		return false, err
 	}
@@ -346,7 +348,7 @@ func (d *Destination) load(ctx context.Context, b *buffer.Batch, rows [][]any, i
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO hydrant_load_ledger (delivery, shard, first_sequence, last_sequence)
 		VALUES ($1, $2, $3, $4)`,
-		b.Delivery, b.ShardID, fmt.Sprint(b.Records[first].Sequence), fmt.Sprint(b.LastSequence())); err != nil {
+		b.Delivery, ledgerShard(b), fmt.Sprint(b.Records[first].Sequence), fmt.Sprint(b.LastSequence())); err != nil {
 		_, err = classify(err, "hydrant_load_ledger")
 		return false, err
 	}
@@ -378,11 +380,29 @@ func (d *Destination) recordRejected(ctx context.Context, tx pgx.Tx, b *buffer.B
 		return nil
 	}
 	if _, err := tx.Exec(ctx, `UPDATE hydrant_load_ledger SET rejected = $4 WHERE delivery = $1 AND shard = $2 AND first_sequence = $3`,
-		b.Delivery, b.ShardID, strconv.FormatUint(first, 10), rejected); err != nil {
+		b.Delivery, ledgerShard(b), strconv.FormatUint(first, 10), rejected); err != nil {
 		_, err = classify(err, "hydrant_load_ledger")
 		return err
 	}
 	return nil
+}
+
+// ledgerShard is the ledger's shard column for b: the shard ID, and with
+// dynamic partitioning its partition keys too. A partitioned delivery keeps
+// a buffer per partition, and they flush in any order: one high-water mark
+// per shard would take a later-flushed partition's earlier sequences for
+// loaded and leave them out. Within one partition, batches are in shard
+// order, and a re-read puts each record in the same partition again.
+func ledgerShard(b *buffer.Batch) string {
+	if len(b.PartitionKeys) == 0 {
+		return b.ShardID
+	}
+	var s strings.Builder
+	s.WriteString(b.ShardID)
+	for _, k := range slices.Sorted(maps.Keys(b.PartitionKeys)) {
+		s.WriteString("/" + url.PathEscape(k) + "=" + url.PathEscape(b.PartitionKeys[k]))
+	}
+	return s.String()
 }
 
 // ledgerKey names a record in a ledger row's rejected rows: its sequence,
@@ -404,7 +424,7 @@ func (d *Destination) reportRejected(ctx context.Context, tx pgx.Tx, b *buffer.B
 	}
 	rows, err := tx.Query(ctx, `SELECT rejected FROM hydrant_load_ledger
 		WHERE delivery = $1 AND shard = $2 AND rejected IS NOT NULL AND last_sequence >= $3 AND first_sequence <= $4`,
-		b.Delivery, b.ShardID, strconv.FormatUint(b.FirstSequence(), 10), strconv.FormatUint(b.LastSequence(), 10))
+		b.Delivery, ledgerShard(b), strconv.FormatUint(b.FirstSequence(), 10), strconv.FormatUint(b.LastSequence(), 10))
 	if err != nil {
 		_, err = classify(err, "hydrant_load_ledger")
 		return err

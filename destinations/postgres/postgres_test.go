@@ -424,3 +424,37 @@ func TestRecutBatchesLoadOnce(t *testing.T) {
 		t.Fatalf("%d distinct rows, want 160", n)
 	}
 }
+
+// A partitioned delivery keeps a buffer per partition of a shard, and they
+// flush in any order: a partition's batch of earlier sequences, flushed
+// after another's of later ones, still loads, and each loads once.
+func TestPartitionsFlushedOutOfOrderLoadOnce(t *testing.T) {
+	s := pgserver.Start(t)
+	d := newDest(t, postgres.Config{DSN: s.DSN, Table: "parts", CreateTable: true, Columns: []postgres.Column{{Name: "n", Type: "bigint"}}})
+	part := func(key string, seqs ...uint64) *buffer.Batch {
+		b := &buffer.Batch{Delivery: "d1", ShardID: "shardId-000000000000", PartitionKeys: map[string]string{"k": key}}
+		for _, seq := range seqs {
+			b.Records = append(b.Records, buffer.Record{Data: fmt.Appendf(nil, `{"n":%d}`, seq), Sequence: seq})
+		}
+		return b
+	}
+	ctx := context.Background()
+	for _, b := range []*buffer.Batch{
+		part("b", 2, 4), // partition b flushes first
+		part("a", 1, 3), // then a, with earlier sequences
+		part("a", 1, 3), // a re-read after a crash
+		part("b", 2, 4, 6),
+		part("a", 5),
+	} {
+		if err := d.Deliver(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := connect(t, s)
+	if n := count(t, c, "SELECT count(*) FROM parts"); n != 6 {
+		t.Fatalf("%d rows, want 6", n)
+	}
+	if n := count(t, c, "SELECT count(DISTINCT n) FROM parts"); n != 6 {
+		t.Fatalf("%d distinct rows, want 6", n)
+	}
+}
