@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 
 	"github.com/hydrant-dev/hydrant/shards"
 )
@@ -55,12 +56,16 @@ func (s *Server) loadSettings(ctx context.Context, key string) (settings, uint64
 	return st, rev, nil
 }
 
+// settingsSwapTries bounds the compare-and-set retries of a change.
+const settingsSwapTries = 16
+
 // changeSettings applies change to a resource's settings and stores them,
-// read and written again when another writer came in between. change may
+// read and written again when another writer came in between (up to
+// settingsSwapTries times; then the caller is told to retry). change may
 // refuse (its error is returned and nothing is written); it gets the
 // settings as stored and must not keep them.
 func (s *Server) changeSettings(ctx context.Context, key string, change func(*settings) *apiError) (settings, *apiError) {
-	for {
+	for range settingsSwapTries {
 		st, rev, err := s.loadSettings(ctx, key)
 		if err != nil {
 			return settings{}, s.internal("read settings", err)
@@ -82,6 +87,7 @@ func (s *Server) changeSettings(ctx context.Context, key string, change func(*se
 			return settings{}, s.internal("store settings", err)
 		}
 	}
+	return settings{}, newError(http.StatusBadRequest, "ResourceInUseException", "the resource's settings are being changed by other requests: retry")
 }
 
 // putSettings replaces a new resource's settings: whatever a deleted one

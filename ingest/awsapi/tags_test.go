@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -213,5 +214,34 @@ func TestStreamTagErrors(t *testing.T) {
 	out, err := e.kin.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("declared")})
 	if err != nil || len(out.Tags) != 50 || aws.ToBool(out.HasMoreTags) {
 		t.Fatalf("declared's tags after the refusals: %d (more %v), %v", len(out.Tags), aws.ToBool(out.HasMoreTags), err)
+	}
+}
+
+// Tags added at once by many clients are all kept: each change is a
+// compare-and-set on the stream's settings.
+func TestConcurrentTagging(t *testing.T) {
+	e := newControlEnv(t, controlOptions{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 5 {
+				_, err := e.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("declared"),
+					Tags: map[string]string{fmt.Sprintf("w%d-%d", w, i): "v"}})
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := e.kin.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("declared")})
+	if err != nil || len(out.Tags) != 40 {
+		t.Fatalf("%d tags after 40 concurrent AddTagsToStream calls, want 40 (%v)", len(out.Tags), err)
 	}
 }
