@@ -26,11 +26,22 @@ import (
 	"github.com/hydrant-dev/hydrant/internal/await"
 )
 
+// The kcl key has the KCL's IAM policy as AWS documents it (and PutRecords,
+// for the test's producer).
 const kclHydrantConfig = `
 server:
   listen: "{{LISTEN}}"
   auth:
-    aws: [{access_key_id: kcl, secret_access_key: "kcl-secret"}]
+    aws: [{access_key_id: kcl, secret_access_key: "kcl-secret", policies: [kcl]}]
+    policies:
+      kcl:
+        - effect: allow
+          actions: [kinesis:PutRecords, kinesis:DescribeStream, kinesis:DescribeStreamSummary, kinesis:RegisterStreamConsumer,
+            kinesis:GetRecords, kinesis:GetShardIterator, kinesis:ListShards]
+          resources: ["arn:aws:kinesis:*:*:stream/orders"]
+        - effect: allow
+          actions: [kinesis:DescribeStreamConsumer, kinesis:SubscribeToShard]
+          resources: ["arn:aws:kinesis:*:*:stream/orders/consumer/*"]
 storage: {data_dir: "{{DIR}}/data"}
 streams:
   - name: orders
@@ -92,23 +103,35 @@ func testKCLTakeover(t *testing.T, java, lib, dynalite, mode string) {
 		return false
 	})
 	workers["worker-b"] = startKCLWorker(t, java, lib, dir, mode, app, "worker-b", h.url, ddbURL)
-	await.Cond(t, 90*time.Second, "both workers holding leases and processing records", func() bool {
+	await.Cond(t, 120*time.Second, "both workers holding leases, processing records and checkpointing", func() bool {
 		for _, w := range workers {
 			w.alive()
 		}
-		owners := leaseOwners(scanLeases(t, ddb, app))
+		leases := scanLeases(t, ddb, app)
+		for _, l := range leases {
+			if !isSequenceNumber(l.checkpoint) {
+				return false
+			}
+		}
+		owners := leaseOwners(leases)
 		return owners["worker-a"] > 0 && owners["worker-b"] > 0 &&
 			len(workers["worker-a"].lines(t)) > 0 && len(workers["worker-b"].lines(t)) > 0
 	})
-	t.Logf("%s: both workers hold leases and process records %.1fs after worker-a started (%v)",
+	t.Logf("%s: both workers hold leases, process records and checkpoint %.1fs after worker-a started (%v)",
 		mode, time.Since(started).Seconds(), leaseOwners(scanLeases(t, ddb, app)))
 
 	victim, survivor := workers["worker-a"], workers["worker-b"]
 	killed := time.Now()
 	victim.kill()
+	leases := scanLeases(t, ddb, app)
 	putKCLRecords(t, kin, mode, puts, before, after)
+	checkpointed := map[string]string{} // the victim's shards -> its last checkpoint
+	for _, l := range leases {
+		if l.owner == victim.id {
+			checkpointed[l.shard] = l.checkpoint
+		}
+	}
 
-	var leases []kclLease
 	await.Cond(t, 60*time.Second, "worker-b holding all 4 leases after worker-a was killed", func() bool {
 		survivor.alive()
 		leases = scanLeases(t, ddb, app)
@@ -133,6 +156,14 @@ func testKCLTakeover(t *testing.T, java, lib, dynalite, mode string) {
 		t.Fatalf("%d of %d records processed; not: %v", len(seen), len(puts), missing[:min(len(missing), 20)])
 	}
 	caughtUp := time.Since(killed)
+	// The survivor reads the victim's shards on from its checkpoints.
+	for _, line := range survivor.lines(t) {
+		f := strings.Fields(line)
+		if cp, ok := checkpointed[f[0]]; ok && !seqLess(cp, f[1]) {
+			t.Errorf("%s read %s from %s on, at or before %s's checkpoint %s", survivor.id, f[0], f[1], victim.id, cp)
+			break
+		}
+	}
 	for pk, want := range puts {
 		if got := seen[pk]; got != want {
 			t.Errorf("record %s processed as %+v, put as %+v", pk, got, want)
@@ -198,6 +229,12 @@ func seqLess(a, b string) bool {
 		return len(a) < len(b)
 	}
 	return a < b
+}
+
+// isSequenceNumber tells a checkpoint at a record from TRIM_HORIZON,
+// LATEST and SHARD_END.
+func isSequenceNumber(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // processed reads the workers' output files: each record by partition key,

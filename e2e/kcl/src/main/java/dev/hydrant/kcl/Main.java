@@ -40,6 +40,7 @@ import software.amazon.kinesis.common.KinesisClientUtil;
 import software.amazon.kinesis.coordinator.Scheduler;
 import software.amazon.kinesis.exceptions.ShutdownException;
 import software.amazon.kinesis.exceptions.InvalidStateException;
+import software.amazon.kinesis.leases.LeaseAssignmentStrategy;
 import software.amazon.kinesis.lifecycle.events.InitializationInput;
 import software.amazon.kinesis.lifecycle.events.LeaseLostInput;
 import software.amazon.kinesis.lifecycle.events.ProcessRecordsInput;
@@ -174,6 +175,12 @@ public final class Main {
                 // How often the leader assigns leases (expired ones included):
                 // by default twice the failover time.
                 .leaseAssignmentIntervalMillis(1000L)
+                // Leases spread by count: KCL 3's default weighs workers by CPU
+                // metrics, which it reads only on EC2, ECS and EKS; without them
+                // it weighs them by throughput, so a worker that starts when
+                // the other already holds every lease of an idle stream is
+                // never given any.
+                .leaseAssignmentStrategy(LeaseAssignmentStrategy.LEASE_COUNT_BASED)
                 .shardSyncIntervalMillis(1000)
                 .listShardsBackoffTimeInMillis(200)
                 .dynamoDbLockBasedLeaderLeaseDurationInMillis(3000)
