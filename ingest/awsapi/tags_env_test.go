@@ -37,6 +37,7 @@ type controlEnv struct {
 type controlOptions struct {
 	encryptionKey         string
 	maxStreams, maxShards int
+	nats, node            string // the store's NATS server and node name; "": the embedded log in dir
 }
 
 // specs records the delivery streams the catalog starts and stops.
@@ -85,7 +86,11 @@ func (e *controlEnv) open() {
 	t := e.t
 	t.Helper()
 	ctx := context.Background()
-	store, err := shards.Open(ctx, shards.StoreConfig{DataDir: e.dir, SyncAlways: true, EncryptionKey: e.opts.encryptionKey})
+	cfg := shards.StoreConfig{DataDir: e.dir, SyncAlways: true, EncryptionKey: e.opts.encryptionKey}
+	if e.opts.nats != "" {
+		cfg = shards.StoreConfig{NATS: &shards.NATSConfig{URL: e.opts.nats, Replicas: 1, Name: e.opts.node}}
+	}
+	store, err := shards.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

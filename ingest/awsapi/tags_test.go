@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/hydrant-dev/hydrant/internal/testnats"
 )
 
 // tagString is a stream's tags as "k=v,k=v", in key order.
@@ -243,5 +245,52 @@ func TestConcurrentTagging(t *testing.T) {
 	out, err := e.kin.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("declared")})
 	if err != nil || len(out.Tags) != 40 {
 		t.Fatalf("%d tags after 40 concurrent AddTagsToStream calls, want 40 (%v)", len(out.Tags), err)
+	}
+}
+
+// On a cluster (two nodes on one NATS) the settings are the cluster's:
+// what one node sets, the other lists, and tags both nodes add at once are
+// all kept. Encryption at rest is the NATS servers' there: NONE.
+func TestTagsOnACluster(t *testing.T) {
+	nc := testnats.StartOne(t)
+	a := newControlEnv(t, controlOptions{nats: nc.URL(), node: "a"})
+	b := newControlEnv(t, controlOptions{nats: nc.URL(), node: "b"})
+	ctx := context.Background()
+	if _, err := a.kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("declared"), Tags: map[string]string{"set-on": "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.kin.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: aws.String("declared"),
+		ShardLevelMetrics: []types.MetricsName{types.MetricsNameIncomingBytes}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.kin.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("declared")})
+	if err != nil || tagString(out.Tags) != "set-on=a" {
+		t.Fatalf("node b lists %q (%v)", tagString(out.Tags), err)
+	}
+	sum, err := b.kin.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("declared")})
+	if err != nil || len(sum.StreamDescriptionSummary.EnhancedMonitoring[0].ShardLevelMetrics) != 1 ||
+		sum.StreamDescriptionSummary.EncryptionType != types.EncryptionTypeNone {
+		t.Fatalf("node b describes %+v (%v)", sum.StreamDescriptionSummary, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		kin := []*kinesis.Client{a.kin, b.kin}[i%2]
+		wg.Go(func() {
+			_, err := kin.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("declared"),
+				Tags: map[string]string{fmt.Sprintf("racer-%02d", i): "v"}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = a.kin.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("declared")})
+	if err != nil || len(out.Tags) != 21 {
+		t.Fatalf("%d tags after 20 racing AddTagsToStream calls on two nodes, want 21 (%v)", len(out.Tags), err)
 	}
 }
