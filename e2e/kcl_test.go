@@ -42,6 +42,7 @@ server:
         - effect: allow
           actions: [kinesis:DescribeStreamConsumer, kinesis:SubscribeToShard]
           resources: ["arn:aws:kinesis:*:*:stream/orders/consumer/*"]
+metrics: {public: true}
 storage: {data_dir: "{{DIR}}/data"}
 streams:
   - name: orders
@@ -61,11 +62,12 @@ var kclJVMOptions = []string{
 // dynalite, reads a 4-shard Hydrant stream with two workers of one
 // application; one is killed with -9, the other takes over every shard, and
 // every record put, before and after the kill, is processed at least once
-// and checkpointed: by polling (GetRecords).
+// and checkpointed: by polling (GetRecords) and by enhanced fan-out
+// (RegisterStreamConsumer, SubscribeToShard's event stream over h2c).
 func TestKCL(t *testing.T) {
 	java, lib := kclWorkerBuild(t)
 	dynalite := dynaliteCLI(t)
-	for _, mode := range []string{"polling"} {
+	for _, mode := range []string{"polling", "fanout"} {
 		t.Run(mode, func(t *testing.T) { testKCLTakeover(t, java, lib, dynalite, mode) })
 	}
 }
@@ -187,11 +189,16 @@ func testKCLTakeover(t *testing.T, java, lib, dynalite, mode string) {
 	}) {
 		t.Fatalf("checkpoints %+v, want each shard's last sequence number %v", leases, last)
 	}
+	// Fan-out sends every record by SubscribeToShard, polling none.
+	fannedOut := recipeMetricSum(t, h.url, "hydrant_ingest_fanout_records_total", `stream="orders"`)
+	if mode == "fanout" && fannedOut < float64(len(puts)) || mode == "polling" && fannedOut != 0 {
+		t.Errorf("hydrant_ingest_fanout_records_total = %v after %d records read by %s", fannedOut, len(puts), mode)
+	}
 	t.Logf("%s: KCL 3 with leases in dynalite, 2 workers on 4 shards: %d records put (%d before the kill, %d after), "+
-		"%d lines printed (%d by worker-a, %d by worker-b, %d records twice); worker-b held all 4 leases %.1fs after "+
+		"%d lines printed (%d by worker-a, %d by worker-b, %d records twice; %v sent by SubscribeToShard); worker-b held all 4 leases %.1fs after "+
 		"worker-a was killed with -9 and had processed every record %.1fs after; every checkpoint at its shard's "+
 		"last record; %.1fs in all",
-		mode, len(puts), before, after, lines, len(victim.lines(t)), len(survivor.lines(t)), lines-len(puts),
+		mode, len(puts), before, after, lines, len(victim.lines(t)), len(survivor.lines(t)), lines-len(puts), fannedOut,
 		takeover.Seconds(), caughtUp.Seconds(), time.Since(began).Seconds())
 }
 
