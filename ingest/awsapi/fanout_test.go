@@ -349,3 +349,29 @@ func TestSubscribeToShardCluster(t *testing.T) {
 		t.Errorf("a record took %v from its put to its event, want < 100 ms", worst)
 	}
 }
+
+// Merged shards end with the one child that names both as parents.
+func TestSubscribeToShardMergedChild(t *testing.T) {
+	e := newFanEnv(t, awsapi.FanOutOptions{})
+	c := e.register(t, "app")
+	c2 := e.register(t, "other")
+	left := subscribe(t, e.h2cClient(), c, "shardId-000000000002", types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	right := subscribe(t, e.h2cClient(), c2, "shardId-000000000003", types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	if _, err := e.kin.MergeShards(context.Background(), &kinesis.MergeShardsInput{StreamName: aws.String("orders"),
+		ShardToMerge: aws.String("shardId-000000000002"), AdjacentShardToMerge: aws.String("shardId-000000000003")}); err != nil {
+		t.Fatal(err)
+	}
+	for name, stream := range map[string]*kinesis.SubscribeToShardEventStream{"left": left, "right": right} {
+		ev, ok := next(t, stream)
+		for ok && ev.ContinuationSequenceNumber != nil {
+			ev, ok = next(t, stream) // heartbeats
+		}
+		if !ok || len(ev.ChildShards) != 1 || aws.ToString(ev.ChildShards[0].ShardId) != "shardId-000000000004" ||
+			!slices.Equal(ev.ChildShards[0].ParentShards, []string{"shardId-000000000002", "shardId-000000000003"}) {
+			t.Fatalf("%s: last event %+v (%v)", name, ev, stream.Err())
+		}
+		if _, ok := next(t, stream); ok {
+			t.Fatalf("%s: the stream goes on after the shard's end", name)
+		}
+	}
+}
