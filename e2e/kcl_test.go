@@ -58,12 +58,16 @@ var kclJVMOptions = []string{
 }
 
 // The real Java Kinesis Client Library (e2e/kcl: KCL 3, the AWS SDK for
-// Java v2 with its defaults: CBOR, HTTP/2 over Netty, SigV4), its leases in
-// dynalite, reads a 4-shard Hydrant stream with two workers of one
+// Java v2 with its defaults: HTTP/2 over Netty, with prior knowledge to an
+// http:// endpoint; CBOR for every call but SubscribeToShard, whose request
+// the SDK sends as JSON and whose answer is an event stream; SigV4), its
+// leases in dynalite, reads a 4-shard Hydrant stream with two workers of one
 // application; one is killed with -9, the other takes over every shard, and
 // every record put, before and after the kill, is processed at least once
 // and checkpointed: by polling (GetRecords) and by enhanced fan-out
-// (RegisterStreamConsumer, SubscribeToShard's event stream over h2c).
+// (RegisterStreamConsumer, DescribeStreamConsumer, SubscribeToShard).
+// HYDRANT_KCL_LOG_LEVEL=debug makes the workers' logs (shown when the test
+// fails) say everything.
 func TestKCL(t *testing.T) {
 	java, lib := kclWorkerBuild(t)
 	dynalite := dynaliteCLI(t)
