@@ -38,7 +38,7 @@ func BenchmarkSubscribeToShard(b *testing.B) {
 				if got, _ := readRecords(b, stream, n); len(got) != n {
 					b.Fatalf("read %d records", len(got))
 				}
-				stream.Close()
+				closeStream(stream)
 			}
 		})
 	}

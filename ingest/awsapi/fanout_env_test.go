@@ -182,8 +182,17 @@ func subscribe(t testing.TB, kin *kinesis.Client, consumer types.Consumer, shard
 		t.Fatalf("SubscribeToShard %s from %s: %v", shard, pos.Type, err)
 	}
 	stream := out.GetStream()
-	t.Cleanup(func() { stream.Close() })
+	t.Cleanup(func() { closeStream(stream) })
 	return stream
+}
+
+// closeStream closes stream and waits for the SDK's reader of it to end:
+// a client's streams share one event decoder (smithy-go), so the next
+// stream on the same client must not start while this one still reads.
+func closeStream(stream *kinesis.SubscribeToShardEventStream) {
+	stream.Close()
+	for range stream.Events() {
+	}
 }
 
 // next returns the stream's next event, or ok false when it ended; it

@@ -43,7 +43,7 @@ func TestSubscribeToShardTrimHorizon(t *testing.T) {
 			if len(last.ChildShards) != 0 {
 				t.Errorf("ChildShards %v on an open shard", last.ChildShards)
 			}
-			stream.Close()
+			closeStream(stream)
 			e.clock.Add(5 * time.Second) // the next subscription takes over
 		})
 	}
@@ -132,7 +132,7 @@ func TestSubscribeToShardStartingPositions(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("read %v, want %v", got, tc.want)
 			}
-			stream.Close()
+			closeStream(stream)
 			// The next subscription of the consumer to the shard takes over.
 			e.clock.Add(5 * time.Second)
 		})
@@ -188,7 +188,7 @@ func TestSubscribeToShardContinuation(t *testing.T) {
 			if got, _ := readRecords(t, stream, 2); !slices.Equal(got, more) {
 				t.Fatalf("read %v after the continuation, want %v", got, more)
 			}
-			stream.Close()
+			closeStream(stream)
 		})
 	}
 }
