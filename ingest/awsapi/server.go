@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -106,6 +107,10 @@ type Server struct {
 	now      func() time.Time
 	// iteratorKey signs shard iterators.
 	iteratorKey []byte
+	// settingsChanging makes this node's changes of resource settings (tags,
+	// monitoring, encryption) take turns, so that only another node's can
+	// lose a compare-and-set to them.
+	settingsChanging sync.Mutex
 	// fanout tracks the open SubscribeToShard event streams.
 	fanout *fanout
 }

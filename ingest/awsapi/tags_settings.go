@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
+	"time"
 
 	"github.com/hydrant-dev/hydrant/shards"
 )
@@ -60,12 +62,24 @@ func (s *Server) loadSettings(ctx context.Context, key string) (settings, uint64
 const settingsSwapTries = 16
 
 // changeSettings applies change to a resource's settings and stores them,
-// read and written again when another writer came in between (up to
-// settingsSwapTries times; then the caller is told to retry). change may
+// read and written again when another node's writer came in between (up
+// to settingsSwapTries times, after a short random wait; then the caller is
+// told to retry). This node's changes take turns. change may
 // refuse (its error is returned and nothing is written); it gets the
 // settings as stored and must not keep them.
 func (s *Server) changeSettings(ctx context.Context, key string, change func(*settings) *apiError) (settings, *apiError) {
-	for range settingsSwapTries {
+	s.settingsChanging.Lock()
+	defer s.settingsChanging.Unlock()
+	for try := range settingsSwapTries {
+		if try > 0 { // another node's change came first: let it finish
+			t := time.NewTimer(time.Duration(rand.Int64N(int64(try) * int64(time.Millisecond))))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return settings{}, s.internal("store settings", ctx.Err())
+			case <-t.C:
+			}
+		}
 		st, rev, err := s.loadSettings(ctx, key)
 		if err != nil {
 			return settings{}, s.internal("read settings", err)
