@@ -117,7 +117,7 @@ KCL_DIR := $(CACHE)/kcl
 KCL_SRC := e2e/kcl
 kcl: $(KCL_DIR)/lib/kclworker.jar
 
-$(KCL_DIR)/lib/kclworker.jar: $(KCL_SRC)/pom.xml $(KCL_SRC)/src/main/java/dev/hydrant/kcl/Main.java
+$(KCL_DIR)/lib/kclworker.jar: $(KCL_SRC)/pom.xml $(KCL_SRC)/src/main/java/dev/hydrant/kcl/Main.java $(KCL_SRC)/src/main/java/dev/hydrant/kcl/SdkSnippet.java
 	@echo "building the KCL worker into $(KCL_DIR) (downloads ≈80 MB into ~/.m2 once)"
 	rm -rf $(KCL_DIR)
 	mvn -B -q -Dstyle.color=never -f $(KCL_SRC)/pom.xml package -Dhydrant.out=$(KCL_DIR)
