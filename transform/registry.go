@@ -76,6 +76,7 @@ func RegisterBuiltins(r *Registry) error {
 		{"add_fields", NewAddFields},
 		{"kpl_deaggregate", NewKPLDeaggregate},
 		{"split", NewSplit},
+		{"cloudwatch_logs", NewCloudWatchLogs},
 	} {
 		if err := r.Register(b.name, b.f); err != nil {
 			return err
