@@ -546,6 +546,10 @@ type ParquetConfig struct {
 	Schema       []ParquetColumnConfig `yaml:"schema"`
 	Compression  string                `yaml:"compression"`    // uncompressed, snappy (default), gzip or zstd, inside the file
 	RowGroupSize Size                  `yaml:"row_group_size"` // default 128MiB
+	// TimestampFormats are tried in order on the strings of timestamp and
+	// date columns before the default forms: Joda-Time patterns, or
+	// epoch_seconds / epoch_millis (also "millis"), which set the unit of numbers.
+	TimestampFormats []string `yaml:"timestamp_formats"`
 }
 
 func (c *ParquetConfig) setDefaults() {

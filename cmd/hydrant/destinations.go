@@ -193,9 +193,15 @@ func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error
 	if pc == nil {
 		return nil, nil
 	}
+	if err := parquet.ValidateTimestampFormats(pc.TimestampFormats); err != nil {
+		return nil, fmt.Errorf("parquet.%w", err)
+	}
 	cols := make([]parquet.Column, len(pc.Schema))
 	for i, c := range pc.Schema {
 		cols[i] = parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
+		if parquet.TakesTimestampFormats(c.Type) {
+			cols[i].TimestampFormats = pc.TimestampFormats
+		}
 	}
 	schema, err := parquet.NewSchema(cols)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -174,76 +173,6 @@ func parseInt(text string) (int64, error) {
 		return n, nil
 	}
 	return parseDecimal(text).int64Value()
-}
-
-// timestamp converts v to the column's unit since the Unix epoch, UTC.
-func timestamp(v any, col *column) (int64, error) {
-	unit := 3 // decimal digits of a second the column keeps
-	if col.kind == kindTimestampMicros {
-		unit = 6
-	}
-	// Epoch seconds only as a JSON number: a string of digits is more likely
-	// a mistake ("20240305") than a time.
-	if text, ok := v.(json.Number); ok {
-		n, err := parseDecimal(string(text)).scaledFloor(unit)
-		scale := int64(math.Pow10(unit))
-		if err != nil || n < minUnixSeconds*scale || n >= endUnixSeconds*scale {
-			return 0, fmt.Errorf("%s: as epoch seconds it is outside years 0001-9999 (milliseconds instead of seconds?)",
-				mismatch(v, col))
-		}
-		return n, nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return 0, mismatch(v, col)
-	}
-	t, ok := parseTime(s)
-	if !ok {
-		return 0, fmt.Errorf("%s: want RFC 3339 (2006-01-02T15:04:05.999Z07:00), 2006-01-02 15:04:05 (UTC) or epoch seconds as a JSON number",
-			mismatch(v, col))
-	}
-	if sec := t.Unix(); sec < minUnixSeconds || sec >= endUnixSeconds {
-		return 0, fmt.Errorf("%s: outside years 0001-9999", mismatch(v, col))
-	}
-	if unit == 3 {
-		return t.UnixMilli(), nil
-	}
-	return t.UnixMicro(), nil
-}
-
-// parseTime reads RFC 3339, or a date and time without a zone taken as UTC;
-// fractional seconds are optional in each.
-func parseTime(s string) (time.Time, bool) {
-	for _, layout := range [...]string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04:05Z07:00"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}
-
-// date converts v to days since 1970-01-01: "2006-01-02", or the UTC date of a timestamp string.
-func date(v any, col *column) (int32, error) {
-	s, ok := v.(string)
-	if !ok {
-		return 0, mismatch(v, col)
-	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		var ok bool
-		if t, ok = parseTime(s); !ok {
-			return 0, fmt.Errorf("%s: want 2006-01-02 or an RFC 3339 timestamp", mismatch(v, col))
-		}
-	}
-	sec := t.Unix()
-	if sec < minUnixSeconds || sec >= endUnixSeconds {
-		return 0, fmt.Errorf("%s: outside years 0001-9999", mismatch(v, col))
-	}
-	days := sec / secondsPerDay
-	if sec%secondsPerDay < 0 {
-		days-- // floor: 1969-12-31T12:00Z is day -1
-	}
-	return int32(days), nil
 }
 
 // mismatch says that v is not of the column's type.

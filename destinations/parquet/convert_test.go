@@ -88,7 +88,7 @@ func TestConvert(t *testing.T) {
 		"micros epoch fraction":     {typ: "timestamp_micros", record: `{"v":1709642096.123456}`, want: int64(1709642096123456)},
 		"micros epoch negative":     {typ: "timestamp_micros", record: `{"v":-1.5}`, want: int64(-1500000)},
 		"micros epoch string":       {typ: "timestamp_micros", record: `{"v":"1709642096"}`, wantErr: `value "1709642096" is not a timestamp: want RFC 3339`},
-		"micros epoch in millis":    {typ: "timestamp_micros", record: `{"v":1709642096000000}`, wantErr: `outside years 0001-9999 (milliseconds instead of seconds?)`},
+		"micros epoch in millis":    {typ: "timestamp_micros", record: `{"v":1709642096000000}`, wantErr: `outside years 0001-9999 (milliseconds instead of seconds? timestamp_formats: [epoch_millis] reads them)`},
 		"micros year 0":             {typ: "timestamp_micros", record: `{"v":"0000-01-01T00:00:00Z"}`, wantErr: `outside years 0001-9999`},
 		"micros garbage":            {typ: "timestamp_micros", record: `{"v":"yesterday"}`, wantErr: `value "yesterday" is not a timestamp: want RFC 3339`},
 		"micros bool":               {typ: "timestamp_micros", record: `{"v":true}`, wantErr: `value true is not a timestamp`},

@@ -21,13 +21,15 @@
 //	int32, int64      INT32, INT64                           integer-valued numbers ("4.0" and "1e3" too), strings holding one
 //	float, double     FLOAT, DOUBLE                          numbers, numeric strings (not "NaN" or "Infinity")
 //	boolean           BOOLEAN                                true, false, "true", "false"
-//	timestamp_millis  INT64, TIMESTAMP(MILLIS, UTC)          RFC 3339; "2006-01-02 15:04:05" and "2006-01-02T15:04:05" as UTC;
-//	timestamp_micros  INT64, TIMESTAMP(MICROS, UTC)            epoch seconds, whole or fractional, as a JSON number
-//	date              INT32, DATE                            "2006-01-02", or an RFC 3339 timestamp's UTC date
+//	timestamp_millis  INT64, TIMESTAMP(MILLIS, UTC)          RFC 3339 and ISO 8601 ("+0100" offsets too); without an offset as UTC;
+//	timestamp_micros  INT64, TIMESTAMP(MICROS, UTC)            epoch seconds, whole or fractional, as a JSON number; TimestampFormats
+//	date              INT32, DATE                            "2006-01-02", or any timestamp form's UTC date
 //	decimal(p,s)      FIXED_LEN_BYTE_ARRAY, DECIMAL(p,s)     numbers and numeric strings with at most s fractional digits
 //	                                                           (trailing zeros aside) and p digits in all; never rounded
 //	json              BYTE_ARRAY, STRING (UTF8)              any value, stored as compact JSON text
 //
+// A column's TimestampFormats (Joda-Time patterns, epoch_seconds,
+// epoch_millis) are tried before the default forms; see timestamp.go.
 // Timestamps and dates must fall in years 0001 to 9999; sub-unit digits of a
 // timestamp are dropped (rounding toward the past). A decimal takes the
 // fewest bytes that hold its precision (16 for decimal(38,s)), the layout Hive

@@ -19,6 +19,11 @@ type Column struct {
 	Type     string // string | int32 | int64 | float | double | boolean | timestamp_millis | timestamp_micros | date | decimal(p,s) | json
 	Path     string // JSON pointer (RFC 6901) into the record; "" means "/"+Name
 	Required bool   // a record without it (missing or null) fails conversion
+	// TimestampFormats are tried in order on a timestamp or date column's
+	// strings before the default forms: Joda-Time patterns as Firehose takes
+	// them ("yyyy-MM-dd'T'HH:mm:ss.SSSZZ"), or epoch_seconds / epoch_millis
+	// ("millis", Firehose's name), which also set the unit of JSON numbers.
+	TimestampFormats []string
 }
 
 // Options of the file.
@@ -66,9 +71,10 @@ type column struct {
 	phys      pq.Type
 	path      jsonpointer.Pointer
 	required  bool
-	precision int // decimal only
-	scale     int // decimal only
-	width     int // FIXED_LEN_BYTE_ARRAY length in bytes (decimal only)
+	precision int          // decimal only
+	scale     int          // decimal only
+	width     int          // FIXED_LEN_BYTE_ARRAY length in bytes (decimal only)
+	formats   []timeFormat // timestamp and date only
 }
 
 // NewSchema validates and compiles cols: names unique and valid Parquet identifiers, types known,
@@ -109,6 +115,15 @@ func compileColumn(c Column) (*column, error) {
 	cc := &column{name: c.Name, required: c.Required}
 	if err := cc.setType(c.Type); err != nil {
 		return nil, fmt.Errorf("type %q: %w", c.Type, err)
+	}
+	if len(c.TimestampFormats) > 0 {
+		if cc.kind != kindTimestampMillis && cc.kind != kindTimestampMicros && cc.kind != kindDate {
+			return nil, errors.New("timestamp_formats: only timestamp and date columns take them")
+		}
+		var err error
+		if cc.formats, err = compileFormats(c.TimestampFormats); err != nil {
+			return nil, err
+		}
 	}
 	path := c.Path
 	if path == "" {
