@@ -3,6 +3,7 @@ package awsapi
 import (
 	"encoding/base64"
 	"slices"
+	"strings"
 )
 
 // Processing is a delivery stream's ProcessingConfiguration, as
@@ -35,13 +36,16 @@ type Transform struct {
 // The processor types a delivery stream created through the API may have,
 // in the order they run, whatever their order in the request (as in
 // Firehose: records are decompressed, then de-aggregated, then delimited).
-var processorOrder = []string{"Decompression", "RecordDeAggregation", "AppendDelimiterToRecord"}
+var processorOrder = []string{"Decompression", "CloudWatchLogProcessing", "RecordDeAggregation", "AppendDelimiterToRecord"}
 
 // Transforms returns the transform chain p runs: none when p is nil or not
 // Enabled. RecordDeAggregation de-aggregates KPL records (kpl_deaggregate:
 // what Firehose does to a Kinesis source's KPL records, and a record
 // without the KPL's magic passes through), then splits each record into
-// JSON objects or at its Delimiter (split); Decompression is decompress;
+// JSON objects or at its Delimiter (split); Decompression is decompress,
+// or with CloudWatchLogProcessing's DataMessageExtraction true
+// cloudwatch_logs with extract: message (each log event's message on a
+// line, control messages dropped), as Firehose extracts them;
 // AppendDelimiterToRecord is append_newline. p must have passed
 // checkProcessing.
 func (p *Processing) Transforms() []Transform {
@@ -56,6 +60,10 @@ func (p *Processing) Transforms() []Transform {
 			}
 			switch typ {
 			case "Decompression":
+				if p.extractsMessages() {
+					out = append(out, Transform{Type: "cloudwatch_logs", Options: map[string]any{"extract": "message"}})
+					break
+				}
 				out = append(out, Transform{Type: "decompress", Options: map[string]any{"format": "gzip"}})
 			case "RecordDeAggregation":
 				split := map[string]any{"format": "json"}
@@ -70,6 +78,17 @@ func (p *Processing) Transforms() []Transform {
 		}
 	}
 	return out
+}
+
+// extractsMessages says whether p has a CloudWatchLogProcessing processor
+// with DataMessageExtraction true.
+func (p *Processing) extractsMessages() bool {
+	for _, pr := range p.Processors {
+		if pr.Type == "CloudWatchLogProcessing" && strings.EqualFold(pr.param("DataMessageExtraction"), "true") {
+			return true
+		}
+	}
+	return false
 }
 
 func (p Processor) param(name string) string {
@@ -96,7 +115,8 @@ func checkProcessing(p *Processing) *apiError {
 			return errInvalidArgument("Processor type %s is given twice", pr.Type)
 		}
 		seen[pr.Type] = true
-		allowed := map[string][]string{"Decompression": {"CompressionFormat"}, "RecordDeAggregation": {"SubRecordType", "Delimiter"}}[pr.Type]
+		allowed := map[string][]string{"Decompression": {"CompressionFormat"}, "RecordDeAggregation": {"SubRecordType", "Delimiter"},
+			"CloudWatchLogProcessing": {"DataMessageExtraction"}}[pr.Type]
 		names := map[string]bool{}
 		for _, pp := range pr.Parameters {
 			if !slices.Contains(allowed, pp.ParameterName) {
@@ -111,6 +131,9 @@ func checkProcessing(p *Processing) *apiError {
 			return aerr
 		}
 	}
+	if seen["CloudWatchLogProcessing"] && !seen["Decompression"] {
+		return errInvalidArgument("CloudWatchLogProcessing extracts messages from decompressed CloudWatch Logs: it needs a Decompression processor too")
+	}
 	return nil
 }
 
@@ -120,6 +143,10 @@ func checkProcessor(pr Processor) *apiError {
 	case "Decompression":
 		if f := pr.param("CompressionFormat"); f != "GZIP" {
 			return errInvalidArgument("Decompression: CompressionFormat must be GZIP, not %q", f)
+		}
+	case "CloudWatchLogProcessing":
+		if v := pr.param("DataMessageExtraction"); !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+			return errInvalidArgument("CloudWatchLogProcessing: DataMessageExtraction must be true or false, not %q", v)
 		}
 	case "RecordDeAggregation":
 		switch t, d := pr.param("SubRecordType"), pr.param("Delimiter"); t {

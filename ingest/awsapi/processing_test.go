@@ -37,6 +37,17 @@ func TestProcessing(t *testing.T) {
 		{name: "parameter twice", p: &Processing{Processors: []Processor{deagg("SubRecordType", "JSON", "SubRecordType", "JSON")}}, err: true, want: "given twice"},
 		{name: "processor twice", p: &Processing{Processors: []Processor{deagg("SubRecordType", "JSON"), deagg("SubRecordType", "JSON")}}, err: true, want: "given twice"},
 		{name: "Lambda", p: &Processing{Processors: []Processor{{Type: "Lambda"}}}, err: true, want: "Processor type Lambda is not supported"},
+		{name: "CloudWatch Logs message extraction", p: &Processing{Enabled: true, Processors: []Processor{{Type: "AppendDelimiterToRecord"},
+			{Type: "CloudWatchLogProcessing", Parameters: []ProcessorParameter{{"DataMessageExtraction", "true"}}}, {Type: "Decompression", Parameters: []ProcessorParameter{{"CompressionFormat", "GZIP"}}}}},
+			want: "[{cloudwatch_logs map[extract:message]} {append_newline map[]}]"},
+		{name: "CloudWatch Logs without message extraction", p: &Processing{Enabled: true, Processors: []Processor{
+			{Type: "Decompression", Parameters: []ProcessorParameter{{"CompressionFormat", "GZIP"}}}, {Type: "CloudWatchLogProcessing", Parameters: []ProcessorParameter{{"DataMessageExtraction", "false"}}}}},
+			want: "[{decompress map[format:gzip]}]"},
+		{name: "CloudWatchLogProcessing without Decompression", p: &Processing{Processors: []Processor{{Type: "CloudWatchLogProcessing", Parameters: []ProcessorParameter{{"DataMessageExtraction", "true"}}}}},
+			err: true, want: "needs a Decompression processor"},
+		{name: "DataMessageExtraction not a boolean", p: &Processing{Processors: []Processor{{Type: "Decompression", Parameters: []ProcessorParameter{{"CompressionFormat", "GZIP"}}},
+			{Type: "CloudWatchLogProcessing", Parameters: []ProcessorParameter{{"DataMessageExtraction", "yes"}}}}},
+			err: true, want: "DataMessageExtraction must be true or false"},
 		{name: "Decompression of ZSTD", p: &Processing{Processors: []Processor{{Type: "Decompression", Parameters: []ProcessorParameter{{"CompressionFormat", "ZSTD"}}}}},
 			err: true, want: "CompressionFormat must be GZIP"},
 	}
