@@ -342,6 +342,9 @@ type DestinationConfig struct {
 	// Elasticsearch sends batches to Elasticsearch or OpenSearch with the
 	// _bulk API.
 	Elasticsearch *ElasticsearchDestinationConfig `yaml:"elasticsearch"`
+	// HTTP posts batches to an HTTP endpoint by Firehose's HTTP endpoint
+	// delivery specification.
+	HTTP *HTTPDestinationConfig `yaml:"http"`
 }
 
 // PostgresDestinationConfig loads batches into a table with COPY, each in

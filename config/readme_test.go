@@ -35,7 +35,7 @@ func TestReadmeReferenceCoversEveryKey(t *testing.T) {
 		"HYDRANT_AWS_SECRET": "secret", "HYDRANT_SHIPPER_KEY": "0123456789abcdef0123",
 		"AUDIT_SSE_C_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "HYDRANT_STORE_KEY": "s3cr3t-store-key",
 		"ORDERS_DSN": "postgres://u:p@127.0.0.1:5432/db",
-		"ES_API_KEY": "aWQ6a2V5", "ES_PASSWORD": "changeme", "ES_CA_FILE": caFile,
+		"ES_API_KEY": "aWQ6a2V5", "ES_PASSWORD": "changeme", "ES_CA_FILE": caFile, "HTTP_ACCESS_KEY": "k3y",
 		"NATS_PASSWORD": "pw", "NATS_TOKEN": "tok"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	var root yaml.Node

@@ -325,6 +325,9 @@ func (c DeliveryConfig) Validate() []FieldError {
 	if es := c.Destination.Elasticsearch; es != nil && es.BackupMode == BackupModeAll && c.Backup == nil {
 		errs.add("destination.elasticsearch.backup_mode", "all needs the delivery's backup (file or s3) to be set")
 	}
+	if h := c.Destination.HTTP; h != nil && h.BackupMode == BackupModeAll && c.Backup == nil {
+		errs.add("destination.http.backup_mode", "all needs the delivery's backup (file or s3) to be set")
+	}
 	if b := c.Backup; b != nil {
 		if (b.File == nil) == (b.S3 == nil) {
 			errs.add("backup", "exactly one of file, s3 must be set")
@@ -388,19 +391,22 @@ func (c RetryConfig) Validate() []FieldError {
 func (c DestinationConfig) Validate() []FieldError {
 	var errs fieldErrors
 	set := 0
-	for _, d := range []bool{c.File != nil, c.S3 != nil, c.Postgres != nil, c.Elasticsearch != nil} {
+	for _, d := range []bool{c.File != nil, c.S3 != nil, c.Postgres != nil, c.Elasticsearch != nil, c.HTTP != nil} {
 		if d {
 			set++
 		}
 	}
 	if set != 1 {
-		errs.add("", "exactly one of file, s3, postgres, elasticsearch must be set")
+		errs.add("", "exactly one of file, s3, postgres, elasticsearch, http must be set")
 	}
 	if c.Postgres != nil {
 		errs.addAll("postgres", c.Postgres.Validate())
 	}
 	if c.Elasticsearch != nil {
 		errs.addAll("elasticsearch", c.Elasticsearch.Validate())
+	}
+	if c.HTTP != nil {
+		errs.addAll("http", c.HTTP.Validate())
 	}
 	if c.File != nil {
 		errs.addAll("file", c.File.Validate())

@@ -15,6 +15,7 @@ import (
 	"github.com/hydrant-dev/hydrant/destinations"
 	"github.com/hydrant-dev/hydrant/destinations/elasticsearch"
 	"github.com/hydrant-dev/hydrant/destinations/file"
+	"github.com/hydrant-dev/hydrant/destinations/httpendpoint"
 	"github.com/hydrant-dev/hydrant/destinations/parquet"
 	"github.com/hydrant-dev/hydrant/destinations/postgres"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
@@ -70,6 +71,9 @@ func buildDestination(d config.DeliveryConfig, dataDir string, retryCount promet
 	case d.Destination.Elasticsearch != nil:
 		built.dest, err = buildElasticsearch(*d.Destination.Elasticsearch, d.Retry, retryCount, logger)
 		built.retries = true
+	case d.Destination.HTTP != nil:
+		built.dest, err = buildHTTPEndpoint(*d.Destination.HTTP, d.Name, d.Retry, retryCount, logger)
+		built.retries = true
 	default:
 		var objs *destinations.Objects
 		objs, err = buildObjects(d.Destination.File, d.Destination.S3)
@@ -83,11 +87,11 @@ func buildDestination(d config.DeliveryConfig, dataDir string, retryCount promet
 		if backup, err = buildObjects(b.File, b.S3); err != nil {
 			return builtDestination{}, fmt.Errorf("backup: %w", err)
 		}
-		es := d.Destination.Elasticsearch
-		if es == nil || es.BackupMode == config.BackupModeAll {
+		es, web := d.Destination.Elasticsearch, d.Destination.HTTP
+		if (es == nil || es.BackupMode == config.BackupModeAll) && (web == nil || web.BackupMode == config.BackupModeAll) {
 			built.dest = destinations.WithBackup(built.dest, backup)
 		}
-		if es != nil { // failed documents go to the backup, as Firehose's to its S3 bucket
+		if es != nil || web != nil { // failed records go to the backup, as Firehose's to its S3 bucket
 			built.errors = backup
 		}
 	}
@@ -129,6 +133,23 @@ func buildElasticsearch(ec config.ElasticsearchDestinationConfig, retry config.R
 		cfg.CACert = ca
 	}
 	return elasticsearch.New(cfg)
+}
+
+// buildHTTPEndpoint makes a destination that posts to an HTTP endpoint by
+// Firehose's specification; it retries by itself within the retry duration.
+func buildHTTPEndpoint(hc config.HTTPDestinationConfig, delivery string, retry config.RetryConfig,
+	retryCount prometheus.Counter, logger *slog.Logger) (destinations.Destination, error) {
+	if hc.Name != "" {
+		logger = logger.With("endpoint", hc.Name)
+	}
+	return httpendpoint.New(httpendpoint.Config{
+		URL: hc.URL, AccessKey: hc.AccessKey, CommonAttributes: hc.CommonAttributes,
+		SourceARN: "arn:aws:firehose:" + awsRegion + ":" + awsAccountID + ":deliverystream/" + delivery,
+		Gzip:      hc.ContentEncoding == config.ContentEncodingGzip, MaxRequestBytes: int(hc.MaxRequestSize),
+		RequestTimeout: hc.RequestTimeout.Std(),
+		Retry:          destinations.RetryConfig{Duration: retry.Duration.Std(), Retries: retryCount},
+		Logger:         logger,
+	})
 }
 
 // buildObjects builds an object destination: a directory or an S3 bucket.
