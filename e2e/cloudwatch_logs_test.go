@@ -3,10 +3,13 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
+	"github.com/hydrant-dev/hydrant/e2e/minio"
 	"github.com/hydrant-dev/hydrant/internal/await"
 )
 
@@ -191,5 +195,64 @@ func TestCloudWatchLogsSubscription(t *testing.T) {
 	}
 	if len(got.failed) != 4 {
 		t.Errorf("%d records in the error outputs; want the 2 corrupt payloads of each delivery", len(got.failed))
+	}
+}
+
+// A delivery stream created with Firehose's Decompression and
+// CloudWatchLogProcessing (DataMessageExtraction true) processors, as the
+// console, Terraform or CDK make it for CloudWatch Logs, delivers each log
+// event's message on a line of its own: control messages dropped, a
+// corrupt payload not delivered. CloudWatchLogProcessing without
+// Decompression is refused, as in Firehose.
+func TestFirehoseCloudWatchLogProcessing(t *testing.T) {
+	m := minio.Start(t)
+	m.CreateBucket(t, "lake")
+	dir, listen := t.TempDir(), freeAddr(t)
+	env := []string{"S3_ENDPOINT=" + m.Endpoint, "S3_KEY=" + m.AccessKey, "S3_SECRET=" + m.SecretKey}
+	h := startHydrant(t, dir, listen, controlConfig, env...)
+	ctx := context.Background()
+	fh := firehose.New(firehose.Options{BaseEndpoint: aws.String(h.url), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("any", "any", "")})
+	extraction := fhtypes.Processor{Type: fhtypes.ProcessorTypeCloudWatchLogProcessing, Parameters: []fhtypes.ProcessorParameter{
+		{ParameterName: fhtypes.ProcessorParameterNameDataMessageExtraction, ParameterValue: aws.String("true")}}}
+	decompression := fhtypes.Processor{Type: fhtypes.ProcessorTypeDecompression, Parameters: []fhtypes.ProcessorParameter{
+		{ParameterName: fhtypes.ProcessorParameterNameCompressionFormat, ParameterValue: aws.String("GZIP")}}}
+	create := func(name string, processors ...fhtypes.Processor) error {
+		_, err := fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+			DeliveryStreamName: aws.String(name),
+			ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{
+				BucketARN: aws.String("arn:aws:s3:::lake"), RoleARN: aws.String("arn:aws:iam::000000000000:role/any"),
+				Prefix: aws.String(name + "/"), ErrorOutputPrefix: aws.String("errors/" + name + "/"),
+				ProcessingConfiguration: &fhtypes.ProcessingConfiguration{Enabled: aws.Bool(true), Processors: processors},
+				BufferingHints:          &fhtypes.BufferingHints{SizeInMBs: aws.Int32(1), IntervalInSeconds: aws.Int32(1)},
+			},
+		})
+		return err
+	}
+	var invalid *fhtypes.InvalidArgumentException
+	if err := create("alone", extraction); !errors.As(err, &invalid) {
+		t.Errorf("CloudWatchLogProcessing without Decompression: %v, want InvalidArgumentException", err)
+	}
+	if err := create("cwl", extraction, decompression); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := cwlBatch(t, 1)
+	putBatch(t, fh, "cwl", recs)
+	var want []string
+	for p := range 10 {
+		for e := range 20 {
+			want = append(want, fmt.Sprintf("b1-p%d-e%d", p, e))
+		}
+	}
+	slices.Sort(want)
+	await.Cond(t, 30*time.Second, "200 messages in MinIO", func() bool { return countObjectLines(t, m, "cwl/") >= len(want) })
+	await.Cond(t, 30*time.Second, "the corrupt payload in the error output", func() bool { return countObjectLines(t, m, "errors/cwl/") >= 1 })
+	got := objectLines(t, m, "cwl/")
+	slices.Sort(got) // the delivery stream's shards each write their own objects
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %d lines %.200q…, want the 200 messages %.200q…", len(got), got, want)
+	}
+	if n := countObjectLines(t, m, "errors/cwl/"); n != 1 {
+		t.Errorf("%d records in the error output, want the corrupt payload alone", n)
 	}
 }
