@@ -81,7 +81,9 @@ func (o Output) Count() int {
 }
 
 // Transform processes a batch. Process returns exactly one Output per input
-// record, in input order, and must honour ctx. Process must not keep recs.
+// record, in input order, and must honour ctx. Process must not keep recs,
+// but an Output's Data may share their bytes (a sub-record is a slice of its
+// input's): the pipeline never reuses a record's data.
 //
 // One input may yield several records (a KPL aggregate's sub-records, a
 // split): its Output is the first and Output.More the rest, in order, each
@@ -90,9 +92,10 @@ func (o Output) Count() int {
 // position among the input's records (buffer.Record.SubSequence), so a
 // destination's names and ids stay unique; a transform must yield the same
 // records, in the same order, from the same input, so that a re-read after
-// a crash names them as before. A record that fails is written to the error output alone: with
-// Data set, that is what the error output gets as the failed record (a
-// sub-record); nil means the input record as it was read. Per-record
+// a crash names them as before. A record that fails is written to the
+// error output alone: with Data set, that is what the error output gets as
+// the failed record (a sub-record); nil means the input record as it was
+// read. Per-record
 // failures are ProcessingFailed outputs; an error from Process means the
 // whole batch could not be processed and may be retried.
 type Transform interface {
@@ -102,10 +105,14 @@ type Transform interface {
 // Func adapts a per-record function to Transform.
 type Func func(r buffer.Record) Output
 
-// Process calls f for each record.
-func (f Func) Process(_ context.Context, recs []buffer.Record) ([]Output, error) {
+// Process calls f for each record. It stops with ctx's error once ctx
+// ends: f may be slow per record (a KPL aggregate of 50,000 user records).
+func (f Func) Process(ctx context.Context, recs []buffer.Record) ([]Output, error) {
 	out := make([]Output, len(recs))
 	for i, r := range recs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		out[i] = f(r)
 	}
 	return out, nil

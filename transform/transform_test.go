@@ -3,6 +3,7 @@ package transform
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -173,5 +174,22 @@ func TestChainSplits(t *testing.T) {
 	out[2].PartitionKeys["from"] = "changed"
 	if out[2].More[3].PartitionKeys["from"] != "split" {
 		t.Error("sub-records share a partition key map")
+	}
+}
+
+// A Func stops at the record where its context ends, not at the batch's end.
+func TestFuncHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	f := Func(func(r buffer.Record) Output {
+		calls++
+		if calls == 2 {
+			cancel()
+		}
+		return Output{Result: Ok, Data: r.Data}
+	})
+	out, err := f.Process(ctx, make([]buffer.Record, 5))
+	if !errors.Is(err, context.Canceled) || out != nil || calls != 2 {
+		t.Fatalf("Process = %v, %v after %d calls; want context.Canceled after 2", out, err, calls)
 	}
 }
