@@ -37,6 +37,10 @@ type firehoseReceiver struct {
 	requests int                 // accepted requests, repeats included
 	repeats  int                 // accepted requests whose id was accepted before
 	headers  http.Header         // of the last accepted request
+	// hold, when set, takes the next accepted request's id; that request
+	// then gets no answer until its connection is gone (the sender killed
+	// with the request in flight).
+	hold chan string
 }
 
 func startFirehoseReceiver(t *testing.T, accessKey string) *firehoseReceiver {
@@ -146,7 +150,14 @@ func (r *firehoseReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	} else {
 		r.byID[id] = records
 	}
+	hold := r.hold
+	r.hold = nil
 	r.mu.Unlock()
+	if hold != nil {
+		hold <- id
+		<-req.Context().Done()
+		return
+	}
 	answer(http.StatusOK, "")
 }
 
@@ -307,12 +318,12 @@ deliveries:
       http: {url: "${RECEIVER_URL}/firehose"}
 `
 
-// Three kill -9s while producers put, each followed by a restart on the
-// same data dir: every acknowledged record reaches the receiver at least
-// once, and a request id that comes again carries the same records (the
-// receiver checks), so a receiver that drops repeated ids loses nothing.
-// Records re-sent under a new id (a batch cut at other records after the
-// restart) are counted and logged.
+// Three kill -9s while producers put, each with a request the receiver
+// took still unanswered, and each followed by a restart on the same data
+// dir: every acknowledged record reaches the receiver, the requests in
+// flight come again with the same ids and records (the receiver checks),
+// and no record comes under a second id — a receiver that drops repeated
+// ids sees each record once.
 func TestHTTPEndpointKill9UnderLoad(t *testing.T) {
 	rcv := startFirehoseReceiver(t, "")
 	dir, listen := t.TempDir(), freeAddr(t)
@@ -322,6 +333,7 @@ func TestHTTPEndpointKill9UnderLoad(t *testing.T) {
 	load := newFaultLoad(t, "http://"+listen, "orders", "http")
 	load.pace = 2 * time.Millisecond
 	load.start(2)
+	var heldIDs []string
 	for kill := 1; kill <= 3; kill++ {
 		before := load.ackedCount()
 		_, delivered, _ := rcv.counts()
@@ -336,8 +348,21 @@ func TestHTTPEndpointKill9UnderLoad(t *testing.T) {
 		case <-h.exited:
 			t.Fatalf("hydrant exited by itself before kill %d", kill)
 		}
+		// The kill lands while a request the receiver took is unanswered:
+		// the restarted process must send those records again, as the same
+		// request.
+		held := make(chan string, 1)
+		rcv.mu.Lock()
+		rcv.hold = held
+		rcv.mu.Unlock()
+		select {
+		case id := <-held:
+			heldIDs = append(heldIDs, id)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no request reached the receiver before kill %d", kill)
+		}
 		h.kill()
-		t.Logf("kill -9 #%d after %v: %d records acknowledged so far", kill, delay, load.ackedCount())
+		t.Logf("kill -9 #%d after %v, a request in flight: %d records acknowledged so far", kill, delay, load.ackedCount())
 		load.phase.Add(1)
 		h = startHydrant(t, dir, listen, httpEndpointKillConfig, env)
 	}
@@ -373,4 +398,10 @@ func TestHTTPEndpointKill9UnderLoad(t *testing.T) {
 	}
 	t.Logf("%d acknowledged records; %d requests accepted, %d of them repeating an id (same records); "+
 		"%d records also arrived under a second id", len(acked), requests, repeats, twice)
+	if repeats < len(heldIDs) {
+		t.Errorf("%d requests repeated, want at least the %d in flight at the kills", repeats, len(heldIDs))
+	}
+	if twice != 0 {
+		t.Errorf("%d records arrived again under another request id: a receiver dropping repeated ids would see them twice", twice)
+	}
 }

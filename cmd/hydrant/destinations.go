@@ -72,7 +72,7 @@ func buildDestination(d config.DeliveryConfig, dataDir string, retryCount promet
 		built.dest, err = buildElasticsearch(*d.Destination.Elasticsearch, d.Retry, retryCount, logger)
 		built.retries = true
 	case d.Destination.HTTP != nil:
-		built.dest, err = buildHTTPEndpoint(*d.Destination.HTTP, d.Name, d.Retry, retryCount, logger)
+		built.dest, err = buildHTTPEndpoint(*d.Destination.HTTP, d.Name, dataDir, d.Retry, retryCount, logger)
 		built.retries = true
 	default:
 		var objs *destinations.Objects
@@ -137,13 +137,18 @@ func buildElasticsearch(ec config.ElasticsearchDestinationConfig, retry config.R
 
 // buildHTTPEndpoint makes a destination that posts to an HTTP endpoint by
 // Firehose's specification; it retries by itself within the retry duration.
-func buildHTTPEndpoint(hc config.HTTPDestinationConfig, delivery string, retry config.RetryConfig,
+// Its request ledger is under <data_dir>/httpendpoint/<delivery>.
+func buildHTTPEndpoint(hc config.HTTPDestinationConfig, delivery, dataDir string, retry config.RetryConfig,
 	retryCount prometheus.Counter, logger *slog.Logger) (destinations.Destination, error) {
 	if hc.Name != "" {
 		logger = logger.With("endpoint", hc.Name)
 	}
+	ledger, err := httpendpoint.NewFileLedger(filepath.Join(dataDir, "httpendpoint", delivery))
+	if err != nil {
+		return nil, err
+	}
 	return httpendpoint.New(httpendpoint.Config{
-		URL: hc.URL, AccessKey: hc.AccessKey, CommonAttributes: hc.CommonAttributes,
+		URL: hc.URL, AccessKey: hc.AccessKey, CommonAttributes: hc.CommonAttributes, Ledger: ledger,
 		SourceARN: "arn:aws:firehose:" + awsRegion + ":" + awsAccountID + ":deliverystream/" + delivery,
 		Gzip:      hc.ContentEncoding == config.ContentEncodingGzip, MaxRequestBytes: int(hc.MaxRequestSize),
 		RequestTimeout: hc.RequestTimeout.Std(),

@@ -24,10 +24,12 @@
 // (body before compression) when that is set. Each request's id is a
 // name-based (version 5) UUID of the delivery, the shard, the first and
 // last record (sequence and sub-sequence) and the record count: a retry
-// sends the same id, as Firehose does, and so does a batch read again after
-// a crash when it is cut at the same records. Two requests with the same id
+// sends the same id, as Firehose does, and two requests with the same id
 // carry the same records, so a receiver may drop a request whose id it has
-// already accepted; a batch cut differently after a crash gets new ids, and
-// its records may then arrive twice (at least once, as Firehose's HTTP
-// endpoint delivery).
+// already accepted. With a Ledger, each shard's requests are noted before
+// they are sent, and a batch read again after a crash is cut into the same
+// requests where it holds their records: the same ids again, and only the
+// other records in new requests. Delivery is at least once, as Firehose's
+// HTTP endpoint delivery: a batch read again that is shorter than a request
+// sent before goes under a new id.
 package httpendpoint

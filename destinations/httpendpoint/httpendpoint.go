@@ -53,6 +53,9 @@ type Config struct {
 	// each batch in one request, as Firehose sends its buffer.
 	MaxRequestBytes int
 	RequestTimeout  time.Duration // per request; default 3 minutes, as Firehose
+	// Ledger, when set, remembers each shard's requests so that a batch
+	// read again after a crash is sent as the same requests.
+	Ledger Ledger
 	// Retry bounds how long requests that failed are sent again, counted
 	// from the first attempt; 0 means one attempt. Retry.Retries, when
 	// set, counts each round of sending again.

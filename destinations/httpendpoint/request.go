@@ -54,25 +54,48 @@ const recordOverhead = len(`{"data":""},`)
 // bodyOverhead bounds the body bytes besides the records.
 const bodyOverhead = len(`{"requestId":"00000000-0000-0000-0000-000000000000","timestamp":,"records":[]}`) + 20
 
-// requests cuts b into requests of at most MaxRequestBytes (a record larger
-// than that goes alone) and builds their bodies, all with one timestamp.
+// requests cuts b into requests — at the requests the ledger remembers
+// where the batch holds their records, else of at most MaxRequestBytes (a
+// record larger than that goes alone) — notes the new ones in the ledger
+// and builds their bodies, all with one timestamp. The ledger is a hint:
+// when it fails the batch is sent all the same (a later re-read may then
+// carry other ids).
 func (d *Destination) requests(b *buffer.Batch) []*request {
-	now := d.cfg.Now().UnixMilli()
-	var out []*request
-	from, size := 0, bodyOverhead
-	for i, r := range b.Records {
-		n := recordOverhead + base64.StdEncoding.EncodedLen(len(r.Data))
-		if d.cfg.MaxRequestBytes > 0 && i > from && size+n > d.cfg.MaxRequestBytes {
-			out = append(out, d.newRequest(b, from, i, size, now))
-			from, size = i, bodyOverhead
+	var known []Span
+	if d.cfg.Ledger != nil {
+		var err error
+		if known, err = d.cfg.Ledger.Spans(b.ShardID); err != nil {
+			d.logger.Warn("request ledger unreadable; cutting the batch afresh", "shard", b.ShardID, "error", err)
 		}
-		size += n
 	}
-	out = append(out, d.newRequest(b, from, len(b.Records), size, now))
+	seen := make(map[Span]bool, len(known))
+	for _, s := range known {
+		seen[s] = true
+	}
+	now := d.cfg.Now().UnixMilli()
+	var (
+		out   []*request
+		fresh []Span
+	)
+	for _, rng := range cut(b.Records, known, d.cfg.MaxRequestBytes) {
+		if s := spanOf(b.Records[rng[0]:rng[1]]); !seen[s] {
+			fresh = append(fresh, s)
+		}
+		out = append(out, d.newRequest(b, rng[0], rng[1], now))
+	}
+	if d.cfg.Ledger != nil && len(fresh) > 0 {
+		if err := d.cfg.Ledger.Add(b.ShardID, fresh); err != nil {
+			d.logger.Warn("request ledger not written; a re-read may send other ids", "shard", b.ShardID, "error", err)
+		}
+	}
 	return out
 }
 
-func (d *Destination) newRequest(b *buffer.Batch, from, to, size int, now int64) *request {
+func (d *Destination) newRequest(b *buffer.Batch, from, to int, now int64) *request {
+	size := bodyOverhead
+	for _, r := range b.Records[from:to] {
+		size += recordOverhead + base64.StdEncoding.EncodedLen(len(r.Data))
+	}
 	r := &request{from: from, to: to, id: RequestID(b, from, to)}
 	r.body = AppendBody(make([]byte, 0, size), r.id, now, b.Records[from:to])
 	if d.cfg.Gzip {
