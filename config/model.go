@@ -345,6 +345,8 @@ type DestinationConfig struct {
 	// HTTP posts batches to an HTTP endpoint by Firehose's HTTP endpoint
 	// delivery specification.
 	HTTP *HTTPDestinationConfig `yaml:"http"`
+	// Iceberg appends batches to an Apache Iceberg table.
+	Iceberg *IcebergDestinationConfig `yaml:"iceberg"`
 }
 
 // PostgresDestinationConfig loads batches into a table with COPY, each in

@@ -391,13 +391,13 @@ func (c RetryConfig) Validate() []FieldError {
 func (c DestinationConfig) Validate() []FieldError {
 	var errs fieldErrors
 	set := 0
-	for _, d := range []bool{c.File != nil, c.S3 != nil, c.Postgres != nil, c.Elasticsearch != nil, c.HTTP != nil} {
+	for _, d := range []bool{c.File != nil, c.S3 != nil, c.Postgres != nil, c.Elasticsearch != nil, c.HTTP != nil, c.Iceberg != nil} {
 		if d {
 			set++
 		}
 	}
 	if set != 1 {
-		errs.add("", "exactly one of file, s3, postgres, elasticsearch, http must be set")
+		errs.add("", "exactly one of file, s3, postgres, elasticsearch, http, iceberg must be set")
 	}
 	if c.Postgres != nil {
 		errs.addAll("postgres", c.Postgres.Validate())
@@ -407,6 +407,9 @@ func (c DestinationConfig) Validate() []FieldError {
 	}
 	if c.HTTP != nil {
 		errs.addAll("http", c.HTTP.Validate())
+	}
+	if c.Iceberg != nil {
+		errs.addAll("iceberg", c.Iceberg.Validate())
 	}
 	if c.File != nil {
 		errs.addAll("file", c.File.Validate())

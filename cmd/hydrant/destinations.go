@@ -16,6 +16,7 @@ import (
 	"github.com/hydrant-dev/hydrant/destinations/elasticsearch"
 	"github.com/hydrant-dev/hydrant/destinations/file"
 	"github.com/hydrant-dev/hydrant/destinations/httpendpoint"
+	"github.com/hydrant-dev/hydrant/destinations/iceberg"
 	"github.com/hydrant-dev/hydrant/destinations/parquet"
 	"github.com/hydrant-dev/hydrant/destinations/postgres"
 	"github.com/hydrant-dev/hydrant/destinations/s3"
@@ -67,6 +68,11 @@ func buildDestination(d config.DeliveryConfig, dataDir string, retryCount promet
 		var pg *postgres.Destination
 		if pg, err = buildPostgres(*d.Destination.Postgres); err == nil {
 			built.dest, built.start = pg, pg
+		}
+	case d.Destination.Iceberg != nil:
+		var ice *iceberg.Destination
+		if ice, err = buildIceberg(*d.Destination.Iceberg); err == nil {
+			built.dest, built.start = ice, ice
 		}
 	case d.Destination.Elasticsearch != nil:
 		built.dest, err = buildElasticsearch(*d.Destination.Elasticsearch, d.Retry, retryCount, logger)
