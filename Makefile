@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl fuzz clean
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl
+test: lint minio duckdb pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl
 	@rm -f $(CACHE)/fault-summary.txt
 	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 40m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
@@ -142,6 +142,16 @@ duckdb: $(DUCKDB_PY)
 $(DUCKDB_PY):
 	python3 -m venv $(CACHE)/venv
 	$(CACHE)/venv/bin/pip install --quiet duckdb==$(DUCKDB_VERSION)
+
+# pyiceberg in the same venv, with its SQL catalog's Postgres driver: e2e/iceberg_test.go reads the
+# Iceberg table back through it (pyarrow pinned, 26.0.1 as for the Parquet read-back tests).
+PYICEBERG_VERSION := 0.12.0
+PYICEBERG := $(CACHE)/venv/.pyiceberg-$(PYICEBERG_VERSION)
+pyiceberg: $(PYICEBERG)
+
+$(PYICEBERG): $(DUCKDB_PY)
+	$(CACHE)/venv/bin/pip install --quiet "pyiceberg[sql-postgres,pyarrow]==$(PYICEBERG_VERSION)" pyarrow==26.0.1
+	touch $@
 
 # boto3, the AWS SDK for Python, in the same venv: the e2e tests drive Hydrant's Kinesis API with it.
 BOTO3_VERSION := 1.43.11

@@ -3,9 +3,14 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +87,47 @@ func icebergOrders(t *testing.T, dsn string, minioSrv *minio.Server) (ids []int6
 		ids = append(ids, c.(*array.Int64).Int64Values()...)
 	}
 	return ids, nil
+}
+
+// pyicebergPython returns the venv's Python with pyiceberg (built by
+// `make pyiceberg`, which make test runs).
+func pyicebergPython(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("HYDRANT_DUCKDB_PYTHON")
+	if py == "" {
+		_, here, _, _ := runtime.Caller(0)
+		py = filepath.Join(filepath.Dir(here), "..", ".cache", "venv", "bin", "python")
+	}
+	if err := exec.Command(py, "-c", "import pyiceberg.catalog.sql, pyarrow, psycopg2").Run(); err != nil {
+		if testing.Short() && os.Getenv("CI") == "" {
+			t.Skip("pyiceberg is not installed; run `make pyiceberg` (make test does)")
+		}
+		t.Fatalf("no Python with pyiceberg at %s (%v): run `make pyiceberg` or `make test`, or set HYDRANT_DUCKDB_PYTHON", py, err)
+	}
+	return py
+}
+
+// pyicebergOrders reads sales.orders' order_id column through pyiceberg
+// (e2e/pyiceberg_read.py): a reader independent of the writer's library.
+func pyicebergOrders(t *testing.T, pg *postgres.Server, m *minio.Server) []int64 {
+	t.Helper()
+	uri := strings.Replace(pg.DSN, "postgres://", "postgresql+psycopg2://", 1)
+	out, err := exec.Command(pyicebergPython(t), "pyiceberg_read.py", uri, m.Endpoint, m.AccessKey, m.SecretKey, "sales.orders").Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("pyiceberg_read.py: %v\n%s", err, stderr)
+	}
+	var res struct {
+		Rows int
+		IDs  []int64
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.Rows != len(res.IDs) {
+		t.Fatalf("pyiceberg_read.py printed %.200q: %v", out, err)
+	}
+	return res.IDs
 }
 
 var _ = stdlib.GetDefaultDriver // registers the "pgx" database/sql driver
@@ -214,5 +260,10 @@ func TestIcebergExactlyOnce(t *testing.T) {
 			t.Fatalf("acknowledged order %d is not in the table", id)
 		}
 	}
-	t.Logf("%d acknowledged orders, each appended once (%d rows)", len(acked), len(ids))
+	py := pyicebergOrders(t, pg, m)
+	slices.Sort(ids)
+	if !slices.Equal(py, ids) {
+		t.Fatalf("pyiceberg reads %d rows, iceberg-go %d: the readers disagree", len(py), len(ids))
+	}
+	t.Logf("%d acknowledged orders, each appended once (%d rows, the same through pyiceberg)", len(acked), len(ids))
 }
