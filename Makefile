@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl fuzz clean
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl
+test: lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl
 	@rm -f $(CACHE)/fault-summary.txt
 	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 40m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
@@ -32,7 +32,7 @@ test: lint minio duckdb pyiceberg boto3 kplagg postgres opensearch syslog-ng aws
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/auth:FuzzParseAuthorization \
 	./shards:FuzzDecodeBatch ./config:FuzzParse ./transform:FuzzFields ./transform:FuzzDecompress \
-	./destinations/parquet:FuzzEncode ./destinations/elasticsearch:FuzzItemResults ./ingest:FuzzLineGuardRefusesOnlyWhatSplitRefuses \
+	./destinations/parquet:FuzzEncode ./destinations/parquet:FuzzEncodeNested ./destinations/elasticsearch:FuzzItemResults ./ingest:FuzzLineGuardRefusesOnlyWhatSplitRefuses \
 	./ingest:FuzzValidMatchesEncodingJSON ./internal/jsonpointer:FuzzLookupMatchesDecode \
 	./ingest/awsapi:FuzzJSONDecodeMatchesEncodingJSON ./shards/seglog:FuzzDecoders ./shards/seglog:FuzzOpen \
 	./transform:FuzzDecodeKPL ./transform:FuzzSplit ./transform:FuzzCloudWatchLogs \
@@ -142,6 +142,15 @@ duckdb: $(DUCKDB_PY)
 $(DUCKDB_PY):
 	python3 -m venv $(CACHE)/venv
 	$(CACHE)/venv/bin/pip install --quiet duckdb==$(DUCKDB_VERSION)
+
+# pyarrow in the same venv: e2e/parquet_nested_test.go reads nested Parquet back with it.
+PYARROW_VERSION := 26.0.1
+PYARROW := $(CACHE)/venv/.pyarrow-$(PYARROW_VERSION)
+pyarrow: $(PYARROW)
+
+$(PYARROW): $(DUCKDB_PY)
+	$(CACHE)/venv/bin/pip install --quiet pyarrow==$(PYARROW_VERSION)
+	touch $@
 
 # pyiceberg in the same venv, with its SQL catalog's Postgres driver: e2e/iceberg_test.go reads the
 # Iceberg table back through it (pyarrow pinned, 26.0.1 as for the Parquet read-back tests).

@@ -565,9 +565,15 @@ func (c *ParquetConfig) setDefaults() {
 // and its type.
 type ParquetColumnConfig struct {
 	Name     string `yaml:"name"`
-	Type     string `yaml:"type"`     // string, int32, int64, float, double, boolean, timestamp_millis, timestamp_micros, date, decimal(p,s), json
-	Path     string `yaml:"path"`     // JSON pointer; default /<name>
+	Type     string `yaml:"type"`     // string, int32, int64, float, double, boolean, timestamp_millis, timestamp_micros, date, decimal(p,s), json, struct, list, map
+	Path     string `yaml:"path"`     // JSON pointer; default /<name> (top-level columns only)
 	Required bool   `yaml:"required"` // a record without it goes to the error output
+	// Nested columns: a struct's fields, a list's element, a map's key
+	// (a scalar type, string by default) and value, each a column without a path.
+	Fields  []ParquetColumnConfig `yaml:"fields"`
+	Element *ParquetColumnConfig  `yaml:"element"`
+	Key     *ParquetColumnConfig  `yaml:"key"`
+	Value   *ParquetColumnConfig  `yaml:"value"`
 }
 
 func (c *FileDestinationConfig) setDefaults() { *c = NewDefaultFileDestinationConfig() }

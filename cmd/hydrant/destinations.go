@@ -220,6 +220,27 @@ func buildPostgres(pc config.PostgresDestinationConfig) (*postgres.Destination, 
 	return postgres.Open(cfg)
 }
 
+// parquetColumn is the encoder's column for a configured one, with its
+// nested columns; timestamp and date columns take the timestamp formats.
+func parquetColumn(c config.ParquetColumnConfig, formats []string) parquet.Column {
+	col := parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
+	if parquet.TakesTimestampFormats(c.Type) {
+		col.TimestampFormats = formats
+	}
+	for _, f := range c.Fields {
+		col.Fields = append(col.Fields, parquetColumn(f, formats))
+	}
+	child := func(cc *config.ParquetColumnConfig) *parquet.Column {
+		if cc == nil {
+			return nil
+		}
+		pcol := parquetColumn(*cc, formats)
+		return &pcol
+	}
+	col.Element, col.Key, col.Value = child(c.Element), child(c.Key), child(c.Value)
+	return col
+}
+
 // parquetFormat compiles a destination's Parquet settings; nil for JSON lines.
 func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error) {
 	if pc == nil {
@@ -230,10 +251,7 @@ func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error
 	}
 	cols := make([]parquet.Column, len(pc.Schema))
 	for i, c := range pc.Schema {
-		cols[i] = parquet.Column{Name: c.Name, Type: c.Type, Path: c.Path, Required: c.Required}
-		if parquet.TakesTimestampFormats(c.Type) {
-			cols[i].TimestampFormats = pc.TimestampFormats
-		}
+		cols[i] = parquetColumn(c, pc.TimestampFormats)
 	}
 	schema, err := parquet.NewSchema(cols)
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 // slice that matches the column's physical type is used.
 type chunk struct {
 	col   *column
-	defs  []uint8 // optional columns only: per row, 1 when present, 0 when null
+	defs  []uint8 // columns with maxDef > 0: per entry, the definition level (maxDef when present)
+	reps  []uint8 // columns with maxRep > 0 (in a list or map): per entry, the repetition level
+	rep   uint8   // the repetition level of the next entry (nested columns)
 	nulls int64
 	i32   []int32 // int32, date
 	i64   []int64 // int64, timestamps
@@ -26,22 +28,24 @@ type chunk struct {
 
 // mark is a chunk's length, to roll back a record that failed half-way.
 type mark struct {
-	defs, values, data int
-	nulls, size        int64
+	defs, reps, values, data int
+	nulls, size              int64
 }
 
 func (c *chunk) mark() mark {
-	return mark{defs: len(c.defs), values: c.count(), data: len(c.data), nulls: c.nulls, size: c.size}
+	return mark{defs: len(c.defs), reps: len(c.reps), values: c.count(), data: len(c.data), nulls: c.nulls, size: c.size}
 }
 
 func (c *chunk) rollback(m mark) {
 	c.defs, c.data, c.nulls, c.size = c.defs[:m.defs], c.data[:m.data], m.nulls, m.size
+	c.reps = c.reps[:m.reps]
 	c.truncate(m.values)
 }
 
 // reset empties the chunk for the next row group, keeping its memory.
 func (c *chunk) reset() {
 	c.defs, c.data, c.nulls, c.size = c.defs[:0], c.data[:0], 0, 0
+	c.reps, c.rep = c.reps[:0], 0
 	c.truncate(0)
 }
 
@@ -81,22 +85,33 @@ func (c *chunk) count() int {
 	return len(c.data) / c.col.width
 }
 
-// rows is the number of rows buffered, null or not.
+// rows is the number of entries buffered, null or not: one per row in a
+// flat column, one per value or null of a leaf in a list or map.
 func (c *chunk) rows() int {
-	if c.col.required {
+	if c.col.maxDef == 0 {
 		return c.count()
 	}
 	return len(c.defs)
 }
 
-func (c *chunk) appendNull() {
-	c.defs = append(c.defs, 0)
+func (c *chunk) appendNull() { c.appendNullAt(0) }
+
+// appendNullAt appends an entry without a value, defined up to level def
+// (< maxDef): a null, an empty list or map, or a missing parent.
+func (c *chunk) appendNullAt(def uint8) {
+	c.defs = append(c.defs, def)
+	if c.col.maxRep > 0 {
+		c.reps = append(c.reps, c.rep)
+	}
 	c.nulls++
 }
 
 func (c *chunk) present(size int) {
-	if !c.col.required {
-		c.defs = append(c.defs, 1)
+	if c.col.maxDef > 0 {
+		c.defs = append(c.defs, c.col.maxDef)
+		if c.col.maxRep > 0 {
+			c.reps = append(c.reps, c.rep)
+		}
 	}
 	c.size += int64(size)
 }

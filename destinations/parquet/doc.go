@@ -38,6 +38,14 @@
 // sorted, numbers keep their text and HTML characters are not escaped.
 // Invalid UTF-8 in strings becomes U+FFFD, as encoding/json decodes it.
 //
+// # Nested columns
+//
+// A struct column (Column.Fields), a list (Column.Element) and a map
+// (Column.Key, Column.Value) take a JSON object, an array and an object, and
+// are written as the Parquet format's nested types with Dremel's repetition
+// and definition levels (nested.go); a failing child names itself by its
+// dotted path in the Parquet schema ("items.list.element.qty").
+//
 // # File layout
 //
 // Files are Parquet format version 1 as parquet-mr writes them: version 1 data

@@ -143,7 +143,7 @@ func (s *Schema) release(e *encoder) {
 	retained := cap(e.page) + cap(e.dict.page) + 4*cap(e.dict.indices)
 	for _, c := range e.chunks {
 		c.reset()
-		retained += cap(c.defs) + 4*cap(c.i32) + 8*cap(c.i64) + 4*cap(c.f32) + 8*cap(c.f64) +
+		retained += cap(c.defs) + cap(c.reps) + 4*cap(c.i32) + 8*cap(c.i64) + 4*cap(c.f32) + 8*cap(c.f64) +
 			cap(c.bools) + cap(c.data) + 8*cap(c.ends)
 	}
 	if retained <= maxPooledBuffers {
@@ -161,20 +161,28 @@ func (e *encoder) add(rec []byte) *ConversionError {
 	for i, c := range e.chunks {
 		e.marks[i] = c.mark()
 	}
-	for i, c := range e.chunks {
-		v, ok := c.col.path.Resolve(obj)
-		switch {
-		case (!ok || v == nil) && c.col.required:
-			cerr = &ConversionError{Column: c.col.name, Reason: reasonMissing}
-		case !ok || v == nil:
-			c.appendNull()
-		default:
-			if err := c.add(v, e.json); err != nil {
-				cerr = &ConversionError{Column: c.col.name, Reason: err.Error()}
+	for _, n := range e.schema.nodes {
+		v, ok := n.path.Resolve(obj)
+		if n.kind != nodeLeaf {
+			if !ok {
+				v = nil
+			}
+			cerr = e.shred(n, v, 0)
+		} else {
+			c := e.chunks[n.first]
+			switch {
+			case (!ok || v == nil) && c.col.required:
+				cerr = &ConversionError{Column: c.col.name, Reason: reasonMissing}
+			case !ok || v == nil:
+				c.appendNull()
+			default:
+				if err := c.add(v, e.json); err != nil {
+					cerr = &ConversionError{Column: c.col.name, Reason: err.Error()}
+				}
 			}
 		}
 		if cerr != nil {
-			for j := 0; j <= i; j++ {
+			for j := 0; j < n.end; j++ {
 				e.chunks[j].rollback(e.marks[j])
 			}
 			return cerr

@@ -3,6 +3,7 @@ package parquet
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -40,6 +41,50 @@ func FuzzEncode(f *testing.F) {
 		}
 		if last := cols["i64"][len(cols["i64"])-1]; last != int64(7) {
 			t.Fatalf("last row's i64 is %v, want 7", last)
+		}
+	})
+}
+
+// FuzzEncodeNested feeds arbitrary records to the nested schema of
+// TestNestedRoundTrip: a record that fails must leave no entry behind in any
+// leaf, so the record after it reads back whole.
+func FuzzEncodeNested(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":1,"geo":{"city":"D","lat":1,"tags":["a",null]},"items":[{"sku":"x"},null],"matrix":[[1],[],null]}`,
+		`{"id":2,"attrs":{"a":"1","b":null},"counts":{"3":[true,null],"4":[]},"scores":[null,1]}`,
+		`{"id":3,"geo":{"lat":1,"tags":{}},"counts":{"x":[]}}`, `{"id":4,"items":[{"qty":1}]}`,
+		`{"id":5,"matrix":[[1,null]]}`, `{"id":6,"geo":[],"meta":{"at":"1"}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s, err := NewSchema(nestedColumns())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, record []byte) {
+		records := [][]byte{[]byte(`{"id":0,"matrix":[[0]]}`), record, []byte(`{"id":7,"geo":{"lat":7,"tags":["t"]},"matrix":[[7],[]]}`)}
+		var buf bytes.Buffer
+		failed, err := s.Encode(&buf, records, Options{})
+		if err != nil {
+			t.Fatalf("Encode: %v", err)
+		}
+		for i, err := range failed {
+			var cerr *ConversionError
+			if !errors.As(err, &cerr) || i != 1 {
+				t.Fatalf("record %d failed with %v", i, err)
+			}
+		}
+		pf, cols := readBack(t, buf.Bytes())
+		if want := int64(len(records) - len(failed)); pf.NumRows() != want {
+			t.Fatalf("%d rows, want %d", pf.NumRows(), want)
+		}
+		last := len(cols["id"]) - 1
+		if cols["id"][last] != int64(7) || !reflect.DeepEqual(cols["matrix"][last], []any{[]any{int64(7)}, []any{}}) ||
+			!reflect.DeepEqual(cols["geo"][last], map[string]any{"city": nil, "lat": 7.0, "tags": []any{"t"}}) {
+			t.Fatalf("last row: id %v matrix %#v geo %#v", cols["id"][last], cols["matrix"][last], cols["geo"][last])
+		}
+		if !reflect.DeepEqual(cols["matrix"][0], []any{[]any{int64(0)}}) {
+			t.Fatalf("first row's matrix %#v", cols["matrix"][0])
 		}
 	})
 }

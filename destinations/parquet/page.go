@@ -70,7 +70,7 @@ func (e *encoder) writeChunk(c *chunk) (*pq.ColumnChunk, error) {
 	start := e.w.n
 	meta := &pq.ColumnMetaData{
 		Type:         c.col.phys,
-		PathInSchema: []string{c.col.name},
+		PathInSchema: c.col.schemaPath,
 		Codec:        e.codec,
 		NumValues:    int64(c.rows()),
 		Statistics:   c.statistics(),
@@ -99,8 +99,10 @@ func (e *encoder) writeChunk(c *chunk) (*pq.ColumnChunk, error) {
 	for row, value, rows := 0, 0, c.rows(); row < rows; {
 		// Rows [row, endRow) with values [value, endValue) make the page.
 		endRow, endValue, size := row, value, 0
-		for endRow < rows && size < pageSize && endRow-row < maxPageRows {
-			if c.col.required || c.defs[endRow] == 1 {
+		// A page ends at a row's first entry (repetition level 0).
+		for endRow < rows && (size < pageSize && endRow-row < maxPageRows ||
+			c.col.maxRep > 0 && c.reps[endRow] != 0) {
+			if c.col.maxDef == 0 || c.defs[endRow] == c.col.maxDef {
 				size += c.valueSize(endValue)
 				endValue++
 			}
@@ -123,10 +125,11 @@ func (e *encoder) writeChunk(c *chunk) (*pq.ColumnChunk, error) {
 // as dictionary indices.
 func (e *encoder) writeDataPage(c *chunk, dict *dictionary, row, endRow, value, endValue int) (int64, error) {
 	page := e.page[:0]
-	if !c.col.required {
-		page = append(page, 0, 0, 0, 0) // length of the levels, filled in below
-		page = appendHybrid(page, c.defs[row:endRow], 1)
-		binary.LittleEndian.PutUint32(page, uint32(len(page)-4))
+	if c.col.maxRep > 0 {
+		page = appendLevels(page, c.reps[row:endRow], c.col.maxRep)
+	}
+	if c.col.maxDef > 0 {
+		page = appendLevels(page, c.defs[row:endRow], c.col.maxDef)
 	}
 	encoding := pq.Encoding_PLAIN
 	if dict != nil {
@@ -147,6 +150,16 @@ func (e *encoder) writeDataPage(c *chunk, dict *dictionary, row, endRow, value, 
 		},
 	}
 	return e.writePage(header, page)
+}
+
+// appendLevels appends repetition or definition levels of at most max, with
+// their 4-byte length, as version 1 data pages hold them.
+func appendLevels(page []byte, levels []uint8, max uint8) []byte {
+	at := len(page)
+	page = append(page, 0, 0, 0, 0) // length of the levels, filled in below
+	page = appendHybrid(page, levels, bits.Len8(max))
+	binary.LittleEndian.PutUint32(page[at:], uint32(len(page)-at-4))
+	return page
 }
 
 // writePage compresses data, fills in the header's sizes and writes both. It

@@ -78,6 +78,27 @@ func arrowValue(t testing.TB, a arrow.Array, i int) any {
 		return int32(a.Value(i))
 	case *array.Decimal128:
 		return decimalString(a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale))
+	case *array.Struct: // a map of field names to values
+		st := a.DataType().(*arrow.StructType)
+		m := map[string]any{}
+		for f := 0; f < a.NumField(); f++ {
+			m[st.Field(f).Name] = arrowValue(t, a.Field(f), i)
+		}
+		return m
+	case *array.Map: // a list of [key, value] pairs, in order
+		start, end := a.ValueOffsets(i)
+		pairs := []any{}
+		for j := start; j < end; j++ {
+			pairs = append(pairs, []any{arrowValue(t, a.Keys(), int(j)), arrowValue(t, a.Items(), int(j))})
+		}
+		return pairs
+	case *array.List:
+		start, end := a.ValueOffsets(i)
+		vals := []any{}
+		for j := start; j < end; j++ {
+			vals = append(vals, arrowValue(t, a.ListValues(), int(j)))
+		}
+		return vals
 	}
 	t.Fatalf("unexpected arrow array type %s", a.DataType())
 	return nil

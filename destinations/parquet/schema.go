@@ -24,6 +24,15 @@ type Column struct {
 	// them ("yyyy-MM-dd'T'HH:mm:ss.SSSZZ"), or epoch_seconds / epoch_millis
 	// ("millis", Firehose's name), which also set the unit of JSON numbers.
 	TimestampFormats []string
+
+	// Nested columns. A struct has Fields (each read from the object's key
+	// of its Name; Path is for top-level columns only), a list an Element
+	// (its Name is ignored), a map a Key (a scalar type, string by default;
+	// JSON object keys are strings) and a Value. See nested.go.
+	Fields  []Column
+	Element *Column
+	Key     *Column
+	Value   *Column
 }
 
 // Options of the file.
@@ -35,7 +44,8 @@ type Options struct {
 // Schema is a compiled column list. Safe for concurrent use: it is never
 // modified after NewSchema.
 type Schema struct {
-	cols []*column
+	cols  []*column // the leaves, in schema order: one column chunk each
+	nodes []*node   // the top-level columns
 	// elements is the Parquet schema: a root group, then one leaf per column.
 	elements []*pq.SchemaElement
 	encoders sync.Pool // of *encoder, each used by one Encode call at a time
@@ -75,6 +85,10 @@ type column struct {
 	scale     int          // decimal only
 	width     int          // FIXED_LEN_BYTE_ARRAY length in bytes (decimal only)
 	formats   []timeFormat // timestamp and date only
+
+	schemaPath     []string // names from the root, as the column chunk's path_in_schema
+	display        string   // schemaPath joined with ".": how errors name the column
+	maxDef, maxRep uint8    // Dremel levels: 0, 0 for a required top-level column
 }
 
 // NewSchema validates and compiles cols: names unique and valid Parquet identifiers, types known,
@@ -89,10 +103,10 @@ func NewSchema(cols []Column) (*Schema, error) {
 	if len(cols) == 0 {
 		return nil, errors.New("columns: at least one column is required")
 	}
-	s := &Schema{cols: make([]*column, len(cols))}
+	s := &Schema{}
 	seen := make(map[string]int, len(cols))
 	for i, c := range cols {
-		cc, err := compileColumn(c)
+		n, err := s.compileNode(c, nil, 0, 0, true)
 		if err != nil {
 			return nil, fmt.Errorf("columns[%d] (%s): %w", i, c.Name, err)
 		}
@@ -102,9 +116,9 @@ func NewSchema(cols []Column) (*Schema, error) {
 				i, c.Name, j, cols[j].Name)
 		}
 		seen[key] = i
-		s.cols[i] = cc
+		s.nodes = append(s.nodes, n)
 	}
-	s.elements = schemaElements(s.cols)
+	s.elements = s.schemaElements()
 	return s, nil
 }
 
@@ -253,26 +267,6 @@ func (c *column) description() string {
 		return fmt.Sprintf("a decimal(%d,%d)", c.precision, c.scale)
 	}
 	return "JSON"
-}
-
-// schemaElements builds the Parquet schema: a root group named "schema" and
-// one leaf per column, annotated with both the legacy converted type (read by
-// older Hive and Spark) and the logical type.
-func schemaElements(cols []*column) []*pq.SchemaElement {
-	required := pq.FieldRepetitionType_REQUIRED
-	optional := pq.FieldRepetitionType_OPTIONAL
-	n := int32(len(cols))
-	els := []*pq.SchemaElement{{Name: "schema", RepetitionType: &required, NumChildren: &n}}
-	for _, c := range cols {
-		phys := c.phys
-		el := &pq.SchemaElement{Name: c.name, Type: &phys, RepetitionType: &optional}
-		if c.required {
-			el.RepetitionType = &required
-		}
-		annotate(el, c)
-		els = append(els, el)
-	}
-	return els
 }
 
 func annotate(el *pq.SchemaElement, c *column) {
