@@ -69,7 +69,8 @@ func icebergOrders(t *testing.T, dsn string, minioSrv *minio.Server) (ids []int6
 	defer db.Close()
 	cat, err := sqlcat.NewCatalog("hydrant", db, sqlcat.Postgres, iceberggo.Properties{
 		"s3.endpoint": minioSrv.Endpoint, "s3.region": "us-east-1",
-		"s3.access-key-id": minioSrv.AccessKey, "s3.secret-access-key": minioSrv.SecretKey})
+		"s3.access-key-id": minioSrv.AccessKey, "s3.secret-access-key": minioSrv.SecretKey,
+		"init_catalog_tables": "false"}) // the delivery creates them; two creators race in Postgres's catalog
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +135,9 @@ var _ = stdlib.GetDefaultDriver // registers the "pgx" database/sql driver
 
 // Orders appended to an Iceberg table (SQL catalog in a real Postgres,
 // files in a real MinIO) through the real binary, across a kill -9 under
-// load (batches committed but not checkpointed are not appended twice)
-// and a MinIO outage longer than the flush interval (nothing lost).
+// load (batches committed but not checkpointed are not appended twice),
+// and a MinIO outage and a catalog outage each longer than the flush
+// interval (nothing lost).
 func TestIcebergExactlyOnce(t *testing.T) {
 	pg := postgres.Start(t)
 	m := minio.Start(t)
@@ -237,7 +239,27 @@ func TestIcebergExactlyOnce(t *testing.T) {
 	})
 	m.Start(t)
 	want = owed()
-	await.Cond(t, 120*time.Second, "orders put during the outage appended", func() bool {
+	await.Cond(t, 120*time.Second, "orders put during the MinIO outage appended", func() bool {
+		_, distinct, err := counts()
+		return err == nil && distinct >= want
+	})
+
+	// The catalog's Postgres goes away likewise.
+	retries := func() int {
+		log, _ := os.ReadFile(h.logPath)
+		return strings.Count(string(log), "delivery failed, retrying")
+	}
+	before := retries()
+	pg.Stop(t)
+	for range 4 {
+		if err := put(h, 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await.Cond(t, 60*time.Second, "hydrant retrying against the stopped catalog", func() bool { return retries() >= before+2 })
+	pg.Start(t)
+	want = owed()
+	await.Cond(t, 120*time.Second, "orders put during the catalog outage appended", func() bool {
 		_, distinct, err := counts()
 		return err == nil && distinct >= want
 	})
