@@ -47,7 +47,12 @@ func TestSubscribeToShardTrimHorizon(t *testing.T) {
 			e.clock.Add(5 * time.Second) // the next subscription takes over
 		})
 	}
-	// Both subscriptions' records are counted.
+	// Both subscriptions' records are counted (a sent event is counted
+	// just after its write, which the client may see first).
+	await.Within(10*time.Second, func() bool {
+		return testutil.ToFloat64(e.metrics.FanOutRecords().WithLabelValues("orders")) == 2*300 &&
+			testutil.ToFloat64(e.metrics.FanOutBytes().WithLabelValues("orders")) == 2*300*(10+1)
+	})
 	if got := testutil.ToFloat64(e.metrics.FanOutRecords().WithLabelValues("orders")); got != 2*300 {
 		t.Errorf("hydrant_ingest_fanout_records_total = %v, want %d", got, 2*300)
 	}
