@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest fuzz clean
 
 all: build
 
@@ -22,9 +22,9 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl
+test: lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest
 	@rm -f $(CACHE)/fault-summary.txt
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 40m ./...
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_ICEBERG_REST=$(ICEBERG_REST_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 40m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -122,6 +122,20 @@ $(KCL_DIR)/lib/kclworker.jar: $(KCL_SRC)/pom.xml $(KCL_SRC)/src/main/java/dev/hy
 	@echo "building the KCL worker into $(KCL_DIR) (downloads ≈80 MB into ~/.m2 once)"
 	rm -rf $(KCL_DIR)
 	mvn -B -q -Dstyle.color=never -f $(KCL_SRC)/pom.xml package -Dhydrant.out=$(KCL_DIR)
+
+# Apache Iceberg's REST catalog test server (RESTCatalogServer from iceberg-open-api's
+# test-fixtures, as the apache/iceberg-rest-fixture image runs it) for e2e/iceberg_rest_test.go:
+# e2e/icebergrest/pom.xml gathers its jars into $(ICEBERG_REST_DIR)/lib (Java 17, from Maven
+# Central, cached in ~/.m2); .built marks a complete copy.
+ICEBERG_REST_DIR := $(CACHE)/icebergrest
+ICEBERG_REST_SRC := e2e/icebergrest
+icebergrest: $(ICEBERG_REST_DIR)/lib/.built
+
+$(ICEBERG_REST_DIR)/lib/.built: $(ICEBERG_REST_SRC)/pom.xml
+	@echo "gathering the Iceberg REST catalog into $(ICEBERG_REST_DIR) (downloads ≈60 MB into ~/.m2 once)"
+	rm -rf $(ICEBERG_REST_DIR)
+	mvn -B -q -Dstyle.color=never -f $(ICEBERG_REST_SRC)/pom.xml package -Dhydrant.out=$(ICEBERG_REST_DIR)
+	touch $@
 
 # A single-node OpenSearch (Elasticsearch API) for the search destination's tests, run
 # embedded from e2e/opensearch/server (Java 17, jars from Maven Central, cached in ~/.m2).
