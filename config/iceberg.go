@@ -6,19 +6,58 @@ import (
 )
 
 // IcebergDestinationConfig appends batches to an Apache Iceberg table as
-// Parquet data files, with a SQL catalog in Postgres; each batch once,
-// even across crashes (the snapshot summaries name what each commit holds).
+// Parquet data files, with a SQL catalog in Postgres or SQLite or a REST
+// catalog; each batch once, even across crashes (the snapshot summaries
+// name what each commit holds).
 type IcebergDestinationConfig struct {
-	DSN         string `yaml:"dsn"`          // the SQL catalog's Postgres database; never printed
-	CatalogName string `yaml:"catalog_name"` // default hydrant
-	Namespace   string `yaml:"namespace"`
-	Table       string `yaml:"table"`
+	// Catalog is postgres (the default with a dsn), rest (the default with
+	// rest.uri) or sqlite (otherwise): a file under data_dir, one node's.
+	Catalog     string            `yaml:"catalog"`
+	DSN         string            `yaml:"dsn"`         // the SQL catalog's Postgres database; never printed
+	SQLitePath  string            `yaml:"sqlite_path"` // default <data_dir>/iceberg/catalog.db
+	REST        IcebergRESTConfig `yaml:"rest"`
+	CatalogName string            `yaml:"catalog_name"` // default hydrant
+	Namespace   string            `yaml:"namespace"`
+	Table       string            `yaml:"table"`
 	// Warehouse is where a created table's files go: s3://bucket[/prefix].
 	Warehouse   string                   `yaml:"warehouse"`
 	S3          S3ConnectionConfig       `yaml:"s3"` // the store of the table's files
 	CreateTable bool                     `yaml:"create_table"`
 	Columns     []IcebergColumnConfig    `yaml:"columns"`
 	PartitionBy []IcebergPartitionConfig `yaml:"partition_by"`
+	// SchemaEvolution add_columns adds configured columns the table lacks.
+	SchemaEvolution string `yaml:"schema_evolution"`
+}
+
+// IcebergRESTConfig is an Iceberg REST catalog's client settings.
+type IcebergRESTConfig struct {
+	URI        string `yaml:"uri"`        // http(s)://host:port[/prefix]
+	Credential string `yaml:"credential"` // OAuth2 client "id:secret"; never printed
+	Token      string `yaml:"token"`      // a bearer token; never printed
+	Scope      string `yaml:"scope"`      // OAuth2 scope asked with credential
+	AuthURI    string `yaml:"auth_uri"`   // OAuth2 token endpoint; default <uri>/v1/oauth/tokens
+	Warehouse  string `yaml:"warehouse"`  // the warehouse asked of the server, if it serves several
+}
+
+// Iceberg catalogs.
+const (
+	IcebergCatalogPostgres = "postgres"
+	IcebergCatalogSQLite   = "sqlite"
+	IcebergCatalogREST     = "rest"
+)
+
+// CatalogType is the catalog the destination uses: Catalog, or the default
+// that dsn and rest.uri imply.
+func (c IcebergDestinationConfig) CatalogType() string {
+	switch {
+	case c.Catalog != "":
+		return c.Catalog
+	case c.DSN != "":
+		return IcebergCatalogPostgres
+	case c.REST.URI != "":
+		return IcebergCatalogREST
+	}
+	return IcebergCatalogSQLite
 }
 
 // IcebergColumnConfig maps a JSON pointer to a column of an Iceberg type.
@@ -42,17 +81,28 @@ func NewDefaultIcebergDestinationConfig() IcebergDestinationConfig {
 
 func (c *IcebergDestinationConfig) setDefaults() { *c = NewDefaultIcebergDestinationConfig() }
 
-// String never shows the DSN nor the S3 secret.
+// String never shows the DSN, the REST credential or token, nor the S3 secret.
 func (c IcebergDestinationConfig) String() string {
-	return fmt.Sprintf("{table %s.%s, %d columns, warehouse %s, s3 %v}", c.Namespace, c.Table, len(c.Columns), c.Warehouse, c.S3)
+	return fmt.Sprintf("{table %s.%s, catalog %s, %d columns, warehouse %s, s3 %v}", c.Namespace, c.Table, c.CatalogType(), len(c.Columns), c.Warehouse, c.S3)
 }
 
 // Validate checks the Iceberg destination. It never puts the DSN in a
 // message: it holds the password.
 func (c IcebergDestinationConfig) Validate() []FieldError {
 	var errs fieldErrors
-	if c.DSN == "" {
-		errs.add("dsn", "required, e.g. postgres://user:password@host:5432/db?sslmode=require")
+	catalog := c.CatalogType()
+	oneOf(&errs, "catalog", catalog, IcebergCatalogPostgres, IcebergCatalogSQLite, IcebergCatalogREST)
+	if catalog == IcebergCatalogPostgres && c.DSN == "" {
+		errs.add("dsn", "required with catalog: postgres, e.g. postgres://user:password@host:5432/db?sslmode=require")
+	}
+	if catalog == IcebergCatalogREST && !strings.HasPrefix(c.REST.URI, "http://") && !strings.HasPrefix(c.REST.URI, "https://") {
+		errs.add("rest.uri", "required with catalog: rest: the catalog's http:// or https:// URL")
+	}
+	if c.REST.AuthURI != "" && !strings.HasPrefix(c.REST.AuthURI, "http://") && !strings.HasPrefix(c.REST.AuthURI, "https://") {
+		errs.add("rest.auth_uri", "must be an http:// or https:// URL")
+	}
+	if c.SchemaEvolution != "" {
+		oneOf(&errs, "schema_evolution", c.SchemaEvolution, "add_columns")
 	}
 	if c.Namespace == "" {
 		errs.add("namespace", "required")
@@ -60,8 +110,12 @@ func (c IcebergDestinationConfig) Validate() []FieldError {
 	if c.Table == "" {
 		errs.add("table", "required")
 	}
-	if c.CreateTable && !strings.HasPrefix(c.Warehouse, "s3://") {
-		errs.add("warehouse", "must be s3://bucket[/prefix] to create the table")
+	switch {
+	case !c.CreateTable, strings.HasPrefix(c.Warehouse, "s3://"), strings.HasPrefix(c.Warehouse, "file:///"):
+	case c.Warehouse == "" && (catalog == IcebergCatalogSQLite || catalog == IcebergCatalogREST):
+		// sqlite: <data_dir>/iceberg/warehouse; rest: where the server says
+	default:
+		errs.add("warehouse", "must be s3://bucket[/prefix] or file:///dir to create the table")
 	}
 	if len(c.Columns) == 0 {
 		errs.add("columns", "required: a list of {name, path, type}")

@@ -36,7 +36,7 @@ func TestReadmeReferenceCoversEveryKey(t *testing.T) {
 		"AUDIT_SSE_C_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "HYDRANT_STORE_KEY": "s3cr3t-store-key",
 		"ORDERS_DSN": "postgres://u:p@127.0.0.1:5432/db",
 		"ES_API_KEY": "aWQ6a2V5", "ES_PASSWORD": "changeme", "ES_CA_FILE": caFile, "HTTP_ACCESS_KEY": "k3y",
-		"NATS_PASSWORD": "pw", "NATS_TOKEN": "tok"}
+		"NATS_PASSWORD": "pw", "NATS_TOKEN": "tok", "REST_CLIENT": "client", "REST_SECRET": "secret", "REST_TOKEN": "tok"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	var root yaml.Node
 	if err := yaml.Unmarshal([]byte(block), &root); err != nil {

@@ -105,6 +105,12 @@ func (c *Config) validateReferences() []FieldError {
 	if total > c.Storage.MaxShards {
 		errs.add("storage.max_shards", "the config's streams have %d shards in all, more than max_shards (%d): raise it", total, c.Storage.MaxShards)
 	}
+	for i, d := range c.Deliveries {
+		if ice := d.Destination.Iceberg; ice != nil && c.Storage.NATS != nil && ice.CatalogType() == IcebergCatalogSQLite {
+			errs.add(indexPath("deliveries", i)+".destination.iceberg.catalog",
+				"sqlite is one node's catalog, and with storage.nats the shards are read on every node: use catalog: postgres or rest")
+		}
+	}
 	return errs
 }
 

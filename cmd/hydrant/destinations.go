@@ -71,7 +71,7 @@ func buildDestination(d config.DeliveryConfig, dataDir string, retryCount promet
 		}
 	case d.Destination.Iceberg != nil:
 		var ice *iceberg.Destination
-		if ice, err = buildIceberg(*d.Destination.Iceberg); err == nil {
+		if ice, err = buildIceberg(*d.Destination.Iceberg, dataDir); err == nil {
 			built.dest, built.start = ice, ice
 		}
 	case d.Destination.Elasticsearch != nil:
@@ -249,6 +249,14 @@ func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error
 	if err := parquet.ValidateTimestampFormats(pc.TimestampFormats); err != nil {
 		return nil, fmt.Errorf("parquet.%w", err)
 	}
+	opts := parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}
+	if pc.SchemaAuto {
+		auto, err := parquet.NewAutoSchema(pc.TimestampFormats)
+		if err != nil {
+			return nil, fmt.Errorf("parquet.%w", err)
+		}
+		return &destinations.ParquetFormat{Auto: auto, Options: opts}, nil
+	}
 	cols := make([]parquet.Column, len(pc.Schema))
 	for i, c := range pc.Schema {
 		cols[i] = parquetColumn(c, pc.TimestampFormats)
@@ -257,6 +265,5 @@ func parquetFormat(pc *config.ParquetConfig) (*destinations.ParquetFormat, error
 	if err != nil {
 		return nil, fmt.Errorf("parquet.schema: %w", err)
 	}
-	return &destinations.ParquetFormat{Schema: schema,
-		Options: parquet.Options{Compression: pc.Compression, RowGroupSize: int64(pc.RowGroupSize)}}, nil
+	return &destinations.ParquetFormat{Schema: schema, Options: opts}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,12 +18,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/rest"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	"github.com/apache/iceberg-go/io"
 	_ "github.com/apache/iceberg-go/io/gocloud" // registers the s3:// file IO
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, without cgo
 
 	"github.com/hydrant-dev/hydrant/buffer"
 	"github.com/hydrant-dev/hydrant/destinations"
@@ -44,7 +48,7 @@ const (
 // Destination appends batches to an Iceberg table, each batch once.
 type Destination struct {
 	cfg   Config
-	db    *sql.DB
+	db    *sql.DB // the SQL catalog's; nil with a REST catalog
 	ident table.Identifier
 	props iceberg.Properties
 
@@ -52,7 +56,7 @@ type Destination struct {
 	// batches would otherwise race each other's commits and retry.
 	commit  sync.Mutex
 	mu      sync.Mutex // serializes Start
-	cat     *sqlcat.Catalog
+	cat     catalog.Catalog
 	schema  *arrow.Schema // the table's, fields in maps' order
 	maps    []mapping
 	started bool
@@ -66,22 +70,50 @@ func Open(cfg Config) (*Destination, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, destinations.Permanent(fmt.Errorf("iceberg: %w", err))
 	}
-	pc, err := pgx.ParseConfig(cfg.DSN)
-	if err != nil {
-		return nil, destinations.Permanent(errors.New("iceberg: dsn: does not parse: want postgres://user:password@host:5432/db"))
-	}
-	props := iceberg.Properties{"warehouse": cfg.Warehouse}
+	props := iceberg.Properties{}
 	set := func(k, v string) {
 		if v != "" {
 			props[k] = v
 		}
 	}
+	set("warehouse", cfg.Warehouse)
 	set(io.S3EndpointURL, cfg.Endpoint)
 	set(io.S3Region, cfg.Region)
 	set(io.S3AccessKeyID, cfg.AccessKeyID)
 	set(io.S3SecretAccessKey, cfg.SecretAccessKey)
 	maps.Copy(props, cfg.Properties)
-	return &Destination{cfg: cfg, db: stdlib.OpenDB(*pc), ident: table.Identifier{cfg.Namespace, cfg.Table}, props: props}, nil
+	d := &Destination{cfg: cfg, ident: table.Identifier{cfg.Namespace, cfg.Table}, props: props}
+	switch cfg.Catalog {
+	case CatalogPostgres:
+		pc, err := pgx.ParseConfig(cfg.DSN)
+		if err != nil {
+			return nil, destinations.Permanent(errors.New("iceberg: dsn: does not parse: want postgres://user:password@host:5432/db"))
+		}
+		d.db = stdlib.OpenDB(*pc)
+	case CatalogSQLite:
+		db, err := openSQLite(cfg.SQLitePath)
+		if err != nil {
+			return nil, destinations.Permanent(fmt.Errorf("iceberg: sqlite_path: %w", err))
+		}
+		d.db = db
+	}
+	return d, nil
+}
+
+// openSQLite opens the SQLite catalog file, creating its folder. One
+// connection: SQLite takes one writer at a time, and commits wait for
+// another process's (busy_timeout) rather than fail.
+func openSQLite(path string) (*sql.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
 }
 
 // New opens the destination and starts it: the catalog must be reachable.
@@ -109,18 +141,18 @@ func (d *Destination) Start(ctx context.Context) error {
 		return nil
 	}
 	if d.cat == nil {
-		if err := d.db.PingContext(ctx); err != nil {
-			return fmt.Errorf("iceberg: catalog database: %w", err)
-		}
-		cat, err := sqlcat.NewCatalog(d.cfg.CatalogName, d.db, sqlcat.Postgres, d.props)
+		cat, err := d.connect(ctx)
 		if err != nil {
-			return fmt.Errorf("iceberg: catalog: %w", err)
+			return err
 		}
 		d.cat = cat
 	}
 	tbl, err := d.cat.LoadTable(ctx, d.ident)
 	if errors.Is(err, catalog.ErrNoSuchTable) && d.cfg.CreateTable {
 		tbl, err = d.create(ctx)
+	}
+	if err == nil && d.cfg.SchemaEvolution == SchemaEvolutionAddColumns {
+		tbl, err = d.addColumns(ctx, tbl)
 	}
 	if errors.Is(err, catalog.ErrNoSuchTable) {
 		return destinations.Permanent(fmt.Errorf("iceberg: table %s does not exist: create it or set create_table: true", d.name()))
@@ -133,6 +165,75 @@ func (d *Destination) Start(ctx context.Context) error {
 	}
 	d.started = true
 	return nil
+}
+
+// connect reaches the catalog. Every error is retryable: a database or
+// server that is down now may be up on the next try.
+func (d *Destination) connect(ctx context.Context) (catalog.Catalog, error) {
+	if d.cfg.Catalog == CatalogREST {
+		r := d.cfg.REST
+		opts := []rest.Option{rest.WithAdditionalProps(d.props)}
+		if r.Credential != "" {
+			opts = append(opts, rest.WithCredential(r.Credential))
+		}
+		if r.Token != "" {
+			opts = append(opts, rest.WithOAuthToken(r.Token))
+		}
+		if r.Scope != "" {
+			opts = append(opts, rest.WithScope(r.Scope))
+		}
+		if r.Warehouse != "" {
+			opts = append(opts, rest.WithWarehouseLocation(r.Warehouse))
+		}
+		if r.AuthURI != "" {
+			u, err := url.Parse(r.AuthURI)
+			if err != nil {
+				return nil, destinations.Permanent(fmt.Errorf("iceberg: rest.auth_uri: %w", err))
+			}
+			opts = append(opts, rest.WithAuthURI(u))
+		}
+		cat, err := rest.NewCatalog(ctx, d.cfg.CatalogName, r.URI, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("iceberg: REST catalog %s: %w", r.URI, err)
+		}
+		return cat, nil
+	}
+	if err := d.db.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("iceberg: catalog database: %w", err)
+	}
+	dialect := sqlcat.Postgres
+	if d.cfg.Catalog == CatalogSQLite {
+		dialect = sqlcat.SQLite
+	}
+	cat, err := sqlcat.NewCatalog(d.cfg.CatalogName, d.db, dialect, d.props)
+	if err != nil {
+		return nil, fmt.Errorf("iceberg: catalog: %w", err)
+	}
+	return cat, nil
+}
+
+// addColumns adds the configured columns tbl lacks, as optional columns
+// (rows already in the table have no value for them).
+func (d *Destination) addColumns(ctx context.Context, tbl *table.Table) (*table.Table, error) {
+	sc := tbl.Schema()
+	var missing []Column
+	for _, c := range d.cfg.Columns {
+		if _, ok := sc.FindFieldByName(c.Name); !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) == 0 {
+		return tbl, nil
+	}
+	tx := tbl.NewTransaction()
+	us := tx.UpdateSchema(true, false)
+	for _, c := range missing {
+		us.AddColumn([]string{c.Name}, icebergType(c.Type), "", false, nil)
+	}
+	if err := us.Commit(); err != nil {
+		return nil, fmt.Errorf("adding columns: %w", err)
+	}
+	return tx.Commit(ctx)
 }
 
 func (d *Destination) name() string { return d.cfg.Namespace + "." + d.cfg.Table }
@@ -359,6 +460,10 @@ func classify(err error) error {
 // Close closes the catalog's database; it is idempotent.
 func (d *Destination) Close(ctx context.Context) error {
 	var err error
-	d.close.Do(func() { err = d.db.Close() })
+	d.close.Do(func() {
+		if d.db != nil {
+			err = d.db.Close()
+		}
+	})
 	return err
 }

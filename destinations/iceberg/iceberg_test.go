@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -100,9 +101,31 @@ func wantIDs(from, to int) []int64 {
 	return s
 }
 
+// localConfig is config's table in a SQLite catalog with its files on the
+// local disk: the embedded default, no server needed.
+func localConfig(t *testing.T) iceberg.Config {
+	dir := t.TempDir()
+	cfg := config(&minio.Server{}, &pgserver.Server{})
+	cfg.Catalog, cfg.SQLitePath, cfg.Warehouse = iceberg.CatalogSQLite, filepath.Join(dir, "catalog", "iceberg.db"), "file://"+filepath.Join(dir, "warehouse")
+	cfg.Endpoint, cfg.Region = "", ""
+	return cfg
+}
+
 func TestAppendExactlyOnce(t *testing.T) {
-	m, pg := servers(t)
-	cfg := config(m, pg)
+	for _, catalog := range []string{iceberg.CatalogPostgres, iceberg.CatalogSQLite} {
+		t.Run(catalog, func(t *testing.T) {
+			var cfg iceberg.Config
+			if catalog == iceberg.CatalogSQLite {
+				cfg = localConfig(t)
+			} else {
+				cfg = config(servers(t))
+			}
+			testAppendExactlyOnce(t, cfg)
+		})
+	}
+}
+
+func testAppendExactlyOnce(t *testing.T, cfg iceberg.Config) {
 	d := newDest(t, cfg)
 	ctx := t.Context()
 	steps := []struct {
@@ -217,7 +240,11 @@ func TestConfigErrors(t *testing.T) {
 		edit func(*iceberg.Config)
 		want string
 	}{
-		"no dsn":    {func(c *iceberg.Config) { c.DSN = "" }, "dsn: required"},
+		"no dsn":    {func(c *iceberg.Config) { c.DSN, c.Catalog = "", "postgres" }, "dsn: required"},
+		"no sqlite": {func(c *iceberg.Config) { c.DSN = "" }, "sqlite_path: required"},
+		"rest uri":  {func(c *iceberg.Config) { c.DSN, c.REST.URI = "", "localhost:8181" }, "rest.uri"},
+		"catalog":   {func(c *iceberg.Config) { c.Catalog = "glue" }, "postgres, sqlite or rest"},
+		"evolution": {func(c *iceberg.Config) { c.SchemaEvolution = "all" }, "schema_evolution"},
 		"bad type":  {func(c *iceberg.Config) { c.Columns[0].Type = "text" }, "columns[0].type"},
 		"twice":     {func(c *iceberg.Config) { c.Columns[1].Name = "a" }, "appears twice"},
 		"warehouse": {func(c *iceberg.Config) { c.Warehouse = "/tmp/x" }, "warehouse"},
@@ -239,5 +266,72 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("Open: %v, want a permanent error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A column added to the config is added to the table with
+// schema_evolution: add_columns, as an optional column: rows appended
+// before have no value for it. Without it the delivery does not start.
+func TestSchemaEvolutionAddColumns(t *testing.T) {
+	cfg := localConfig(t)
+	cfg.Columns = cfg.Columns[:2] // id, host
+	cfg.PartitionBy = nil
+	d := newDest(t, cfg)
+	if err := d.Deliver(t.Context(), batch("s0", 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close(t.Context())
+
+	cfg.Columns = append(cfg.Columns, iceberg.Column{Name: "n", Type: "int"}, iceberg.Column{Name: "ms", Path: "/m/latency", Type: "double"})
+	strict, err := iceberg.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer strict.Close(t.Context())
+	if err := strict.Start(t.Context()); err == nil || !destinations.IsPermanent(err) || !strings.Contains(err.Error(), "not in the table") {
+		t.Fatalf("Start without schema_evolution: %v, want a permanent error naming the missing column", err)
+	}
+
+	cfg.SchemaEvolution = iceberg.SchemaEvolutionAddColumns
+	d2 := newDest(t, cfg)
+	if err := d2.Deliver(t.Context(), batch("s0", 3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	// A second start finds nothing to add.
+	d3 := newDest(t, cfg)
+	if err := d3.Deliver(t.Context(), batch("s0", 4, 5)); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := iceberg.LoadForTest(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(tbl.Schema().Fields()); got != 4 {
+		t.Fatalf("table has %d columns, want 4: %v", got, tbl.Schema())
+	}
+	for _, f := range tbl.Schema().Fields()[2:] {
+		if f.Required {
+			t.Fatalf("added column %s is required", f.Name)
+		}
+	}
+	at, err := tbl.Scan().ToArrowTable(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Release()
+	got := map[int64]string{}
+	ids, ns := at.Column(0), at.Column(at.Schema().FieldIndices("n")[0])
+	for c := range ids.Data().Chunks() {
+		idc, nc := ids.Data().Chunk(c).(*array.Int64), ns.Data().Chunk(c).(*array.Int32)
+		for i := range idc.Len() {
+			got[idc.Value(i)] = "null"
+			if nc.IsValid(i) {
+				got[idc.Value(i)] = fmt.Sprint(nc.Value(i))
+			}
+		}
+	}
+	want := map[int64]string{1: "null", 2: "null", 3: "3", 4: "4", 5: "5"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("id → n: %v, want %v", got, want)
 	}
 }
