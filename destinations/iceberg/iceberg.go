@@ -267,9 +267,11 @@ func (d *Destination) create(ctx context.Context) (*table.Table, error) {
 		pf[i] = iceberg.PartitionField{SourceIDs: []int{ids[p.Column]}, FieldID: 1000 + i, Name: name, Transform: tr}
 	}
 	spec := iceberg.NewPartitionSpec(pf...)
-	location := strings.TrimSuffix(d.cfg.Warehouse, "/") + "/" + d.cfg.Namespace + "/" + d.cfg.Table
-	tbl, err := d.cat.CreateTable(ctx, d.ident, iceberg.NewSchema(0, fields...),
-		catalog.WithPartitionSpec(&spec), catalog.WithLocation(location))
+	opts := []catalog.CreateTableOpt{catalog.WithPartitionSpec(&spec)}
+	if d.cfg.Warehouse != "" { // else a REST catalog's server places the table
+		opts = append(opts, catalog.WithLocation(strings.TrimSuffix(d.cfg.Warehouse, "/")+"/"+d.cfg.Namespace+"/"+d.cfg.Table))
+	}
+	tbl, err := d.cat.CreateTable(ctx, d.ident, iceberg.NewSchema(0, fields...), opts...)
 	if errors.Is(err, catalog.ErrTableAlreadyExists) { // another node created it first
 		return d.cat.LoadTable(ctx, d.ident)
 	}
