@@ -446,6 +446,38 @@ func (c *PostgresColumns) decodeNode(d *decoder, n *yaml.Node, path string) {
 	d.decode(n, reflect.ValueOf(&c.List).Elem(), path)
 }
 
+// decodeNode reads Parquet settings, whose schema is the word auto or a list
+// of columns: a schema of auto sets SchemaAuto, and the other keys are
+// decoded as struct fields.
+func (c *ParquetConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.typeError(n, path, reflect.TypeOf(c).Elem())
+		return
+	}
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column}
+	for _, kv := range d.pairs(n, path) {
+		v := kv.value
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		if kv.key.Value == "schema" && v.Kind == yaml.ScalarNode && !isNull(v) {
+			p := joinPath(path, "schema")
+			d.record(p, kv.key)
+			if v.Value != "auto" {
+				d.fail(v, p, "must be auto or a list of columns {name, type, path, required}, got %s", describe(v))
+				continue
+			}
+			c.SchemaAuto = true
+			continue
+		}
+		rest.Content = append(rest.Content, kv.key, kv.value)
+	}
+	d.decodeStruct(rest, reflect.ValueOf(c).Elem(), path)
+}
+
 // decodeNode reads an application's schema: the word auto, or a list of
 // columns.
 func (c *AnalyticsSchema) decodeNode(d *decoder, n *yaml.Node, path string) {

@@ -555,6 +555,9 @@ type ParquetConfig struct {
 	// date columns before the default forms: Joda-Time patterns, or
 	// epoch_seconds / epoch_millis (also "millis"), which set the unit of numbers.
 	TimestampFormats []string `yaml:"timestamp_formats"`
+	// SchemaAuto is schema: auto, the word instead of a list: each file's
+	// columns are inferred from its batch's records (Schema is then empty).
+	SchemaAuto bool `yaml:"-"`
 }
 
 func (c *ParquetConfig) setDefaults() {

@@ -452,8 +452,8 @@ func validateFormat(errs *fieldErrors, format, compression string, pq *ParquetCo
 	if pq == nil {
 		return
 	}
-	if len(pq.Schema) == 0 {
-		errs.add("parquet.schema", "required: a list of columns {name, type, path, required}")
+	if len(pq.Schema) == 0 && !pq.SchemaAuto {
+		errs.add("parquet.schema", "required: auto, or a list of columns {name, type, path, required}")
 	}
 	for i, col := range pq.Schema {
 		p := fmt.Sprintf("parquet.schema[%d]", i)

@@ -37,9 +37,12 @@ type ObjectsConfig struct {
 	Parquet *ParquetFormat
 }
 
-// ParquetFormat is the Parquet output of an object destination.
+// ParquetFormat is the Parquet output of an object destination: files of a
+// declared Schema, or, when Auto is set, of the columns Auto infers from each
+// batch.
 type ParquetFormat struct {
 	Schema  *parquet.Schema
+	Auto    *parquet.AutoSchema
 	Options parquet.Options
 }
 
@@ -108,7 +111,13 @@ func (o *Objects) deliverParquet(ctx context.Context, key string, b *buffer.Batc
 	scratch := o.getScratch()
 	defer o.putScratch(scratch)
 	buf := bytes.NewBuffer((*scratch)[:0])
-	failed, err := o.parquet.Schema.Encode(buf, recs, o.parquet.Options)
+	var failed map[int]error
+	var err error
+	if o.parquet.Auto != nil {
+		failed, err = o.parquet.Auto.Encode(buf, recs, o.parquet.Options)
+	} else {
+		failed, err = o.parquet.Schema.Encode(buf, recs, o.parquet.Options)
+	}
 	if err != nil {
 		return Permanent(fmt.Errorf("write parquet %s: %w", key, err))
 	}
