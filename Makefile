@@ -36,7 +36,7 @@ FUZZ_TARGETS := ./ingest:FuzzSplitRecords ./ingest/awsapi:FuzzRequests ./ingest/
 	./ingest:FuzzValidMatchesEncodingJSON ./internal/jsonpointer:FuzzLookupMatchesDecode \
 	./ingest/awsapi:FuzzJSONDecodeMatchesEncodingJSON ./shards/seglog:FuzzDecoders ./shards/seglog:FuzzOpen \
 	./transform:FuzzDecodeKPL ./transform:FuzzSplit ./transform:FuzzCloudWatchLogs \
-	./destinations/httpendpoint:FuzzCheckResponse
+	./destinations/httpendpoint:FuzzCheckResponse ./destinations/parquet:FuzzAutoSchema
 # A run that ends in the fuzz engine's own "context deadline exceeded", with no
 # failing input, is the engine missing its own deadline as it stops (seen on short
 # runs on a loaded machine): it runs again, up to three times in all.
