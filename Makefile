@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest otelfirehose fuzz clean
 
 all: build
 
@@ -22,9 +22,9 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest
+test: lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest otelfirehose
 	@rm -f $(CACHE)/fault-summary.txt
-	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_ICEBERG_REST=$(ICEBERG_REST_DIR) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 40m ./...
+	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_ICEBERG_REST=$(ICEBERG_REST_DIR) HYDRANT_OTELFIREHOSE=$(OTELFIREHOSE) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 40m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
 	$(MAKE) fuzz FUZZTIME=5s
 
@@ -136,6 +136,17 @@ $(ICEBERG_REST_DIR)/lib/.built: $(ICEBERG_REST_SRC)/pom.xml
 	rm -rf $(ICEBERG_REST_DIR)
 	mvn -B -q -Dstyle.color=never -f $(ICEBERG_REST_SRC)/pom.xml package -Dhydrant.out=$(ICEBERG_REST_DIR)
 	touch $@
+
+# A minimal OpenTelemetry Collector with the contrib awsfirehose receiver and file exporter for
+# e2e/http_endpoint_otel_test.go, built from e2e/otelfirehose (its own Go module, versions pinned
+# in its go.mod; modules from the Go module proxy), again only when its sources change.
+OTELFIREHOSE_SRC := e2e/otelfirehose
+OTELFIREHOSE := $(CACHE)/otelfirehose/otelcol
+otelfirehose: $(OTELFIREHOSE)
+
+$(OTELFIREHOSE): $(OTELFIREHOSE_SRC)/go.mod $(OTELFIREHOSE_SRC)/go.sum $(OTELFIREHOSE_SRC)/main.go
+	@echo "building the OpenTelemetry Collector (awsfirehose receiver) into $(dir $@) (its modules download once)"
+	cd $(OTELFIREHOSE_SRC) && $(GO) build -o $@ .
 
 # A single-node OpenSearch (Elasticsearch API) for the search destination's tests, run
 # embedded from e2e/opensearch/server (Java 17, jars from Maven Central, cached in ~/.m2).
