@@ -46,6 +46,16 @@
 // and definition levels (nested.go); a failing child names itself by its
 // dotted path in the Parquet schema ("items.list.element.qty").
 //
+// # Inferred columns
+//
+// AutoSchema is the config's schema: auto. Its Encode infers each batch's
+// columns from the batch's records (sorted top-level keys; boolean, int64,
+// double, string, timestamp, struct, list, and json for shapes that do not
+// agree; see AutoSchema for the rules and limits) and encodes the batch with
+// them, so that every JSON object converts; the files of one delivery may
+// then have different schemas. Inference decodes each record once, and Encode
+// decodes it again.
+//
 // # File layout
 //
 // Files are Parquet format version 1 as parquet-mr writes them: version 1 data

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Limits of schema inference. A value nested deeper than MaxInferDepth (a
@@ -57,6 +59,10 @@ type AutoSchema struct {
 	formats     []timeFormat
 	formatsText []string // as configured, for the timestamp columns
 	layouts     bool     // some format is a Joda pattern, tried on every string
+
+	mu       sync.Mutex
+	lastCols []Column // the columns last compiled, and their Schema: batches of one
+	last     *Schema  // shape reuse its pooled encoders
 }
 
 // NewAutoSchema returns an inferring schema whose timestamp columns read
@@ -121,9 +127,9 @@ func (a *AutoSchema) Encode(w io.Writer, records [][]byte, opts Options) (failed
 	if len(cols) == 0 {
 		return a.failAll(records), nil
 	}
-	s, err := NewSchema(cols)
+	s, err := a.schema(cols)
 	if err != nil {
-		return nil, fmt.Errorf("parquet: inferred schema: %w", err)
+		return nil, err
 	}
 	kept, index := records, []int(nil)
 	if len(failed) > 0 {
@@ -149,6 +155,22 @@ func (a *AutoSchema) Encode(w io.Writer, records [][]byte, opts Options) (failed
 		failed[i] = e
 	}
 	return failed, nil
+}
+
+// schema compiles cols, or returns the Schema compiled last if it had the
+// same columns.
+func (a *AutoSchema) schema(cols []Column) (*Schema, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last != nil && reflect.DeepEqual(cols, a.lastCols) {
+		return a.last, nil
+	}
+	s, err := NewSchema(cols)
+	if err != nil {
+		return nil, fmt.Errorf("parquet: inferred schema: %w", err)
+	}
+	a.lastCols, a.last = cols, s
+	return s, nil
 }
 
 // failAll is the outcome of a batch without a key to make a column of.

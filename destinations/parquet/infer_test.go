@@ -227,3 +227,23 @@ func BenchmarkInferSchema(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAutoSchemaEncode infers and encodes the 10,000 records of
+// BenchmarkEncode (snappy), to set beside its declared schema's time.
+func BenchmarkAutoSchemaEncode(b *testing.B) {
+	records := benchRecords(10_000)
+	var in int64
+	for _, r := range records {
+		in += int64(len(r))
+	}
+	a := mustAuto(b)
+	var out bytes.Buffer
+	b.ReportAllocs()
+	b.SetBytes(in)
+	for b.Loop() {
+		out.Reset()
+		if failed, err := a.Encode(&out, records, Options{}); err != nil || failed != nil {
+			b.Fatalf("Encode: %v %v", failed, err)
+		}
+	}
+}
