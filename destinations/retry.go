@@ -75,7 +75,8 @@ func (b Backoff) Delay(attempt int, err error) time.Duration {
 
 // WithRetry retries failed deliveries until cfg.Duration has passed since the
 // first attempt. Permanent errors are not retried. The final error is a
-// *RetryError. Waiting honours ctx.
+// *RetryError. Waiting honours ctx. logger names the delivery (its
+// retries are logged with the shard, not the delivery again).
 func WithRetry(cfg RetryConfig, logger *slog.Logger) Decorator {
 	backoff := Backoff{Initial: cfg.InitialBackoff, Max: cfg.MaxBackoff}
 	return func(next Destination) Destination {
@@ -94,7 +95,7 @@ func WithRetry(cfg RetryConfig, logger *slog.Logger) Decorator {
 				if time.Since(start)+wait > cfg.Duration {
 					return &RetryError{Attempts: attempt, Err: err}
 				}
-				logger.Warn("delivery failed, retrying", "delivery", b.Delivery, "shard", b.ShardID,
+				logger.Warn("delivery failed, retrying", "shard", b.ShardID,
 					"attempt", attempt, "wait", wait, "error", err)
 				if err := Sleep(ctx, wait); err != nil {
 					return &RetryError{Attempts: attempt, Err: err}
