@@ -271,6 +271,9 @@ type DeliveryConfig struct {
 	// Backup, when set, also writes every batch to a directory or bucket
 	// (Firehose's S3 backup of all data).
 	Backup *BackupConfig `yaml:"backup"`
+	// Start is where the delivery starts reading a shard it has no
+	// checkpoint of yet (see StartConfig).
+	Start StartConfig `yaml:"start"`
 }
 
 // BackupConfig is where every batch is also written: exactly one of file, s3.

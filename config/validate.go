@@ -328,6 +328,7 @@ func (c DeliveryConfig) Validate() []FieldError {
 	errs.addAll("retry", c.Retry.Validate())
 	errs.addAll("destination", c.Destination.Validate())
 	between(&errs, "max_active_partitions", c.MaxActivePartitions, 1, 10000)
+	errs.addAll("start", c.Start.Validate())
 	if es := c.Destination.Elasticsearch; es != nil && es.BackupMode == BackupModeAll && c.Backup == nil {
 		errs.add("destination.elasticsearch.backup_mode", "all needs the delivery's backup (file or s3) to be set")
 	}

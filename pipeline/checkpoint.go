@@ -15,12 +15,27 @@ type checkpointer interface {
 // which fences off any earlier holder of the shard: from then on that
 // holder's checkpoint writes fail (shards.ErrFenced). A node alone on its
 // log has nobody to fence and writes the checkpoint as it always has.
+//
+// A shard without a checkpoint starts at Config.StartAt (see applyStart).
 func (d *Delivery) openCheckpoint(ctx context.Context, shard int) (checkpointer, shards.Sequence, error) {
+	var w checkpointer
+	var cp shards.Sequence
+	var err error
 	if _, alone := d.own.(Solo); alone {
-		cp, err := d.store.Checkpoint(ctx, d.cfg.Name, shard)
-		return soloCheckpoint{d.store, d.cfg.Name, shard}, cp, err
+		w = soloCheckpoint{d.store, d.cfg.Name, shard}
+		cp, err = d.store.Checkpoint(ctx, d.cfg.Name, shard)
+	} else {
+		var claim *shards.CheckpointClaim
+		claim, cp, err = d.store.ClaimCheckpoint(ctx, d.cfg.Name, shard)
+		w = claim
 	}
-	return d.store.ClaimCheckpoint(ctx, d.cfg.Name, shard)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cp, err = d.applyStart(ctx, shard, w, cp); err != nil {
+		return nil, 0, err
+	}
+	return w, cp, nil
 }
 
 // soloCheckpoint writes a checkpoint without a claim.

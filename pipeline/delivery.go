@@ -48,6 +48,15 @@ type Config struct {
 	// retries it with Retry's backoff until it does; meanwhile the records
 	// wait in the shard log.
 	Start Starter
+	// StartAt is where a shard without a checkpoint is read from (zero:
+	// the trim horizon, the oldest record kept).
+	StartAt StartPosition
+	// BatchName is the delivery name the batches carry (zero: Name),
+	// which names objects and keys destinations' ledgers (the Postgres
+	// load ledger, Iceberg's snapshot marks, HTTP request ids): a delivery
+	// reset to replay gets a new one, so that what it delivers again is
+	// not skipped as delivered already.
+	BatchName string
 }
 
 // Settings are the delivery's injected dependencies.
@@ -107,6 +116,9 @@ func New(cfg Config, store *shards.Store, set Settings) *Delivery {
 	}
 	if set.Ownership == nil {
 		set.Ownership = Solo{}
+	}
+	if cfg.BatchName == "" {
+		cfg.BatchName = cfg.Name
 	}
 	d := &Delivery{cfg: cfg, store: store, logger: set.Logger.With("delivery", cfg.Name), now: set.Now, memory: set.Memory, own: set.Ownership,
 		m: newDeliveryMetrics(set.Metrics, cfg.Name), shards: make(map[int]*shardState)}
@@ -527,7 +539,7 @@ func (l *shardLoop) buffer(keys map[string]string) *buffer.Buffer {
 			return nil
 		}
 	}
-	b = buffer.New(l.d.cfg.Buffer, l.d.cfg.Name, l.shardID, keys)
+	b = buffer.New(l.d.cfg.Buffer, l.d.cfg.BatchName, l.shardID, keys)
 	l.buffers[id] = b
 	return b
 }

@@ -374,6 +374,10 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 	if !ok {
 		return nil, fmt.Errorf("source stream %q is not open", d.SourceStream())
 	}
+	replays, err := replayGeneration(ctx, store, d.Name)
+	if err != nil {
+		return nil, err
+	}
 	pd := pipeline.New(pipeline.Config{
 		Name:                d.Name,
 		Stream:              d.SourceStream(),
@@ -384,6 +388,8 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 		Retry:               retry,
 		MaxActivePartitions: d.MaxActivePartitions,
 		Start:               built.start,
+		StartAt:             startPosition(d.Start),
+		BatchName:           batchName(d.Name, replays),
 	}, store, pipeline.Settings{Logger: logger, Memory: env.memory, Metrics: env.metrics,
 		Ownership: env.own})
 	env.board.add(d.Name, pd)
