@@ -55,6 +55,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	deliveryMetrics := metrics.NewDelivery(reg)
 	ingestMetrics := metrics.NewIngest(reg)
+	storeMetrics := metrics.NewStore(reg)
 	store, err := shards.Open(ctx, shards.StoreConfig{
 		DataDir:       cfg.Storage.DataDir,
 		SyncAlways:    cfg.Storage.Fsync == config.FsyncAlways,
@@ -63,7 +64,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		EncryptionKey: cfg.Storage.EncryptionKey,
 		DiskBudget:    diskBudget(cfg.Storage, logger),
 		NATS:          natsStore(cfg.Storage.NATS),
-		Metrics:       metrics.NewStore(reg),
+		Metrics:       storeMetrics,
 		Logger:        logger,
 	})
 	if err != nil {
@@ -149,6 +150,12 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	}
 	ops := withMetrics(srv.Handler(), ingest.RequireAction(metricsAuth, auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
 		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)), sqlRoute)
+	ops, stopConsole, err := withConsole(ops, consoleEnv{board: denv.board, cat: cat, store: store, ingest: ingestMetrics,
+		throttled: storeMetrics.ThrottledRecords, authn: authn, logger: logger})
+	if err != nil {
+		return err
+	}
+	defer stopConsole()
 	ops = ingest.NewInFlight(int64(cfg.Server.MaxInFlightBytes), int(cfg.Server.MaxRequestSize)).Wrap(ops)
 	httpSrv, ln, err := listen(cfg.Server, ops, authn, logger)
 	if err != nil {
