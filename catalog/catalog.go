@@ -75,7 +75,8 @@ type deliveryEntry struct {
 	declared  bool
 	spec      awsapi.DeliverySpec // created ones
 	stop      func()
-	shards    int // created ones: of the log
+	shards    int           // created ones: of the log
+	start     DeclaredStart // declared ones, once started (StartDeclared)
 }
 
 // New returns an empty catalog.

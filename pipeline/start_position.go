@@ -129,7 +129,8 @@ func (d *Delivery) applyStart(ctx context.Context, shard int, w checkpointer, cp
 
 // ResetCheckpoints rewrites delivery's checkpoint of every shard of its
 // stream so that it delivers again from p (latest: from now): each
-// shard's checkpoint is set just before its first record at p. The
+// shard's checkpoint is set just before its first record at p (the trim
+// horizon: its oldest record kept). The
 // delivery must not be running. It returns the checkpoints written, by
 // shard ID.
 func ResetCheckpoints(ctx context.Context, store *shards.Store, delivery, stream string, p StartPosition) (map[int]shards.Sequence, error) {
@@ -139,7 +140,17 @@ func ResetCheckpoints(ctx context.Context, store *shards.Store, delivery, stream
 	}
 	out := map[int]shards.Sequence{}
 	for _, sh := range st.Lineage().Shards {
-		after, err := p.After(ctx, store, stream, sh.ID)
+		var after shards.Sequence
+		var err error
+		if p.trimHorizon() {
+			// Not 0, which would be "no checkpoint" and take the
+			// delivery's start position again.
+			if after, err = store.Position(ctx, stream, sh.ID, "TRIM_HORIZON", time.Time{}); after > 0 {
+				after--
+			}
+		} else {
+			after, err = p.After(ctx, store, stream, sh.ID)
+		}
 		if err != nil {
 			return out, fmt.Errorf("shard %s: %w", shards.ShardID(sh.ID), err)
 		}

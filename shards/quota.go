@@ -130,8 +130,8 @@ func (s *Store) SetNodes(n int) {
 	}
 	s.mu.Unlock() // before the streams' locks: a reshard holding one looks streams up
 	for _, st := range streams {
-		share := st.spec.Limits.share(n)
 		st.mu.Lock()
+		share := st.spec.Limits.share(n) // under st.mu: SetLimits changes it
 		for _, q := range st.quotas {
 			if q != nil {
 				q.SetLimits(share)

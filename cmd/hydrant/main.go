@@ -31,6 +31,9 @@ Commands:
   replay     print a stream's records from a sequence number or a time (Kinesis read path)
   streams    list a running Hydrant's streams: shards, records, write rate
   status     show each delivery's lag, last flush and errors (-watch refreshes)
+  deliveries list a running Hydrant's deliveries; reset NAME -to TIME: deliver again from TIME
+  reload     make a running Hydrant apply its config file again, without a restart (as SIGHUP)
+  redrive    DELIVERY: send its failed records through its current transforms and destination again, each once
   analytics  discover STREAM: print the input schema of a stream's records, for a SQL application
   sql        run SQL over the records a running Hydrant keeps: SELECT … FROM stream('NAME', from => '1h')
   health     exit 0 when a running Hydrant is ready (for container health checks)
@@ -45,6 +48,10 @@ checkpoints written, exit 0. A second signal during that exits at once with
 128 + its number: 143 for SIGTERM, 130 for SIGINT. Acknowledged records are
 on disk in the shard log either way; what was not yet delivered is delivered
 after the next start.
+
+SIGHUP makes serve read its config file again and apply it without a
+restart, as hydrant reload does; a config that fails validation is refused
+whole (the report is logged) and the running config stays.
 `
 
 var version = "dev"
@@ -71,6 +78,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return streamsCmd(args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(args[1:], stdout, stderr)
+	case "deliveries":
+		return deliveriesCmd(args[1:], stdout, stderr)
+	case "reload":
+		return reloadCmd(args[1:], stdout, stderr)
+	case "redrive":
+		return redriveCmd(args[1:], stdout, stderr)
 	case "analytics":
 		return analyticsCmd(args[1:], stdout, stderr)
 	case "sql":
@@ -123,6 +136,10 @@ func serveCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hydrant:", err)
 		return 2
 	}
+	// SIGHUP reloads the config (not the default: ending the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	regs := newRegistries()
 	cfg, err := loadConfig(*path, regs)
 	if err != nil {
@@ -137,7 +154,7 @@ func serveCmd(args []string, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if err := serve(ctx, cfg, regs, logger); err != nil {
+	if err := serveWith(ctx, cfg, regs, logger, serveOptions{configPath: *path, reload: hup}); err != nil {
 		logger.Error("hydrant stopped", "error", err)
 		return 1
 	}

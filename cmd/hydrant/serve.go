@@ -150,6 +150,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	}
 	ops := withMetrics(srv.Handler(), ingest.RequireAction(metricsAuth, auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
 		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)), sqlRoute)
+	ops = withRedrive(ops, configDeliveries(cfg), denv, authn)
 	ops, stopConsole, err := withConsole(ops, consoleEnv{board: denv.board, cat: cat, store: store, ingest: ingestMetrics,
 		throttled: storeMetrics.ThrottledRecords, authn: authn, logger: logger})
 	if err != nil {

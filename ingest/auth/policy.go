@@ -158,6 +158,19 @@ const (
 	// ActionQuery is POST /v1/sql (resource "*"): a query may read the
 	// records of every stream, as kinesis:GetRecords on all of them.
 	ActionQuery = "hydrant:Query"
+	// ActionReloadConfig is POST /v1/reload (resource "*"): it applies the
+	// server's config file as it is now (hydrant reload).
+	ActionReloadConfig = "hydrant:ReloadConfig"
+	// ActionResetDelivery is POST /v1/deliveries/{name}/reset (resource
+	// "*"): it rewinds a delivery's checkpoints, so that it delivers again
+	// (hydrant deliveries reset).
+	ActionResetDelivery = "hydrant:ResetDelivery"
+	// ActionRedriveDelivery is POST /v1/deliveries/{name}/redrive (resource
+	// "*"): it sends a delivery's failed records to its destination again.
+	ActionRedriveDelivery = "hydrant:RedriveDelivery"
+	// ActionListDeliveryErrors is GET /v1/deliveries/{name}/errors
+	// (resource "*"): it shows the start of failed records' data.
+	ActionListDeliveryErrors = "hydrant:ListDeliveryErrors"
 )
 
 // DataPlanePolicy is the policy of a credential configured without one:

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/destinations/file"
+	"github.com/hydrant-dev/hydrant/destinations/s3"
+	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/auth"
+	"github.com/hydrant-dev/hydrant/redrive"
+	"github.com/hydrant-dev/hydrant/transform"
+)
+
+// redriveRequest is POST /v1/deliveries/{name}/redrive's JSON body; every
+// field is optional.
+//
+//	{"from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z", "type": "postgres-failed"}
+//
+// from and to (RFC 3339) select error objects by their earliest record's
+// arrival, in [from, to); type selects one error output type.
+type redriveRequest struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	Type string    `json:"type"`
+}
+
+// The answer is redrive.Result:
+//
+//	{"objects": 3, "records": 40, "delivered": 38, "dropped": 0, "failed": 2, "skipped": 5}
+//
+// objects and records were redriven; delivered landed in the destination;
+// dropped the transform dropped; failed failed again and are in the error
+// output again (as new error objects); skipped error objects were done by
+// an earlier redrive.
+//
+// GET /v1/deliveries/{name}/errors?type=&from=&to=&limit= answers
+// errorsResponse: the failed records, as redrive.Entry.
+type errorsResponse struct {
+	Errors    []redrive.Entry `json:"errors"`
+	Truncated bool            `json:"truncated"` // more matched than limit
+}
+
+// Bounds of GET /v1/deliveries/{name}/errors's limit.
+const (
+	defaultErrorsLimit = 100
+	maxErrorsLimit     = 10000
+)
+
+// redriver serves the redrive and error-listing endpoints of the config's
+// deliveries; one redrive of a delivery runs at a time.
+type redriver struct {
+	// lookup returns a delivery's current config: a redrive runs through
+	// the transforms and destination it names at the time.
+	lookup func(name string) (config.DeliveryConfig, bool)
+	env    deliveryEnv
+	mu  sync.Mutex
+	// running holds the deliveries being redriven.
+	running map[string]bool
+}
+
+// withRedrive serves POST /v1/deliveries/{name}/redrive (hydrant:RedriveDelivery)
+// and GET /v1/deliveries/{name}/errors (hydrant:ListDeliveryErrors) beside h.
+// lookup returns a delivery's current config.
+func withRedrive(h http.Handler, lookup func(name string) (config.DeliveryConfig, bool), env deliveryEnv,
+	authn *auth.Authenticator) http.Handler {
+	rd := &redriver{lookup: lookup, env: env, running: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/deliveries/{name}/redrive", ingest.RequireActionBody(authn, auth.ActionRedriveDelivery, 1<<16, http.HandlerFunc(rd.serveRedrive)))
+	mux.Handle("GET /v1/deliveries/{name}/errors", ingest.RequireAction(authn, auth.ActionListDeliveryErrors, http.HandlerFunc(rd.serveErrors)))
+	mux.Handle("/", h)
+	return mux
+}
+
+// configDeliveries looks deliveries up in cfg.
+func configDeliveries(cfg *config.Config) func(name string) (config.DeliveryConfig, bool) {
+	return func(name string) (config.DeliveryConfig, bool) {
+		for _, d := range cfg.Deliveries {
+			if d.Name == name {
+				return d, true
+			}
+		}
+		return config.DeliveryConfig{}, false
+	}
+}
+
+func (rd *redriver) serveRedrive(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	d, ok := rd.lookup(name)
+	if !ok {
+		writeJSONError(w, http.StatusNotFound, "ResourceNotFoundException", fmt.Sprintf("no delivery %q in the config", name))
+		return
+	}
+	var req redriveRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err == nil && len(body) > 0 {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "InvalidArgumentException", "body: want {\"from\": RFC 3339, \"to\": RFC 3339, \"type\": error type}: "+err.Error())
+		return
+	}
+	rd.mu.Lock()
+	if rd.running[name] {
+		rd.mu.Unlock()
+		writeJSONError(w, http.StatusConflict, "ResourceInUseException", "a redrive of "+name+" is running; try again when it is done")
+		return
+	}
+	rd.running[name] = true
+	rd.mu.Unlock()
+	defer func() { rd.mu.Lock(); delete(rd.running, name); rd.mu.Unlock() }()
+
+	logger := rd.env.logger.With("delivery", name)
+	start := time.Now()
+	res, err := rd.redrive(r.Context(), d, redrive.Filter{Type: req.Type, From: req.From, To: req.To}, logger)
+	if err != nil {
+		logger.Error("redrive stopped; run it again to go on", "objects", res.Objects, "error", err)
+		writeJSONError(w, http.StatusInternalServerError, "RedriveFailed", err.Error()+"; what was redriven is marked: run the redrive again to go on")
+		return
+	}
+	logger.Info("redrive done", "objects", res.Objects, "records", res.Records, "delivered", res.Delivered,
+		"dropped", res.Dropped, "failed", res.Failed, "skipped", res.Skipped, "took", time.Since(start))
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(res)
+}
+
+// redrive builds the delivery's transforms and destination from its
+// current config and runs the redrive through them.
+func (rd *redriver) redrive(ctx context.Context, d config.DeliveryConfig, filter redrive.Filter, logger *slog.Logger) (redrive.Result, error) {
+	place, prefix, err := errorPlace(d, rd.env.dataDir)
+	if err != nil {
+		return redrive.Result{}, err
+	}
+	var ts []transform.Transform
+	for _, t := range d.Transforms {
+		tr, err := rd.env.regs.transforms.New(t.Type, transformEnv(d.Name, logger), t.Options)
+		if err != nil {
+			return redrive.Result{}, err
+		}
+		ts = append(ts, tr)
+	}
+	var tr transform.Transform
+	if len(ts) > 0 {
+		tr = transform.Chain(ts...)
+	}
+	built, err := buildDestination(d, rd.env.dataDir, prometheus.NewCounter(prometheus.CounterOpts{Name: "redrive_retries"}), logger)
+	if err != nil {
+		return redrive.Result{}, err
+	}
+	defer built.dest.Close(context.WithoutCancel(ctx))
+	if built.start != nil {
+		if err := built.start.Start(ctx); err != nil {
+			return redrive.Result{}, fmt.Errorf("destination: %w", err)
+		}
+	}
+	dest := destinations.Chain(built.dest, destinations.WithTimeout(5*time.Minute))
+	return redrive.Run(ctx, redrive.Delivery{Name: d.Name, Transform: tr, Destination: dest, Errors: built.errors,
+		Place: place, Prefix: prefix}, filter, time.Now)
+}
+
+func (rd *redriver) serveErrors(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	d, ok := rd.lookup(name)
+	if !ok {
+		writeJSONError(w, http.StatusNotFound, "ResourceNotFoundException", fmt.Sprintf("no delivery %q in the config", name))
+		return
+	}
+	q := r.URL.Query()
+	filter := redrive.Filter{Type: q.Get("type")}
+	limit := defaultErrorsLimit
+	var err error
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &filter.From}, {"to", &filter.To}} {
+		if v := q.Get(p.name); v != "" && err == nil {
+			if *p.t, err = time.Parse(time.RFC3339, v); err != nil {
+				err = fmt.Errorf("%s: want an RFC 3339 time such as 2026-12-01T00:00:00Z", p.name)
+			}
+		}
+	}
+	if v := q.Get("limit"); v != "" && err == nil {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxErrorsLimit {
+			err = fmt.Errorf("limit: want 1..%d", maxErrorsLimit)
+		}
+	}
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "InvalidArgumentException", err.Error())
+		return
+	}
+	place, prefix, err := errorPlace(d, rd.env.dataDir)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalFailure", err.Error())
+		return
+	}
+	entries, truncated, err := redrive.Entries(r.Context(), place, prefix, name, filter, limit)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalFailure", err.Error()+" (retryable)")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(errorsResponse{Errors: entries, Truncated: truncated})
+}
+
+// errorPlace is where the failed records of d are (as buildDestination
+// sends them): an object destination's own error prefix, a search or HTTP
+// destination's backup's, or else errors/<delivery>/ in the data dir,
+// listed whole whatever its layout below.
+func errorPlace(d config.DeliveryConfig, dataDir string) (redrive.Place, string, error) {
+	switch {
+	case d.Destination.Postgres == nil && d.Destination.Iceberg == nil && d.Destination.Elasticsearch == nil && d.Destination.HTTP == nil:
+		return objectsPlace(d.Destination.File, d.Destination.S3)
+	case (d.Destination.Elasticsearch != nil || d.Destination.HTTP != nil) && d.Backup != nil:
+		return objectsPlace(d.Backup.File, d.Backup.S3)
+	}
+	root := filepath.Join(dataDir, "errors", d.Name)
+	fs, err := file.New(root)
+	if err != nil {
+		return nil, "", err
+	}
+	return redrive.NewDir(root, fs), "", nil
+}
+
+// objectsPlace is the error place of a file or S3 destination.
+func objectsPlace(fc *config.FileDestinationConfig, sc *config.S3DestinationConfig) (redrive.Place, string, error) {
+	switch {
+	case fc != nil:
+		fs, err := file.New(fc.Dir)
+		if err != nil {
+			return nil, "", err
+		}
+		return redrive.NewDir(fc.Dir, fs), redrive.StaticPrefix(orDefault(fc.ErrorPrefix)), nil
+	case sc != nil:
+		var (
+			ssec []byte
+			get  minio.GetObjectOptions
+			err  error
+		)
+		if sc.SSECKey != "" {
+			if ssec, err = base64.StdEncoding.DecodeString(sc.SSECKey); err != nil {
+				return nil, "", fmt.Errorf("sse_c_key: %w", err)
+			}
+			if get.ServerSideEncryption, err = encrypt.NewSSEC(ssec); err != nil {
+				return nil, "", fmt.Errorf("sse_c_key: %w", err)
+			}
+		}
+		store, err := s3.New(s3.Config{Endpoint: sc.Endpoint, Region: sc.Region, Bucket: sc.Bucket,
+			AccessKeyID: sc.AccessKeyID, SecretAccessKey: sc.SecretAccessKey, SSE: sc.SSE, SSEKMSKeyID: sc.SSEKMSKeyID, SSECKey: ssec})
+		if err != nil {
+			return nil, "", err
+		}
+		return redrive.NewBucket(store.Client(), sc.Bucket, store, get), redrive.StaticPrefix(orDefault(sc.ErrorPrefix)), nil
+	}
+	return nil, "", errors.New("no destination configured")
+}
+
+func orDefault(errorPrefix string) string {
+	if errorPrefix == "" {
+		return config.DefaultErrorPrefix
+	}
+	return errorPrefix
+}

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hydrant-dev/hydrant/catalog"
+	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/auth"
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// live is the running config and what applies a new one to the server
+// without a restart (SIGHUP, hydrant reload), and resets deliveries
+// (hydrant deliveries reset).
+type live struct {
+	mu      sync.Mutex // one reload or reset at a time
+	path    string     // the config file serve was started with ("": none)
+	regs    registries
+	cfg     *config.Config // what runs now
+	env     deliveryEnv
+	cat     *catalog.Catalog
+	targets catalog.Targets
+	cluster bool // storage.nats: checkpoints are shared by nodes
+	logger  *slog.Logger
+	reloads *prometheus.CounterVec // by result
+}
+
+// Reload results, the result label of hydrant_config_reloads_total.
+const (
+	reloadApplied   = "applied"   // the new config runs
+	reloadUnchanged = "unchanged" // nothing to apply
+	reloadInvalid   = "invalid"   // refused whole: it fails validation
+	reloadRestart   = "refused"   // refused whole: a change needs a restart
+	reloadPartial   = "failed"    // applied but for what failed to start
+)
+
+func newLive(path string, regs registries, cfg *config.Config, env deliveryEnv, cat *catalog.Catalog, targets catalog.Targets,
+	reg prometheus.Registerer, logger *slog.Logger) *live {
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hydrant_config_reloads_total",
+		Help: "Config reloads (SIGHUP, hydrant reload) by result: applied, unchanged, invalid (refused whole: it fails validation), refused (a change needs a restart), failed (applied but for a part that could not start).",
+	}, []string{"result"})
+	reg.MustRegister(reloads)
+	for _, r := range []string{reloadApplied, reloadUnchanged, reloadInvalid, reloadRestart, reloadPartial} {
+		reloads.WithLabelValues(r)
+	}
+	return &live{path: path, regs: regs, cfg: cfg, env: env, cat: cat, targets: targets, cluster: cfg.Storage.NATS != nil,
+		logger: logger, reloads: reloads}
+}
+
+// declaredStarter builds and runs a delivery of the config, for the
+// catalog (which stops, replaces and resets it).
+func declaredStarter(d config.DeliveryConfig, env deliveryEnv) catalog.DeclaredStart {
+	return func() (func(), error) {
+		pd, err := newDelivery(context.Background(), d, env)
+		if err != nil {
+			return nil, fmt.Errorf("delivery %s: %w", d.Name, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { pd.Run(ctx); close(done) }()
+		var once sync.Once
+		return func() { once.Do(func() { cancel(); <-done }) }, nil
+	}
+}
+
+// declaredDelivery is how the catalog (and the Firehose API) shows a
+// delivery of the config.
+func declaredDelivery(d config.DeliveryConfig, log *shards.Stream) awsapi.Delivery {
+	ad := awsapi.Delivery{Name: d.Name, Source: d.Source, Destination: describeDestination(d)}
+	if log != nil {
+		ad.Created = log.Created()
+	}
+	if d.DirectPut() {
+		ad.Log = log
+	}
+	return ad
+}
+
+// reloadResult is the answer to a reload.
+type reloadResult struct {
+	Result  string   `json:"result"`
+	Changes []string `json:"changes"`
+	// Report is, for result invalid, the validation report exactly as
+	// hydrant validate prints it; for refused and failed, why.
+	Report string `json:"report,omitempty"`
+}
+
+func (r reloadResult) status() int {
+	switch r.Result {
+	case reloadInvalid:
+		return http.StatusBadRequest
+	case reloadRestart:
+		return http.StatusConflict
+	case reloadPartial:
+		return http.StatusInternalServerError
+	}
+	return http.StatusOK
+}
+
+// reload reads the config file again and applies it (see applyConfig).
+func (l *live) reload(ctx context.Context) reloadResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.reloadLocked(ctx)
+	l.reloads.WithLabelValues(r.Result).Inc()
+	switch r.Result {
+	case reloadApplied, reloadUnchanged:
+		l.logger.Info("config reloaded", "result", r.Result, "changes", strings.Join(r.Changes, "; "))
+	default:
+		l.logger.Error("config reload refused; the running config stays", "result", r.Result,
+			"changes", strings.Join(r.Changes, "; "), "report", strings.TrimRight(r.Report, "\n"))
+	}
+	return r
+}
+
+func (l *live) reloadLocked(ctx context.Context) reloadResult {
+	if l.path == "" {
+		return reloadResult{Result: reloadRestart, Report: "this server was not started from a config file (-c): nothing to reload\n"}
+	}
+	next, err := loadConfig(l.path, l.regs)
+	if err != nil {
+		// Exactly what hydrant validate prints.
+		return reloadResult{Result: reloadInvalid, Report: err.Error() + "\n"}
+	}
+	if why := l.needsRestart(next); len(why) > 0 {
+		return reloadResult{Result: reloadRestart, Report: "refused whole, the running config stays: these changes need a restart of hydrant serve:\n  " +
+			strings.Join(why, "\n  ") + "\n"}
+	}
+	return l.apply(ctx, next)
+}
+
+// needsRestart lists the changes of next that a running server cannot
+// apply: the server's listener and auth, storage, metrics, the Firehose
+// API's settings and SQL applications; a stream's disk budget; a
+// delivery's source (its checkpoints are its source's shards'); and a
+// name that moves between a stream and a delivery or that the APIs
+// created.
+func (l *live) needsRestart(next *config.Config) []string {
+	var why []string
+	why = append(why, changedKeys("server", l.cfg.Server, next.Server)...)
+	why = append(why, changedKeys("storage", l.cfg.Storage, next.Storage)...)
+	why = append(why, changedKeys("metrics", l.cfg.Metrics, next.Metrics)...)
+	why = append(why, changedKeys("firehose_api", l.cfg.FirehoseAPI, next.FirehoseAPI)...)
+	if !reflect.DeepEqual(l.cfg.Analytics, next.Analytics) {
+		why = append(why, "analytics (SQL applications)")
+	}
+	oldS := resolvedByName(l.cfg)
+	for _, rs := range next.ResolvedStreams() {
+		old, had := oldS[rs.Name]
+		switch {
+		case !had:
+			if _, created := l.cat.Stream(rs.Name); created {
+				why = append(why, fmt.Sprintf("streams %s: a stream of that name was created through the Kinesis API", rs.Name))
+			} else if _, created := l.cat.Delivery(rs.Name); created && !rs.DirectPut {
+				why = append(why, fmt.Sprintf("streams %s: a delivery stream of that name was created through the Firehose API", rs.Name))
+			}
+		case old.DirectPut != rs.DirectPut:
+			why = append(why, fmt.Sprintf("%s: changes between a stream and a DirectPut delivery", rs.Name))
+		case old.DiskBudget != rs.DiskBudget:
+			why = append(why, fmt.Sprintf("streams %s: disk_budget", rs.Name))
+		}
+	}
+	oldD := deliveriesByName(l.cfg)
+	for _, d := range next.Deliveries {
+		old, had := oldD[d.Name]
+		switch {
+		case !had:
+			if _, created := l.cat.Delivery(d.Name); created && d.DirectPut() {
+				why = append(why, fmt.Sprintf("deliveries %s: a delivery stream of that name was created through the Firehose API", d.Name))
+			}
+		case old.Source != d.Source:
+			why = append(why, fmt.Sprintf("deliveries %s: source (its checkpoints are of its source's shards: give the delivery a new name to read another stream)", d.Name))
+		}
+	}
+	return why
+}
+
+// changedKeys names the top-level keys of a config section that differ.
+func changedKeys(section string, a, b any) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := range va.NumField() {
+		f := va.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			out = append(out, section+"."+name)
+		}
+	}
+	return out
+}
+
+func resolvedByName(c *config.Config) map[string]config.ResolvedStream {
+	m := map[string]config.ResolvedStream{}
+	for _, rs := range c.ResolvedStreams() {
+		m[rs.Name] = rs
+	}
+	return m
+}
+
+func deliveriesByName(c *config.Config) map[string]config.DeliveryConfig {
+	m := map[string]config.DeliveryConfig{}
+	for _, d := range c.Deliveries {
+		m[d.Name] = d
+	}
+	return m
+}
+
+// pipelineOf is what of a delivery its pipeline is built from: a change
+// elsewhere (its start, which only a new delivery uses; a DirectPut
+// delivery's stream settings, applied to its stream) replaces nothing.
+func pipelineOf(d config.DeliveryConfig) config.DeliveryConfig {
+	d.Start = config.StartConfig{}
+	d.Shards, d.ShardLimits, d.DiskBudget = 0, config.ShardLimitsConfig{}, 0
+	return d
+}
+
+// apply makes next the running config: it opens the streams added,
+// reshards, changes quotas and retention of those changed, starts the
+// deliveries added, replaces those changed (the running one drains and
+// checkpoints first; the new one reads on from the checkpoints), stops
+// those removed (they drain and checkpoint; their checkpoints are kept),
+// and stops taking puts for the streams removed (their records are kept).
+// Producers' names are set one at a time, never emptied: a put to a stream
+// that stays is never refused.
+func (l *live) apply(ctx context.Context, next *config.Config) reloadResult {
+	ctx = context.WithoutCancel(ctx)
+	store := l.env.store
+	var changes, failures []string
+	oldS, newS := resolvedByName(l.cfg), resolvedByName(next)
+	retention := map[string]time.Duration{}
+	logs := map[string]*shards.Stream{}
+	// Streams first: a delivery added may read one.
+	for _, rs := range next.ResolvedStreams() {
+		old, had := oldS[rs.Name]
+		st, open := store.Stream(rs.Name)
+		var err error
+		if !open {
+			if st, err = openStream(ctx, rs, store, l.logger); err != nil {
+				failures = append(failures, fmt.Sprintf("stream %s: %v", rs.Name, err))
+				continue
+			}
+		}
+		logs[rs.Name], retention[rs.Name] = st, rs.Retention.Std()
+		if had && reflect.DeepEqual(old, rs) {
+			continue
+		}
+		var what []string
+		if !had {
+			what = append(what, "added")
+		}
+		if open && st.Configured() != rs.Shards {
+			if err := store.UpdateShardCount(ctx, rs.Name, rs.Shards, true); err != nil {
+				failures = append(failures, fmt.Sprintf("stream %s: reshard to %d shards: %v", rs.Name, rs.Shards, err))
+			} else {
+				what = append(what, fmt.Sprintf("shards %d", rs.Shards))
+			}
+		}
+		if open && rs.Capacity != "" && st.Lineage().Capacity != rs.Capacity {
+			if err := store.SetCapacity(ctx, rs.Name, rs.Capacity); err != nil {
+				failures = append(failures, fmt.Sprintf("stream %s: capacity: %v", rs.Name, err))
+			} else {
+				what = append(what, "capacity "+rs.Capacity)
+			}
+		}
+		limits := shards.Limits{BytesPerSecond: int64(rs.ShardLimits.BytesPerSecond), RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond)}
+		if open && (!had || old.ShardLimits != rs.ShardLimits) {
+			st.SetLimits(limits)
+			what = append(what, fmt.Sprintf("shard_limits %d B/s %d records/s", limits.BytesPerSecond, limits.RecordsPerSecond))
+		}
+		if had && old.Retention != rs.Retention {
+			what = append(what, "retention "+rs.Retention.Std().String())
+		}
+		if had && old.PartitionKeyField != rs.PartitionKeyField {
+			what = append(what, "partition_key_field")
+		}
+		if !rs.DirectPut {
+			l.cat.SetDeclaredStream(awsapi.Stream{Name: rs.Name, Log: st, Retention: rs.Retention.Std(), Created: st.Created()})
+		}
+		if err := l.targets.SetTarget(rs.Name, ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut}); err != nil {
+			failures = append(failures, fmt.Sprintf("stream %s: %v", rs.Name, err))
+		}
+		if len(what) > 0 {
+			changes = append(changes, fmt.Sprintf("stream %s: %s", rs.Name, strings.Join(what, ", ")))
+		}
+	}
+	// Deliveries: added and changed, then removed.
+	oldD, newD := deliveriesByName(l.cfg), deliveriesByName(next)
+	running := *next
+	running.Deliveries = nil
+	for _, d := range next.Deliveries {
+		old, had := oldD[d.Name]
+		if had && reflect.DeepEqual(pipelineOf(old), pipelineOf(d)) {
+			running.Deliveries = append(running.Deliveries, d)
+			continue
+		}
+		if _, ok := logs[d.SourceStream()]; !ok {
+			failures = append(failures, fmt.Sprintf("delivery %s: its stream %s is not open", d.Name, d.SourceStream()))
+			if had {
+				running.Deliveries = append(running.Deliveries, old)
+			}
+			continue
+		}
+		err := l.cat.ReplaceDeclared(declaredDelivery(d, logs[d.SourceStream()]), retention[d.SourceStream()], declaredStarter(d, l.env))
+		if err != nil {
+			failures = append(failures, fmt.Sprintf("delivery %s: %v", d.Name, err))
+			if had {
+				running.Deliveries = append(running.Deliveries, old) // it runs again as it was
+			}
+			continue
+		}
+		running.Deliveries = append(running.Deliveries, d)
+		if !d.DirectPut() {
+			l.targets.SetTarget(d.Name, ingest.Target{ReadsFrom: d.Source}) // never fails: no pointer
+		}
+		if had {
+			changes = append(changes, fmt.Sprintf("delivery %s: replaced (%s)", d.Name, strings.Join(deliveryDiff(old, d), ", ")))
+		} else {
+			changes = append(changes, fmt.Sprintf("delivery %s: added (start %s)", d.Name, startPosition(d.Start)))
+		}
+	}
+	for _, d := range l.cfg.Deliveries {
+		if _, ok := newD[d.Name]; ok {
+			continue
+		}
+		l.cat.RemoveDeclared(d.Name)
+		l.env.board.remove(d.Name)
+		if !d.DirectPut() {
+			l.targets.RemoveTarget(d.Name)
+		}
+		changes = append(changes, fmt.Sprintf("delivery %s: removed (drained; its checkpoints are kept)", d.Name))
+	}
+	for _, rs := range l.cfg.ResolvedStreams() {
+		if _, ok := newS[rs.Name]; ok {
+			continue
+		}
+		l.targets.RemoveTarget(rs.Name)
+		l.cat.RemoveDeclaredStream(rs.Name)
+		changes = append(changes, fmt.Sprintf("stream %s: removed (puts to it are refused; its records are kept)", rs.Name))
+	}
+	l.cfg = &running
+	r := reloadResult{Result: reloadApplied, Changes: changes}
+	if len(changes) == 0 {
+		r.Result = reloadUnchanged
+	}
+	if r.Changes == nil {
+		r.Changes = []string{}
+	}
+	if len(failures) > 0 {
+		r.Result = reloadPartial
+		r.Report = "applied but for:\n  " + strings.Join(failures, "\n  ") + "\n"
+	}
+	return r
+}
+
+// deliveryDiff names the top-level keys of a delivery that changed.
+func deliveryDiff(a, b config.DeliveryConfig) []string {
+	out := changedKeys("", pipelineOf(a), pipelineOf(b))
+	for i := range out {
+		out[i] = strings.TrimPrefix(out[i], ".")
+	}
+	return out
+}
+
+// remove forgets a delivery that no longer runs.
+func (b *statusBoard) remove(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.deliveries, name)
+}
+
+// reloadHandler serves POST /v1/reload: the answer is JSON when the
+// config is applied; the validation report (exactly hydrant validate's) or
+// the reason, as text, when it is refused.
+func (l *live) reloadHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := l.reload(r.Context())
+		if res.Report != "" && res.Result != reloadPartial {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(res.status())
+			w.Write([]byte(res.Report))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(res.status())
+		json.NewEncoder(w).Encode(res)
+	})
+}
+
+// withAdmin serves the config and delivery administration beside h:
+// POST /v1/reload, GET /v1/deliveries and POST /v1/deliveries/{name}/reset.
+func withAdmin(h http.Handler, l *live, authn *auth.Authenticator) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/reload", ingest.RequireAction(authn, auth.ActionReloadConfig, l.reloadHandler()))
+	mux.Handle("POST /v1/deliveries/{name}/reset", ingest.RequireAction(authn, auth.ActionResetDelivery, l.resetHandler()))
+	mux.Handle("GET /v1/deliveries", ingest.RequireAction(authn, auth.ActionGetStatus, l.listHandler()))
+	mux.Handle("/", h)
+	return mux
+}

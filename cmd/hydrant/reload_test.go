@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
+	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/internal/testnet"
+)
+
+// reloadEnv is an in-process server started from a config file that the
+// test rewrites.
+type reloadEnv struct {
+	dir, path, base string
+}
+
+func (e *reloadEnv) write(t *testing.T, body string) {
+	t.Helper()
+	head := fmt.Sprintf("server:\n  listen: %s\nstorage:\n  data_dir: %s\n", strings.TrimPrefix(e.base, "http://"), filepath.Join(e.dir, "data"))
+	body = strings.ReplaceAll(body, "OUT", e.dir)
+	if err := os.WriteFile(e.path, []byte(head+body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startReloadable(t *testing.T, body string) *reloadEnv {
+	t.Helper()
+	dir := t.TempDir()
+	e := &reloadEnv{dir: dir, path: filepath.Join(dir, "hydrant.yaml"), base: fmt.Sprintf("http://127.0.0.1:%d", testnet.FreePort(t))}
+	e.write(t, body)
+	regs := newRegistries()
+	cfg, err := loadConfig(e.path, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serveWith(ctx, cfg, regs, slog.New(slog.DiscardHandler), serveOptions{configPath: e.path})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not return within 30 s of the shutdown")
+		}
+	})
+	await.Cond(t, 30*time.Second, "hydrant ready", func() bool {
+		resp, err := http.Get(e.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return e
+}
+
+func (e *reloadEnv) post(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(e.base+path, "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (e *reloadEnv) reload(t *testing.T) (int, reloadResult, string) {
+	t.Helper()
+	status, body := e.post(t, "/v1/reload", "")
+	var r reloadResult
+	json.Unmarshal([]byte(body), &r)
+	return status, r, body
+}
+
+func (e *reloadEnv) delivered(t *testing.T, sub string) int {
+	t.Helper()
+	return destinationtest.CountLines(destinationtest.DeliveredLines(t, filepath.Join(e.dir, sub)))
+}
+
+const reloadBase = `streams:
+  - name: events
+    shards: 2
+deliveries:
+  - name: keep
+    source: events
+    buffer: {size: 1MiB, interval: 100ms}
+    destination:
+      file: {dir: OUT/keep, compression: none}
+`
+
+func TestReloadAppliesAndRefuses(t *testing.T) {
+	e := startReloadable(t, reloadBase)
+	if s, b := e.post(t, "/v1/streams/events/records", "{\"n\":1}\n{\"n\":2}\n"); s != http.StatusOK {
+		t.Fatalf("put: %d %s", s, b)
+	}
+	// Add a delivery (from the trim horizon) and a stream.
+	e.write(t, reloadBase+`  - name: added
+    source: events
+    buffer: {size: 1MiB, interval: 100ms}
+    destination:
+      file: {dir: OUT/added, compression: none}
+`+"  - name: direct\n    buffer: {size: 1MiB, interval: 100ms}\n    destination:\n      file: {dir: OUT/direct, compression: none}\n")
+	status, r, body := e.reload(t)
+	if status != http.StatusOK || r.Result != reloadApplied {
+		t.Fatalf("reload: %d %s", status, body)
+	}
+	await.Cond(t, 10*time.Second, "the added delivery to deliver what was kept", func() bool { return e.delivered(t, "added") == 2 })
+	if s, b := e.post(t, "/v1/streams/direct/records", "{\"n\":3}\n"); s != http.StatusOK {
+		t.Fatalf("put to the added DirectPut delivery: %d %s", s, b)
+	}
+	await.Cond(t, 10*time.Second, "the DirectPut delivery to deliver", func() bool { return e.delivered(t, "direct") == 1 })
+
+	// An invalid config: refused whole with hydrant validate's report.
+	e.write(t, reloadBase+"  - name: bad\n    source: nope\n    destination:\n      file: {dir: OUT/bad}\n")
+	status, _, body = e.reload(t)
+	var stdout, stderr strings.Builder
+	if code := run([]string{"validate", "-c", e.path}, &stdout, &stderr); code != 2 {
+		t.Fatalf("validate exited %d", code)
+	}
+	if status != http.StatusBadRequest || body != stderr.String() {
+		t.Fatalf("invalid reload: %d\n%s\nwant 400 and hydrant validate's report:\n%s", status, body, stderr.String())
+	}
+	// The running config stays: the added delivery still delivers.
+	e.post(t, "/v1/streams/events/records", "{\"n\":4}\n")
+	await.Cond(t, 10*time.Second, "the added delivery to go on", func() bool { return e.delivered(t, "added") == 3 })
+
+	// A change that needs a restart is refused whole.
+	e.write(t, strings.Replace(reloadBase, "streams:", "metrics: {public: true}\nstreams:", 1))
+	status, _, body = e.reload(t)
+	if status != http.StatusConflict || !strings.Contains(body, "metrics.public") {
+		t.Fatalf("reload with metrics changed: %d %s, want 409 naming metrics.public", status, body)
+	}
+
+	// Remove the delivery and the DirectPut one; lower a quota.
+	e.write(t, strings.Replace(reloadBase, "    shards: 2\n", "    shards: 2\n    shard_limits: {bytes_per_second: 1KiB, records_per_second: 1}\n", 1))
+	status, r, body = e.reload(t)
+	if status != http.StatusOK || r.Result != reloadApplied {
+		t.Fatalf("reload: %d %s", status, body)
+	}
+	if s, _ := e.post(t, "/v1/streams/direct/records", "{\"n\":5}\n"); s != http.StatusNotFound {
+		t.Fatalf("put to a removed DirectPut delivery: %d, want 404", s)
+	}
+	throttled := false
+	for i := 0; i < 20 && !throttled; i++ {
+		s, _ := e.post(t, "/v1/streams/events/records", "{\"n\":6}\n{\"n\":7}\n{\"n\":8}\n")
+		throttled = s == http.StatusTooManyRequests || s == http.StatusMultiStatus // some throttled
+		if s != http.StatusOK && !throttled {
+			t.Fatalf("put after the quota change: %d", s)
+		}
+	}
+	if !throttled {
+		t.Fatal("the lowered quota never throttled")
+	}
+	m := scrape(t, e.base)
+	if m[`hydrant_config_reloads_total{result="applied"}`] != 2 || m[`hydrant_config_reloads_total{result="invalid"}`] != 1 ||
+		m[`hydrant_config_reloads_total{result="refused"}`] != 1 {
+		t.Fatalf("reload counters: applied %v invalid %v refused %v", m[`hydrant_config_reloads_total{result="applied"}`],
+			m[`hydrant_config_reloads_total{result="invalid"}`], m[`hydrant_config_reloads_total{result="refused"}`])
+	}
+}
+
+func TestDeliveriesResetReplays(t *testing.T) {
+	e := startReloadable(t, reloadBase)
+	e.post(t, "/v1/streams/events/records", "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n")
+	await.Cond(t, 10*time.Second, "first delivery", func() bool { return e.delivered(t, "keep") == 3 })
+	if s, b := e.post(t, "/v1/deliveries/nope/reset?to=trim_horizon", ""); s != http.StatusNotFound {
+		t.Fatalf("reset of an unknown delivery: %d %s", s, b)
+	}
+	if s, b := e.post(t, "/v1/deliveries/keep/reset?to=yesterday", ""); s != http.StatusBadRequest {
+		t.Fatalf("reset to a bad time: %d %s", s, b)
+	}
+	var stdout, stderr strings.Builder
+	if code := run([]string{"deliveries", "reset", "-endpoint", e.base, "-to", "1h", "keep"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("deliveries reset exited %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "keep.replay1") {
+		t.Fatalf("deliveries reset said %q", stdout.String())
+	}
+	await.Cond(t, 10*time.Second, "the replay", func() bool { return e.delivered(t, "keep") == 6 })
+	var replayed []string
+	filepath.WalkDir(filepath.Join(e.dir, "keep"), func(p string, _ os.DirEntry, _ error) error {
+		if strings.HasPrefix(filepath.Base(p), "keep.replay1-") {
+			replayed = append(replayed, p)
+		}
+		return nil
+	})
+	if len(replayed) == 0 {
+		t.Fatal("no object named after the replay")
+	}
+	stdout.Reset()
+	if code := run([]string{"deliveries", "list", "-endpoint", e.base}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "keep.replay1") {
+		t.Fatalf("deliveries list exited %d: %s %s", code, stdout.String(), stderr.String())
+	}
+}
