@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,24 @@ func newRegistries() registries {
 	return r
 }
 
+// serveOptions are what serve takes beside the config.
+type serveOptions struct {
+	// configPath is the file cfg was loaded from, which a reload reads
+	// again ("": reload is refused).
+	configPath string
+	// reload receives a value for each SIGHUP: the config file is applied.
+	reload <-chan os.Signal
+}
+
 // serve runs Hydrant until ctx ends, then shuts down in order: stop taking
 // puts, drain the deliveries' buffers, close the shard log.
 func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slog.Logger) error {
+	return serveWith(ctx, cfg, regs, logger, serveOptions{})
+}
+
+// serveWith is serve with opts: a config reload (SIGHUP, POST /v1/reload)
+// applies the file again.
+func serveWith(ctx context.Context, cfg *config.Config, regs registries, logger *slog.Logger, opts serveOptions) error {
 	logger.Debug("go collector", "gogc", tuneGC())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -111,15 +127,6 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	go capacity.New(capacity.Config{Store: store, MaxShards: cfg.Storage.MaxShards, Logger: logger}).Run(scaleCtx)
 	denv := deliveryEnv{regs: regs, store: store, dataDir: cfg.Storage.DataDir, logger: logger,
 		memory: buffer.NewMemory(int64(cfg.Storage.BufferMemory)), metrics: deliveryMetrics, board: board, own: own}
-	deliveries := make([]*pipeline.Delivery, 0, len(cfg.Deliveries))
-	for _, d := range cfg.Deliveries {
-		pd, err := newDelivery(ctx, d, denv)
-		if err != nil {
-			return fmt.Errorf("delivery %s: %w", d.Name, err)
-		}
-		deliveries = append(deliveries, pd)
-	}
-
 	var ready atomic.Bool
 	// Ready once serving, and while the shard log can store puts (not
 	// while its disk is full).
@@ -136,6 +143,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	defer cat.Close()
+	lv := newLive(opts.configPath, regs, cfg, denv, cat, srv, reg, logger)
 	authn, err := wireAPIs(ctx, cfg, srv, cat, store, ingestMetrics, logger)
 	if err != nil {
 		return err
@@ -157,6 +165,7 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 		return err
 	}
 	defer stopConsole()
+	ops = withAdmin(ops, lv, authn)
 	ops = ingest.NewInFlight(int64(cfg.Server.MaxInFlightBytes), int(cfg.Server.MaxRequestSize)).Wrap(ops)
 	httpSrv, ln, err := listen(cfg.Server, ops, authn, logger)
 	if err != nil {
@@ -171,8 +180,13 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	deliverCtx, stopDeliveries := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDeliveries()
 	var wg sync.WaitGroup
-	for _, d := range deliveries {
-		wg.Go(func() { d.Run(deliverCtx) })
+	// The config's deliveries run under the catalog, which stops,
+	// replaces and resets them (reload, hydrant deliveries reset) and
+	// stops them at shutdown (cat.Close).
+	for _, d := range cfg.Deliveries {
+		if err := cat.StartDeclared(d.Name, declaredStarter(d, denv)); err != nil {
+			return err
+		}
 	}
 	for _, a := range apps {
 		board.addApp(a.app)
@@ -182,7 +196,20 @@ func serve(ctx context.Context, cfg *config.Config, regs registries, logger *slo
 	go func() { serveErr <- serveListener(httpSrv, ln) }()
 	ready.Store(true)
 	logger.Info("hydrant ready", "listen", ln.Addr().String(), "tls", cfg.Server.TLS != nil, "streams", len(targets),
-		"deliveries", len(deliveries), "data_dir", cfg.Storage.DataDir, "fsync", cfg.Storage.Fsync)
+		"deliveries", len(cfg.Deliveries), "data_dir", cfg.Storage.DataDir, "fsync", cfg.Storage.Fsync)
+
+	if opts.reload != nil {
+		go func() {
+			for {
+				select {
+				case <-opts.reload:
+					lv.reload(ctx) // logs its result
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 
 	var runErr error
 	select {
@@ -216,32 +243,9 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store, l
 	targets := make(map[string]ingest.Target)
 	logs := make(map[string]*shards.Stream)
 	for _, rs := range cfg.ResolvedStreams() {
-		st, err := store.CreateStream(ctx, shards.StreamSpec{
-			Name:       rs.Name,
-			Shards:     rs.Shards,
-			Retention:  rs.Retention.Std(),
-			DiskBudget: int64(rs.DiskBudget),
-			Limits: shards.Limits{
-				BytesPerSecond:   int64(rs.ShardLimits.BytesPerSecond),
-				RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond),
-			},
-			Capacity: rs.Capacity,
-		})
+		st, err := openStream(ctx, rs, store, logger)
 		if err != nil {
 			return nil, nil, err
-		}
-		if was := st.Configured(); was != rs.Shards {
-			logger.Info("stream: shards changed in the config; resharding", "stream", rs.Name,
-				"configured_before", was, "open_shards", st.OpenShards(), "shards", rs.Shards)
-			if err := store.UpdateShardCount(ctx, rs.Name, rs.Shards, true); err != nil {
-				return nil, nil, fmt.Errorf("stream %s: reshard to %d shards: %w", rs.Name, rs.Shards, err)
-			}
-		}
-		if rs.Capacity != "" && st.Lineage().Capacity != rs.Capacity {
-			if err := store.SetCapacity(ctx, rs.Name, rs.Capacity); err != nil {
-				return nil, nil, fmt.Errorf("stream %s: %w", rs.Name, err)
-			}
-			logger.Info("stream: capacity mode set by the config", "stream", rs.Name, "capacity", rs.Capacity)
 		}
 		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut}
 		logs[rs.Name] = st
@@ -252,6 +256,40 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store, l
 		}
 	}
 	return targets, logs, nil
+}
+
+// openStream opens (or creates) one stream of the config, resharding it
+// when its shards: changed since the config last set it, and setting its
+// capacity mode when capacity: is set.
+func openStream(ctx context.Context, rs config.ResolvedStream, store *shards.Store, logger *slog.Logger) (*shards.Stream, error) {
+	st, err := store.CreateStream(ctx, shards.StreamSpec{
+		Name:       rs.Name,
+		Shards:     rs.Shards,
+		Retention:  rs.Retention.Std(),
+		DiskBudget: int64(rs.DiskBudget),
+		Limits: shards.Limits{
+			BytesPerSecond:   int64(rs.ShardLimits.BytesPerSecond),
+			RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond),
+		},
+		Capacity: rs.Capacity,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if was := st.Configured(); was != rs.Shards {
+		logger.Info("stream: shards changed in the config; resharding", "stream", rs.Name,
+			"configured_before", was, "open_shards", st.OpenShards(), "shards", rs.Shards)
+		if err := store.UpdateShardCount(ctx, rs.Name, rs.Shards, true); err != nil {
+			return nil, fmt.Errorf("stream %s: reshard to %d shards: %w", rs.Name, rs.Shards, err)
+		}
+	}
+	if rs.Capacity != "" && st.Lineage().Capacity != rs.Capacity {
+		if err := store.SetCapacity(ctx, rs.Name, rs.Capacity); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", rs.Name, err)
+		}
+		logger.Info("stream: capacity mode set by the config", "stream", rs.Name, "capacity", rs.Capacity)
+	}
+	return st, nil
 }
 
 // wireAPIs sets up the AWS APIs and authentication on srv, and returns
