@@ -30,10 +30,11 @@ type Entry struct {
 }
 
 // Entries lists the failed records of delivery under prefix in place that
-// filter selects, at most limit of them (0: no bound), oldest object first;
+// filter selects — unlike List, From and To select records by their own
+// arrival — at most limit of them (0: no bound), in object key order;
 // truncated says that more were left out.
 func Entries(ctx context.Context, place Place, prefix, delivery string, filter Filter, limit int) (entries []Entry, truncated bool, err error) {
-	objs, markers, err := List(ctx, place, prefix, delivery, filter)
+	objs, markers, err := List(ctx, place, prefix, delivery, Filter{Type: filter.Type})
 	if err != nil {
 		return nil, false, err
 	}
@@ -44,6 +45,9 @@ func Entries(ctx context.Context, place Place, prefix, delivery string, filter F
 			state = markers[i].State
 		}
 		for j, d := range o.Docs {
+			if t := d.Arrival(); (!filter.From.IsZero() && t.Before(filter.From)) || (!filter.To.IsZero() && !t.Before(filter.To)) {
+				continue
+			}
 			if limit > 0 && len(entries) == limit {
 				return entries, true, nil
 			}

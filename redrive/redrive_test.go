@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
@@ -271,4 +272,45 @@ func uncompress(compression string, raw []byte) ([]byte, error) {
 		return io.ReadAll(snappy.NewReader(bytes.NewReader(raw)))
 	}
 	return raw, nil
+}
+
+func TestEntries(t *testing.T) {
+	ctx := context.Background()
+	long := `{"id":3,"s":"` + strings.Repeat("é", 200) + `"}`
+	_, _, place := setup(t, "gzip", `{"id":1}`, `{"id":2}`, long)
+	prefix := redrive.StaticPrefix(config.DefaultErrorPrefix)
+	tests := map[string]struct {
+		filter    redrive.Filter
+		limit     int
+		want      int
+		truncated bool
+	}{
+		"all":         {redrive.Filter{}, 0, 3, false},
+		"limit":       {redrive.Filter{}, 2, 2, true},
+		"limit exact": {redrive.Filter{}, 3, 3, false},
+		"other type":  {redrive.Filter{Type: "postgres-failed"}, 0, 0, false},
+		"from after":  {redrive.Filter{From: arrival.Add(time.Second)}, 0, 0, false},
+		"to after":    {redrive.Filter{To: arrival.Add(time.Second)}, 0, 3, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, truncated, err := redrive.Entries(ctx, place, prefix, "orders", tc.filter, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.want || truncated != tc.truncated {
+				t.Fatalf("%d entries (truncated %v), want %d (%v)", len(got), truncated, tc.want, tc.truncated)
+			}
+		})
+	}
+	got, _, err := redrive.Entries(ctx, place, prefix, "orders", redrive.Filter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := got[2]
+	if e.Line != 3 || e.SequenceNumber != "102" || e.ShardID != "shardId-000000000001" || e.Type != "processing-failed" ||
+		e.DataSize != len(long) || len(e.DataPreview) > redrive.PreviewBytes || !utf8.ValidString(e.DataPreview) ||
+		!strings.HasPrefix(long, e.DataPreview) {
+		t.Fatalf("entry of a long record: %+v", e)
+	}
 }

@@ -70,7 +70,7 @@ type redriver struct {
 	// the transforms and destination it names at the time.
 	lookup func(name string) (config.DeliveryConfig, bool)
 	env    deliveryEnv
-	mu  sync.Mutex
+	mu     sync.Mutex
 	// running holds the deliveries being redriven.
 	running map[string]bool
 }
@@ -86,6 +86,14 @@ func withRedrive(h http.Handler, lookup func(name string) (config.DeliveryConfig
 	mux.Handle("GET /v1/deliveries/{name}/errors", ingest.RequireAction(authn, auth.ActionListDeliveryErrors, http.HandlerFunc(rd.serveErrors)))
 	mux.Handle("/", h)
 	return mux
+}
+
+// delivery returns the config of a delivery as it runs now (after the
+// last reload), for the redrive.
+func (l *live) delivery(name string) (config.DeliveryConfig, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return configDeliveries(l.cfg)(name)
 }
 
 // configDeliveries looks deliveries up in cfg.

@@ -158,7 +158,7 @@ func serveWith(ctx context.Context, cfg *config.Config, regs registries, logger 
 	}
 	ops := withMetrics(srv.Handler(), ingest.RequireAction(metricsAuth, auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})),
 		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)), sqlRoute)
-	ops = withRedrive(ops, configDeliveries(cfg), denv, authn)
+	ops = withRedrive(ops, lv.delivery, denv, authn)
 	ops, stopConsole, err := withConsole(ops, consoleEnv{board: denv.board, cat: cat, store: store, ingest: ingestMetrics,
 		throttled: storeMetrics.ThrottledRecords, authn: authn, logger: logger})
 	if err != nil {
