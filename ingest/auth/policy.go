@@ -175,14 +175,15 @@ const (
 
 // DataPlanePolicy is the policy of a credential configured without one:
 // every Kinesis and Firehose action that puts, reads, lists or describes,
-// and Hydrant's status, metrics and SQL queries (which read no more than
-// kinesis:GetRecords does), on every resource; no control-plane action
-// (create, delete, change).
+// and Hydrant's status, metrics, SQL queries and failed-record listings
+// (which read no more than kinesis:GetRecords does), on every resource; no
+// control-plane action (create, delete, change, redrive).
 func DataPlanePolicy() *Policy {
 	return &Policy{statements: []Statement{{Effect: Allow, Resources: []string{"*"}, Actions: []string{
 		"kinesis:putrecord", "kinesis:putrecords", "firehose:putrecord", "firehose:putrecordbatch",
 		"kinesis:get*", "kinesis:list*", "kinesis:describe*", "kinesis:subscribetoshard",
 		"firehose:list*", "firehose:describe*",
 		strings.ToLower(ActionGetStatus), strings.ToLower(ActionGetMetrics), strings.ToLower(ActionQuery),
+		strings.ToLower(ActionListDeliveryErrors),
 	}}}}
 }

@@ -178,6 +178,8 @@ func TestPrincipalAllowed(t *testing.T) {
 		{"read * sees status", read, ActionGetStatus, "*", true},
 		{"read * queries", read, ActionQuery, "*", true},
 		{"put key cannot query", put, ActionQuery, "*", false},
+		{"read * lists failed records", read, ActionListDeliveryErrors, "*", true},
+		{"read key cannot redrive", read, ActionRedriveDelivery, "*", false},
 		{"read key cannot put", read, "kinesis:PutRecord", ordersARN, false},
 		{"anonymous may do anything", nil, "kinesis:DeleteStream", ordersARN, true},
 	}
@@ -193,13 +195,13 @@ func TestPrincipalAllowed(t *testing.T) {
 func TestDataPlanePolicy(t *testing.T) {
 	p := DataPlanePolicy()
 	for _, a := range []string{"kinesis:PutRecords", "kinesis:GetRecords", "kinesis:ListShards", "firehose:PutRecordBatch",
-		"firehose:DescribeDeliveryStream", ActionGetStatus, ActionGetMetrics, ActionQuery} {
+		"firehose:DescribeDeliveryStream", ActionGetStatus, ActionGetMetrics, ActionQuery, ActionListDeliveryErrors} {
 		if !p.Allowed(a, clicksARN) {
 			t.Errorf("data plane policy refuses %s", a)
 		}
 	}
 	for _, a := range []string{"kinesis:CreateStream", "kinesis:DeleteStream", "kinesis:IncreaseStreamRetentionPeriod",
-		"firehose:CreateDeliveryStream", "firehose:DeleteDeliveryStream"} {
+		"firehose:CreateDeliveryStream", "firehose:DeleteDeliveryStream", ActionRedriveDelivery} {
 		if p.Allowed(a, clicksARN) {
 			t.Errorf("data plane policy allows control-plane %s", a)
 		}
