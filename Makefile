@@ -9,7 +9,7 @@ MINIO  := $(CACHE)/bin/minio
 # Pinned MinIO release used by the end-to-end tests (built from source, ≈5 min once).
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest otelfirehose fuzz clean
+.PHONY: all build run test unit e2e bench bench-go bench-load lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest otelfirehose chromium fuzz clean
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 # Unit, integration (embedded JetStream) and end-to-end tests (real binary, real MinIO),
 # then every fuzz target briefly. The e2e fault-injection scenarios' summary table is written to
 # .cache/fault-summary.txt and shown after the tests (go test hides a passing package's output).
-test: lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest otelfirehose
+test: lint minio duckdb pyarrow pyiceberg boto3 kplagg postgres opensearch syslog-ng awscli jssdk dynalite kcl icebergrest otelfirehose chromium
 	@rm -f $(CACHE)/fault-summary.txt
 	HYDRANT_MINIO_BIN=$(MINIO) HYDRANT_DUCKDB_PYTHON=$(DUCKDB_PY) HYDRANT_BOTO3_PYTHON=$(DUCKDB_PY) HYDRANT_KPLAGG_PYTHON=$(DUCKDB_PY) HYDRANT_OPENSEARCH=$(OPENSEARCH_DIR) HYDRANT_JSSDK=$(JSSDK_DIR) HYDRANT_DYNALITE=$(DYNALITE_DIR) HYDRANT_KCL=$(KCL_DIR) HYDRANT_ICEBERG_REST=$(ICEBERG_REST_DIR) HYDRANT_OTELFIREHOSE=$(OTELFIREHOSE) HYDRANT_FAULT_SUMMARY=$(CACHE)/fault-summary.txt $(GO) test -race -count=1 -timeout 40m ./...
 	@if [ -f $(CACHE)/fault-summary.txt ]; then cat $(CACHE)/fault-summary.txt; fi
@@ -80,6 +80,12 @@ postgres:
 syslog-ng:
 	@{ syslog-ng --version || /usr/sbin/syslog-ng --version; } 2>/dev/null | grep -Eq '^Available-Modules:.*[ ,]http(,|$$)' || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q syslog-ng-core syslog-ng-mod-http)
+
+# Chromium for e2e/console_test.go, which drives the web console in a real headless browser
+# (Debian's package).
+chromium:
+	@test -x /usr/bin/chromium || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
 # AWS CLI v2 for e2e/recipes_test.go, which runs the README's AWS CLI block (Debian's package).
 awscli:

@@ -39,7 +39,10 @@ export function announce(msg) {
   setTimeout(() => { el.textContent = msg; }, 50);
 }
 
-const state = {paused: false, timer: null, rendering: false, lastRoute: ""};
+// moveFocus is set when the page changes under the reader (a link followed,
+// signing in): the new page's <main> takes focus. A page just loaded keeps
+// it at the start, so that the first Tab reaches the skip link.
+const state = {paused: false, timer: null, rendering: false, lastRoute: "", moveFocus: false};
 
 function route() {
   const parts = (location.hash.replace(/^#\/?/, "") || "streams").split("/").map(decodeURIComponent);
@@ -64,7 +67,8 @@ async function render(refresh) {
     const scroll = window.scrollY;
     main.replaceChildren(content);
     if (newRoute) {
-      main.focus({preventScroll: true});
+      if (state.moveFocus) main.focus({preventScroll: true});
+      state.moveFocus = false;
       document.title = `${content.dataset.title || "Console"} · Hydrant`;
     } else {
       window.scrollTo(0, scroll);
@@ -104,6 +108,7 @@ function showLogin(main, error) {
     }
     sessionStorage.setItem(keyName, key);
     state.lastRoute = "";
+    state.moveFocus = true;
     announce("Signed in.");
     await render(false);
     startTimer();
@@ -161,7 +166,7 @@ function init() {
     state.lastRoute = "";
     render(false);
   });
-  window.addEventListener("hashchange", () => render(false));
+  window.addEventListener("hashchange", () => { state.moveFocus = true; render(false); });
   render(false).then(startTimer);
 }
 

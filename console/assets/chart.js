@@ -44,10 +44,11 @@ export function chart(title, times, values, fmt) {
   line && h("path", {class: "line", d: line}));
 
   const last = pts.slice(-tablePoints);
-  const data = h("table", {class: "visually-hidden"},
+  // In a hidden box: a table is never narrower than its content.
+  const data = h("div", {class: "visually-hidden"}, h("table", null,
     h("caption", null, `${title}: the latest ${last.length} points`),
     h("thead", null, h("tr", null, h("th", {scope: "col"}, "Time"), h("th", {scope: "col"}, "Value"))),
-    h("tbody", null, last.map((p) => h("tr", null, h("td", null, clock(p[0])), h("td", null, fmt(p[1]))))));
+    h("tbody", null, last.map((p) => h("tr", null, h("td", null, clock(p[0])), h("td", null, fmt(p[1])))))));
 
   return h("figure", {class: "chart", id},
     h("figcaption", {id: `${id}-t`}, title),
