@@ -61,6 +61,9 @@ func (l *live) reset(ctx context.Context, name string, p pipeline.StartPosition)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return resetAnswer{}, http.StatusServiceUnavailable, errors.New("the server is shutting down")
+	}
 	ans := resetAnswer{Delivery: name, To: p.String(), Checkpoints: map[string]string{}}
 	err := l.cat.Reset(ctx, name, func(ctx context.Context, d awsapi.Delivery) error {
 		ans.Stream = d.Source

@@ -26,6 +26,7 @@ import (
 // (hydrant deliveries reset).
 type live struct {
 	mu      sync.Mutex // one reload or reset at a time
+	closed  bool       // shutting down: no more reloads or resets
 	path    string     // the config file serve was started with ("": none)
 	regs    registries
 	cfg     *config.Config // what runs now
@@ -58,6 +59,14 @@ func newLive(path string, regs registries, cfg *config.Config, env deliveryEnv, 
 	}
 	return &live{path: path, regs: regs, cfg: cfg, env: env, cat: cat, targets: targets, cluster: cfg.Storage.NATS != nil,
 		logger: logger, reloads: reloads}
+}
+
+// close waits for a reload or reset under way and refuses those that
+// come later: the server is shutting down, and stops every delivery.
+func (l *live) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
 }
 
 // declaredStarter builds and runs a delivery of the config, for the
@@ -127,6 +136,9 @@ func (l *live) reload(ctx context.Context) reloadResult {
 }
 
 func (l *live) reloadLocked(ctx context.Context) reloadResult {
+	if l.closed {
+		return reloadResult{Result: reloadRestart, Report: "the server is shutting down\n"}
+	}
 	if l.path == "" {
 		return reloadResult{Result: reloadRestart, Report: "this server was not started from a config file (-c): nothing to reload\n"}
 	}

@@ -224,6 +224,7 @@ func serveWith(ctx context.Context, cfg *config.Config, regs registries, logger 
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("http shutdown", "error", err)
 	}
+	lv.close() // a SIGHUP reload under way finishes first
 	stopDeliveries()
 	cat.Close()
 	wg.Wait()
