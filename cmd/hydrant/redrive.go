@@ -134,6 +134,9 @@ func (rd *redriver) serveRedrive(w http.ResponseWriter, r *http.Request) {
 	rd.mu.Unlock()
 	defer func() { rd.mu.Lock(); delete(rd.running, name); rd.mu.Unlock() }()
 
+	// A redrive may run longer than the server's write timeout: the
+	// caller waits for it (and stops it by going away).
+	http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	logger := rd.env.logger.With("delivery", name)
 	start := time.Now()
 	res, err := rd.redrive(r.Context(), d, redrive.Filter{Type: req.Type, From: req.From, To: req.To}, logger)
