@@ -55,7 +55,7 @@ export async function errorsPage([name], ctx) {
       t.id = "errors-table";
       listing.replaceChildren(t);
     } catch (e) {
-      const why = e.status === 404 && !e.code ? "this Hydrant has no error listing (GET /v1/deliveries/{name}/errors)" : e.message;
+      const why = e.status === 404 && e.code !== "ResourceNotFoundException" ? `this Hydrant has no error listing (GET /v1/deliveries/{name}/errors: ${e.message})` : e.message;
       listing.replaceChildren(h("p", {class: "message error", role: "alert"}, `Could not list failed records: ${why}`));
       if (e.name === "Unauthorized") throw e;
     } finally {
