@@ -16,6 +16,7 @@ import (
 	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
 	"github.com/hydrant-dev/hydrant/internal/await"
 	"github.com/hydrant-dev/hydrant/internal/testnet"
+	"github.com/hydrant-dev/hydrant/pipeline"
 )
 
 // reloadEnv is an in-process server started from a config file that the
@@ -208,4 +209,86 @@ func TestDeliveriesResetReplays(t *testing.T) {
 	if code := run([]string{"deliveries", "list", "-endpoint", e.base}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "keep.replay1") {
 		t.Fatalf("deliveries list exited %d: %s %s", code, stdout.String(), stderr.String())
 	}
+}
+
+// Reload and reset change the server: an API key needs admin.
+func TestReloadNeedsAdmin(t *testing.T) {
+	dir := t.TempDir()
+	e := &reloadEnv{dir: dir, path: filepath.Join(dir, "hydrant.yaml"), base: fmt.Sprintf("http://127.0.0.1:%d", testnet.FreePort(t))}
+	cfgText := fmt.Sprintf(`server:
+  listen: %s
+  auth:
+    api_keys:
+      - {key: "read-key-0123456789abcdef", streams: ["*"], actions: [read]}
+      - {key: "admin-key-0123456789abcdef", streams: ["*"], actions: [admin]}
+storage:
+  data_dir: %s
+`, strings.TrimPrefix(e.base, "http://"), filepath.Join(dir, "data")) + strings.ReplaceAll(reloadBase, "OUT", dir)
+	if err := os.WriteFile(e.path, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	regs := newRegistries()
+	cfg, err := loadConfig(e.path, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serveWith(ctx, cfg, regs, slog.New(slog.DiscardHandler), serveOptions{configPath: e.path})
+	}()
+	defer func() { cancel(); <-served }()
+	await.Cond(t, 30*time.Second, "hydrant ready", func() bool {
+		resp, err := http.Get(e.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	call := func(method, path, key string) int {
+		req, _ := http.NewRequest(method, e.base+path, nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		method, path, key string
+		want              int
+	}{
+		{"POST", "/v1/reload", "", http.StatusUnauthorized},
+		{"POST", "/v1/reload", "read-key-0123456789abcdef", http.StatusForbidden},
+		{"POST", "/v1/reload", "admin-key-0123456789abcdef", http.StatusOK},
+		{"POST", "/v1/deliveries/keep/reset?to=latest", "read-key-0123456789abcdef", http.StatusForbidden},
+		{"POST", "/v1/deliveries/keep/reset?to=latest", "admin-key-0123456789abcdef", http.StatusOK},
+		{"GET", "/v1/deliveries", "read-key-0123456789abcdef", http.StatusOK},
+	} {
+		if got := call(c.method, c.path, c.key); got != c.want {
+			t.Errorf("%s %s with %q: %d, want %d", c.method, c.path, c.key, got, c.want)
+		}
+	}
+}
+
+// In a cluster a reset is refused, with the reason.
+func TestResetRefusedInACluster(t *testing.T) {
+	l := &live{cluster: true}
+	_, status, err := l.reset(context.Background(), "d", parseMust(t, "15m"))
+	if status != http.StatusConflict || err == nil || !strings.Contains(err.Error(), "cluster") {
+		t.Fatalf("reset in a cluster: %d %v", status, err)
+	}
+}
+
+func parseMust(t *testing.T, s string) pipeline.StartPosition {
+	t.Helper()
+	p, err := parseResetTime(s, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
