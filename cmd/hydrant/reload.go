@@ -190,8 +190,10 @@ func (l *live) needsRestart(next *config.Config) []string {
 		old, had := oldD[d.Name]
 		switch {
 		case !had:
-			if _, created := l.cat.Delivery(d.Name); created && d.DirectPut() {
+			if _, created := l.cat.Delivery(d.Name); created {
 				why = append(why, fmt.Sprintf("deliveries %s: a delivery stream of that name was created through the Firehose API", d.Name))
+			} else if _, created := l.cat.Stream(d.Name); created && !d.DirectPut() {
+				why = append(why, fmt.Sprintf("deliveries %s: a stream of that name was created through the Kinesis API", d.Name))
 			}
 		case old.Source != d.Source:
 			why = append(why, fmt.Sprintf("deliveries %s: source (its checkpoints are of its source's shards: give the delivery a new name to read another stream)", d.Name))
