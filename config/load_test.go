@@ -311,7 +311,7 @@ deliveries:
 	}
 	want := []FieldError{
 		{File: "three.yaml", Line: 2, Column: 3, Path: "storage.fsync", Message: "must be one of always, interval"},
-		{File: "three.yaml", Line: 5, Column: 5, Path: "streams[0].shardz", Message: "unknown key (valid: name, shards, retention, shard_limits, partition_key_field, disk_budget, capacity)"},
+		{File: "three.yaml", Line: 5, Column: 5, Path: "streams[0].shardz", Message: "unknown key (valid: name, shards, retention, shard_limits, partition_key_field, disk_budget, capacity, atomic_puts)"},
 		{File: "three.yaml", Line: 9, Column: 14, Path: "deliveries[0].buffer.size", Message: "must be between 1MiB and 128MiB"},
 	}
 	if !reflect.DeepEqual(cfgErr.Errors, want) {

@@ -221,6 +221,10 @@ type StreamConfig struct {
 	// Unset: a new stream is provisioned, an existing one keeps its mode
 	// (which UpdateStreamMode may have changed).
 	Capacity string `yaml:"capacity"` // "" | provisioned | on_demand
+	// AtomicPuts stores each native put whole or refuses it whole (429
+	// or 503 with Retry-After), for clients that count any 2xx as
+	// delivered; ?atomic=true asks it of one request.
+	AtomicPuts bool `yaml:"atomic_puts"`
 }
 
 // NewDefaultStreamConfig returns the stream defaults (no name).
@@ -260,7 +264,9 @@ type DeliveryConfig struct {
 	ShardLimits ShardLimitsConfig `yaml:"shard_limits"` // DirectPut only
 	// DiskBudget is the DirectPut stream's part of the log, as a stream's
 	// (0: its fair share of storage.disk_budget).
-	DiskBudget  Size              `yaml:"disk_budget"` // DirectPut only
+	DiskBudget Size `yaml:"disk_budget"` // DirectPut only
+	// AtomicPuts is a stream's atomic_puts, for the DirectPut stream.
+	AtomicPuts  bool              `yaml:"atomic_puts"` // DirectPut only
 	Transforms  []TransformConfig `yaml:"transforms"`
 	Buffer      BufferConfig      `yaml:"buffer"`
 	Retry       RetryConfig       `yaml:"retry"`
@@ -629,7 +635,7 @@ func (c *Config) ResolvedStreams() []ResolvedStream {
 		}
 		s := NewDefaultStreamConfig()
 		s.Name, s.Shards = d.Name, d.Shards
-		s.ShardLimits, s.DiskBudget = d.ShardLimits, d.DiskBudget
+		s.ShardLimits, s.DiskBudget, s.AtomicPuts = d.ShardLimits, d.DiskBudget, d.AtomicPuts
 		out = append(out, ResolvedStream{StreamConfig: s, DirectPut: true})
 	}
 	return out

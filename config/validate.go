@@ -321,6 +321,9 @@ func (c DeliveryConfig) Validate() []FieldError {
 	} else if c.ShardLimits != DirectPutShardLimits() {
 		errs.add("shard_limits", "only a DirectPut delivery has shard limits; this one reads %s, whose shard_limits apply", c.Source)
 	}
+	if !c.DirectPut() && c.AtomicPuts {
+		errs.add("atomic_puts", "only a DirectPut delivery takes puts; set atomic_puts on stream %s", c.Source)
+	}
 	for i, t := range c.Transforms {
 		errs.addAll(indexPath("transforms", i), t.Validate())
 	}

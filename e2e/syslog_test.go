@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,12 +30,13 @@ source s_app {
 };
 
 destination d_hydrant {
-  http(url("http://{{ADDR}}/v1/streams/events/records")
+  http(url("http://{{ADDR}}/v1/streams/events/records?atomic=true")
        method("POST")
        headers("Authorization: Bearer ` + "`HYDRANT_SHIPPER_KEY`" + `", "Content-Type: text/plain")
        body("${MESSAGE}")
        body-suffix("\n")
-       batch-lines(100) batch-timeout(1000));
+       batch-lines(100) batch-timeout(1000)
+       time-reopen(1));
 };
 
 log { source(s_app); destination(d_hydrant); flags(flow-control); };
@@ -61,6 +65,7 @@ server:
   auth:
     api_keys: [{key: "${HYDRANT_SHIPPER_KEY}", streams: [events], actions: [put]}]
 storage: {data_dir: "{{DIR}}/data"}
+metrics: {public: true}
 deliveries:
   - name: events
     buffer: {size: 1MiB, interval: 1s}
@@ -95,15 +100,42 @@ func syslogNG(t *testing.T) string {
 	return bin
 }
 
+// syslogThrottledConfig gives the stream syslog-ng posts to a quota of
+// 50 records/s, a tenth of the rate it posts at: with atomic puts, each
+// batch is stored whole or refused whole with 429, and syslog-ng sends a
+// refused batch again (time-reopen); with 207 answers it would drop the
+// throttled half of each batch.
+const syslogThrottledConfig = `
+server:
+  listen: {{LISTEN}}
+  auth:
+    api_keys: [{key: "${HYDRANT_SHIPPER_KEY}", streams: [events], actions: [put]}]
+storage: {data_dir: "{{DIR}}/data"}
+metrics: {public: true}
+deliveries:
+  - name: events
+    shard_limits: {records_per_second: 50}
+    buffer: {size: 1MiB, interval: 1s}
+    destination:
+      file: {dir: "{{DIR}}/out", prefix: "events/"}
+`
+
 // 1,000 lines appended to a file that a real syslog-ng tails and POSTs to
 // the real binary's native API, each line as a text record: every line is
-// delivered, byte for byte, once.
+// delivered, byte for byte, once; also when the stream's quota is a tenth
+// of the rate syslog-ng posts at (atomic puts: a batch is refused whole
+// and sent again, never cut).
 func TestSyslogNGShipsFileLines(t *testing.T) {
 	bin := syslogNG(t)
+	t.Run("within quota", func(t *testing.T) { testSyslogNGShipsFileLines(t, bin, syslogHydrantConfig, false) })
+	t.Run("above quota", func(t *testing.T) { testSyslogNGShipsFileLines(t, bin, syslogThrottledConfig, true) })
+}
+
+func testSyslogNGShipsFileLines(t *testing.T, bin, hydrantConfig string, throttled bool) {
 	dir := t.TempDir()
 	listen := freeAddr(t)
 	const key = "syslog-ng-shipper-key-0123456789"
-	h := startHydrant(t, dir, listen, syslogHydrantConfig, "HYDRANT_SHIPPER_KEY="+key)
+	h := startHydrant(t, dir, listen, hydrantConfig, "HYDRANT_SHIPPER_KEY="+key)
 
 	logPath := filepath.Join(dir, "app.log")
 	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
@@ -150,12 +182,17 @@ func TestSyslogNGShipsFileLines(t *testing.T) {
 
 	out := filepath.Join(dir, "out")
 	var got []string
-	await.Cond(t, 60*time.Second, "1,000 lines delivered", func() bool {
+	await.Cond(t, 120*time.Second, "1,000 lines delivered", func() bool {
 		sng.checkRunning()
 		got = deliveredRecords(t, out)
 		return len(got) >= len(want)
 	})
-	t.Logf("1,000 lines delivered %v after they were written", time.Since(start).Round(100*time.Millisecond))
+	refused := throttledRecords(t, "http://"+listen)
+	t.Logf("1,000 lines delivered %v after they were written; %d records refused by the quota and sent again",
+		time.Since(start).Round(100*time.Millisecond), refused)
+	if throttled && refused == 0 {
+		t.Fatal("no record was refused by the 50 records/s quota: the test did not put above it")
+	}
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
@@ -165,6 +202,30 @@ func TestSyslogNGShipsFileLines(t *testing.T) {
 	}
 	sng.stop()
 	h.stop()
+}
+
+// throttledRecords sums hydrant_store_throttled_records_total{reason="quota"}
+// over the shards, from the public /metrics.
+func throttledRecords(t *testing.T, url string) (n int) {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "hydrant_store_throttled_records_total{") || !strings.Contains(line, `reason="quota"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		n += int(v)
+	}
+	return n
 }
 
 // deliveredRecords returns the lines of every delivered file under root,

@@ -35,6 +35,11 @@ type Target struct {
 	// is authorized as firehose:PutRecordBatch on the delivery stream,
 	// where a put to a stream is kinesis:PutRecords on the stream.
 	DirectPut bool
+	// AtomicPuts stores each native put whole or refuses it whole (429 or
+	// 503 with Retry-After), as ?atomic=true asks for one request: for
+	// clients that count any 2xx as delivered and would lose the records
+	// a 207 refuses.
+	AtomicPuts bool
 }
 
 type target struct {
@@ -42,6 +47,7 @@ type target struct {
 	pointer   jsonpointer.Pointer
 	readsFrom string
 	directPut bool
+	atomic    bool
 	puts      *metrics.Puts // nil for a target that takes no puts
 }
 
@@ -118,7 +124,7 @@ func (s *Server) SetTarget(name string, t Target) error {
 	if err != nil {
 		return fmt.Errorf("stream %s: partition_key_field: %w", name, err)
 	}
-	tg := target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom, directPut: t.DirectPut}
+	tg := target{stream: t.Stream, pointer: p, readsFrom: t.ReadsFrom, directPut: t.DirectPut, atomic: t.AtomicPuts}
 	if t.Stream != nil && t.ReadsFrom == "" {
 		tg.puts = s.metrics.Puts(name, metrics.APINative)
 	}
@@ -239,7 +245,14 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("the body holds no records"))
 		return
 	}
-	results, stored, bytes := s.store(r.Context(), name, t.stream, recs)
+	atomic := t.atomic
+	if v := r.URL.Query().Get("atomic"); v != "" {
+		if atomic, err = parseAtomic(v); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	results, stored, bytes := s.store(r.Context(), name, t.stream, recs, atomic)
 	t.puts.Count(stored, bytes)
 	writeResults(w, results)
 }
@@ -302,10 +315,26 @@ func (s *Server) parse(r *http.Request, t target, mt string, body []byte) ([]sha
 	return recs, nil
 }
 
+// parseAtomic reads the atomic query parameter: true or false.
+func parseAtomic(v string) (bool, *requestError) {
+	switch v {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, badRequest("atomic=%.20q: want true or false", v)
+}
+
 // store puts recs on the stream and returns a result per record, and the
-// number and data bytes of the records stored.
-func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs []shards.Record) (results []recordResult, stored, bytes int) {
-	puts := st.Put(ctx, s.now(), recs)
+// number and data bytes of the records stored. atomic stores them whole or
+// refuses them whole (shards.Stream.PutAll).
+func (s *Server) store(ctx context.Context, name string, st *shards.Stream, recs []shards.Record, atomic bool) (results []recordResult, stored, bytes int) {
+	put := st.Put
+	if atomic {
+		put = st.PutAll
+	}
+	puts := put(ctx, s.now(), recs)
 	results = make([]recordResult, len(puts))
 	failed := 0
 	for i, p := range puts {

@@ -29,6 +29,21 @@ type PutResult struct {
 // returns a result per record, in order: a throttled or failed record fails
 // alone. Put returns only when the log is done with recs.
 func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutResult {
+	return st.put(ctx, now, recs, false)
+}
+
+// PutAll is Put for a request that must be stored whole or not at all:
+// every record is admitted, or none is and every result carries the same
+// refusal (ErrThrottled when a shard's quota cannot take its part,
+// ErrDiskBudget, ErrUnavailable), with nothing stored and no quota spent.
+// A shard's part larger than one second of its limits is admitted when
+// its quota is full, leaving it in debt, so that it is not refused forever.
+// Only the log's own failure to append (a disk error) can store a part.
+func (st *Stream) PutAll(ctx context.Context, now time.Time, recs []Record) []PutResult {
+	return st.put(ctx, now, recs, true)
+}
+
+func (st *Stream) put(ctx context.Context, now time.Time, recs []Record, whole bool) []PutResult {
 	results := make([]PutResult, len(recs))
 	st.mu.RLock() // a reshard waits for the put to be stored
 	defer st.mu.RUnlock()
@@ -47,17 +62,26 @@ func (st *Stream) Put(ctx context.Context, now time.Time, recs []Record) []PutRe
 		open := st.openIndex(rec)
 		shard := route.ids[open]
 		results[i].Shard = shard
-		if full {
+		switch {
+		case full:
 			results[i].Err = ErrDiskBudget
-			continue
-		}
-		if !st.quotas[shard].Admit(now, rec.Size()) {
+		case whole:
+			perShard[open] = append(perShard[open], i)
+		case !st.quotas[shard].Admit(now, rec.Size()):
 			results[i].Err = ErrThrottled
-			continue
+		default:
+			perShard[open] = append(perShard[open], i)
 		}
-		perShard[open] = append(perShard[open], i)
+	}
+	if whole && !full && !st.admitAll(now, route.ids, perShard, recs) {
+		for i := range results {
+			results[i].Err = ErrThrottled
+		}
 	}
 	st.countThrottled(results, full)
+	if whole && len(results) > 0 && results[0].Err != nil {
+		return results // refused whole
+	}
 	var wg sync.WaitGroup
 	for open, idx := range perShard {
 		if len(idx) == 0 {

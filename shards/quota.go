@@ -1,6 +1,8 @@
 package shards
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -69,6 +71,58 @@ func (q *Quota) Admit(now time.Time, size int) bool {
 	q.usage.Records++
 	q.usage.Bytes += int64(size)
 	return true
+}
+
+// admitAll admits every record of perShard (indexes into recs, by open
+// shard, ids giving the shard of each) at now, or none: the quotas of the
+// shards involved are locked together, in shard order, and each must pay
+// for its whole part. A part larger than a second's worth of a limit is
+// admitted when that bucket is full, and leaves it in debt. Refused, each
+// quota counts its part as throttled and nothing is taken.
+func (st *Stream) admitAll(now time.Time, ids []int, perShard [][]int, recs []Record) bool {
+	type part struct {
+		shard    int
+		q        *Quota
+		n, bytes float64
+	}
+	parts := make([]part, 0, len(perShard))
+	for open, idx := range perShard {
+		if len(idx) == 0 {
+			continue
+		}
+		p := part{shard: ids[open], q: st.quotas[ids[open]], n: float64(len(idx))}
+		for _, i := range idx {
+			p.bytes += float64(recs[i].Size())
+		}
+		parts = append(parts, p)
+	}
+	// ids are in hash-key order, not shard order: sort for the lock order.
+	slices.SortFunc(parts, func(a, b part) int { return cmp.Compare(a.shard, b.shard) })
+	for _, p := range parts {
+		p.q.mu.Lock()
+		defer p.q.mu.Unlock()
+	}
+	ok := true
+	for _, p := range parts {
+		q := p.q
+		q.refill(now)
+		l := q.limits
+		records := q.records >= min(p.n, float64(l.RecordsPerSecond))
+		bytes := q.bytes >= min(p.bytes, float64(l.BytesPerSecond))
+		ok = ok && records && bytes
+	}
+	for _, p := range parts {
+		q := p.q
+		if !ok {
+			q.usage.Throttled += int64(p.n)
+			continue
+		}
+		q.records -= p.n
+		q.bytes -= p.bytes
+		q.usage.Records += int64(p.n)
+		q.usage.Bytes += int64(p.bytes)
+	}
+	return ok
 }
 
 // Usage returns what the quota admitted and refused so far.

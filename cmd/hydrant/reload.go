@@ -306,10 +306,14 @@ func (l *live) apply(ctx context.Context, next *config.Config) reloadResult {
 		if had && old.PartitionKeyField != rs.PartitionKeyField {
 			what = append(what, "partition_key_field")
 		}
+		if had && old.AtomicPuts != rs.AtomicPuts {
+			what = append(what, fmt.Sprintf("atomic_puts %v", rs.AtomicPuts))
+		}
 		if !rs.DirectPut {
 			l.cat.SetDeclaredStream(awsapi.Stream{Name: rs.Name, Log: st, Retention: rs.Retention.Std(), Created: st.Created()})
 		}
-		if err := l.targets.SetTarget(rs.Name, ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut}); err != nil {
+		if err := l.targets.SetTarget(rs.Name, ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut,
+			AtomicPuts: rs.AtomicPuts}); err != nil {
 			failures = append(failures, fmt.Sprintf("stream %s: %v", rs.Name, err))
 		}
 		if len(what) > 0 {

@@ -248,7 +248,8 @@ func openStreams(ctx context.Context, cfg *config.Config, store *shards.Store, l
 		if err != nil {
 			return nil, nil, err
 		}
-		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut}
+		targets[rs.Name] = ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut,
+			AtomicPuts: rs.AtomicPuts}
 		logs[rs.Name] = st
 	}
 	for _, d := range cfg.Deliveries {
