@@ -110,14 +110,21 @@ func buildDestination(d config.DeliveryConfig, dataDir string, retryCount promet
 }
 
 // dataDirErrors is the error output of destinations without a place of
-// their own and no backup: errors/<delivery>/<type>/... in the data dir.
+// their own and no backup: errors/<delivery>/<type>/yyyy/MM/dd/HH/ in the
+// data dir, as an object destination's errors/<type>/yyyy/MM/dd/HH/ under
+// its own root. (Before, the delivery's folder held errors/ once more:
+// readers of the error output, such as redrive, list the folder whole.)
 func dataDirErrors(dataDir, delivery string) (destinations.ErrorOutput, error) {
 	fs, err := file.New(filepath.Join(dataDir, "errors", delivery))
 	if err != nil {
 		return nil, err
 	}
-	return destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: config.DefaultErrorPrefix})
+	return destinations.NewObjects(fs, destinations.ObjectsConfig{ErrorPrefix: dataDirErrorPrefix})
 }
+
+// dataDirErrorPrefix is config.DefaultErrorPrefix without its errors/:
+// the data dir's errors/<delivery>/ says it already.
+const dataDirErrorPrefix = "!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
 
 // buildElasticsearch makes an Elasticsearch or OpenSearch destination.
 func buildElasticsearch(ec config.ElasticsearchDestinationConfig, retry config.RetryConfig, retryCount prometheus.Counter,
