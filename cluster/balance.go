@@ -13,10 +13,59 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// target is how many leases one node should hold: ceil(wanted / live).
-func target(wanted, live int) int {
-	live = max(live, 1)
-	return (wanted + live - 1) / live
+// share is one member as shares sees it.
+type share struct {
+	instance string
+	held     int // leases it holds, as the leases watcher shows
+	wanted   int // keys it wants, from its last heartbeat
+}
+
+// shares gives each member its exact share of wanted leases: every member
+// floor(wanted / n) and r = wanted mod n of them one more. Who gets the r
+// extra ones is what moves fewest leases: members already holding more than
+// the floor first (they keep what they have), then members that want more
+// than the floor (one that wants no more would leave its extra key free),
+// then by instance id, so that every node, from the same view, picks the
+// same ones. 12 leases on 5 nodes are 3/3/2/2/2, never 3/3/3/3/0.
+func shares(wanted int, members []share) map[string]int {
+	out := make(map[string]int, len(members))
+	if len(members) == 0 {
+		return out
+	}
+	q, r := wanted/len(members), wanted%len(members)
+	ranked := slices.Clone(members)
+	slices.SortFunc(ranked, func(a, b share) int {
+		return cmp.Or(-cmp.Compare(boolInt(a.held > q), boolInt(b.held > q)),
+			-cmp.Compare(boolInt(a.wanted > q), boolInt(b.wanted > q)), cmp.Compare(a.instance, b.instance))
+	})
+	for i, m := range ranked {
+		out[m.instance] = q + boolInt(i < r)
+	}
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sharesLocked is shares over this node's view of the members and leases;
+// this node counts what it wants now. c.mu is held.
+func (c *Coordinator) sharesLocked() map[string]int {
+	held := make(map[string]int)
+	for _, o := range c.owners {
+		held[o.holder]++
+	}
+	members := make([]share, 0, len(c.members)+1)
+	for id, m := range c.members {
+		if id != c.self.Instance {
+			members = append(members, share{instance: id, held: held[id], wanted: m.rec.Wanted})
+		}
+	}
+	members = append(members, share{instance: c.self.Instance, held: held[c.self.Instance], wanted: len(c.wants)})
+	return shares(len(c.wants), members)
 }
 
 // readyLocked reports whether this node may take leases: it is not leaving,
@@ -55,7 +104,7 @@ func (c *Coordinator) acquireFree() {
 	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
 	for _, w := range free {
 		c.mu.Lock()
-		below := len(c.held) < target(len(c.wants), c.live)
+		below := len(c.held) < c.sharesLocked()[c.self.Instance]
 		ok := c.readyLocked(now) && c.wants[w.key] == w && w.lease == nil && (below || now.Sub(w.freeSince) >= c.tm.orphan)
 		c.mu.Unlock()
 		if !ok {
@@ -139,7 +188,8 @@ func (c *Coordinator) rebalance() {
 	if !c.readyLocked(time.Now()) {
 		return
 	}
-	tgt := target(len(c.wants), c.live)
+	tgts := c.sharesLocked()
+	tgt := tgts[c.self.Instance]
 	var keep []*Lease
 	yielding := 0
 	for _, l := range c.held {
@@ -150,26 +200,27 @@ func (c *Coordinator) rebalance() {
 			keep = append(keep, l)
 		}
 	}
-	n := min(len(c.held)-yielding-tgt, c.deficitLocked(tgt))
+	n := min(len(c.held)-yielding-tgt, c.deficitLocked(tgts))
 	if n <= 0 {
 		return
 	}
 	slices.SortFunc(keep, func(a, b *Lease) int { return cmp.Compare(b.rev, a.rev) })
-	reason := fmt.Sprintf("holding %d leases, above the target %d of %d wanted over %d live nodes", len(c.held), tgt, len(c.wants), c.live)
+	reason := fmt.Sprintf("holding %d leases, above this node's share %d of %d wanted over %d live nodes", len(c.held), tgt, len(c.wants), c.live)
 	for _, l := range keep[:min(n, len(keep))] {
 		l.yieldLocked(reason)
 	}
 }
 
-// deficitLocked is how many leases the other members lack to reach tgt, each
-// counted only up to what it wants. c.mu is held.
-func (c *Coordinator) deficitLocked(tgt int) int {
+// deficitLocked is how many leases the other members lack to reach their
+// shares (tgts), each counted only up to what it wants. c.mu is held.
+func (c *Coordinator) deficitLocked(tgts map[string]int) int {
 	held := make(map[string]int)
 	for _, o := range c.owners {
 		held[o.holder]++
 	}
 	deficit := 0
 	for id, m := range c.members {
+		tgt := tgts[id]
 		if h := held[id]; id != c.self.Instance && h < tgt && m.rec.Wanted > h {
 			deficit += min(tgt-h, m.rec.Wanted-h)
 		}

@@ -311,6 +311,42 @@ func TestJoinTakesShare(t *testing.T) {
 	t.Logf("a 4th node joining (TTL %v) had its 3 leases after %v", testTTL, time.Since(t0).Round(time.Millisecond))
 }
 
+// TestJoinExactShares: a 5th node joining four that hold 12 leases 3/3/3/3
+// takes 2 of them (3/3/2/2/2: the ceiling of 12/5 is 3, so a target of 3
+// would leave it none), and gives them back when it leaves.
+func TestJoinExactShares(t *testing.T) {
+	t.Parallel()
+	s, own := startServer(t), newOwnership(t)
+	startNodes(t, s, own, "a", "b", "c", "d")
+	own.awaitCounts(t, converge, map[string]int{"a": 3, "b": 3, "c": 3, "d": 3})
+
+	t0 := time.Now()
+	e := startNode(t, s, "e", own)
+	own.awaitCounts(t, converge, map[string]int{"a": 3, "b": 3, "c": 2, "d": 2, "e": 2})
+	if moved := takes(own.since(t0)); moved != 2 {
+		t.Errorf("%d leases changed hands when e joined, want 2", moved)
+	}
+	t.Logf("a 5th node joining 3/3/3/3 (TTL %v) had its 2 leases after %v", testTTL, time.Since(t0).Round(time.Millisecond))
+
+	t1 := time.Now()
+	e.leave()
+	own.awaitCounts(t, converge, map[string]int{"a": 3, "b": 3, "c": 3, "d": 3})
+	if moved := takes(own.since(t1)); moved != 2 {
+		t.Errorf("%d leases changed hands when e left, want 2", moved)
+	}
+}
+
+// takes counts the acquisitions among events.
+func takes(events []event) int {
+	n := 0
+	for _, e := range events {
+		if e.take {
+			n++
+		}
+	}
+	return n
+}
+
 // TestOrphansTakenAboveTarget: when no node with room wants a free key (here b
 // wants nothing), a node that wants it takes it after a TTL, above its target,
 // and keeps it: b, wanting nothing, is not yielded to.

@@ -218,8 +218,8 @@ func openBucket(ctx context.Context, js jetstream.JetStream, bucket, description
 // Acquire registers interest in (delivery, shard) and blocks until this node
 // holds its lease, ctx ends (it returns ctx.Err()) or the coordinator closes (it
 // returns ErrClosed). The node takes a free lease only while it holds fewer than
-// ceil(wanted / live nodes), so it may wait while other nodes hold the key or
-// while this node has its share. Nothing is taken before Run runs.
+// its exact share of the wanted keys (see Balance in the package doc), so it
+// may wait while other nodes hold the key or while this node has its share. Nothing is taken before Run runs.
 //
 // A node has at most one Acquire or Lease per key: a second Acquire while the
 // first waits or its lease is held returns ErrDuplicateAcquire. Once the lease

@@ -57,15 +57,19 @@
 //
 // wanted is the number of keys for which Acquire is waiting or holds a lease on
 // this node (all nodes run the same config, so they want the same keys), live is
-// the number of instances in hydrant-nodes, and target = ceil(wanted / live). A
-// node takes a free key only while it holds fewer than target, so a starting
+// the number of instances in hydrant-nodes, and each node's share is exact:
+// floor(wanted / live), and one more for wanted mod live of them (12 keys on 5
+// nodes: 3/3/2/2/2). Who gets the extra ones moves the fewest leases: nodes that
+// already hold more than the floor, then nodes that want more than it, then by
+// instance id, so every node computes the same shares from the same view. A
+// node takes a free key only while it holds fewer than its share, so a starting
 // node first registers, then waits one heartbeat period and reads the
 // membership before it takes anything. Once per period a node that holds more
-// than target, while a live member holds fewer than target and wants more, closes
-// Lease.Yield on its excess leases, most recently acquired first; their holders
-// finish what they are doing, checkpoint, and Release. A wanted key that stays
-// free for a whole TTL (no node with room wants it: mismatched configs) is taken
-// by any node that wants it, above target.
+// than its share, while a live member holds fewer than its own and wants more,
+// closes Lease.Yield on its excess leases, most recently acquired first; their
+// holders finish what they are doing, checkpoint, and Release. A wanted key that
+// stays free for a whole TTL (no node with room wants it: mismatched configs) is
+// taken by any node that wants it, above its share.
 //
 // A Create whose reply is lost (a timeout while the write was stored) leaves
 // the key held by nobody until it expires: takeovers can take up to a TTL longer

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"maps"
 	"strings"
 	"testing"
 )
@@ -76,20 +77,62 @@ func TestInstanceID(t *testing.T) {
 	}
 }
 
-func TestTarget(t *testing.T) {
-	tests := map[string]struct{ wanted, live, want int }{
-		"even":          {12, 3, 4},
-		"rounds up":     {13, 3, 5},
-		"one node":      {12, 1, 12},
-		"more nodes":    {2, 5, 1},
-		"nothing":       {0, 3, 0},
-		"no live count": {4, 0, 4},
+// TestShares: every member gets floor(n/k) or ceil(n/k), the extra ones go
+// to members already above the floor (fewest moves), then to members that
+// want more, then by instance id; moves after a join or leave are only what
+// the new shares need.
+func TestShares(t *testing.T) {
+	tests := map[string]struct {
+		wanted  int
+		members []share
+		want    map[string]int
+		moves   int // leases its holders must give up: sum of held above the share
+	}{
+		"12 on 5": {12, fresh(12, "a", "b", "c", "d", "e"), map[string]int{"a": 3, "b": 3, "c": 2, "d": 2, "e": 2}, 0},
+		"10 on 3": {10, fresh(10, "a", "b", "c"), map[string]int{"a": 4, "b": 3, "c": 3}, 0},
+		"3 on 5":  {3, fresh(3, "a", "b", "c", "d", "e"), map[string]int{"a": 1, "b": 1, "c": 1, "d": 0, "e": 0}, 0},
+		"0 on 2":  {0, fresh(0, "a", "b"), map[string]int{"a": 0, "b": 0}, 0},
+		"7 on 1":  {7, fresh(7, "a"), map[string]int{"a": 7}, 0},
+		"none":    {5, nil, map[string]int{}, 0},
+		"a 5th joins 3/3/3/3": {12, []share{{"a", 3, 12}, {"b", 3, 12}, {"c", 3, 12}, {"d", 3, 12}, {"e", 0, 12}},
+			map[string]int{"a": 3, "b": 3, "c": 2, "d": 2, "e": 2}, 2},
+		"the extra stays where it is": {12, []share{{"a", 2, 12}, {"b", 2, 12}, {"c", 3, 12}, {"d", 2, 12}, {"e", 3, 12}},
+			map[string]int{"a": 2, "b": 2, "c": 3, "d": 2, "e": 3}, 0},
+		"a node of 3 leaves 3/3/2/2/2": {12, []share{{"b", 3, 12}, {"c", 2, 12}, {"d", 2, 12}, {"e", 2, 12}},
+			map[string]int{"b": 3, "c": 3, "d": 3, "e": 3}, 0},
+		"a node of 2 leaves 3/3/2/2/2": {12, []share{{"a", 3, 12}, {"b", 3, 12}, {"c", 2, 12}, {"d", 2, 12}},
+			map[string]int{"a": 3, "b": 3, "c": 3, "d": 3}, 0},
+		"10 on 3 after a 4th joins": {10, []share{{"a", 4, 10}, {"b", 3, 10}, {"c", 3, 10}, {"d", 0, 10}},
+			map[string]int{"a": 3, "b": 3, "c": 2, "d": 2}, 2},
+		"an extra goes to one that wants more": {4, []share{{"a", 0, 1}, {"b", 0, 4}, {"c", 0, 4}},
+			map[string]int{"a": 1, "b": 2, "c": 1}, 0},
 	}
 	for name, tt := range tests {
-		if got := target(tt.wanted, tt.live); got != tt.want {
-			t.Errorf("%s: target(%d, %d) = %d, want %d", name, tt.wanted, tt.live, got, tt.want)
+		got := shares(tt.wanted, tt.members)
+		if !maps.Equal(got, tt.want) {
+			t.Errorf("%s: shares = %v, want %v", name, got, tt.want)
+		}
+		sum, moves := 0, 0
+		for _, m := range tt.members {
+			sum += got[m.instance]
+			moves += max(m.held-got[m.instance], 0)
+		}
+		if len(tt.members) > 0 && sum != tt.wanted {
+			t.Errorf("%s: shares sum to %d, want %d", name, sum, tt.wanted)
+		}
+		if moves != tt.moves {
+			t.Errorf("%s: %d leases move, want %d", name, moves, tt.moves)
 		}
 	}
+}
+
+// fresh is members holding nothing yet, each wanting wanted.
+func fresh(wanted int, instances ...string) []share {
+	out := make([]share, len(instances))
+	for i, id := range instances {
+		out[i] = share{instance: id, wanted: wanted}
+	}
+	return out
 }
 
 // keyValid is nats.go's KV key rule: [-/_=.a-zA-Z0-9]+, no leading or trailing dot.
