@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,11 +49,11 @@ const (
 
 const faultDroppedTableDDL = "CREATE TABLE public.fault_dropped (id text, customer text, n bigint)"
 
-// A Postgres destination whose table is dropped while producers put: a
-// missing table is a permanent error, so the batches go to the delivery's
-// error output (<data_dir>/errors/orders-db/delivery-failed/…) and the
-// pipeline goes on, taking records into the table again once it is
-// re-created. Every acknowledged record is in the table or in the error
+// A Postgres destination whose table is dropped while producers put, for
+// longer than retry.duration (2 s): a missing table is retried for that
+// long, then the batches go to the delivery's error output
+// (<data_dir>/errors/orders-db/delivery-failed/…) and the pipeline goes
+// on, taking records into the table again once it is re-created. Every acknowledged record is in the table or in the error
 // output — never neither, never both.
 func TestFaultPostgresTableDropped(t *testing.T) {
 	const retryDuration = 2 * time.Second
@@ -214,6 +215,74 @@ func TestFaultPostgresTableDropped(t *testing.T) {
 	}
 	if byPhase["put in phase 1..1: error output"] == 0 || byPhase["put in phase 3..3: table"] == 0 {
 		t.Errorf("the drop and the re-creation did not both show: %v", byPhase)
+	}
+}
+
+// A migration drops the table and creates it again while producers put,
+// within retry.duration (60 s): the batches that met the missing table are
+// retried, not sent to the error output, and every acknowledged record is
+// loaded once.
+func TestFaultPostgresTableRecreatedWithinRetry(t *testing.T) {
+	began := time.Now()
+	pg := postgres.Start(t)
+	pg.Exec(t, faultDroppedTableDDL)
+	dir, listen := t.TempDir(), freeAddr(t)
+	cfg := strings.Replace(faultDroppedTableConfig, "retry: {duration: 2s}", "retry: {duration: 60s}", 1)
+	h := startHydrant(t, dir, listen, cfg, "PG_DSN="+pg.DSN)
+	dataDir := filepath.Join(dir, "data")
+	conn := pgConnect(t, pg.DSN)
+	load := newFaultLoad(t, "http://"+listen, "orders", "migrate")
+	load.pace = 50 * time.Millisecond
+	load.start(2)
+	loaded := func() int {
+		n := 0
+		for _, c := range loadedCount(t, conn, keys(load.ackedSnapshot())) {
+			if c > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	await.Cond(t, 30*time.Second, "500 records loaded into the table", func() bool { return loaded() >= 500 })
+	pg.Exec(t, `BEGIN;
+		LOCK TABLE public.fault_dropped IN ACCESS EXCLUSIVE MODE;
+		CREATE TABLE public.fault_dropped_saved AS SELECT * FROM public.fault_dropped;
+		DROP TABLE public.fault_dropped;
+		COMMIT`)
+	retries := func() int {
+		log, _ := os.ReadFile(h.logPath)
+		n := 0
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, "delivery failed, retrying") && strings.Contains(line, "does not exist") {
+				n++
+			}
+		}
+		return n
+	}
+	await.Cond(t, 30*time.Second, "the delivery retrying the missing table", func() bool { return retries() >= 3 })
+	pg.Exec(t, faultDroppedTableDDL)
+	t.Logf("table re-created after %d retries", retries())
+	load.stopAndWait()
+	acked := keys(load.ackedSnapshot())
+	await.Cond(t, 90*time.Second, fmt.Sprintf("all %d acknowledged records loaded", len(acked)), func() bool { return loaded() >= len(acked) })
+	h.stop()
+	if errs := readDataDirErrors(t, dataDir, "orders-db"); len(errs) > 0 {
+		t.Fatalf("%d records in the error output; a table missing for less than retry.duration sends none there", len(errs))
+	}
+	row := faultRow{Scenario: "postgres table re-created within retry.duration", Acknowledged: len(acked), Took: time.Since(began)}
+	for _, n := range loadedCount(t, conn, acked) {
+		switch {
+		case n == 1:
+			row.Delivered++
+		case n > 1:
+			row.Delivered++
+			row.Duplicated++
+		}
+	}
+	row.Lost = len(acked) - row.Delivered
+	recordFault(row)
+	if row.Lost > 0 || row.Duplicated > 0 {
+		t.Fatalf("%d acknowledged records lost, %d loaded more than once", row.Lost, row.Duplicated)
 	}
 }
 

@@ -48,8 +48,10 @@ func classify(err error, table string) (errorKind, error) {
 		return kindPermanent, destinations.Permanent(fmt.Errorf(
 			"postgres: permission denied on table %s: grant INSERT (and the ledger table hydrant_load_ledger SELECT, INSERT) to the delivery's user: %w", table, err))
 	case "42P01":
-		return kindPermanent, destinations.Permanent(fmt.Errorf(
-			"postgres: table %s does not exist: create it or set create_table: true: %w", table, err))
+		// undefined_table: retried for retry.duration, since a migration
+		// may drop and re-create the table while records flow.
+		return kindRetry, fmt.Errorf(
+			"postgres: table %s does not exist (retryable: retried until retry.duration, then the error output; create it or set create_table: true): %w", table, err)
 	case "42703":
 		return kindPermanent, destinations.Permanent(fmt.Errorf(
 			"postgres: table %s lacks a configured column: fix the columns list or the table: %w", table, err))

@@ -25,7 +25,7 @@ func TestClassify(t *testing.T) {
 		{&pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}, kindRetry},
 		{&pgconn.PgError{Code: "08006"}, kindRetry},
 		{&pgconn.PgError{Code: "42501"}, kindPermanent},
-		{&pgconn.PgError{Code: "42P01"}, kindPermanent},
+		{&pgconn.PgError{Code: "42P01"}, kindRetry}, // a table re-created by a migration comes back
 		{&pgconn.PgError{Code: "42703"}, kindPermanent},
 		{&pgconn.PgError{Code: "28P01"}, kindPermanent},
 		{&pgconn.PgError{Code: "22021"}, kindData},

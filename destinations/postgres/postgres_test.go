@@ -458,3 +458,30 @@ func TestPartitionsFlushedOutOfOrderLoadOnce(t *testing.T) {
 		t.Fatalf("%d distinct rows, want 6", n)
 	}
 }
+
+// A table dropped and re-created (a migration) while records flow: the
+// batch in between fails retryably, not permanently, so the delivery
+// retries it for retry.duration instead of sending it to the error output
+// at once; once the table is back it loads, once.
+func TestTableRecreatedIsRetryable(t *testing.T) {
+	s := pgserver.Start(t)
+	s.Exec(t, `CREATE TABLE migrated (n bigint)`)
+	d := newDest(t, postgres.Config{DSN: s.DSN, Table: "migrated", Columns: []postgres.Column{{Name: "n", Type: "bigint"}}})
+	ctx := context.Background()
+	if err := d.Deliver(ctx, batch(1, `{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Exec(t, `DROP TABLE migrated`)
+	err := d.Deliver(ctx, batch(2, `{"n":2}`))
+	if err == nil || destinations.IsPermanent(err) || !strings.Contains(err.Error(), "migrated does not exist") {
+		t.Fatalf("table missing: %v (permanent %v), want a retryable error naming the table", err, destinations.IsPermanent(err))
+	}
+	s.Exec(t, `CREATE TABLE migrated (n bigint)`)
+	if err := d.Deliver(ctx, batch(2, `{"n":2}`)); err != nil {
+		t.Fatalf("table back: %v", err)
+	}
+	c := connect(t, s)
+	if n := count(t, c, "SELECT count(*) FROM migrated WHERE n = 2"); n != 1 {
+		t.Fatalf("%d rows of the retried batch, want 1", n)
+	}
+}
