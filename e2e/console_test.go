@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -52,20 +53,6 @@ deliveries:
 // reason, the redrive button's result. Screenshots of the pages are written
 // to $HYDRANT_ARTIFACTS (else a temporary directory).
 func TestConsole(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if testing.Short() && os.Getenv("CI") == "" {
-			t.Skipf("no %s (run make chromium)", chromiumPath)
-		}
-		t.Fatalf("no %s: run make chromium", chromiumPath)
-	}
-	artifacts := os.Getenv("HYDRANT_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	}
-	artifacts = filepath.Join(artifacts, "console")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	dir, listen := t.TempDir(), freeAddr(t)
 	h := startHydrant(t, dir, listen, consoleConfig, "HYDRANT_CONSOLE_SAMPLE_INTERVAL=1s")
 
@@ -80,59 +67,8 @@ func TestConsole(t *testing.T) {
 	}()
 	t.Cleanup(func() { stopLoad(); <-loadDone })
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true))...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	// The first action starts the browser, which lives as long as that
-	// action's context: ctx itself, without a timeout.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
-		defer scancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(expr string) string {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return s
-	}
-	// waitFor polls a JavaScript expression until it is truthy.
-	waitFor := func(what, expr string, timeout time.Duration) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, timeout+10*time.Second)
-		defer scancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(200*time.Millisecond),
-			chromedp.WithPollingTimeout(timeout))); err != nil {
-			t.Fatalf("%s: %v (page: %.2000s)", what, err, eval(`document.querySelector("main").innerText`))
-		}
-	}
-	screenshot := func(name string) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-		defer scancel()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)) // quality 100: PNG (below: JPEG)
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(artifacts, name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s (%d bytes)", path, len(png))
-	}
+	b := openBrowser(t, "console")
+	run, eval, waitFor, screenshot := b.run, b.eval, b.waitFor, b.screenshot
 
 	// Signing in: a wrong key is refused on the form, the right one is kept.
 	run("open the console", chromedp.Navigate(h.url+"/console/#/streams"), chromedp.WaitVisible("#api-key"))
@@ -225,11 +161,119 @@ func TestConsole(t *testing.T) {
 	t.Logf("redrive: %q", result)
 	screenshot("redrive")
 
+	// A reshard to 4 shards: the stream's page shows the lineage, the two
+	// first shards closed and each the parent of two open children.
+	out, err := exec.Command(hydrantBinary(t), "streams", "reshard", "-endpoint", h.url, "-api-key", consoleKey, "-shards", "4", "clicks").CombinedOutput()
+	if err != nil {
+		t.Fatalf("hydrant streams reshard: %v\n%s", err, out)
+	}
+	run("stream page after the reshard", chromedp.Navigate(h.url+"/console/#/streams/clicks"))
+	waitFor("the lineage", `document.querySelectorAll("#shards-table tbody tr").length === 6`, 30*time.Second)
+	lineage := eval(`[...document.querySelectorAll("#shards-table tbody tr")].map(r => [...r.children].slice(0, 4).map(c => c.innerText).join(" | ")).join("\n")`)
+	for _, want := range []string{
+		"shardId-000000000000 | closed | – | shardId-000000000002, shardId-000000000003",
+		"shardId-000000000002 | open | shardId-000000000000 | –",
+		"shardId-000000000005 | open | shardId-000000000001 | –",
+	} {
+		if !strings.Contains(lineage, want) {
+			t.Errorf("lineage lacks %q:\n%s", want, lineage)
+		}
+	}
+	screenshot("stream-resharded")
+
 	// The dark theme, for the record.
 	run("dark theme", chromedp.Navigate(h.url+"/console/#/streams"), chromedp.WaitVisible("#streams-table"), chromedp.Click("#theme-toggle"))
 	waitFor("dark", `document.documentElement.dataset.theme === "dark"`, 5*time.Second)
 	screenshot("streams-dark")
 	t.Logf("puts: %d requests, %d records throttled", puts.Load(), throttled.Load())
+}
+
+// browser is a headless Chromium tab driven by chromedp for one test;
+// screenshots go to $HYDRANT_ARTIFACTS/NAME (else a temporary directory).
+type browser struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string
+}
+
+// openBrowser starts Debian's Chromium (skipped under -short outside CI
+// when it is missing; a failure otherwise) and closes it when t ends.
+func openBrowser(t *testing.T, name string) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if testing.Short() && os.Getenv("CI") == "" {
+			t.Skipf("no %s (run make chromium)", chromiumPath)
+		}
+		t.Fatalf("no %s: run make chromium", chromiumPath)
+	}
+	artifacts := os.Getenv("HYDRANT_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	}
+	artifacts = filepath.Join(artifacts, name)
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true))...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first action starts the browser, which lives as long as that
+	// action's context: ctx itself, without a timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return &browser{t: t, ctx: ctx, artifacts: artifacts}
+}
+
+// run runs steps within a minute.
+func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression whose value is a string.
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return s
+}
+
+// waitFor polls a JavaScript expression until it is truthy.
+func (b *browser) waitFor(what, expr string, timeout time.Duration) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout+10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(200*time.Millisecond),
+		chromedp.WithPollingTimeout(timeout))); err != nil {
+		b.t.Fatalf("%s: %v (page: %.2000s)", what, err, b.eval(`document.querySelector("main").innerText`))
+	}
+}
+
+// screenshot writes the whole page to NAME.png in the artifacts.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG (below: JPEG)
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(b.artifacts, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s (%d bytes)", path, len(png))
 }
 
 // errorsEndpoint answers the status of GET /v1/deliveries/clicks-to-files/errors.

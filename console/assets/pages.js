@@ -76,6 +76,7 @@ async function stream([name], {api}) {
   const shardTable = table(`Shards of ${name} and their lineage`, [{label: "Shard", rowHeader: true}, {label: "State"},
     {label: "Parents"}, {label: "Children"}, {label: "Records stored", num: true}, {label: "Write rate", num: true},
     {label: "Kept", num: true}], rows);
+  shardTable.id = "shards-table";
   const shardCharts = s.shards.filter((sh) => hShards[sh.shard_id]).map((sh) =>
     h("section", {"aria-labelledby": `shard-${sh.shard_id}`},
       h("h3", {id: `shard-${sh.shard_id}`}, `${sh.shard_id} (${sh.state})`),
