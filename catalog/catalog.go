@@ -47,8 +47,12 @@ type Options struct {
 	// AllowedBuckets are where created delivery streams may write:
 	// "bucket" (any prefix) or "bucket/prefix-glob" (* and ?); empty: any.
 	AllowedBuckets []string
-	Logger         *slog.Logger
-	_              struct{}
+	// Watch keeps the catalog in step with what other nodes sharing the
+	// log create, update and delete through the APIs (a cluster on NATS):
+	// Load starts watching the catalog bucket, Close stops.
+	Watch  bool
+	Logger *slog.Logger
+	_      struct{}
 }
 
 // Catalog is safe for concurrent use.
@@ -61,6 +65,7 @@ type Catalog struct {
 	mu         sync.RWMutex
 	streams    map[string]*streamEntry
 	deliveries map[string]*deliveryEntry
+	stopWatch  func() // nil until Load starts the watch
 }
 
 type streamEntry struct {
@@ -264,6 +269,9 @@ func (c *Catalog) Load(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.opts.Watch {
+		c.startWatch()
+	}
 	return nil
 }
 
@@ -328,8 +336,16 @@ func (c *Catalog) checkLoad(streams []streamDef, deliveries []deliveryDef) error
 	return nil
 }
 
-// Close stops the created delivery streams, flushing what they hold.
+// Close stops the watch (Options.Watch), then the created delivery
+// streams, flushing what they hold.
 func (c *Catalog) Close() {
+	c.mu.Lock()
+	stopWatch := c.stopWatch
+	c.stopWatch = nil
+	c.mu.Unlock()
+	if stopWatch != nil {
+		stopWatch()
+	}
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	c.mu.RLock()

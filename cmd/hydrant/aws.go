@@ -24,6 +24,7 @@ func newCatalog(ctx context.Context, cfg *config.Config, env deliveryEnv, logs m
 	dp := config.DirectPutShardLimits()
 	opts := catalog.Options{Store: store, Targets: targets, DeliveryShards: cfg.FirehoseAPI.Shards, Logger: logger,
 		AllowedBuckets: cfg.FirehoseAPI.AllowedBuckets, MaxStreams: cfg.Storage.MaxStreams, MaxShards: cfg.Storage.MaxShards,
+		Watch:          cfg.Storage.NATS != nil, // other nodes create and delete through the APIs too
 		DeliveryLimits: shards.Limits{BytesPerSecond: int64(dp.BytesPerSecond), RecordsPerSecond: int64(dp.RecordsPerSecond)}}
 	if cfg.FirehoseAPI.S3 != nil {
 		opts.Start = s3Starter(*cfg.FirehoseAPI.S3, env)

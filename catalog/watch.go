@@ -1,0 +1,239 @@
+package catalog
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// watchRetry is how long the watch waits before watching again after it
+// broke.
+const watchRetry = time.Second
+
+// startWatch runs watch until Close; Load calls it with Options.Watch.
+func (c *Catalog) startWatch() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.stopWatch = func() { cancel(); <-done }
+	c.mu.Unlock()
+	go func() {
+		defer close(done)
+		c.watch(ctx)
+	}()
+}
+
+// watch keeps this node's catalog in step with the definitions stored in
+// the log's catalog bucket, which every node sharing the log writes: a
+// stream or delivery stream created through the APIs on another node is
+// opened here (and starts delivering, under the cluster's leases), one
+// deleted there is closed here (its logs and checkpoints are the deleting
+// node's to delete), and an UpdateDestination there restarts it here with
+// the new spec. Changes this node made itself come back as no-ops. It
+// watches again after a break, and ends with ctx.
+func (c *Catalog) watch(ctx context.Context) {
+	for {
+		err := c.watchOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.logger.Warn("catalog: the watch of definitions created on other nodes broke; watching again", "error", err)
+		t := time.NewTimer(watchRetry)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// watchOnce applies the events of one watch until it ends. After the
+// initial values, a created stream or delivery stream this node has open
+// but the bucket no longer holds (deleted between Load and the watch, or
+// while it was broken) is closed.
+func (c *Catalog) watchOnce(ctx context.Context) error {
+	events, err := c.opts.Store.WatchMeta(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{} // until synced
+	for ev := range events {
+		switch {
+		case ev.Synced:
+			c.forgetUnseen(ctx, seen)
+			seen = nil
+		case strings.HasPrefix(ev.Key, streamPrefix):
+			if seen != nil && !ev.Deleted {
+				seen[ev.Key] = true
+			}
+			c.applyStream(ctx, ev.Value, ev.Key, ev.Deleted)
+		case strings.HasPrefix(ev.Key, deliveryPrefix):
+			if seen != nil && !ev.Deleted {
+				seen[ev.Key] = true
+			}
+			c.applyDelivery(ctx, ev.Value, ev.Key, ev.Deleted)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errWatchEnded
+}
+
+type watchError string
+
+func (e watchError) Error() string { return string(e) }
+
+const errWatchEnded = watchError("the store ended the watch")
+
+// forgetUnseen closes the created streams and delivery streams whose
+// definitions were not among the watch's initial values.
+func (c *Catalog) forgetUnseen(ctx context.Context, seen map[string]bool) {
+	var streams, deliveries []string
+	c.mu.RLock()
+	for name, e := range c.streams {
+		if !e.declared && !seen[metaKey(streamPrefix, name)] {
+			streams = append(streams, metaKey(streamPrefix, name))
+		}
+	}
+	for name, e := range c.deliveries {
+		if !e.declared && !seen[metaKey(deliveryPrefix, name)] {
+			deliveries = append(deliveries, metaKey(deliveryPrefix, name))
+		}
+	}
+	c.mu.RUnlock()
+	for _, key := range streams {
+		c.applyStream(ctx, nil, key, true)
+	}
+	for _, key := range deliveries {
+		c.applyDelivery(ctx, nil, key, true)
+	}
+}
+
+// nameOf is the name in a definition's key.
+func nameOf(key, prefix string) string {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(key, prefix))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// applyStream opens, updates or closes a created stream as its stored
+// definition says.
+func (c *Catalog) applyStream(ctx context.Context, raw []byte, key string, deleted bool) {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	name := nameOf(key, streamPrefix)
+	c.mu.RLock()
+	e, open := c.streams[name]
+	_, delivery := c.deliveries[name]
+	c.mu.RUnlock()
+	if deleted {
+		if open && !e.declared {
+			c.closeStream(name)
+			c.logger.Info("catalog: a stream deleted on another node is closed here", "stream", name)
+		}
+		return
+	}
+	var def streamDef
+	if err := json.Unmarshal(raw, &def); err != nil || def.Name != name {
+		c.logger.Warn("catalog: a stored stream definition does not decode; ignored", "key", key, "error", err)
+		return
+	}
+	switch {
+	case delivery || open && e.declared:
+		return // the config's, or a delivery stream's: Load warned
+	case open:
+		c.mu.Lock()
+		e.def, e.info.Retention = def, def.Retention
+		c.mu.Unlock()
+		return
+	}
+	if err := c.openStream(ctx, def, ""); err != nil {
+		c.logger.Error("catalog: a stream created on another node cannot be opened here; retrying at the next change or restart",
+			"stream", name, "error", err)
+		return
+	}
+	c.logger.Info("catalog: a stream created on another node is open here", "stream", name, "shards", def.Shards)
+}
+
+// closeStream forgets a created stream on this node, leaving its logs to
+// the node that deleted it. c.ctl is held.
+func (c *Catalog) closeStream(name string) {
+	c.mu.Lock()
+	delete(c.streams, name)
+	c.mu.Unlock()
+	if c.opts.Targets != nil {
+		c.opts.Targets.RemoveTarget(name)
+	}
+	c.opts.Store.CloseStream(name)
+}
+
+// applyDelivery starts, restarts (a new version: UpdateDestination) or
+// stops a created delivery stream as its stored definition says.
+func (c *Catalog) applyDelivery(ctx context.Context, raw []byte, key string, deleted bool) {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	name := nameOf(key, deliveryPrefix)
+	c.mu.RLock()
+	e, open := c.deliveries[name]
+	_, stream := c.streams[name]
+	c.mu.RUnlock()
+	if deleted {
+		if open && !e.declared {
+			c.closeDelivery(name)
+			c.logger.Info("catalog: a delivery stream deleted on another node is stopped here", "delivery", name)
+		}
+		return
+	}
+	var def deliveryDef
+	if err := json.Unmarshal(raw, &def); err != nil || def.Spec.Name != name {
+		c.logger.Warn("catalog: a stored delivery stream definition does not decode; ignored", "key", key, "error", err)
+		return
+	}
+	switch {
+	case stream || open && e.declared:
+		return
+	case open && max(def.Version, 1) == max(e.info.Version, 1):
+		return // as it runs (this node's own change, come back)
+	case open:
+		if _, err := c.restart(e, def.Spec); err != nil {
+			c.logger.Error("catalog: a delivery stream updated on another node cannot start here with its new destination; it runs with the old one",
+				"delivery", name, "error", err)
+			return
+		}
+		c.mu.Lock()
+		e.spec, e.info.Version, e.info.Destination = def.Spec, def.Version, destinationOf(def.Spec)
+		c.mu.Unlock()
+		c.logger.Info("catalog: a delivery stream updated on another node runs here with its new destination", "delivery", name,
+			"version", def.Version)
+		return
+	}
+	if err := c.openDelivery(ctx, def); err != nil {
+		c.logger.Error("catalog: a delivery stream created on another node cannot start here; retrying at the next change or restart",
+			"delivery", name, "error", err)
+		return
+	}
+	c.logger.Info("catalog: a delivery stream created on another node runs here", "delivery", name)
+}
+
+// closeDelivery stops a created delivery stream on this node — it drains,
+// as at a shutdown — and forgets it, leaving its log and checkpoints to the
+// node that deleted it. c.ctl is held.
+func (c *Catalog) closeDelivery(name string) {
+	c.mu.Lock()
+	e := c.deliveries[name]
+	delete(c.deliveries, name)
+	c.mu.Unlock()
+	if c.opts.Targets != nil {
+		c.opts.Targets.RemoveTarget(name)
+	}
+	if e.stop != nil {
+		e.stop()
+	}
+	c.opts.Store.CloseStream(name)
+}

@@ -1,0 +1,183 @@
+package catalog_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hydrant-dev/hydrant/catalog"
+	"github.com/hydrant-dev/hydrant/ingest"
+	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/internal/testnats"
+	"github.com/hydrant-dev/hydrant/shards"
+)
+
+// watchWithin is how soon a node sees what another node changed: the watch
+// brings it in well under a second; the bound is generous for a loaded
+// machine.
+const watchWithin = 5 * time.Second
+
+// runningSpecs is a node's Starter that keeps what runs there, by name.
+type runningSpecs struct {
+	mu      sync.Mutex
+	running map[string]awsapi.DeliverySpec
+	logs    map[string]*shards.Stream
+}
+
+func (r *runningSpecs) start(spec awsapi.DeliverySpec, log *shards.Stream) (func(), error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running[spec.Name], r.logs[spec.Name] = spec, log
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			delete(r.running, spec.Name)
+			r.mu.Unlock()
+		})
+	}, nil
+}
+
+func (r *runningSpecs) spec(name string) (awsapi.DeliverySpec, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.running[name]
+	return s, ok
+}
+
+// clusterNode is one node's store and catalog on a shared NATS server.
+type clusterNode struct {
+	store   *shards.Store
+	cat     *catalog.Catalog
+	run     *runningSpecs
+	targets *ingest.Server
+}
+
+func openClusterNode(t *testing.T, url, name string) *clusterNode {
+	t.Helper()
+	store, err := shards.Open(context.Background(), shards.StoreConfig{NATS: &shards.NATSConfig{URL: url, Replicas: 1, Name: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, _ := ingest.NewServer(ingest.Limits{MaxRequestSize: 1 << 20, MaxRecordSize: 1000}, nil, nil, ingest.Settings{})
+	n := &clusterNode{store: store, run: &runningSpecs{running: map[string]awsapi.DeliverySpec{}, logs: map[string]*shards.Stream{}},
+		targets: targets}
+	n.cat = catalog.New(catalog.Options{Store: store, Targets: targets, Start: n.run.start, Watch: true})
+	if err := n.cat.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.cat.Close()
+		store.Close()
+	})
+	return n
+}
+
+// putNative puts one record to name through n's native API and returns the
+// status.
+func putNative(t *testing.T, n *clusterNode, name string) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	n.targets.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/streams/"+name+"/records", strings.NewReader(`{"n":1}`+"\n")))
+	return rec.Code
+}
+
+// A stream and a delivery stream created through the APIs on node a open
+// on node b without a restart: b takes puts to them, runs the delivery
+// stream, restarts it with a's UpdateDestination and stops it, and closes
+// the stream, when a deletes them.
+func TestWatchOpensWhatAnotherNodeCreated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx := context.Background()
+	srv := testnats.StartOne(t)
+	a := openClusterNode(t, srv.URL(), "a")
+	b := openClusterNode(t, srv.URL(), "b")
+
+	t0 := time.Now()
+	if err := a.cat.CreateStream(ctx, "orders", 2, ""); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to open orders", func() bool { _, ok := b.cat.Stream("orders"); return ok })
+	t.Logf("a stream created on a was open on b %v later", time.Since(t0).Round(time.Millisecond))
+	s, _ := b.cat.Stream("orders")
+	if _, err := s.Log.Append(ctx, 1, []shards.Record{{PartitionKey: "k", Data: []byte("put on b")}}); err != nil {
+		t.Fatalf("put on b: %v", err)
+	}
+	if code := putNative(t, b, "orders"); code != http.StatusOK {
+		t.Errorf("a native put to orders on b: %d, want 200", code)
+	}
+	got, err := a.store.Read(ctx, "orders", 1, 0, 10, 1<<20)
+	if err != nil || len(got.Records) == 0 || string(got.Records[0].Data) != "put on b" {
+		t.Fatalf("a reads %+v, %v; want the record put on b", got.Records, err)
+	}
+
+	spec := awsapi.DeliverySpec{Name: "clicks", Bucket: "lake", Compression: "none", SizeInMBs: 1, IntervalInSeconds: 60}
+	if err := a.cat.CreateDelivery(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to run clicks", func() bool { got, ok := b.run.spec("clicks"); return ok && got == spec })
+	if code := putNative(t, b, "clicks"); code != http.StatusOK {
+		t.Errorf("a native put to clicks on b: %d, want 200", code)
+	}
+
+	interval := 10
+	if err := a.cat.UpdateDestination(ctx, "clicks", 1, awsapi.DestinationUpdate{IntervalInSeconds: &interval}); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to run clicks' version 2", func() bool {
+		got, _ := b.run.spec("clicks")
+		d, _ := b.cat.Delivery("clicks")
+		return got.IntervalInSeconds == 10 && d.Version == 2
+	})
+
+	if err := a.cat.DeleteDelivery(ctx, "clicks"); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to stop clicks", func() bool {
+		_, running := b.run.spec("clicks")
+		_, known := b.cat.Delivery("clicks")
+		return !running && !known
+	})
+	if err := a.cat.DeleteStream(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to close orders", func() bool { _, ok := b.cat.Stream("orders"); return !ok })
+	if code := putNative(t, b, "orders"); code != http.StatusNotFound {
+		t.Errorf("a native put to orders on b after a deleted it: %d, want 404", code)
+	}
+}
+
+// A node that starts after the others created things opens them at Load,
+// and what it created itself comes back through its own watch as a no-op.
+func TestWatchOwnChangesAreNoOps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx := context.Background()
+	srv := testnats.StartOne(t)
+	a := openClusterNode(t, srv.URL(), "a")
+	if err := a.cat.CreateDelivery(ctx, awsapi.DeliverySpec{Name: "clicks", Bucket: "lake", SizeInMBs: 1, IntervalInSeconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	b := openClusterNode(t, srv.URL(), "b")
+	if _, ok := b.run.spec("clicks"); !ok {
+		t.Fatal("b did not start clicks at Load")
+	}
+	first := b.run.logs["clicks"]
+	if err := b.cat.CreateStream(ctx, "orders", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "a to open orders", func() bool { _, ok := a.cat.Stream("orders"); return ok })
+	b.run.mu.Lock()
+	defer b.run.mu.Unlock()
+	if b.run.logs["clicks"] != first || len(b.run.running) != 1 {
+		t.Errorf("b restarted clicks on its own watch: %v", b.run.running)
+	}
+}
