@@ -31,10 +31,11 @@ type consoleEnv struct {
 	cat    *catalog.Catalog
 	store  *shards.Store
 	ingest *metrics.Ingest
-	// throttled is hydrant_store_throttled_records_total.
-	throttled prometheus.Collector
-	authn     *auth.Authenticator
-	logger    *slog.Logger
+	// throttled is hydrant_store_throttled_records_total, retries
+	// hydrant_delivery_retries_total.
+	throttled, retries prometheus.Collector
+	authn              *auth.Authenticator
+	logger             *slog.Logger
 }
 
 // withConsole serves the web console at /console/ (its page shell and
@@ -70,7 +71,9 @@ type consoleSource struct{ env consoleEnv }
 
 // Read implements history.Source. A stream's bytes and records are what its
 // puts stored (hydrant_ingest_incoming_*); a shard's records are its running
-// count and its bytes what its log holds (so a trim shows as no growth).
+// count and its bytes what its log holds (so a trim shows as no growth); a
+// delivery's lag is the status report's, its retries the retried attempts
+// of its batches (hydrant_delivery_retries_total).
 func (s consoleSource) Read(ctx context.Context, dst []history.Reading) ([]history.Reading, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -94,9 +97,11 @@ func (s consoleSource) Read(ctx context.Context, dst []history.Reading) ([]histo
 				Bytes: float64(sh.Bytes), Records: float64(max(sh.RecordsTotal, 0)), Throttled: thr})
 		}
 	}
+	retries := map[string]float64{}
+	collect(s.env.retries, func(l labels, v float64) { retries[l["delivery"]] += v })
 	for _, d := range rep.Deliveries {
 		dst = append(dst, history.Reading{Kind: history.KindDelivery, Name: d.Name, LagSeconds: d.LagSeconds,
-			LagRecords: float64(max(d.LagRecords, 0))})
+			LagRecords: float64(max(d.LagRecords, 0)), Retries: retries[d.Name]})
 	}
 	return dst, nil
 }

@@ -160,7 +160,7 @@ func serveWith(ctx context.Context, cfg *config.Config, regs registries, logger 
 		ingest.RequireAction(authn, auth.ActionGetStatus, statusHandler(denv.board, cat, store)), sqlRoute)
 	ops = withRedrive(ops, lv.delivery, denv, authn)
 	ops, stopConsole, err := withConsole(ops, consoleEnv{board: denv.board, cat: cat, store: store, ingest: ingestMetrics,
-		throttled: storeMetrics.ThrottledRecords, authn: authn, logger: logger})
+		throttled: storeMetrics.ThrottledRecords, retries: denv.metrics.Retries, authn: authn, logger: logger})
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,12 @@ async function stream([name], {api}) {
     h("h2", null, "Per shard, the last hour"), shardCharts);
 }
 
+// retriesInHour adds up a delivery's retries over the history held.
+function retriesInHour(h, interval) {
+  if (!h || !h.retries_per_second) return "–";
+  return num(Math.round(h.retries_per_second.reduce((s, v) => s + (v || 0), 0) * (interval || 0)));
+}
+
 async function deliveries(_, {api}) {
   const {status, hist} = await load(api, true);
   const byName = Object.fromEntries((hist?.deliveries || []).map((d) => [d.name, d]));
@@ -102,12 +108,14 @@ async function deliveries(_, {api}) {
     ago(d.last_flush),
     num(d.delivered_records),
     {text: num(d.error_output_records), class: d.error_output_records > 0 ? "bad" : null},
+    {text: retriesInHour(byName[d.name], hist?.interval_seconds), class: retriesInHour(byName[d.name], hist?.interval_seconds) !== "0" ? "warn" : null},
     {text: d.last_error ? `${d.last_error} (${ago(d.last_error_at)})` : "–", class: d.last_error ? "reason bad" : null},
     d.destination_connected ? "yes" : {text: "waiting", class: "warn"},
   ]);
   const list = table("Deliveries: lag is the records stored and not yet delivered; freshness the age of the oldest of them",
     [{label: "Delivery", rowHeader: true}, {label: "Source"}, {label: "Lag (records)", num: true}, {label: "Freshness", num: true},
-      {label: "Last flush"}, {label: "Delivered", num: true}, {label: "Error output", num: true}, {label: "Last error"},
+      {label: "Last flush"}, {label: "Delivered", num: true}, {label: "Error output", num: true},
+      {label: "Retries (last hour)", num: true}, {label: "Last error"},
       {label: "Destination reached"}], rows, "No deliveries.");
   list.id = "deliveries-table";
   const charts = status.deliveries.filter((d) => byName[d.name]).map((d) =>
@@ -116,7 +124,8 @@ async function deliveries(_, {api}) {
       h("p", null, h("a", {href: `#/errors/${enc(d.name)}`}, `Failed records of ${d.name}`)),
       h("div", {class: "charts"},
         chart(`${d.name}: freshness (age of the oldest undelivered record)`, hist.times, byName[d.name].lag_seconds, (v) => duration(v)),
-        chart(`${d.name}: records not yet delivered`, hist.times, byName[d.name].lag_records, (v) => `${num(v)} records`))));
+        chart(`${d.name}: records not yet delivered`, hist.times, byName[d.name].lag_records, (v) => `${num(v)} records`),
+        chart(`${d.name}: retries per second`, hist.times, byName[d.name].retries_per_second, perSec("retries")))));
   return page("Deliveries", list, charts);
 }
 

@@ -16,7 +16,7 @@ const (
 	KindStream Kind = iota
 	// KindShard is one shard of a stream: counters.
 	KindShard
-	// KindDelivery is a delivery: gauges.
+	// KindDelivery is a delivery: gauges and a counter.
 	KindDelivery
 )
 
@@ -29,8 +29,10 @@ type Reading struct {
 	// shards): the sampler keeps their per-second rates between samples.
 	// A total that goes down (a restart) starts again from its new value.
 	Bytes, Records, Throttled float64
-	// LagSeconds and LagRecords are gauges (deliveries), kept as read.
-	LagSeconds, LagRecords float64
+	// LagSeconds and LagRecords are gauges (deliveries), kept as read;
+	// Retries is a delivery's cumulative count of retried attempts, kept as
+	// a rate like the counters above.
+	LagSeconds, LagRecords, Retries float64
 }
 
 // Source reads the current values of every stream, shard and delivery.
@@ -72,7 +74,8 @@ type key struct {
 
 // series is one stream's, shard's or delivery's ring of values: for
 // counters, their rates (bytes, records, throttled per second); for a
-// delivery, lag seconds and lag records. NaN marks a sample without a point.
+// delivery, lag seconds, lag records and retries per second. NaN marks a
+// sample without a point.
 type series struct {
 	vals [3][]float32
 	// last are the counters at the last sample that read them (at lastAt).
@@ -133,22 +136,25 @@ func (s *Sampler) Sample(ctx context.Context, now time.Time) error {
 			ser = s.newSeries()
 			s.series[k] = ser
 		}
+		cur, counter := [3]float64{r.Bytes, r.Records, r.Throttled}, [3]bool{true, true, true}
 		if r.Kind == KindDelivery {
-			ser.vals[0][slot], ser.vals[1][slot], ser.vals[2][slot] = float32(r.LagSeconds), float32(r.LagRecords), nan
-			ser.seen = s.gen
-			continue
+			cur, counter = [3]float64{r.LagSeconds, r.LagRecords, r.Retries}, [3]bool{false, false, true}
 		}
-		cur := [3]float64{r.Bytes, r.Records, r.Throttled}
 		dt := now.Sub(ser.lastAt).Seconds()
+		prev := ser.seen != 0 && ser.seen == s.gen-1 && dt > 0 // a rate needs the previous sample
 		for j := range cur {
-			v := nan
-			if ser.seen != 0 && ser.seen == s.gen-1 && dt > 0 { // a rate needs the previous sample
-				v = float32(max(cur[j]-ser.last[j], 0) / dt)
-				if cur[j] < ser.last[j] {
-					v = float32(cur[j] / dt) // restarted from zero
-				}
+			var v float64
+			switch {
+			case !counter[j]:
+				v = cur[j]
+			case !prev:
+				v = math.NaN()
+			case cur[j] < ser.last[j]:
+				v = cur[j] / dt // restarted from zero
+			default:
+				v = (cur[j] - ser.last[j]) / dt
 			}
-			ser.vals[j][slot] = v
+			ser.vals[j][slot] = float32(v)
 		}
 		ser.last, ser.lastAt, ser.seen = cur, now, s.gen
 	}

@@ -35,6 +35,7 @@ type decoded struct {
 		Name       string     `json:"name"`
 		LagSeconds []*float64 `json:"lag_seconds"`
 		LagRecords []*float64 `json:"lag_records"`
+		Retries    []*float64 `json:"retries_per_second"`
 	} `json:"deliveries"`
 }
 
@@ -89,15 +90,16 @@ func TestSampler(t *testing.T) {
 		stream  string // the stream's records/s, as vals shows them
 		shard   string
 		lag     string
+		retries string
 		streams int
 	}{
 		"rates from counters; the first sample has none": {
 			steps: [][]Reading{
-				{stream("a", 0, 0, 0), {Kind: KindShard, Name: "a", Shard: "s0", Records: 5}, {Kind: KindDelivery, Name: "d", LagSeconds: 3}},
-				{stream("a", 100, 50, 10), {Kind: KindShard, Name: "a", Shard: "s0", Records: 25}, {Kind: KindDelivery, Name: "d", LagSeconds: 4}},
-				{stream("a", 300, 150, 10), {Kind: KindShard, Name: "a", Shard: "s0", Records: 45}, {Kind: KindDelivery, Name: "d", LagSeconds: 0.5}},
+				{stream("a", 0, 0, 0), {Kind: KindShard, Name: "a", Shard: "s0", Records: 5}, {Kind: KindDelivery, Name: "d", LagSeconds: 3, Retries: 7}},
+				{stream("a", 100, 50, 10), {Kind: KindShard, Name: "a", Shard: "s0", Records: 25}, {Kind: KindDelivery, Name: "d", LagSeconds: 4, Retries: 7}},
+				{stream("a", 300, 150, 10), {Kind: KindShard, Name: "a", Shard: "s0", Records: 45}, {Kind: KindDelivery, Name: "d", LagSeconds: 0.5, Retries: 12}},
 			},
-			samples: 3, stream: "- 5 10", shard: "- 2 2", lag: "3 4 0.5", streams: 1,
+			samples: 3, stream: "- 5 10", shard: "- 2 2", lag: "3 4 0.5", retries: "- 0 0.5", streams: 1,
 		},
 		"a total that goes down restarted from zero": {
 			steps:   [][]Reading{{stream("a", 0, 100, 0)}, {stream("a", 0, 200, 0)}, {stream("a", 0, 30, 0)}},
@@ -142,6 +144,9 @@ func TestSampler(t *testing.T) {
 			if tc.lag != "" {
 				if got := vals(d.Dels[0].LagSeconds); got != tc.lag {
 					t.Errorf("lag %q, want %q", got, tc.lag)
+				}
+				if got := vals(d.Dels[0].Retries); got != tc.retries {
+					t.Errorf("retries/s %q, want %q", got, tc.retries)
 				}
 			}
 			if want := min(tc.samples, 4); len(d.Times) != want || d.Times[len(d.Times)-1] != t0.Add(time.Duration(tc.samples-1)*10*time.Second).UnixMilli() {

@@ -19,7 +19,7 @@ type Filter struct {
 //	{"interval_seconds":10,"times":[unix ms…],
 //	 "streams":[{"name":…,"bytes_per_second":[…],"records_per_second":[…],"throttled_per_second":[…],
 //	             "shards":[{"shard_id":…, the same three}]}],
-//	 "deliveries":[{"name":…,"lag_seconds":[…],"lag_records":[…]}]}
+//	 "deliveries":[{"name":…,"lag_seconds":[…],"lag_records":[…],"retries_per_second":[…]}]}
 //
 // Each array of values has one entry per time; null where the series had
 // no point (before it existed, or at its first sample, which has no rate).
@@ -90,6 +90,8 @@ func (s *Sampler) appendJSON(b []byte, f Filter) []byte {
 		b = s.appendValues(b, ser.vals[0], start)
 		b = append(b, `,"lag_records":`...)
 		b = s.appendValues(b, ser.vals[1], start)
+		b = append(b, `,"retries_per_second":`...)
+		b = s.appendValues(b, ser.vals[2], start)
 		b = append(b, '}')
 	}
 	return append(b, "]}\n"...)
