@@ -79,12 +79,13 @@ async function render(refresh) {
       else a.removeAttribute("aria-current");
     }
     document.getElementById("updated").textContent = `Updated ${clock(Date.now())}`;
-    document.getElementById("logout").hidden = !sessionStorage.getItem(keyName);
   } catch (e) {
     if (e instanceof Unauthorized) showLogin(main, "");
     else main.replaceChildren(h("h1", null, "Console"), h("p", {class: "message error", role: "alert"}, `Could not load: ${e.message}`));
   } finally {
     state.rendering = false;
+    // Shown whenever a key is kept, also when it is refused (403).
+    document.getElementById("logout").hidden = !sessionStorage.getItem(keyName);
   }
 }
 
