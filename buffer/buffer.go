@@ -64,10 +64,16 @@ func (b *Batch) OldestArrival() time.Time {
 
 // Config says when a buffer is full or old enough.
 type Config struct {
-	Size     int           // flush when this many data bytes are held
-	Interval time.Duration // flush this long after the first record entered; 0: never by time
+	Size int // flush when this many data bytes are held
+	// Interval flushes this long after the first record entered; 0 as
+	// soon as records are read (Firehose's zero buffering); NoInterval
+	// never by time (size and Schedule decide).
+	Interval time.Duration
 	Schedule cron.Schedule // optional: flush at the schedule's next time after the first record
 }
+
+// NoInterval is a Config.Interval that never flushes by time.
+const NoInterval time.Duration = -1
 
 // Buffer holds records until a flush is due. Not safe for concurrent use.
 type Buffer struct {
@@ -136,7 +142,7 @@ func (b *Buffer) Due(now time.Time) (FlushReason, bool) {
 		return FlushSize, true
 	case b.cfg.Schedule != nil && !now.Before(b.scheduled):
 		return FlushSchedule, true
-	case b.cfg.Interval > 0 && now.Sub(b.opened) >= b.cfg.Interval:
+	case b.cfg.Interval >= 0 && now.Sub(b.opened) >= b.cfg.Interval:
 		return FlushInterval, true
 	}
 	return "", false
@@ -148,7 +154,7 @@ func (b *Buffer) Deadline() (t time.Time, ok bool) {
 	if len(b.batch.Records) == 0 {
 		return time.Time{}, false
 	}
-	if b.cfg.Interval > 0 {
+	if b.cfg.Interval >= 0 {
 		t, ok = b.opened.Add(b.cfg.Interval), true
 	}
 	if b.cfg.Schedule != nil && (!ok || b.scheduled.Before(t)) {

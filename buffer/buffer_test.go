@@ -38,18 +38,22 @@ func TestDue(t *testing.T) {
 			cfg: Config{Size: 100, Interval: 60 * time.Second}, adds: []add{{0, 1}, {59 * time.Second, 1}}, at: 60 * time.Second,
 			wantReason: FlushInterval, wantDue: true,
 		},
-		"interval zero never flushes by time": {
-			cfg: Config{Size: 100}, adds: []add{{0, 1}}, at: 24 * time.Hour,
+		"interval zero flushes as soon as records are held (zero buffering)": {
+			cfg: Config{Size: 100}, adds: []add{{0, 1}}, at: 0,
+			wantReason: FlushInterval, wantDue: true,
+		},
+		"NoInterval never flushes by time": {
+			cfg: Config{Size: 100, Interval: NoInterval}, adds: []add{{0, 1}}, at: 24 * time.Hour,
 		},
 		"schedule: due at the next hour after the first record": {
-			cfg: Config{Size: 100, Schedule: hourly}, adds: []add{{0, 1}}, at: 40 * time.Minute,
+			cfg: Config{Size: 100, Interval: NoInterval, Schedule: hourly}, adds: []add{{0, 1}}, at: 40 * time.Minute,
 			wantReason: FlushSchedule, wantDue: true,
 		},
 		"schedule: not yet": {
-			cfg: Config{Size: 100, Schedule: hourly}, adds: []add{{0, 1}}, at: 39*time.Minute + 59*time.Second,
+			cfg: Config{Size: 100, Interval: NoInterval, Schedule: hourly}, adds: []add{{0, 1}}, at: 39*time.Minute + 59*time.Second,
 		},
 		"size beats schedule": {
-			cfg: Config{Size: 1, Schedule: hourly}, adds: []add{{0, 1}}, at: time.Hour,
+			cfg: Config{Size: 1, Interval: NoInterval, Schedule: hourly}, adds: []add{{0, 1}}, at: time.Hour,
 			wantReason: FlushSize, wantDue: true,
 		},
 	}

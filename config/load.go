@@ -105,7 +105,7 @@ func coveredBy(path string, paths []string) bool {
 }
 
 // applyScheduleRule lets a schedule alone decide when a buffer flushes:
-// a buffer that sets schedule but not interval gets Interval 0. It also
+// a buffer that sets schedule but not interval is ScheduleOnly. It also
 // gives Parquet deliveries Firehose's larger default buffer (64 MiB), since
 // small Parquet files are slow to query.
 func (c *Config) applyScheduleRule() {
@@ -113,7 +113,7 @@ func (c *Config) applyScheduleRule() {
 		d := &c.Deliveries[i]
 		b := &d.Buffer
 		if b.Schedule != "" && !c.written(indexPath("deliveries", i)+".buffer.interval") {
-			b.Interval = 0
+			b.Interval, b.ScheduleOnly = 0, true
 		}
 		if d.Destination.Format() == FormatParquet && !c.written(indexPath("deliveries", i)+".buffer.size") {
 			b.Size = ParquetBufferSize

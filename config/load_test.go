@@ -51,7 +51,7 @@ func TestLoadValid(t *testing.T) {
 
 	events := NewDefaultDeliveryConfig()
 	events.Name, events.Shards = "events", 2
-	events.Buffer.Schedule, events.Buffer.Interval = "@hourly", 0 // schedule without interval
+	events.Buffer.Schedule, events.Buffer.Interval, events.Buffer.ScheduleOnly = "@hourly", 0, true // schedule without interval
 	s3 := NewDefaultS3DestinationConfig()
 	s3.Endpoint, s3.Bucket, s3.Compression = "http://127.0.0.1:9000", "events", CompressionGzip
 	s3.AccessKeyID, s3.SecretAccessKey = "minio", "minio123"
@@ -167,23 +167,26 @@ deliveries:
 
 func TestScheduleAndInterval(t *testing.T) {
 	tests := map[string]struct {
-		buffer   string
-		interval time.Duration
-		schedule string
+		buffer       string
+		interval     time.Duration
+		schedule     string
+		scheduleOnly bool
 	}{
 		"neither":            {buffer: `{}`, interval: 60 * time.Second},
 		"interval only":      {buffer: `{interval: 30s}`, interval: 30 * time.Second},
-		"schedule only":      {buffer: `{schedule: "@hourly"}`, interval: 0, schedule: "@hourly"},
+		"zero buffering":     {buffer: `{interval: 0s}`, interval: 0},
+		"schedule only":      {buffer: `{schedule: "@hourly"}`, interval: 0, schedule: "@hourly", scheduleOnly: true},
 		"both written":       {buffer: `{schedule: "*/5 * * * *", interval: 90s}`, interval: 90 * time.Second, schedule: "*/5 * * * *"},
-		"every descriptor":   {buffer: `{schedule: "@every 5m"}`, schedule: "@every 5m"},
-		"schedule with zone": {buffer: `{schedule: "CRON_TZ=UTC 0 3 * * *"}`, schedule: "CRON_TZ=UTC 0 3 * * *"},
+		"schedule and zero":  {buffer: `{schedule: "@hourly", interval: 0s}`, interval: 0, schedule: "@hourly"},
+		"every descriptor":   {buffer: `{schedule: "@every 5m"}`, schedule: "@every 5m", scheduleOnly: true},
+		"schedule with zone": {buffer: `{schedule: "CRON_TZ=UTC 0 3 * * *"}`, schedule: "CRON_TZ=UTC 0 3 * * *", scheduleOnly: true},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			cfg := mustParse(t, fmt.Sprintf("deliveries:\n  - {name: d, buffer: %s, destination: {file: {dir: ./out}}}\n", tt.buffer))
 			b := cfg.Deliveries[0].Buffer
-			if b.Interval.Std() != tt.interval || b.Schedule != tt.schedule {
-				t.Fatalf("buffer = %+v, want interval %v schedule %q", b, tt.interval, tt.schedule)
+			if b.Interval.Std() != tt.interval || b.Schedule != tt.schedule || b.ScheduleOnly != tt.scheduleOnly {
+				t.Fatalf("buffer = %+v, want interval %v schedule %q schedule only %v", b, tt.interval, tt.schedule, tt.scheduleOnly)
 			}
 		})
 	}

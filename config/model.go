@@ -320,12 +320,15 @@ type TransformConfig struct {
 
 // BufferConfig decides when a delivery flushes a batch: when Size is
 // reached, when Interval has passed since the first buffered record, and at
-// each time Schedule names. When a file sets schedule but not interval,
-// Interval is 0 and the schedule alone decides.
+// each time Schedule names. Interval 0 flushes as soon as records are read
+// (Firehose's zero buffering). When a file sets schedule but not interval,
+// ScheduleOnly is set and the schedule alone decides.
 type BufferConfig struct {
 	Size     Size     `yaml:"size"`     // 1MiB..128MiB
-	Interval Duration `yaml:"interval"` // 0..900s; 0 disables interval flushes
+	Interval Duration `yaml:"interval"` // 0..900s; 0: flush as soon as records are read
 	Schedule string   `yaml:"schedule"` // optional cron expression, see ParseSchedule
+	// ScheduleOnly: schedule is set and interval is not; no interval flushes.
+	ScheduleOnly bool `yaml:"-"`
 }
 
 // NewDefaultBufferConfig returns the buffer defaults.

@@ -55,7 +55,7 @@ func TestFlushesCountedByReason(t *testing.T) {
 	}{
 		"size":     {buffer: buffer.Config{Size: 10, Interval: time.Hour}, want: buffer.FlushSize},
 		"interval": {buffer: buffer.Config{Size: 1 << 20, Interval: 20 * time.Millisecond}, want: buffer.FlushInterval},
-		"schedule": {buffer: buffer.Config{Size: 1 << 20, Schedule: cron.Every(time.Second)}, want: buffer.FlushSchedule},
+		"schedule": {buffer: buffer.Config{Size: 1 << 20, Interval: buffer.NoInterval, Schedule: cron.Every(time.Second)}, want: buffer.FlushSchedule},
 		"shutdown": {buffer: buffer.Config{Size: 1 << 20, Interval: time.Hour}, stop: true, want: buffer.FlushShutdown},
 		"memory":   {buffer: buffer.Config{Size: 1 << 20, Interval: time.Hour}, memory: 10, want: buffer.FlushMemory},
 	}

@@ -57,8 +57,9 @@ func s3Starter(conn config.S3ConnectionConfig, env deliveryEnv) catalog.Starter 
 		d := config.NewDefaultDeliveryConfig()
 		d.Name = spec.Name
 		d.Buffer.Size = config.Size(spec.SizeInMBs) * config.MiB
-		// Firehose's IntervalInSeconds 0 is zero buffering: flush as read.
-		d.Buffer.Interval = config.Duration(max(time.Duration(spec.IntervalInSeconds)*time.Second, time.Millisecond))
+		// Firehose's IntervalInSeconds 0 is zero buffering: flush as read,
+		// as the config's interval: 0.
+		d.Buffer.Interval = config.Duration(time.Duration(spec.IntervalInSeconds) * time.Second)
 		d.Retry.Duration = config.Duration(spec.RetryDuration)
 		dest := config.NewDefaultS3DestinationConfig()
 		dest.Endpoint, dest.Region, dest.AccessKeyID, dest.SecretAccessKey = conn.Endpoint, conn.Region, conn.AccessKeyID, conn.SecretAccessKey

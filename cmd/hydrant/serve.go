@@ -391,6 +391,15 @@ type deliveryEnv struct {
 	own     pipeline.Ownership
 }
 
+// bufferInterval is b's interval as the buffer takes it: 0 flushes as
+// records are read, and a schedule alone never flushes by time.
+func bufferInterval(b config.BufferConfig) time.Duration {
+	if b.ScheduleOnly {
+		return buffer.NoInterval
+	}
+	return b.Interval.Std()
+}
+
 // newDelivery builds a delivery of the config (or created through the
 // Firehose API).
 func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) (*pipeline.Delivery, error) {
@@ -429,7 +438,7 @@ func newDelivery(ctx context.Context, d config.DeliveryConfig, env deliveryEnv) 
 	pd := pipeline.New(pipeline.Config{
 		Name:                d.Name,
 		Stream:              d.SourceStream(),
-		Buffer:              buffer.Config{Size: int(d.Buffer.Size), Interval: d.Buffer.Interval.Std(), Schedule: schedule},
+		Buffer:              buffer.Config{Size: int(d.Buffer.Size), Interval: bufferInterval(d.Buffer), Schedule: schedule},
 		Transform:           tr,
 		Destination:         built.withRetry(retry, logger.With("delivery", d.Name)),
 		Errors:              built.errors,
