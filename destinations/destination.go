@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/internal/retry"
 )
 
 // Destination delivers one batch. Deliver blocks until the batch is durably
@@ -62,10 +63,14 @@ func (e *DocumentError) Error() string { return e.Message }
 
 // ErrorBatch is a set of failed records of one delivery, shard and type.
 type ErrorBatch struct {
-	Delivery string
-	ShardID  string
-	Type     string // ErrorTypeProcessingFailed, ErrorTypeDeliveryFailed, …
-	Records  []ErrorRecord
+	Delivery string // the documents' deliveryStreamName
+	// Batch is the name the records' batches carried, which names the error
+	// object: a replay's "<delivery>.replayN", so that its failures do not
+	// overwrite the error objects of the first run. Zero: Delivery.
+	Batch   string
+	ShardID string
+	Type    string // ErrorTypeProcessingFailed, ErrorTypeDeliveryFailed, …
+	Records []ErrorRecord
 }
 
 // ErrorRecord is one failed record and why it failed.
@@ -81,42 +86,19 @@ type ErrorRecord struct {
 	DocumentID string
 }
 
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
 // Permanent marks err as one that no retry can fix (bad record, 4xx, schema
-// mismatch). Permanent(nil) is nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
+// mismatch). Permanent(nil) is nil. (retry.Permanent: transforms use it too.)
+func Permanent(err error) error { return retry.Permanent(err) }
 
 // IsPermanent reports whether err (or an error it wraps) is permanent.
-func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p)
-}
+func IsPermanent(err error) bool { return retry.IsPermanent(err) }
 
 // ThrottledError asks the caller to wait After before retrying (429,
 // Retry-After, S3 SlowDown).
-type ThrottledError struct {
-	Err   error
-	After time.Duration
-}
-
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("throttled (retry after %s): %v", e.After, e.Err)
-}
-func (e *ThrottledError) Unwrap() error { return e.Err }
+type ThrottledError = retry.ThrottledError
 
 // Throttled wraps err as a throttling error.
-func Throttled(err error, after time.Duration) error {
-	return &ThrottledError{Err: err, After: after}
-}
+func Throttled(err error, after time.Duration) error { return retry.Throttled(err, after) }
 
 // Decorator wraps a destination with behaviour such as retry or timeouts.
 type Decorator func(Destination) Destination

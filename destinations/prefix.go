@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/hydrant-dev/hydrant/internal/partitionkey"
 )
 
 // Prefix is a compiled Firehose S3 prefix: literal text and !{namespace:value}
@@ -146,36 +146,16 @@ func (p Prefix) Evaluate(v PrefixValues) (string, error) {
 	return b.String(), nil
 }
 
-// MaxPartitionKeyValue is the limit on one partition key value: a value is
-// one segment of a file path or object key, and file systems refuse names
-// over 255 bytes (Firehose's own limit is 512).
-const MaxPartitionKeyValue = 255
+// MaxPartitionKeyValue is the longest partition key value, in bytes
+// (partitionkey.MaxValue).
+const MaxPartitionKeyValue = partitionkey.MaxValue
 
 // UnsafePartitionValue says why a partition key value cannot become one
-// segment of an object key or file path, or "" when it can. A value is
-// refused when it holds "/" or "\\" (it would add segments: "/.." would
-// write into another partition's path), is "." or "..", holds a control
-// character (C0, DEL or C1: NUL, newline, ...) or invalid UTF-8 (file
-// systems and S3 refuse them, which used to stall the shard in retries), or
-// is longer than MaxPartitionKeyValue bytes (a file name's limit on common
-// file systems). Transforms that set keys fail such a record alone;
-// Evaluate refuses it again, so a transform that forgets cannot write
-// outside its partition.
-func UnsafePartitionValue(s string) string {
-	switch {
-	case len(s) > MaxPartitionKeyValue:
-		return fmt.Sprintf("is %d bytes long; the limit is %d", len(s), MaxPartitionKeyValue)
-	case s == "." || s == "..":
-		return fmt.Sprintf("is %q, which names a directory, not a partition", s)
-	case strings.ContainsAny(s, "/\\"):
-		return "contains '/' or '\\', which would add path segments to the object key"
-	case !utf8.ValidString(s):
-		return "is not valid UTF-8"
-	case strings.ContainsFunc(s, unicode.IsControl):
-		return "contains a control character"
-	}
-	return ""
-}
+// segment of an object key or file path, or "" when it can
+// (partitionkey.Unsafe). Transforms that set keys fail such a record
+// alone; Evaluate refuses it again, so a transform that forgets cannot
+// write outside its partition.
+func UnsafePartitionValue(s string) string { return partitionkey.Unsafe(s) }
 
 // randomString is Firehose's 11-character random string, derived from seed
 // so that a re-delivered batch gets the same key.

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hydrant-dev/hydrant/buffer"
+	"github.com/hydrant-dev/hydrant/internal/retry"
 )
 
 // RetryConfig bounds retries the way Firehose's retry duration does: keep
@@ -46,32 +46,8 @@ func (e *RetryError) Error() string {
 func (e *RetryError) Unwrap() error { return e.Err }
 
 // Backoff computes retry delays: exponential with full jitter in [d/2, d],
-// capped, and at least what a throttling error asked for.
-type Backoff struct {
-	Initial, Max time.Duration
-}
-
-// Delay returns the wait before retry number attempt (1-based) after err.
-func (b Backoff) Delay(attempt int, err error) time.Duration {
-	initial, maxDelay := b.Initial, b.Max
-	if initial <= 0 {
-		initial = 500 * time.Millisecond
-	}
-	if maxDelay <= 0 {
-		maxDelay = 30 * time.Second
-	}
-	d := initial
-	for i := 1; i < attempt && d < maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxDelay)
-	d = d/2 + rand.N(d/2+1)
-	var t *ThrottledError
-	if errors.As(err, &t) && t.After > d {
-		d = t.After
-	}
-	return d
-}
+// capped, and at least what a throttling error asked for (retry.Backoff).
+type Backoff = retry.Backoff
 
 // WithRetry retries failed deliveries until cfg.Duration has passed since the
 // first attempt. Permanent errors are not retried. The final error is a
@@ -107,13 +83,4 @@ func WithRetry(cfg RetryConfig, logger *slog.Logger) Decorator {
 }
 
 // Sleep waits d or until ctx ends, returning ctx's error in that case.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func Sleep(ctx context.Context, d time.Duration) error { return retry.Sleep(ctx, d) }

@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hydrant-dev/hydrant/buffer"
-	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/internal/partitionkey"
 )
 
 const codeCloudWatchLogsError = "Transform.CloudWatchLogsError"
@@ -189,7 +189,7 @@ func (c *cloudWatchLogs) payload(data []byte) Output {
 		keys = make(map[string]string, len(c.keys))
 		for _, name := range slices.Sorted(maps.Keys(c.keys)) {
 			v := escapePartitionValue(p.field(c.keys[name]))
-			if msg := destinations.UnsafePartitionValue(v); msg != "" {
+			if msg := partitionkey.Unsafe(v); msg != "" {
 				return failedOutput(codePartitionKeyError, fmt.Sprintf("partition key %q (the payload's %s) %s", name, c.keys[name], msg))
 			}
 			keys[name] = v

@@ -19,7 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hydrant-dev/hydrant/buffer"
-	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/internal/retry"
 )
 
 // Limits of the Lambda contract, and the transform's defaults.
@@ -54,7 +54,7 @@ type httpTransform struct {
 	bufferSize int         // most record data bytes per invocation
 	timeout    time.Duration
 	retries    int // attempts after the first failure
-	backoff    destinations.Backoff
+	backoff    retry.Backoff
 	client     *http.Client
 	arn        string
 	region     string
@@ -121,7 +121,7 @@ func NewHTTP(env Env, options map[string]any) (Transform, error) {
 		bufferSize: bufferSize,
 		timeout:    timeout,
 		retries:    retries,
-		backoff:    destinations.Backoff{Initial: httpInitialBackoff, Max: httpMaxBackoff},
+		backoff:    retry.Backoff{Initial: httpInitialBackoff, Max: httpMaxBackoff},
 		client: &http.Client{
 			Transport: http.DefaultTransport.(*http.Transport).Clone(),
 			CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -260,7 +260,7 @@ func (t *httpTransform) invoke(ctx context.Context, recs []buffer.Record, start,
 			wait := t.backoff.Delay(attempt-1, err)
 			t.logger.Warn("invocation failed, retrying", "records", len(ids), "attempt", attempt-1,
 				"wait", wait, "error", err)
-			if err := destinations.Sleep(ctx, wait); err != nil {
+			if err := retry.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}

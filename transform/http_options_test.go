@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hydrant-dev/hydrant/buffer"
-	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/internal/retry"
 )
 
 func TestHTTPOptions(t *testing.T) {
@@ -21,7 +21,7 @@ func TestHTTPOptions(t *testing.T) {
 		}
 		h := tr.(*httpTransform)
 		if h.bufferSize != 1<<20 || h.timeout != 60*time.Second || h.retries != 3 ||
-			h.backoff != (destinations.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}) {
+			h.backoff != (retry.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}) {
 			t.Errorf("defaults: buffer_size %d, timeout %v, retries %d, backoff %+v", h.bufferSize, h.timeout, h.retries, h.backoff)
 		}
 	})

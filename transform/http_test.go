@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/hydrant-dev/hydrant/buffer"
-	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/internal/retry"
 )
 
 var httpTestEnv = Env{
@@ -141,7 +141,7 @@ func newHTTPTestTransform(t *testing.T, env Env, url string, options map[string]
 	}
 	h := tr.(*httpTransform)
 	if !keepBackoff {
-		h.backoff = destinations.Backoff{Initial: time.Millisecond, Max: time.Millisecond}
+		h.backoff = retry.Backoff{Initial: time.Millisecond, Max: time.Millisecond}
 	}
 	t.Cleanup(h.client.CloseIdleConnections)
 	return h
@@ -517,7 +517,7 @@ func TestHTTPContextDone(t *testing.T) {
 			srv, _ := newHTTPTestServer(t, tt.handler(t, started))
 			tr := newHTTPTestTransform(t, httpTestEnv, srv.URL, map[string]any{"timeout": "1h"}, false)
 			if tt.backoff > 0 {
-				tr.backoff = destinations.Backoff{Initial: tt.backoff, Max: tt.backoff}
+				tr.backoff = retry.Backoff{Initial: tt.backoff, Max: tt.backoff}
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/hydrant-dev/hydrant/buffer"
-	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/internal/partitionkey"
 )
 
 // KPLMagic starts every record the Kinesis Producer Library aggregates.
@@ -281,7 +281,7 @@ func kplOutput(data []byte, pk, inputPK, key string) Output {
 	if effective == "" {
 		effective = inputPK
 	}
-	if msg := destinations.UnsafePartitionValue(effective); msg != "" {
+	if msg := partitionkey.Unsafe(effective); msg != "" {
 		return Output{Result: ProcessingFailed, Data: data, PartitionKey: pk, ErrorCode: codePartitionKeyError,
 			ErrorMessage: fmt.Sprintf("partition key %q (the Kinesis partition key) %s", key, msg)}
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/itchyny/gojq"
 
 	"github.com/hydrant-dev/hydrant/buffer"
-	"github.com/hydrant-dev/hydrant/destinations"
+	"github.com/hydrant-dev/hydrant/internal/partitionkey"
 )
 
 const codePartitionKeyError = "Transform.PartitionKeyError"
@@ -81,7 +81,7 @@ func partitionOutput(v any, data []byte) Output {
 	for k, val := range obj {
 		s, msg := partitionValue(val)
 		if msg == "" {
-			msg = destinations.UnsafePartitionValue(s)
+			msg = partitionkey.Unsafe(s)
 		}
 		if msg != "" {
 			if problem == "" || k < badKey {
@@ -99,10 +99,10 @@ func partitionOutput(v any, data []byte) Output {
 
 // checkPartitionKeys fails an output whose partition keys (set by a
 // transform such as http's Lambda metadata) hold a value
-// destinations.UnsafePartitionValue refuses.
+// partitionkey.Unsafe refuses.
 func checkPartitionKeys(o Output, code string) Output {
 	for _, k := range slices.Sorted(maps.Keys(o.PartitionKeys)) {
-		if msg := destinations.UnsafePartitionValue(o.PartitionKeys[k]); msg != "" {
+		if msg := partitionkey.Unsafe(o.PartitionKeys[k]); msg != "" {
 			return failedOutput(code, fmt.Sprintf("partition key %q %s", k, msg))
 		}
 	}
