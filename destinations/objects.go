@@ -145,15 +145,19 @@ func (o *Objects) WriteErrors(ctx context.Context, b *ErrorBatch) error {
 		}
 	}
 	first := b.Records[0].Record
+	name := b.Batch
+	if name == "" {
+		name = b.Delivery
+	}
 	prefix, err := o.errorPrefix.Evaluate(PrefixValues{
 		Oldest:    oldest,
 		ErrorType: b.Type,
-		Seed:      objectName(b.Delivery, b.ShardID, first, b.Type),
+		Seed:      objectName(name, b.ShardID, first, b.Type),
 	})
 	if err != nil {
 		return Permanent(err)
 	}
-	return o.put(ctx, prefix+objectName(b.Delivery, b.ShardID, first, "-"+b.Type+".jsonl"),
+	return o.put(ctx, prefix+objectName(name, b.ShardID, first, "-"+b.Type+".jsonl"),
 		"application/x-ndjson", func(dst []byte) []byte { return AppendErrorDocuments(dst, b) })
 }
 

@@ -144,7 +144,9 @@ func (l *shardLoop) writeRecordErrors(ctx context.Context, b *buffer.Batch, re *
 // ends: records are never dropped, and while the error output is down the
 // shard waits.
 func (l *shardLoop) writeErrors(ctx context.Context, typ string, recs []destinations.ErrorRecord) error {
-	eb := &destinations.ErrorBatch{Delivery: l.d.cfg.Name, ShardID: l.shardID, Type: typ, Records: recs}
+	// The object is named by the batch name: a replay's failures are new
+	// error objects beside the first run's, which a redrive may have done.
+	eb := &destinations.ErrorBatch{Delivery: l.d.cfg.Name, Batch: l.d.cfg.BatchName, ShardID: l.shardID, Type: typ, Records: recs}
 	backoff := destinations.Backoff{Initial: l.d.cfg.Retry.InitialBackoff, Max: l.d.cfg.Retry.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := l.d.cfg.Errors.WriteErrors(ctx, eb)

@@ -48,23 +48,25 @@ type Object struct {
 }
 
 // objectKey matches the name of an error object (destinations.Objects'
-// WriteErrors): <delivery>-<shard>-<sequence, 20 digits>[-<sub>]-<type>.jsonl
-// with the compression's extension. The delivery is checked separately: its
-// name may contain dashes.
-var objectKey = regexp.MustCompile(`-(shardId-\d+|redrive-[0-9a-f]{16})-\d{20}(?:-\d+)?-([a-z]+(?:-[a-z]+)*-failed)\.jsonl(\.gz|\.zst|\.snappy)?$`)
+// WriteErrors) after its delivery's name: [.replay<n>]-<shard>-<sequence,
+// 20 digits>[-<sub>]-<type>.jsonl with the compression's extension. A
+// replay (hydrant deliveries reset) names its batches <delivery>.replay<n>,
+// so that its failures are error objects of their own. The delivery is
+// checked separately: its name may contain dashes.
+var objectKey = regexp.MustCompile(`^(?:\.replay\d+)?-(shardId-\d+|redrive-[0-9a-f]{16})-\d{20}(?:-\d+)?-([a-z]+(?:-[a-z]+)*-failed)\.jsonl(\.gz|\.zst|\.snappy)?$`)
 
 // parseKey returns the error type of key when it names an error object of
 // delivery.
 func parseKey(delivery, key string) (typ string, ok bool) {
 	base := path.Base(key)
-	if !strings.HasPrefix(base, delivery+"-") {
+	if !strings.HasPrefix(base, delivery) {
 		return "", false
 	}
-	m := objectKey.FindStringSubmatchIndex(base)
-	if m == nil || m[0] != len(delivery) {
+	m := objectKey.FindStringSubmatch(base[len(delivery):])
+	if m == nil {
 		return "", false
 	}
-	return base[m[4]:m[5]], true
+	return m[2], true
 }
 
 // RedriveShard is the shard name a redrive gives the records of the error

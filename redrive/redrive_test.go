@@ -208,6 +208,9 @@ func TestListKeys(t *testing.T) {
 		"errors/errors/postgres-failed/2026/12/01/10/orders-shardId-000000000000-00000000000000000002-postgres-failed.jsonl": true, // today's data dir layout
 		"postgres-failed/orders-shardId-000000000000-00000000000000000003-2-postgres-failed.jsonl":                           true, // a sub-record first
 		"errors/processing-failed/orders-redrive-0123456789abcdef-00000000000000000001-processing-failed.jsonl":              true,
+		"errors/processing-failed/orders.replay12-shardId-000000000000-00000000000000000001-processing-failed.jsonl":         true, // a reset's replay
+		"errors/processing-failed/orders.replay-shardId-000000000000-00000000000000000001-processing-failed.jsonl":           false,
+		"errors/processing-failed/orders.v2-shardId-000000000000-00000000000000000001-processing-failed.jsonl":               false, // delivery orders.v2
 		"errors/processing-failed/orders-eu-shardId-000000000000-00000000000000000001-processing-failed.jsonl":               false, // delivery orders-eu
 		"data/orders-shardId-000000000000-00000000000000000001.jsonl":                                                        false,
 		"errors/processing-failed/orders-shardId-000000000000-00000000000000000001-processing-failed.jsonl.redrive.json":     false,
