@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -550,6 +551,32 @@ func TestMembersAndLeases(t *testing.T) {
 			time.Since(l.Renewed) > testTTL || l.Acquired.After(l.Renewed.Add(time.Second)) {
 			t.Errorf("Leases()[%d] = %+v; held by %s", i, l, name)
 		}
+	}
+}
+
+// TestReportInMembers: what a node's SetReport gives rides its heartbeats,
+// and every node reads it in Members, with when it was written.
+func TestReportInMembers(t *testing.T) {
+	t.Parallel()
+	s, own := startServer(t), newOwnership(t)
+	nodes := startNodes(t, s, own, "a", "b")
+	var n atomic.Int64
+	nodes[1].c.SetReport(func() json.RawMessage { return fmt.Appendf(nil, `{"delivered":%d}`, n.Add(1)) })
+	var got Member
+	await.Cond(t, testTTL, "b's report in a's Members", func() bool {
+		members, err := nodes[0].c.Members(t.Context())
+		if err != nil || len(members) != 2 {
+			return false
+		}
+		got = members[1]
+		return got.Name == "b" && len(got.Report) > 0
+	})
+	var rep struct{ Delivered int64 }
+	if err := json.Unmarshal(got.Report, &rep); err != nil || rep.Delivered < 1 {
+		t.Errorf("b's report %s: %v", got.Report, err)
+	}
+	if age := time.Since(got.Heartbeat); age < 0 || age > testTTL {
+		t.Errorf("b's heartbeat %v ago, want within the TTL", age)
 	}
 }
 

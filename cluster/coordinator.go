@@ -29,6 +29,11 @@ type Member struct {
 	Listen   string    // Config.Listen
 	Started  time.Time // when this instance opened its coordinator (its own clock)
 	Leases   int       // leases it holds
+	// Report is what the node's SetReport function gave at its last
+	// heartbeat (nil without one); Heartbeat is when that heartbeat was
+	// stored (the server's clock), at most TTL ago for a live member.
+	Report    json.RawMessage
+	Heartbeat time.Time
 }
 
 // LeaseInfo describes one lease in the leases bucket: of a delivery's
@@ -51,6 +56,8 @@ type memberRecord struct {
 	Listen   string    `json:"listen,omitempty"`
 	Started  time.Time `json:"started"`
 	Wanted   int       `json:"wanted"` // keys it is acquiring or holding: only a member that wants more is yielded to
+	// Report is the node's own report (SetReport), rewritten at each heartbeat.
+	Report json.RawMessage `json:"report,omitempty"`
 }
 
 // leaseRecord is the value of a key in the leases bucket. Renewals rewrite
@@ -118,6 +125,7 @@ type Coordinator struct {
 	owners       map[string]leaseView  // by lease key; only keys with a value
 	live         int
 	onMembership []func(live int)
+	report       func() json.RawMessage
 	nonce        uint64
 }
 
@@ -308,6 +316,17 @@ func (c *Coordinator) OnMembership(f func(live int)) {
 	c.onMembership = append(c.onMembership, f)
 }
 
+// SetReport makes every heartbeat carry f's report of this node (its
+// deliveries' counts, say), which every node reads in Members. f is called
+// from the heartbeat goroutine every TTL/4 and must return quickly; its
+// report should stay well under the servers' max_payload. Call SetReport
+// before Run.
+func (c *Coordinator) SetReport(f func() json.RawMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.report = f
+}
+
 // Members reads the live members from the nodes bucket, with the number of
 // leases each holds in the leases bucket, sorted by name and instance.
 func (c *Coordinator) Members(ctx context.Context) ([]Member, error) {
@@ -329,7 +348,8 @@ func (c *Coordinator) Members(ctx context.Context) ([]Member, error) {
 		if json.Unmarshal(e.Value(), &rec) != nil {
 			continue
 		}
-		out = append(out, Member{Instance: e.Key(), Name: rec.Name, Listen: rec.Listen, Started: rec.Started, Leases: held[e.Key()]})
+		out = append(out, Member{Instance: e.Key(), Name: rec.Name, Listen: rec.Listen, Started: rec.Started, Leases: held[e.Key()],
+			Report: rec.Report, Heartbeat: e.Created()})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Instance, b.Instance)) })
 	return out, nil
@@ -409,7 +429,11 @@ func (c *Coordinator) heartbeat(ctx context.Context) error {
 	c.mu.Lock()
 	rec := c.self
 	rec.Wanted = len(c.wants)
+	report := c.report
 	c.mu.Unlock()
+	if report != nil {
+		rec.Report = report()
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err

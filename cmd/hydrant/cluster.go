@@ -3,11 +3,13 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hydrant-dev/hydrant/cluster"
 	"github.com/hydrant-dev/hydrant/config"
@@ -34,17 +36,21 @@ type clusterView interface {
 }
 
 // clusterReport reads the cluster's members and leases: the status's
-// cluster section, and each delivery shard's owner by "delivery/shard"
-// (each application's by appOwnerKey).
-func clusterReport(ctx context.Context, view clusterView, ttlSeconds float64) (*clusterStatus, map[string]string, error) {
+// cluster section, each delivery shard's owner by "delivery/shard" (each
+// application's by appOwnerKey), and the members with their reports.
+// A member not heard from for half the lease TTL (two heartbeats) is
+// stale: it may be gone.
+func clusterReport(ctx context.Context, view clusterView, ttl time.Duration, now time.Time) (*clusterStatus, map[string]string,
+	[]cluster.Member, error) {
 	members, err := view.Members(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	leases, err := view.Leases(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	ttlSeconds := ttl.Seconds()
 	self := view.Self()
 	st := &clusterStatus{Node: self.Name, Instance: self.Instance, LeaseTTLSeconds: ttlSeconds, Nodes: []clusterNode{}}
 	held := map[string]int{}
@@ -58,13 +64,100 @@ func clusterReport(ctx context.Context, view clusterView, ttlSeconds float64) (*
 		owners[ownerKey(l.Delivery, l.Shard)] = l.HolderName
 	}
 	for _, m := range members {
-		st.Nodes = append(st.Nodes, clusterNode{Name: m.Name, Instance: m.Instance, Listen: m.Listen, Started: m.Started.UTC(),
-			Leases: held[m.Instance]})
+		n := clusterNode{Name: m.Name, Instance: m.Instance, Listen: m.Listen, Started: m.Started.UTC(), Leases: held[m.Instance]}
+		if !m.Heartbeat.IsZero() {
+			at := m.Heartbeat.UTC()
+			n.LastHeartbeat, n.Stale = &at, m.Instance != self.Instance && stale(m.Heartbeat, ttl, now)
+		}
+		st.Nodes = append(st.Nodes, n)
 	}
 	slices.SortFunc(st.Nodes, func(a, b clusterNode) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Instance, b.Instance))
 	})
-	return st, owners, nil
+	return st, owners, members, nil
+}
+
+// stale reports whether a heartbeat at is two heartbeats (half the TTL) old.
+func stale(at time.Time, ttl time.Duration, now time.Time) bool { return now.Sub(at) > ttl/2 }
+
+// nodeReport is what each node of a cluster publishes with its heartbeats
+// (cluster.Coordinator.SetReport): what its deliveries have done since it
+// started, by name.
+type nodeReport struct {
+	Deliveries map[string]pipeline.Stats `json:"deliveries"`
+}
+
+// heartbeatReport is this node's report, for its heartbeats.
+func (b *statusBoard) heartbeatReport() json.RawMessage {
+	b.mu.Lock()
+	rep := nodeReport{Deliveries: make(map[string]pipeline.Stats, len(b.deliveries))}
+	for name, d := range b.deliveries {
+		rep.Deliveries[name] = d.Stats()
+	}
+	b.mu.Unlock()
+	out, err := json.Marshal(rep)
+	if err != nil {
+		return nil // Stats always marshal
+	}
+	return out
+}
+
+// clusterStats sums what every node has done of delivery into ds.Stats,
+// with each node's part in ds.Nodes: the answering node's counts as of now
+// (local, nil when it does not run the delivery), the others' as of their
+// last heartbeat. Counts are since each node started; the last flush and
+// error are the latest of any node's; the destination is connected when it
+// is on every node running the delivery that is not stale.
+func clusterStats(ds *deliveryStatus, local *pipeline.Stats, self string, members []cluster.Member, reports map[string]nodeReport,
+	ttl time.Duration, now time.Time) {
+	ds.Nodes = []deliveryNode{}
+	for _, m := range members {
+		dn := deliveryNode{Node: m.Name, Instance: m.Instance}
+		switch {
+		case m.Instance == self && local != nil:
+			dn.ReportedAt, dn.Stats = now.UTC(), *local
+		case m.Instance == self:
+			continue
+		default:
+			st, ok := reports[m.Instance].Deliveries[ds.Name]
+			if !ok {
+				continue
+			}
+			dn.ReportedAt, dn.Stale, dn.Stats = m.Heartbeat.UTC(), stale(m.Heartbeat, ttl, now), st
+		}
+		ds.Nodes = append(ds.Nodes, dn)
+	}
+	var sum pipeline.Stats
+	connected, running := true, false
+	for _, n := range ds.Nodes {
+		sum.DeliveredRecords += n.DeliveredRecords
+		sum.ErrorOutputRecords += n.ErrorOutputRecords
+		if n.LastFlush != nil && (sum.LastFlush == nil || n.LastFlush.After(*sum.LastFlush)) {
+			sum.LastFlush = n.LastFlush
+		}
+		if n.LastErrorAt != nil && (sum.LastErrorAt == nil || n.LastErrorAt.After(*sum.LastErrorAt)) {
+			sum.LastError, sum.LastErrorAt = n.LastError, n.LastErrorAt
+		}
+		if !n.Stale {
+			running = true
+			connected = connected && n.DestinationConnected
+		}
+	}
+	sum.DestinationConnected = running && connected
+	ds.Stats = sum
+}
+
+// decodeReports reads the members' reports, by instance; one that does
+// not decode (a node of another version) counts as reporting nothing.
+func decodeReports(members []cluster.Member) map[string]nodeReport {
+	out := make(map[string]nodeReport, len(members))
+	for _, m := range members {
+		var rep nodeReport
+		if len(m.Report) > 0 && json.Unmarshal(m.Report, &rep) == nil {
+			out[m.Instance] = rep
+		}
+	}
+	return out
 }
 
 func ownerKey(delivery string, shard int) string { return delivery + "/" + strconv.Itoa(shard) }

@@ -110,6 +110,7 @@ func serveWith(ctx context.Context, cfg *config.Config, regs registries, logger 
 	defer func() { leaveCluster(); <-clusterDone }()
 	if coord != nil {
 		own, board.cluster, board.leaseTTL = clusterOwnership{coord}, coord, cfg.Storage.NATS.LeaseTTL.Std()
+		coord.SetReport(board.heartbeatReport) // the others' status sums what this node delivered
 		go func() { coord.Run(clusterCtx); close(clusterDone) }()
 	} else {
 		close(clusterDone)

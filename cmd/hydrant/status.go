@@ -10,6 +10,7 @@ import (
 
 	"github.com/hydrant-dev/hydrant/analytics"
 	"github.com/hydrant-dev/hydrant/catalog"
+	"github.com/hydrant-dev/hydrant/cluster"
 	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 )
@@ -63,6 +64,11 @@ type clusterNode struct {
 	Listen   string    `json:"listen"`
 	Started  time.Time `json:"started"`
 	Leases   int       `json:"leases"` // shards of deliveries it holds
+	// LastHeartbeat is when the node last wrote its membership (the NATS
+	// server's clock); Stale, that it has not for half the lease TTL (two
+	// heartbeats missed): it may be gone, and its counts are as of then.
+	LastHeartbeat *time.Time `json:"last_heartbeat,omitempty"`
+	Stale         bool       `json:"stale,omitempty"`
 }
 
 type storeStatus struct {
@@ -104,6 +110,21 @@ type deliveryStatus struct {
 	LagRecords int64           `json:"lag_records"`
 	LagSeconds float64         `json:"lag_seconds"`
 	Shards     []deliveryShard `json:"shards"`
+	// Stats are, on a cluster, every node's summed (see clusterStats);
+	// Nodes each node's part. On a single node, Nodes is absent.
+	pipeline.Stats
+	Nodes []deliveryNode `json:"nodes,omitempty"`
+}
+
+// deliveryNode is what one node of a cluster has done of a delivery since
+// it started. ReportedAt is when its counts were read: now for the
+// answering node, its last heartbeat for the others (every quarter of the
+// lease TTL); Stale, more than half the TTL ago: the node may be gone.
+type deliveryNode struct {
+	Node       string    `json:"node"`
+	Instance   string    `json:"instance"`
+	ReportedAt time.Time `json:"reported_at"`
+	Stale      bool      `json:"stale,omitempty"`
 	pipeline.Stats
 }
 
@@ -155,11 +176,14 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 	r := statusReport{Time: now.UTC(), Streams: []streamStatus{}, Deliveries: []deliveryStatus{}}
 	r.Store.Bytes, r.Store.DiskBudget = store.DiskUsage()
 	var owners map[string]string
+	var members []cluster.Member
+	var reports map[string]nodeReport
 	if b.cluster != nil {
 		var err error
-		if r.Cluster, owners, err = clusterReport(ctx, b.cluster, b.leaseTTL.Seconds()); err != nil {
+		if r.Cluster, owners, members, err = clusterReport(ctx, b.cluster, b.leaseTTL, now); err != nil {
 			return r, err
 		}
+		reports = decodeReports(members)
 	}
 	b.mu.Lock()
 	apps := slices.Clone(b.apps)
@@ -213,8 +237,13 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 			log = st
 		}
 		ds := deliveryStatus{Name: d.Name, Source: source, Shards: []deliveryShard{}}
+		var local *pipeline.Stats
 		if pd := b.get(d.Name); pd != nil {
-			ds.Stats = pd.Stats()
+			st := pd.Stats()
+			ds.Stats, local = st, &st
+		}
+		if b.cluster != nil {
+			clusterStats(&ds, local, r.Cluster.Instance, members, reports, b.leaseTTL, now)
 		}
 		if log != nil {
 			for i := range log.Shards() {

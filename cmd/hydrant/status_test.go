@@ -96,10 +96,24 @@ func TestStatusOutputGolden(t *testing.T) {
 func TestClusterStatusGolden(t *testing.T) {
 	_, rep := sampleReports()
 	rep.Store.DiskBudget = 0
+	beat := func(ago time.Duration) *time.Time { at := rep.Time.Add(-ago); return &at }
 	rep.Cluster = &clusterStatus{Node: "n1", Instance: "n1-0a1b2c3d", LeaseTTLSeconds: 10, Nodes: []clusterNode{
-		{Name: "n1", Instance: "n1-0a1b2c3d", Listen: "10.0.0.1:4545", Started: rep.Time.Add(-time.Hour), Leases: 1},
-		{Name: "n2", Instance: "n2-9f8e7d6c", Listen: "10.0.0.2:4545", Started: rep.Time.Add(-90 * time.Second), Leases: 1},
+		{Name: "n1", Instance: "n1-0a1b2c3d", Listen: "10.0.0.1:4545", Started: rep.Time.Add(-time.Hour), Leases: 1, LastHeartbeat: beat(time.Second)},
+		{Name: "n2", Instance: "n2-9f8e7d6c", Listen: "10.0.0.2:4545", Started: rep.Time.Add(-90 * time.Second), Leases: 1,
+			LastHeartbeat: beat(2 * time.Second)},
+		{Name: "n3", Instance: "n3-5a4b3c2d", Listen: "10.0.0.3:4545", Started: rep.Time.Add(-time.Hour), LastHeartbeat: beat(7 * time.Second),
+			Stale: true},
 	}}
+	// clicks-archive delivered on two nodes and on one that has gone quiet;
+	// the first table shows the sums.
+	a := rep.Deliveries[0].Stats
+	rep.Deliveries[0].Nodes = []deliveryNode{
+		{Node: "n1", Instance: "n1-0a1b2c3d", ReportedAt: rep.Time, Stats: pipeline.Stats{DeliveredRecords: 4000, LastFlush: a.LastFlush,
+			DestinationConnected: true}},
+		{Node: "n2", Instance: "n2-9f8e7d6c", ReportedAt: *beat(2 * time.Second), Stats: pipeline.Stats{DeliveredRecords: 2500,
+			DestinationConnected: true}},
+		{Node: "n3", Instance: "n3-5a4b3c2d", ReportedAt: *beat(7 * time.Second), Stale: true, Stats: pipeline.Stats{DeliveredRecords: 200}},
+	}
 	owner := func(s string) *string { return &s }
 	rep.Deliveries[0].Shards = append(rep.Deliveries[0].Shards,
 		deliveryShard{ShardID: "shardId-000000000001", Checkpoint: "2097252", Owner: owner("n2")})

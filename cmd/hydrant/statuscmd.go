@@ -296,11 +296,19 @@ func writeClusterTables(w io.Writer, rep statusReport) {
 	fmt.Fprintf(w, "\ncluster: %d nodes, lease TTL %s; this is %s (%s)\n", len(c.Nodes),
 		time.Duration(c.LeaseTTLSeconds*float64(time.Second)), c.Node, c.Instance)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tINSTANCE\tLISTEN\tUP\tLEASES")
+	fmt.Fprintln(tw, "NODE\tINSTANCE\tLISTEN\tUP\tLEASES\tLAST HEARTBEAT")
 	for _, n := range c.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", n.Name, n.Instance, n.Listen, rep.Time.Sub(n.Started).Round(time.Second), n.Leases)
+		beat := "-"
+		if n.LastHeartbeat != nil {
+			beat = ago(rep.Time, *n.LastHeartbeat)
+		}
+		if n.Stale {
+			beat += " (stale)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", n.Name, n.Instance, n.Listen, rep.Time.Sub(n.Started).Round(time.Second), n.Leases, beat)
 	}
 	tw.Flush()
+	writeDeliveryNodes(w, rep)
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DELIVERY\tSHARD\tOWNER\tCHECKPOINT\tLAG RECORDS")
@@ -319,6 +327,39 @@ func writeClusterTables(w io.Writer, rep statusReport) {
 	}
 	tw.Flush()
 }
+
+// writeDeliveryNodes prints what each node has done of each delivery since
+// it started: the DELIVERED and ERROR OUTPUT of the first table are these
+// summed.
+func writeDeliveryNodes(w io.Writer, rep statusReport) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DELIVERY\tNODE\tDELIVERED\tERROR OUTPUT\tLAST FLUSH\tREPORTED\tLAST ERROR")
+	for _, d := range rep.Deliveries {
+		for _, n := range d.Nodes {
+			lastFlush, lastErr := "never", "-"
+			if n.LastFlush != nil {
+				lastFlush = ago(rep.Time, *n.LastFlush)
+			}
+			if n.LastError != "" {
+				lastErr = n.LastError
+				if len(lastErr) > 60 {
+					lastErr = lastErr[:57] + "..."
+				}
+			}
+			reported := ago(rep.Time, n.ReportedAt)
+			if n.Stale {
+				reported += " (stale)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", d.Name, n.Node, n.DeliveredRecords, n.ErrorOutputRecords, lastFlush,
+				reported, lastErr)
+		}
+	}
+	tw.Flush()
+}
+
+// ago says how long before now at was, to the second.
+func ago(now, at time.Time) string { return now.Sub(at).Round(time.Second).String() + " ago" }
 
 const healthUsage = `Usage: hydrant health [flags]
 
