@@ -3,7 +3,6 @@ package shards
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 )
 
 // ErrStoreClosed is returned by appends after the store was closed.
@@ -18,13 +17,13 @@ var ErrStoreClosed = errors.New("shard log: store is closed")
 // for their turn; a completer answers the requests in order.
 type appender struct {
 	store *Store
-	// streamUsed counts the bytes its stream holds (nil: not counted).
-	streamUsed *atomic.Int64
-	name       string // the shard's log, for errors
-	pub        publisher
-	reqs       chan *appendReq
-	done       chan struct{}
-	stopped    chan struct{}
+	// own is its stream's part of the disk budget (nil: not counted).
+	own     *diskBudget
+	name    string // the shard's log, for errors
+	pub     publisher
+	reqs    chan *appendReq
+	done    chan struct{}
+	stopped chan struct{}
 	// flights are the batches started, for the completer to answer: one
 	// waiting here and one being answered at most, so that a shard has at
 	// most two messages in the log's hands.
@@ -99,10 +98,23 @@ func newAppender(s *Store, name string, pub publisher) *appender {
 	return a
 }
 
-func (a *appender) append(ctx context.Context, recs []Record) ([]Sequence, error) {
+func (a *appender) append(ctx context.Context, recs []Record) (seqs []Sequence, err error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
+	// The disk budget counts the records from now, not once stored.
+	n := storedBytes(recs)
+	a.store.budget.reserve(n)
+	if a.own != nil {
+		a.own.reserve(n)
+	}
+	defer func() {
+		stored := n * int64(len(seqs)) / int64(len(recs))
+		a.store.budget.settle(n, stored)
+		if a.own != nil {
+			a.own.settle(n, stored)
+		}
+	}()
 	req := &appendReq{recs: recs, seqs: make([]Sequence, 0, len(recs)), result: make(chan struct{})}
 	select {
 	case a.reqs <- req:
@@ -257,10 +269,6 @@ func (a *appender) finish(bf *batchFlight) {
 			failed = err
 		}
 		if failed == nil {
-			a.store.budget.used.Add(int64(len(f.buf)))
-			if a.streamUsed != nil {
-				a.streamUsed.Add(int64(len(f.buf)))
-			}
 			idx := 0
 			for _, sp := range f.spans {
 				for range sp.n {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -74,24 +76,85 @@ func (b segBackend) iterate(_ context.Context, stream string, shard int, from ui
 	return &segIter{s: b.s, log: b.log, key: segKey(stream, shard), at: from, stopped: make(chan struct{})}, nil
 }
 
+// usage returns what the log occupies on disk: the segment log's directory
+// (segments, indexes, state; read from the filesystem), the store file and
+// the rest of the log's directory; and, per stream, its entries' share of
+// what the segment log occupies (see streamShare).
 func (b segBackend) usage(_ context.Context, streams map[string]int) (int64, map[string]int64, error) {
 	l := b.log.current()
-	total := l.Size()
-	dbSize, err := b.s.db.Size()
+	segs, err := l.DiskUsage()
 	if err != nil {
 		return 0, nil, fmt.Errorf("shard log: read disk usage: %w", err)
 	}
-	total += dbSize
+	rest, err := logDirBytes(filepath.Dir(b.s.segOpts.Dir), filepath.Base(b.s.segOpts.Dir))
+	if err != nil {
+		return 0, nil, fmt.Errorf("shard log: read disk usage: %w", err)
+	}
+	total := segs + rest
 	if len(streams) == 0 {
 		return total, nil, nil
 	}
+	var live int64 // what every key's entries and their index records take
+	for _, k := range l.Keys() {
+		live += entryBytes(l.Info(k))
+	}
+	ratio := streamShare(segs, live)
 	bytes := make(map[string]int64, len(streams))
 	for name, shards := range streams {
+		var n int64
 		for i := range shards {
-			bytes[name] += l.Info(segKey(name, i)).Bytes
+			n += entryBytes(l.Info(segKey(name, i)))
 		}
+		bytes[name] = int64(float64(n) * ratio)
 	}
 	return total, bytes, nil
+}
+
+// entryBytes is what a key's kept entries take in the segments and their
+// indexes, before the filesystem's rounding.
+func entryBytes(info seglog.KeyInfo) int64 {
+	return max(info.Bytes, 0) + int64(info.Entries)*seglog.IndexRecordBytes
+}
+
+// maxShareRatio bounds streamShare: the segments' headers, key frames,
+// index tables and blocks take a few percent more than the entries; more is
+// entries already trimmed that a segment keeps on disk for another key's
+// sake, which is not the stream's to pay.
+const maxShareRatio = 1.25
+
+// streamShare is what the segment log occupies on disk per byte of its
+// kept entries (see entryBytes): a stream's part of the budget is its
+// entries' bytes times it.
+func streamShare(onDisk, live int64) float64 {
+	if live <= 0 {
+		return 1
+	}
+	return min(max(float64(onDisk)/float64(live), 1), maxShareRatio)
+}
+
+// logDirBytes returns what dir and the files in it occupy on disk, but for
+// the subdirectory skip (the segment log's, which counts its own).
+func logDirBytes(dir, skip string) (int64, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := seglog.DiskBytes(fi)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if e.Name() == skip {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		n += seglog.DiskBytes(fi)
+	}
+	return n, nil
 }
 
 // segShard is one shard's key in the segment log, as opened for one

@@ -350,7 +350,7 @@ func (st *Stream) install(l *Lineage) {
 		case sh.IsOpen() && a == nil:
 			name, pub := s.log.publisher(st.spec.Name, sh.ID)
 			a := newAppender(s, name, pub)
-			a.streamUsed = &st.own.used
+			a.own = st.own
 			st.appenders[sh.ID], st.quotas[sh.ID] = a, NewQuota(share)
 			if m := s.cfg.Metrics; m != nil {
 				shard := strconv.Itoa(sh.ID)

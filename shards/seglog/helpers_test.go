@@ -206,3 +206,35 @@ func copyDir(t testing.TB, src string) string {
 	}
 	return dst
 }
+
+// onDisk returns what dir and its files occupy on disk, read here rather
+// than by the log, and how many files it holds.
+func onDisk(t testing.TB, dir string) (bytes int64, files int) {
+	t.Helper()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bytes = DiskBytes(fi)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes += DiskBytes(fi)
+	}
+	return bytes, len(entries)
+}
+
+func mustDiskUsage(t testing.TB, l *Log) int64 {
+	t.Helper()
+	n, err := l.DiskUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -82,9 +82,6 @@ func (l *Log) Keys() []string {
 	return keys
 }
 
-// Size returns the bytes of the segment and index files.
-func (l *Log) Size() int64 { return l.diskBytes.Load() }
-
 // Notify returns a channel closed when an entry of key is next appended
 // (or the log closes). It fires once: take a new one after it fired, then
 // read, so that no append falls between.

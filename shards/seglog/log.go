@@ -27,7 +27,11 @@ type Log struct {
 	waiters    map[string]chan struct{}
 	waitClosed bool
 
+	// diskBytes is what the files occupy on disk (see Size); usageMu
+	// keeps DiskUsage's read of the directory and deletions apart, so that
+	// a deleted file is never subtracted twice.
 	diskBytes atomic.Int64
+	usageMu   sync.Mutex
 
 	w writer // the writer goroutine's own
 
@@ -96,6 +100,9 @@ func Open(o Options) (*Log, error) {
 		}
 		unlock()
 		return nil, err
+	}
+	if _, err := l.DiskUsage(); err != nil { // else Size counts the files' sizes
+		l.o.Logger.Warn("seglog: open", "err", err)
 	}
 	l.o.Logger.Info("seglog: opened", "dir", o.Dir, "segments", len(l.segs), "keys", len(l.keys), "bytes", l.Size())
 	go l.run()

@@ -173,7 +173,7 @@ func (l *Log) indexSegment(g *segment) {
 		s.recPos, s.recs = pos[i], nil
 	}
 	l.mu.Unlock()
-	l.diskBytes.Add(int64(len(b)))
+	l.diskBytes.Add(roundBlock(int64(len(b))))
 }
 
 // buildKeys makes the keys' states from the segments' spans and the state
@@ -267,11 +267,13 @@ func (l *Log) deleteSegments(dead []*segment) {
 	if len(dead) == 0 {
 		return
 	}
+	l.usageMu.Lock() // DiskUsage must not read the directory meanwhile
+	defer l.usageMu.Unlock()
 	for _, g := range dead {
 		g.close()
 		l.removeFile(g.path, "every entry trimmed")
 		l.removeFile(idxPath(l.o.Dir, g.num), "its segment is deleted")
-		l.diskBytes.Add(-g.fileSize - g.idxSize)
+		l.diskBytes.Add(-roundBlock(g.fileSize) - roundBlock(g.idxSize))
 		for i, u := range l.w.unindexed {
 			if u == g {
 				l.w.unindexed = append(l.w.unindexed[:i], l.w.unindexed[i+1:]...)

@@ -117,7 +117,7 @@ func (l *Log) createSegment(num uint64) (*segment, file, error) {
 		os.Remove(path)
 		return nil, nil, err
 	}
-	l.diskBytes.Add(int64(len(hdr)))
+	l.diskBytes.Add(roundBlock(int64(len(hdr))))
 	g := &segment{num: num, hdr: h, path: path, f: rf, length: h.size, fileSize: h.size}
 	return g, wf, nil
 }
