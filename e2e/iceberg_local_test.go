@@ -3,11 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,102 +76,24 @@ func readIcebergLocal(t *testing.T, dir string, cols ...string) (map[string][]an
 func TestIcebergEmbeddedSQLiteCatalog(t *testing.T) {
 	dir, listen := t.TempDir(), freeAddr(t)
 	h := startHydrant(t, dir, listen, icebergLocalConfig)
-	var (
-		mu    sync.Mutex
-		acked = map[int64]bool{}
-		next  int64
-	)
-	put := func(h *hydrant, n int, extra string) error {
-		mu.Lock()
-		ids := make([]int64, n)
-		for i := range ids {
-			next++
-			ids[i] = next
-		}
-		mu.Unlock()
-		var body strings.Builder
-		for _, id := range ids {
-			fmt.Fprintf(&body, "{\"order_id\":%d,\"customer\":\"c%d\",\"ts\":\"2026-12-0%dT10:00:00Z\"%s}\n", id, id%3, 1+id%2, strings.ReplaceAll(extra, "ID", fmt.Sprint(id)))
-		}
-		status, res, err := h.put("orders", []byte(body.String()))
-		if err != nil || status != http.StatusOK {
-			return fmt.Errorf("put: %d %v", status, err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for i, r := range res.Records {
-			if r.ErrorCode == "" {
-				acked[ids[i]] = true
-			}
-		}
-		return nil
-	}
-	owed := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-	rows := func() []any {
+	load := newOrderLoad("orders")
+	rows := func() []int64 {
 		tbl, err := readIcebergLocal(t, dir)
 		if err != nil {
 			return nil // the table may not be there yet
 		}
-		return tbl["order_id"]
+		return int64s(tbl["order_id"])
 	}
-	// all reports whether ids holds every acknowledged order.
-	all := func(ids []any) bool {
-		seen := map[int64]bool{}
-		for _, v := range ids {
-			seen[int64(v.(float64))] = true
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for id := range acked {
-			if !seen[id] {
-				return false
-			}
-		}
-		return true
-	}
+	all := func(ids []int64) bool { return len(load.missing(ids)) == 0 }
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			put(h, 50, "")
-		}
-	})
+	stopProducer := load.produce(h, 1)
 	await.Cond(t, 60*time.Second, "rows appended while a producer puts", func() bool { return len(rows()) >= 500 })
 	h.kill()
-	close(stop)
-	wg.Wait()
+	stopProducer()
 	h = startHydrant(t, dir, listen, icebergLocalConfig)
-	await.Cond(t, 60*time.Second, fmt.Sprintf("all %d acknowledged orders appended", owed()), func() bool { return all(rows()) })
-	checkOnce := func(ids []any) {
-		t.Helper()
-		seen := map[int64]bool{}
-		for _, v := range ids {
-			id := int64(v.(float64))
-			if seen[id] {
-				t.Fatalf("order %d appended twice", id)
-			}
-			seen[id] = true
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for id := range acked {
-			if !seen[id] {
-				t.Fatalf("acknowledged order %d is not in the table", id)
-			}
-		}
-	}
-	checkOnce(rows())
-	before, cut := owed(), next
+	await.Cond(t, 60*time.Second, fmt.Sprintf("all %d acknowledged orders appended", load.owed()), func() bool { return all(rows()) })
+	load.checkOnce(t, rows())
+	before, cut := load.owed(), load.last()
 
 	// A column added to the config: the table gains it at start.
 	h.stop()
@@ -183,7 +103,7 @@ func TestIcebergEmbeddedSQLiteCatalog(t *testing.T) {
 		"          - {name: ts, type: timestamptz}\n          - {name: amount, type: double, path: /total/amount}\n", 1)
 	h = startHydrant(t, dir, listen, evolved)
 	for range 4 {
-		if err := put(h, 25, `,"total":{"amount":ID.5}`); err != nil {
+		if err := load.put(h, 25, `,"total":{"amount":ID.5}`); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,12 +111,13 @@ func TestIcebergEmbeddedSQLiteCatalog(t *testing.T) {
 	await.Cond(t, 60*time.Second, "orders with the new column appended", func() bool {
 		var err error
 		tbl, err = readIcebergLocal(t, dir, "amount")
-		return err == nil && all(tbl["order_id"])
+		return err == nil && all(int64s(tbl["order_id"]))
 	})
 	h.stop()
-	checkOnce(tbl["order_id"])
-	for i, v := range tbl["order_id"] {
-		id, amount := int64(v.(float64)), tbl["amount"][i]
+	ids := int64s(tbl["order_id"])
+	load.checkOnce(t, ids)
+	for i, id := range ids {
+		amount := tbl["amount"][i]
 		switch {
 		case id <= cut && amount != nil:
 			t.Fatalf("order %d, appended before the column was added, has amount %v", id, amount)
@@ -204,5 +125,14 @@ func TestIcebergEmbeddedSQLiteCatalog(t *testing.T) {
 			t.Fatalf("order %d has amount %v, want %d.5", id, amount, id)
 		}
 	}
-	t.Logf("%d acknowledged orders, each appended once across kill -9; %d more with the added column, read alike by pyiceberg and DuckDB", before, owed()-before)
+	t.Logf("%d acknowledged orders, each appended once across kill -9; %d more with the added column, read alike by pyiceberg and DuckDB", before, load.owed()-before)
+}
+
+// int64s converts the JSON numbers a reader printed to ids.
+func int64s(vs []any) []int64 {
+	out := make([]int64, len(vs))
+	for i, v := range vs {
+		out[i] = int64(v.(float64))
+	}
+	return out
 }

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,62 +126,15 @@ func TestIcebergREST(t *testing.T) {
 		}
 	})
 
-	var (
-		mu    sync.Mutex
-		acked = map[int64]bool{}
-		next  atomic.Int64
-	)
-	put := func(h *hydrant, n int) error {
-		var body strings.Builder
-		ids := make([]int64, n)
-		for i := range ids {
-			ids[i] = next.Add(1)
-			fmt.Fprintf(&body, "{\"order_id\":%d,\"customer\":\"c%d\",\"ts\":\"2026-12-06T%02d:00:00Z\"}\n", ids[i], ids[i]%3, ids[i]%2)
-		}
-		status, res, err := h.put("orders", []byte(body.String()))
-		if err != nil || status != http.StatusOK {
-			return fmt.Errorf("put: %d %v", status, err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for i, r := range res.Records {
-			if r.ErrorCode == "" {
-				acked[ids[i]] = true
-			}
-		}
-		return nil
-	}
-	owed := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
+	load := newOrderLoad("orders")
 	retries := func() int {
 		log, _ := os.ReadFile(h.logPath)
 		return strings.Count(string(log), "delivery failed, retrying")
 	}
 
-	// produce runs two producers against h until the returned func is called.
-	produce := func(h *hydrant) (stop func()) {
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-done:
-						return
-					default:
-					}
-					put(h, 50)
-				}
-			})
-		}
-		return func() { close(done); wg.Wait() }
-	}
 	allAppended := func(what string) {
 		t.Helper()
-		want := owed()
+		want := load.owed()
 		await.Cond(t, 120*time.Second, fmt.Sprintf("all %d acknowledged orders appended %s", want, what), func() bool {
 			_, distinct, err := counts()
 			return err == nil && distinct >= want
@@ -193,7 +145,7 @@ func TestIcebergREST(t *testing.T) {
 	}
 
 	// kill -9 while the producers put and the delivery commits.
-	stopProducers := produce(h)
+	stopProducers := load.produce(h, 2)
 	await.Cond(t, 60*time.Second, "rows appended while producers put", func() bool {
 		rows, _, err := counts()
 		return err == nil && rows >= 1000
@@ -207,7 +159,7 @@ func TestIcebergREST(t *testing.T) {
 	// Two commits are applied by the catalog but their answers lost (a
 	// closed connection, a 504) while the producers put: the retried
 	// batches are not appended again.
-	stopProducers = produce(h)
+	stopProducers = load.produce(h, 2)
 	for i, mode := range []string{"close", "504"} {
 		cutter.armed.Store(mode)
 		await.Cond(t, 60*time.Second, "a commit answered with "+mode, func() bool { return cutter.cut.Load() == int32(i+1) })
@@ -223,15 +175,15 @@ func TestIcebergREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopProducers = produce(h)
+	stopProducers = load.produce(h, 2)
 	await.Cond(t, 60*time.Second, "rows appended while producers put again", func() bool {
 		rows, _, err := counts()
 		return err == nil && rows >= rows0+1000
 	})
-	before, ackedBefore := retries(), owed()
+	before, ackedBefore := retries(), load.owed()
 	cat.Stop(t)
 	await.Cond(t, 60*time.Second, "hydrant retrying against the stopped REST catalog", func() bool { return retries() >= before+2 })
-	ackedInOutage := owed() - ackedBefore
+	ackedInOutage := load.owed() - ackedBefore
 	cat.Start(t)
 	stopProducers()
 	if ackedInOutage == 0 {
@@ -244,27 +196,14 @@ func TestIcebergREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[int64]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			t.Fatalf("order %d appended twice", id)
-		}
-		seen[id] = true
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for id := range acked {
-		if !seen[id] {
-			t.Fatalf("acknowledged order %d is not in the table", id)
-		}
-	}
+	load.checkOnce(t, ids)
 	pyIDs := pyicebergReadIDs(t, py, cat.URI, m, "sales.orders")
 	slices.Sort(ids)
 	if !slices.Equal(pyIDs, ids) {
 		t.Fatalf("pyiceberg's RestCatalog reads %d rows, iceberg-go %d: the readers disagree", len(pyIDs), len(ids))
 	}
 	t.Logf("%d acknowledged orders, each appended once (%d rows, the same through pyiceberg); kill -9 done at %v; %d commit answers lost; %d orders acknowledged and %d retries in the catalog's outage; %v in all",
-		len(acked), len(ids), afterKill.Round(time.Second), cutter.cut.Load(), ackedInOutage, retries()-before, time.Since(began).Round(time.Second))
+		load.owed(), len(ids), afterKill.Round(time.Second), cutter.cut.Load(), ackedInOutage, retries()-before, time.Since(began).Round(time.Second))
 }
 
 // answerCutter is a reverse proxy in front of the REST catalog that, when

@@ -5,15 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,60 +159,16 @@ func TestIcebergExactlyOnce(t *testing.T) {
 		return len(ids), len(seen), nil
 	}
 
-	var (
-		mu    sync.Mutex
-		acked = map[int64]bool{}
-		next  atomic.Int64
-	)
-	put := func(h *hydrant, n int) error {
-		var body strings.Builder
-		ids := make([]int64, n)
-		for i := range ids {
-			ids[i] = next.Add(1)
-			fmt.Fprintf(&body, "{\"order_id\":%d,\"customer\":\"c%d\",\"ts\":\"2026-12-06T%02d:00:00Z\"}\n", ids[i], ids[i]%3, ids[i]%2)
-		}
-		status, res, err := h.put("orders", []byte(body.String()))
-		if err != nil || status != http.StatusOK {
-			return fmt.Errorf("put: %d %v", status, err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for i, r := range res.Records {
-			if r.ErrorCode == "" {
-				acked[ids[i]] = true
-			}
-		}
-		return nil
-	}
-	owed := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				put(h, 50)
-			}
-		})
-	}
+	load := newOrderLoad("orders")
+	stopProducers := load.produce(h, 2)
 	await.Cond(t, 60*time.Second, "rows appended while producers put", func() bool {
 		rows, _, err := counts()
 		return err == nil && rows >= 1000
 	})
 	h.kill()
-	close(stop)
-	wg.Wait()
+	stopProducers()
 	h = startHydrant(t, dir, listen, icebergConfig, env...)
-	want := owed()
+	want := load.owed()
 	await.Cond(t, 60*time.Second, fmt.Sprintf("all %d acknowledged orders appended", want), func() bool {
 		_, distinct, err := counts()
 		return err == nil && distinct >= want
@@ -229,7 +182,7 @@ func TestIcebergExactlyOnce(t *testing.T) {
 	// appended exactly once.
 	m.Stop(t)
 	for range 4 {
-		if err := put(h, 50); err != nil {
+		if err := load.put(h, 50, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -238,7 +191,7 @@ func TestIcebergExactlyOnce(t *testing.T) {
 		return strings.Count(string(log), "delivery failed, retrying") >= 2
 	})
 	m.Start(t)
-	want = owed()
+	want = load.owed()
 	await.Cond(t, 120*time.Second, "orders put during the MinIO outage appended", func() bool {
 		_, distinct, err := counts()
 		return err == nil && distinct >= want
@@ -252,13 +205,13 @@ func TestIcebergExactlyOnce(t *testing.T) {
 	before := retries()
 	pg.Stop(t)
 	for range 4 {
-		if err := put(h, 50); err != nil {
+		if err := load.put(h, 50, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	await.Cond(t, 60*time.Second, "hydrant retrying against the stopped catalog", func() bool { return retries() >= before+2 })
 	pg.Start(t)
-	want = owed()
+	want = load.owed()
 	await.Cond(t, 120*time.Second, "orders put during the catalog outage appended", func() bool {
 		_, distinct, err := counts()
 		return err == nil && distinct >= want
@@ -268,24 +221,11 @@ func TestIcebergExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[int64]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			t.Fatalf("order %d appended twice", id)
-		}
-		seen[id] = true
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for id := range acked {
-		if !seen[id] {
-			t.Fatalf("acknowledged order %d is not in the table", id)
-		}
-	}
+	load.checkOnce(t, ids)
 	py := pyicebergOrders(t, pg, m)
 	slices.Sort(ids)
 	if !slices.Equal(py, ids) {
 		t.Fatalf("pyiceberg reads %d rows, iceberg-go %d: the readers disagree", len(py), len(ids))
 	}
-	t.Logf("%d acknowledged orders, each appended once (%d rows, the same through pyiceberg)", len(acked), len(ids))
+	t.Logf("%d acknowledged orders, each appended once (%d rows, the same through pyiceberg)", load.owed(), len(ids))
 }
