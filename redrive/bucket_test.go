@@ -42,7 +42,7 @@ func TestRedriveS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	place := redrive.NewBucket(store.Client(), "out", store, minio.GetObjectOptions{})
-	if _, err := place.Get(ctx, "errors/none"); !errors.Is(err, redrive.ErrNotFound) {
+	if _, err := place.Get(ctx, "errors/none", 1<<20); !errors.Is(err, redrive.ErrNotFound) {
 		t.Fatalf("Get of a missing key: %v, want ErrNotFound", err)
 	}
 	d := redrive.Delivery{Name: "orders", Transform: transform.Func(fixing), Destination: objs, Errors: objs,

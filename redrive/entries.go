@@ -20,10 +20,13 @@ type Entry struct {
 	ShardID        string    `json:"shard_id"`
 	SequenceNumber string    `json:"sequence_number"`
 	PartitionKey   string    `json:"partition_key"`
-	Object         string    `json:"object"`        // the error object's key in its place
-	Line           int       `json:"line"`          // the record's line in the object, 1 and up
-	RedriveState   string    `json:"redrive_state"` // "", started or done
-	DataSize       int       `json:"data_size"`     // bytes of the record
+	Object         string    `json:"object"` // the error object's key in its place
+	// Line is the record's place among the object's error documents, 1 and
+	// up (its sequence number in the redrive shard); blank lines, which
+	// WriteErrors never writes, are not counted.
+	Line         int    `json:"line"`
+	RedriveState string `json:"redrive_state"` // "" (not redriven), planned or done
+	DataSize     int    `json:"data_size"`     // bytes of the record
 	// DataPreview is the record's first PreviewBytes bytes as text (bytes
 	// that are not UTF-8 replaced), to tell records apart.
 	DataPreview string `json:"data_preview"`
@@ -32,17 +35,29 @@ type Entry struct {
 // Entries lists the failed records of delivery under prefix in place that
 // filter selects — unlike List, From and To select records by their own
 // arrival — at most limit of them (0: no bound), in object key order;
-// truncated says that more were left out.
+// truncated says that more were left out. It reads one object at a time,
+// skips those whose key's type or hour the filter leaves out, and stops
+// at the first record past limit.
 func Entries(ctx context.Context, place Place, prefix, delivery string, filter Filter, limit int) (entries []Entry, truncated bool, err error) {
-	objs, markers, err := List(ctx, place, prefix, delivery, Filter{Type: filter.Type})
+	cands, err := candidates(ctx, place, prefix, delivery, filter, false)
 	if err != nil {
 		return nil, false, err
 	}
 	entries = []Entry{}
-	for i, o := range objs {
+	for _, c := range cands {
+		o, err := readObject(ctx, place, c.key, c.typ, filter.maxBytes())
+		if err != nil {
+			return nil, false, err
+		}
 		state := ""
-		if markers[i] != nil {
-			state = markers[i].State
+		if c.hasMarker {
+			m, err := readMarker(ctx, place, c.key)
+			if err != nil {
+				return nil, false, err
+			}
+			if m != nil {
+				state = m.State
+			}
 		}
 		for j, d := range o.Docs {
 			if t := d.Arrival(); (!filter.From.IsZero() && t.Before(filter.From)) || (!filter.To.IsZero() && !t.Before(filter.To)) {

@@ -1,11 +1,9 @@
 package redrive
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,11 +20,13 @@ var ErrNotFound = errors.New("no such object")
 
 // Place is where a delivery's error output lives: a directory or an S3
 // bucket. List returns the keys under prefix (every depth), sorted; Get
-// returns an object's bytes, or ErrNotFound; Put replaces an object whole.
-// Errors other than ErrNotFound may be retried.
+// returns an object's bytes, ErrNotFound, or ErrObjectTooLarge when it
+// holds more than max bytes (reading no more than max+1); Put replaces an
+// object whole. Errors other than ErrNotFound and ErrObjectTooLarge may be
+// retried.
 type Place interface {
 	List(ctx context.Context, prefix string) ([]string, error)
-	Get(ctx context.Context, key string) ([]byte, error)
+	Get(ctx context.Context, key string, max int64) ([]byte, error)
 	Put(ctx context.Context, key string, body []byte) error
 }
 
@@ -81,12 +81,16 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 }
 
 // Get reads one file.
-func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(d.root, filepath.FromSlash(key)))
+func (d *Dir) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+	f, err := os.Open(filepath.Join(d.root, filepath.FromSlash(key)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAtMost(f, max)
 }
 
 // Put writes one file through the store.
@@ -133,20 +137,22 @@ func (b *Bucket) List(ctx context.Context, prefix string) ([]string, error) {
 }
 
 // Get reads one object.
-func (b *Bucket) Get(ctx context.Context, key string) ([]byte, error) {
+func (b *Bucket) Get(ctx context.Context, key string, max int64) ([]byte, error) {
 	o, err := b.client.GetObject(ctx, b.bucket, key, b.getOpts)
 	if err != nil {
 		return nil, err
 	}
 	defer o.Close()
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, o); err != nil {
-		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
-			return nil, ErrNotFound
-		}
+	body, err := readAtMost(o, max)
+	switch {
+	case minio.ToErrorResponse(err).Code == "NoSuchKey":
+		return nil, ErrNotFound
+	case errors.Is(err, ErrObjectTooLarge):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("get s3://%s/%s: %w", b.bucket, key, err)
 	}
-	return buf.Bytes(), nil
+	return body, nil
 }
 
 // Put writes one object through the store.

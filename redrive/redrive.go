@@ -46,32 +46,29 @@ type Result struct {
 const RecordSource buffer.FlushReason = "redrive"
 
 // Run redrives the error objects of d that filter selects and that no
-// earlier redrive finished. On an error the objects not yet done stay
-// as they are (started, or unmarked) and a later Run redrives them without
-// duplicating what this one delivered: the error is worth retrying unless
-// it says otherwise.
+// earlier redrive finished, one object at a time. On an error the objects
+// not yet done stay as they are (planned, or unmarked) and a later Run
+// redrives them without duplicating what this one delivered: the error is
+// worth retrying unless destinations.IsPermanent says otherwise.
 func Run(ctx context.Context, d Delivery, filter Filter, now func() time.Time) (Result, error) {
 	var res Result
-	objs, markers, err := List(ctx, d.Place, d.Prefix, d.Name, filter)
-	if err != nil {
-		return res, err
-	}
-	for i, o := range objs {
-		if m := markers[i]; m != nil && m.State == StateDone {
+	err := Scan(ctx, d.Place, d.Prefix, d.Name, filter, false, func(o *Object, old *Marker) (bool, error) {
+		if old != nil && old.State == StateDone {
 			res.Skipped++
-			continue
+			return true, nil
 		}
-		m, err := redriveObject(ctx, d, o, markers[i], now)
+		m, err := redriveObject(ctx, d, o, old, now)
 		if err != nil {
-			return res, fmt.Errorf("redrive %s: %w", o.Key, err)
+			return false, fmt.Errorf("redrive %s: %w", o.Key, err)
 		}
 		res.Objects++
 		res.Records += m.Records
 		res.Delivered += m.Delivered
 		res.Dropped += m.Dropped
 		res.Failed += m.Failed
-	}
-	return res, nil
+		return true, nil
+	})
+	return res, err
 }
 
 // redriveObject sends one error object's records through d and marks it.
@@ -82,7 +79,7 @@ func Run(ctx context.Context, d Delivery, filter Filter, now func() time.Time) (
 // already (same object key, the Postgres ledger) does not take it twice,
 // and a record that failed again is in one error object only.
 func redriveObject(ctx context.Context, d Delivery, o *Object, old *Marker, now func() time.Time) (Marker, error) {
-	m := Marker{State: StatePlanned, Shard: RedriveShard(o.Key), Records: len(o.Docs), At: now().UTC()}
+	m := Marker{State: StatePlanned, Shard: RedriveShard(o.Key), Records: len(o.Docs), At: now().UTC(), Time: o.Time}
 	if old != nil && old.State == StatePlanned && old.Plan != nil && old.Shard == m.Shard {
 		m.Plan = old.Plan
 	} else {

@@ -222,7 +222,7 @@ func (rd *redriver) serveErrors(w http.ResponseWriter, r *http.Request) {
 	}
 	entries, truncated, err := redrive.Entries(r.Context(), place, prefix, name, filter, limit)
 	if err != nil {
-		writeJSONError(w, http.StatusInternalServerError, "InternalFailure", err.Error()+" (retryable)")
+		writeJSONError(w, http.StatusInternalServerError, "InternalFailure", err.Error()+retryAdvice(err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -279,6 +279,15 @@ func objectsPlace(fc *config.FileDestinationConfig, sc *config.S3DestinationConf
 		return redrive.NewBucket(store.Client(), sc.Bucket, store, get), redrive.StaticPrefix(orDefault(sc.ErrorPrefix)), nil
 	}
 	return nil, "", errors.New("no destination configured")
+}
+
+// retryAdvice says whether the request that failed with err is worth
+// making again.
+func retryAdvice(err error) string {
+	if destinations.IsPermanent(err) {
+		return " (not retryable as it is)"
+	}
+	return " (retryable)"
 }
 
 func orDefault(errorPrefix string) string {
