@@ -16,7 +16,9 @@ const (
 
 // StartConfig is where a delivery starts reading the shards it has no
 // checkpoint of yet: a delivery that has checkpointed a shard goes on
-// from its checkpoint, whatever start says. It is Kinesis's initial
+// from its checkpoint, whatever start says. It is pinned at the
+// delivery's first start: changed later, it applies to nothing (hydrant
+// deliveries reset delivers again from a position). It is Kinesis's initial
 // position in a stream (TRIM_HORIZON, LATEST, AT_TIMESTAMP,
 // AT_SEQUENCE_NUMBER), for a backfill or a shadow delivery.
 type StartConfig struct {
@@ -24,9 +26,12 @@ type StartConfig struct {
 	// Timestamp is an RFC 3339 time (at: timestamp only).
 	Timestamp string `yaml:"timestamp"`
 	// Sequence is a sequence number as Hydrant's APIs return it (at:
-	// sequence only). Sequence numbers count within a shard, so it is
-	// applied to every shard: each starts at the record with that number,
-	// or at the first after it.
+	// sequence only), for a stream of one shard above all. Sequence
+	// numbers count within a shard, so on a stream of several each shard
+	// starts at the record with that number or at the first record put
+	// after the delivery first started, whichever comes first: nothing put
+	// after the delivery started is skipped, on a quieter shard either. A
+	// shard a reshard opens later is read whole.
 	Sequence string `yaml:"sequence"`
 }
 

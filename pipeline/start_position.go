@@ -3,7 +3,10 @@ package pipeline
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -70,70 +73,159 @@ func (p StartPosition) After(ctx context.Context, store *shards.Store, stream st
 	return first - 1, nil
 }
 
-// latestKey is where the time a delivery with start latest first started
-// is kept: latest means the records put after that, on every shard the
-// delivery reads for the first time, including those a reshard adds
-// later, and across restarts and nodes.
+// startKey is where a delivery's start is pinned at its first start
+// (pinnedStart): the start it first ran with, and when.
+func startKey(delivery string) string {
+	return "start." + base64.RawURLEncoding.EncodeToString([]byte(delivery))
+}
+
+// latestKey is where an earlier Hydrant kept the time a delivery with
+// start latest first started; still read, so that such a delivery keeps
+// its first start across the upgrade.
 func latestKey(delivery string) string {
 	return "start-latest." + base64.RawURLEncoding.EncodeToString([]byte(delivery))
 }
 
-// resolveStart turns the delivery's start latest into the time it first
-// started (kept in the store's catalog), so that every shard it has no
-// checkpoint of, now or after a reshard or a restart, starts there.
-func (d *Delivery) resolveStart(ctx context.Context) (StartPosition, error) {
-	p := d.cfg.StartAt
-	if p.At != StartLatest {
-		return p, nil
-	}
-	now := strconv.FormatInt(d.now().UnixNano(), 10)
-	v, err := d.store.MetaOnce(ctx, latestKey(d.cfg.Name), []byte(now))
-	if err != nil {
-		return p, err
-	}
-	ns, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil {
-		return p, fmt.Errorf("start latest of %s: %w", d.cfg.Name, err)
-	}
-	return StartPosition{At: StartTimestamp, Time: time.Unix(0, ns)}, nil
+// pinnedStart is a delivery's start as it first ran: every shard it has
+// no checkpoint of — now, after a restart, on another node or after a
+// reshard — starts from it, whatever the config says later.
+type pinnedStart struct {
+	At         string `json:"at"`
+	TimeNS     int64  `json:"time_ns,omitempty"`  // at timestamp
+	Sequence   uint64 `json:"sequence,omitempty"` // at sequence
+	FirstStart int64  `json:"first_start_ns"`     // when the delivery first started
 }
 
-// ForgetStart forgets when a delivery with start latest first started: a
+func (p pinnedStart) position() StartPosition {
+	sp := StartPosition{At: p.At, Sequence: shards.Sequence(p.Sequence)}
+	if p.At == StartTimestamp {
+		sp.Time = time.Unix(0, p.TimeNS)
+	}
+	return sp
+}
+
+// PinnedStart returns the start delivery first ran with (false: it has
+// not started a shard without a checkpoint yet).
+func PinnedStart(ctx context.Context, store *shards.Store, delivery string) (StartPosition, bool, error) {
+	v, _, err := store.GetMeta(ctx, startKey(delivery))
+	if err != nil || v == nil {
+		return StartPosition{}, false, err
+	}
+	var p pinnedStart
+	if err := json.Unmarshal(v, &p); err != nil {
+		return StartPosition{}, false, fmt.Errorf("start of %s: %w", delivery, err)
+	}
+	return p.position(), true, nil
+}
+
+// resolveStart returns the delivery's pinned start, pinning its configured
+// one (and the time now) at its first call.
+func (d *Delivery) resolveStart(ctx context.Context) (pinnedStart, error) {
+	want := pinnedStart{At: d.cfg.StartAt.At, FirstStart: d.now().UnixNano()}
+	if want.At == "" {
+		want.At = StartTrimHorizon
+	}
+	switch want.At {
+	case StartTimestamp:
+		want.TimeNS = d.cfg.StartAt.Time.UnixNano()
+	case StartSequence:
+		want.Sequence = uint64(d.cfg.StartAt.Sequence)
+	case StartLatest:
+		v, _, err := d.store.GetMeta(ctx, latestKey(d.cfg.Name))
+		if err != nil {
+			return pinnedStart{}, err
+		}
+		if ns, err := strconv.ParseInt(string(v), 10, 64); v != nil && err == nil {
+			want.FirstStart = ns
+		}
+	}
+	b, err := json.Marshal(want)
+	if err != nil {
+		return pinnedStart{}, err
+	}
+	v, err := d.store.MetaOnce(ctx, startKey(d.cfg.Name), b)
+	if err != nil {
+		return pinnedStart{}, err
+	}
+	var got pinnedStart
+	if err := json.Unmarshal(v, &got); err != nil {
+		return pinnedStart{}, fmt.Errorf("start of %s: %w", d.cfg.Name, err)
+	}
+	if got.At != want.At || got.TimeNS != want.TimeNS || got.Sequence != want.Sequence {
+		d.logger.Warn("the delivery keeps the start it first ran with; start applies to new deliveries only (hydrant deliveries reset delivers again from a position)",
+			"pinned", got.position().String(), "configured", d.cfg.StartAt.String())
+	}
+	return got, nil
+}
+
+// ForgetStart forgets a delivery's pinned start and its replay count: a
 // delivery created again under its name starts afresh.
 func ForgetStart(ctx context.Context, store *shards.Store, delivery string) error {
-	return store.DeleteMeta(ctx, latestKey(delivery))
+	for _, k := range []string{startKey(delivery), latestKey(delivery), ReplayKey(delivery)} {
+		if err := store.DeleteMeta(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// applyStart moves a shard's checkpoint cp to the delivery's start
-// position when the shard has none yet (cp 0), writing it through w so
-// that the position holds from now on; else it returns cp.
+// ReplayKey is where the number of times a delivery was reset (hydrant
+// deliveries reset) is kept.
+func ReplayKey(delivery string) string {
+	return "replay." + base64.RawURLEncoding.EncodeToString([]byte(delivery))
+}
+
+// applyStart moves a shard's checkpoint cp to the delivery's pinned start
+// when the shard has none yet (cp 0), writing it through w so that the
+// position holds from now on; else it returns cp.
+//
+// Latest is the first record put after the delivery first started. A
+// sequence number counts within one shard, so on every shard it is
+// capped at the delivery's first start: a shard starts at the record with
+// that number or at the first record put after the delivery first
+// started, whichever comes first. A shard a reshard opens later holds
+// only records put after that, and is read whole.
 func (d *Delivery) applyStart(ctx context.Context, shard int, w checkpointer, cp shards.Sequence) (shards.Sequence, error) {
-	if cp != 0 || d.cfg.StartAt.trimHorizon() {
+	if cp != 0 {
 		return cp, nil
 	}
-	p, err := d.resolveStart(ctx)
+	pin, err := d.resolveStart(ctx)
 	if err != nil {
 		return 0, err
 	}
-	after, err := p.After(ctx, d.store, d.cfg.Stream, shard)
+	p := pin.position()
+	if p.trimHorizon() {
+		return 0, nil
+	}
+	firstStart := StartPosition{At: StartTimestamp, Time: time.Unix(0, pin.FirstStart)}
+	var after shards.Sequence
+	switch p.At {
+	case StartLatest:
+		after, err = firstStart.After(ctx, d.store, d.cfg.Stream, shard)
+	case StartSequence:
+		var limit shards.Sequence
+		if limit, err = firstStart.After(ctx, d.store, d.cfg.Stream, shard); err == nil {
+			after = min(p.Sequence-1, limit)
+		}
+	default:
+		after, err = p.After(ctx, d.store, d.cfg.Stream, shard)
+	}
 	if err != nil || after == 0 {
 		return 0, err
 	}
 	if err := w.Set(ctx, after); err != nil {
 		return 0, err
 	}
-	d.logger.Info("shard has no checkpoint: starting at the configured position", "shard", shards.ShardID(shard),
-		"start", d.cfg.StartAt.String(), "after", after.String())
+	d.logger.Info("shard has no checkpoint: starting at the delivery's start", "shard", shards.ShardID(shard),
+		"start", p.String(), "after", after.String())
 	return after, nil
 }
 
-// ResetCheckpoints rewrites delivery's checkpoint of every shard of its
-// stream so that it delivers again from p (latest: from now): each
-// shard's checkpoint is set just before its first record at p (the trim
-// horizon: its oldest record kept). The
-// delivery must not be running. It returns the checkpoints written, by
-// shard ID.
-func ResetCheckpoints(ctx context.Context, store *shards.Store, delivery, stream string, p StartPosition) (map[int]shards.Sequence, error) {
+// PlanReset returns, by shard ID, the checkpoints that make a delivery
+// of stream deliver again from p (latest: from now): each shard's
+// checkpoint just before its first record at p (the trim horizon: its
+// oldest record kept). It writes nothing (see WriteCheckpoints).
+func PlanReset(ctx context.Context, store *shards.Store, stream string, p StartPosition) (map[int]shards.Sequence, error) {
 	st, ok := store.Stream(stream)
 	if !ok {
 		return nil, fmt.Errorf("stream %q is not open", stream)
@@ -152,12 +244,22 @@ func ResetCheckpoints(ctx context.Context, store *shards.Store, delivery, stream
 			after, err = p.After(ctx, store, stream, sh.ID)
 		}
 		if err != nil {
-			return out, fmt.Errorf("shard %s: %w", shards.ShardID(sh.ID), err)
-		}
-		if err := store.SetCheckpoint(ctx, delivery, sh.ID, after); err != nil {
-			return out, err
+			return nil, fmt.Errorf("shard %s: %w", shards.ShardID(sh.ID), err)
 		}
 		out[sh.ID] = after
 	}
 	return out, nil
+}
+
+// WriteCheckpoints writes delivery's checkpoints of plan (PlanReset's),
+// shard by shard; the delivery must not be running. Writing the same plan
+// again is harmless: after an error, retry it whole.
+func WriteCheckpoints(ctx context.Context, store *shards.Store, delivery string, plan map[int]shards.Sequence) error {
+	ids := slices.Sorted(maps.Keys(plan))
+	for _, id := range ids {
+		if err := store.SetCheckpoint(ctx, delivery, id, plan[id]); err != nil {
+			return fmt.Errorf("shard %s: %w", shards.ShardID(id), err)
+		}
+	}
+	return nil
 }

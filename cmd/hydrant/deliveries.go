@@ -46,14 +46,28 @@ type resetAnswer struct {
 	// BatchName is what the replayed batches carry: it names objects and
 	// keys the destinations' ledgers.
 	BatchName string `json:"batch_name"`
+	// Generation is the delivery's replay count after the reset.
+	Generation int `json:"generation"`
 }
 
+// errGenerationMoved is reset's error when the delivery was reset since
+// the caller read its generation.
+var errGenerationMoved = errors.New("moved")
+
 // reset stops the delivery (it drains: what it had read is delivered and
-// checkpointed), rewrites its checkpoints to just before each shard's
-// first record at p, counts a replay (its batches carry a new name, so
-// that destinations with ledgers load the records again rather than skip
-// them) and starts it again.
-func (l *live) reset(ctx context.Context, name string, p pipeline.StartPosition) (resetAnswer, int, error) {
+// checkpointed), counts a replay (its batches carry a new name, so that
+// destinations with ledgers load the records again rather than skip them,
+// and object destinations write new objects rather than over the
+// originals), rewrites its checkpoints to just before each shard's first
+// record at p, and starts it again. generation, when not negative, is the
+// replay count the caller last saw: a reset since refuses this one, so
+// that a retried request does not replay twice.
+//
+// The count is written before any checkpoint: a reset cut short (an error
+// on a shard, the process killed) leaves rewound shards replaying under
+// the new name, never under the old one, and running it again rewinds
+// them all.
+func (l *live) reset(ctx context.Context, name string, p pipeline.StartPosition, generation int) (resetAnswer, int, error) {
 	if l.cluster {
 		return resetAnswer{}, http.StatusConflict, errors.New("a reset is refused in a cluster (storage.nats): the other nodes hold this delivery's shards under leases " +
 			"and would go on from their own checkpoints; remove the delivery from every node's config (reload), " +
@@ -63,6 +77,10 @@ func (l *live) reset(ctx context.Context, name string, p pipeline.StartPosition)
 	defer l.mu.Unlock()
 	if l.closed {
 		return resetAnswer{}, http.StatusServiceUnavailable, errors.New("the server is shutting down")
+	}
+	write := l.writeCheckpoints
+	if write == nil {
+		write = pipeline.WriteCheckpoints
 	}
 	ans := resetAnswer{Delivery: name, To: p.String(), Checkpoints: map[string]string{}}
 	err := l.cat.Reset(ctx, name, func(ctx context.Context, d awsapi.Delivery) error {
@@ -74,19 +92,32 @@ func (l *live) reset(ctx context.Context, name string, p pipeline.StartPosition)
 		if err != nil {
 			return err
 		}
-		cps, err := pipeline.ResetCheckpoints(ctx, l.env.store, name, ans.Stream, p)
-		for id, seq := range cps {
+		ans.Generation = n
+		if generation >= 0 && n != generation {
+			return fmt.Errorf("%w: %s was reset since (generation %d, its batches named %s), not reset again: list it and retry if you still want to",
+				errGenerationMoved, name, n, batchName(name, n))
+		}
+		plan, err := pipeline.PlanReset(ctx, l.env.store, ans.Stream, p)
+		if err != nil {
+			return fmt.Errorf("nothing was changed: %w", err)
+		}
+		if err := l.env.store.PutMeta(ctx, replayKey(name), []byte(strconv.Itoa(n+1))); err != nil {
+			return fmt.Errorf("nothing was changed: %w", err)
+		}
+		ans.Generation, ans.BatchName = n+1, batchName(name, n+1)
+		for id, seq := range plan {
 			ans.Checkpoints[shards.ShardID(id)] = seq.String()
 		}
-		if err != nil {
-			return err
+		if err := write(ctx, l.env.store, name, plan); err != nil {
+			return fmt.Errorf("the reset is half done: its batches are named %s but some shards were not rewound (%w); run the reset again to rewind every shard", ans.BatchName, err)
 		}
-		ans.BatchName = batchName(name, n+1)
-		return l.env.store.PutMeta(ctx, replayKey(name), []byte(strconv.Itoa(n+1)))
+		return nil
 	})
 	switch {
 	case errors.Is(err, awsapi.ErrNotFound):
 		return ans, http.StatusNotFound, err
+	case errors.Is(err, errGenerationMoved):
+		return ans, http.StatusConflict, err
 	case err != nil:
 		return ans, http.StatusInternalServerError, err
 	}
@@ -95,7 +126,7 @@ func (l *live) reset(ctx context.Context, name string, p pipeline.StartPosition)
 	return ans, http.StatusOK, nil
 }
 
-// resetHandler serves POST /v1/deliveries/{name}/reset?to=TIME.
+// resetHandler serves POST /v1/deliveries/{name}/reset?to=TIME[&generation=N].
 func (l *live) resetHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := parseResetTime(r.URL.Query().Get("to"), time.Now())
@@ -103,7 +134,17 @@ func (l *live) resetHandler() http.Handler {
 			writeJSONError(w, http.StatusBadRequest, "InvalidArgumentException", err.Error())
 			return
 		}
-		ans, status, err := l.reset(r.Context(), r.PathValue("name"), p)
+		generation := -1
+		if g := r.URL.Query().Get("generation"); g != "" {
+			if generation, err = strconv.Atoi(g); err != nil || generation < 0 {
+				writeJSONError(w, http.StatusBadRequest, "InvalidArgumentException", "generation: want the delivery's replay count as GET /v1/deliveries lists it")
+				return
+			}
+		}
+		// A reset drains the delivery and may outlast the server's write
+		// timeout.
+		http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		ans, status, err := l.reset(r.Context(), r.PathValue("name"), p, generation)
 		if err != nil {
 			code := map[int]string{http.StatusNotFound: "ResourceNotFoundException", http.StatusConflict: "ResourceInUseException"}[status]
 			if code == "" {
@@ -124,7 +165,10 @@ type deliveryListing struct {
 	DirectPut bool   `json:"directPut"` // its stream is its own
 	Declared  bool   `json:"declared"`  // in the config (else created through the Firehose API)
 	BatchName string `json:"batch_name"`
-	Start     string `json:"start,omitempty"` // a declared one's start position
+	// Generation is its replay count (hydrant deliveries reset): a reset
+	// given it is refused if the delivery was reset since.
+	Generation int    `json:"generation"`
+	Start      string `json:"start,omitempty"` // a declared one's start, as it first ran
 }
 
 // listHandler serves GET /v1/deliveries.
@@ -147,7 +191,12 @@ func (l *live) listHandler() http.Handler {
 				writeJSONError(w, http.StatusServiceUnavailable, "InternalFailure", err.Error())
 				return
 			}
-			dl.BatchName = batchName(d.Name, n)
+			dl.BatchName, dl.Generation = batchName(d.Name, n), n
+			if dl.Declared {
+				if p, ok, err := pipeline.PinnedStart(r.Context(), l.env.store, d.Name); err == nil && ok {
+					dl.Start = p.String()
+				}
+			}
 			out = append(out, dl)
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,7 +28,10 @@ reset  makes the delivery NAME deliver again what its stream keeps from
        oldest record kept) or latest (skip to now). The replayed batches
        carry the name NAME.replayN, so destinations with ledgers (Postgres,
        Iceberg, HTTP request ids) load them again rather than skip them, and
-       object destinations write new objects. Refused in a cluster.
+       object destinations write new objects. Refused in a cluster, and
+       when another reset of NAME came first (its replay count moved since
+       this command read it): a reset whose answer was lost is safe to run
+       again, after checking hydrant deliveries list.
 
 Exit codes: 0 done, 1 the server refused or could not be reached, 2 usage.
 
@@ -99,7 +103,16 @@ func deliveriesCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := fs.Arg(0)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/deliveries/"+url.PathEscape(name)+"/reset?to="+url.QueryEscape(*to), nil)
+	// The generation it is at now: a reset given it is refused if another
+	// came first, so that running this again after a lost answer does not
+	// replay twice.
+	generation, err := deliveryGeneration(ctx, base, c.apiKey, name)
+	if err != nil {
+		fmt.Fprintln(stderr, "hydrant deliveries reset:", err)
+		return 1
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/deliveries/"+url.PathEscape(name)+"/reset?to="+url.QueryEscape(*to)+
+		"&generation="+strconv.Itoa(generation), nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "hydrant deliveries reset:", err)
 		return 2
@@ -120,6 +133,30 @@ func deliveriesCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: reset to %s on %d shards of %s; it delivers again from there, its batches named %s\n",
 		ans.Delivery, ans.To, len(ans.Checkpoints), ans.Stream, ans.BatchName)
 	return 0
+}
+
+// deliveryGeneration returns delivery's replay count from GET
+// /v1/deliveries.
+func deliveryGeneration(ctx context.Context, base, apiKey, delivery string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/deliveries", nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := authenticate(req, apiKey, nil); err != nil {
+		return 0, err
+	}
+	var out struct {
+		Deliveries []deliveryListing `json:"deliveries"`
+	}
+	if err := doJSON(req, time.Minute, &out); err != nil {
+		return 0, err
+	}
+	for _, d := range out.Deliveries {
+		if d.Name == delivery {
+			return d.Generation, nil
+		}
+	}
+	return 0, fmt.Errorf("no delivery %s", delivery)
 }
 
 const reloadUsage = `Usage: hydrant reload [flags]

@@ -36,6 +36,9 @@ type live struct {
 	cluster bool // storage.nats: checkpoints are shared by nodes
 	logger  *slog.Logger
 	reloads *prometheus.CounterVec // by result
+	// writeCheckpoints writes a reset's checkpoints (nil:
+	// pipeline.WriteCheckpoints); a test makes it fail partway.
+	writeCheckpoints func(ctx context.Context, store *shards.Store, delivery string, plan map[int]shards.Sequence) error
 }
 
 // Reload results, the result label of hydrant_config_reloads_total.
@@ -410,6 +413,9 @@ func (b *statusBoard) remove(name string) {
 // the reason, as text, when it is refused.
 func (l *live) reloadHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A reload drains the deliveries it replaces and may outlast the
+		// server's write timeout.
+		http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		res := l.reload(r.Context())
 		if res.Report != "" && res.Result != reloadPartial {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

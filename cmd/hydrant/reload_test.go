@@ -278,7 +278,7 @@ storage:
 // In a cluster a reset is refused, with the reason.
 func TestResetRefusedInACluster(t *testing.T) {
 	l := &live{cluster: true}
-	_, status, err := l.reset(context.Background(), "d", parseMust(t, "15m"))
+	_, status, err := l.reset(context.Background(), "d", parseMust(t, "15m"), -1)
 	if status != http.StatusConflict || err == nil || !strings.Contains(err.Error(), "cluster") {
 		t.Fatalf("reset in a cluster: %d %v", status, err)
 	}

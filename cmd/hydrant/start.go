@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 
@@ -28,9 +27,7 @@ func startPosition(c config.StartConfig) pipeline.StartPosition {
 
 // replayKey is where the number of times a delivery was reset (hydrant
 // deliveries reset) is kept.
-func replayKey(delivery string) string {
-	return "replay." + base64.RawURLEncoding.EncodeToString([]byte(delivery))
-}
+func replayKey(delivery string) string { return pipeline.ReplayKey(delivery) }
 
 // replayGeneration returns how many times delivery was reset (0: never).
 func replayGeneration(ctx context.Context, store *shards.Store, delivery string) (int, error) {
