@@ -5,5 +5,8 @@
 // restart. It is what the AWS APIs list and describe, what the native API
 // puts to, and what the retention job trims. It is also their control plane
 // for resharding (SplitShard, MergeShards, UpdateShardCount,
-// UpdateStreamMode), which it keeps within storage.max_shards.
+// UpdateStreamMode), which it keeps within storage.max_shards. On a cluster
+// (Options.Watch) it watches the stored definitions, so that what another
+// node creates, updates or deletes through the APIs opens, restarts or
+// closes here too, without a restart (watch.go).
 package catalog
