@@ -82,8 +82,11 @@ const markerSuffix = ".redrive.json"
 
 // Marker is what a redrive writes beside an error object.
 type Marker struct {
-	State     string    `json:"state"` // planned | done
-	Shard     string    `json:"shard"` // the redrive shard its records were sent as
+	State string `json:"state"` // planned | done
+	Shard string `json:"shard"` // the redrive shard its records were sent as
+	// Owner is the node that planned it: another node's plan younger than
+	// the lease is left to it.
+	Owner     string    `json:"owner,omitempty"`
 	Records   int       `json:"records"`
 	Delivered int       `json:"delivered"`
 	Dropped   int       `json:"dropped"` // the transform dropped them
@@ -348,9 +351,24 @@ func readMarker(ctx context.Context, place Place, key string) (*Marker, error) {
 	}
 	var m Marker
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, nil // a damaged marker is no marker: the object is redriven, which is safe
+		// A damaged marker is no marker: the object is redriven (which is
+		// safe), and the marker replaced.
+		return &Marker{}, nil
 	}
 	return &m, nil
+}
+
+// createMarker writes m beside the error object at key unless a marker
+// is there: created is false then.
+func createMarker(ctx context.Context, place Place, key string, m Marker) (created bool, err error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return false, err
+	}
+	if created, err = place.Create(ctx, key+markerSuffix, append(body, '\n')); err != nil {
+		return false, fmt.Errorf("write redrive marker of %s: %w", key, err)
+	}
+	return created, nil
 }
 
 // writeMarker writes m beside the error object at key.

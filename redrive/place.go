@@ -23,23 +23,33 @@ var ErrNotFound = errors.New("no such object")
 // returns an object's bytes, ErrNotFound, or ErrObjectTooLarge when it
 // holds more than max bytes (reading no more than max+1); Put replaces an
 // object whole. Errors other than ErrNotFound and ErrObjectTooLarge may be
-// retried.
+// retried. Create writes an object unless one is there (created false):
+// of two redrives that create one key at once, on any nodes, one does.
 type Place interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	Get(ctx context.Context, key string, max int64) ([]byte, error)
 	Put(ctx context.Context, key string, body []byte) error
+	Create(ctx context.Context, key string, body []byte) (created bool, err error)
+}
+
+// Store is what a Place writes through: a destination's object store that
+// can also create an object only if it is absent (file.Store: a hard link;
+// s3.Store: If-None-Match: *).
+type Store interface {
+	destinations.ObjectStore
+	PutIfAbsent(ctx context.Context, key string, body []byte, meta destinations.ObjectMeta) (created bool, err error)
 }
 
 // Dir is a Place over a local directory, as the file destination and the
 // data dir's error output write it.
 type Dir struct {
 	root  string
-	store destinations.ObjectStore // writes atomically and durably
+	store Store // writes atomically and durably
 }
 
 // NewDir returns the Place rooted at root; store must write under root
 // (file.New(root)).
-func NewDir(root string, store destinations.ObjectStore) *Dir {
+func NewDir(root string, store Store) *Dir {
 	return &Dir{root: root, store: store}
 }
 
@@ -98,6 +108,11 @@ func (d *Dir) Put(ctx context.Context, key string, body []byte) error {
 	return d.store.Put(ctx, key, body, destinations.ObjectMeta{ContentType: "application/json"})
 }
 
+// Create writes one file through the store unless it exists.
+func (d *Dir) Create(ctx context.Context, key string, body []byte) (bool, error) {
+	return d.store.PutIfAbsent(ctx, key, body, destinations.ObjectMeta{ContentType: "application/json"})
+}
+
 // pathDir splits a key prefix into its directory part (up to the last
 // slash) and the rest.
 func pathDir(prefix string) (dir, rest string) {
@@ -113,13 +128,13 @@ func pathDir(prefix string) (dir, rest string) {
 type Bucket struct {
 	client *minio.Client
 	bucket string
-	store  destinations.ObjectStore
+	store  Store
 	// getOpts carry an SSE-C key when the objects are encrypted with one.
 	getOpts minio.GetObjectOptions
 }
 
 // NewBucket returns the Place of bucket; store writes to the same bucket.
-func NewBucket(client *minio.Client, bucket string, store destinations.ObjectStore, get minio.GetObjectOptions) *Bucket {
+func NewBucket(client *minio.Client, bucket string, store Store, get minio.GetObjectOptions) *Bucket {
 	return &Bucket{client: client, bucket: bucket, store: store, getOpts: get}
 }
 
@@ -158,4 +173,9 @@ func (b *Bucket) Get(ctx context.Context, key string, max int64) ([]byte, error)
 // Put writes one object through the store.
 func (b *Bucket) Put(ctx context.Context, key string, body []byte) error {
 	return b.store.Put(ctx, key, body, destinations.ObjectMeta{ContentType: "application/json"})
+}
+
+// Create writes one object through the store unless it exists.
+func (b *Bucket) Create(ctx context.Context, key string, body []byte) (bool, error) {
+	return b.store.PutIfAbsent(ctx, key, body, destinations.ObjectMeta{ContentType: "application/json"})
 }

@@ -29,7 +29,24 @@ type Delivery struct {
 	// of its error prefix ("" lists the whole place).
 	Place  Place
 	Prefix string
+	// Node names this node in the markers it writes. A marker planned by
+	// another node less than Lease ago (0: DefaultLease) is that node's
+	// redrive under way: the object is skipped (Result.SkippedBusy). An
+	// older one, or this node's own (one redrive of a delivery runs at a
+	// time on a node: its own plan is of a redrive cut short), is replayed.
+	Node  string
+	Lease time.Duration
+	// BatchBytes cuts the planned batches at this many bytes of records
+	// (0: no bound): the delivery's buffer size.
+	BatchBytes int
 }
+
+// DefaultLease is how long a node's plan of an error object keeps other
+// nodes' redrives away from it.
+const DefaultLease = 10 * time.Minute
+
+// errBusy says another node is redriving an object.
+var errBusy = errors.New("another node is redriving it")
 
 // Result counts what a redrive did. Objects and Records are what it
 // redrove; Skipped counts the error objects it left alone, done already.
@@ -40,6 +57,8 @@ type Result struct {
 	Dropped   int `json:"dropped"` // the transform dropped them
 	Failed    int `json:"failed"`  // failed again, written to the error output again
 	Skipped   int `json:"skipped"`
+	// SkippedBusy counts the error objects another node is redriving.
+	SkippedBusy int `json:"skipped_busy"`
 }
 
 // RecordSource is the batch reason of redriven records.
@@ -58,6 +77,10 @@ func Run(ctx context.Context, d Delivery, filter Filter, now func() time.Time) (
 			return true, nil
 		}
 		m, err := redriveObject(ctx, d, o, old, now)
+		if errors.Is(err, errBusy) {
+			res.SkippedBusy++
+			return true, nil
+		}
 		if err != nil {
 			return false, fmt.Errorf("redrive %s: %w", o.Key, err)
 		}
@@ -79,10 +102,18 @@ func Run(ctx context.Context, d Delivery, filter Filter, now func() time.Time) (
 // already (same object key, the Postgres ledger) does not take it twice,
 // and a record that failed again is in one error object only.
 func redriveObject(ctx context.Context, d Delivery, o *Object, old *Marker, now func() time.Time) (Marker, error) {
-	m := Marker{State: StatePlanned, Shard: RedriveShard(o.Key), Records: len(o.Docs), At: now().UTC(), Time: o.Time}
-	if old != nil && old.State == StatePlanned && old.Plan != nil && old.Shard == m.Shard {
-		m.Plan = old.Plan
-	} else {
+	lease := d.Lease
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	m := Marker{State: StatePlanned, Shard: RedriveShard(o.Key), Owner: d.Node, Records: len(o.Docs), At: now().UTC(), Time: o.Time}
+	switch {
+	case old != nil && old.State == StatePlanned && old.Plan != nil && old.Shard == m.Shard:
+		if old.Owner != d.Node && now().Sub(old.At) < lease {
+			return m, errBusy
+		}
+		m.Plan = old.Plan // abandoned, or this node's own cut short: replayed
+	default:
 		in := make([]buffer.Record, len(o.Docs))
 		for i, doc := range o.Docs {
 			in[i] = buffer.Record{Data: doc.RawData, PartitionKey: doc.PartitionKey, Sequence: uint64(i + 1), Arrival: doc.Arrival()}
@@ -92,7 +123,18 @@ func redriveObject(ctx context.Context, d Delivery, o *Object, old *Marker, now 
 			return m, err
 		}
 		m.Plan = plan
-		if err := writeMarker(ctx, d.Place, o.Key, m); err != nil {
+		if old == nil {
+			// The plan is created only where there is none: of two
+			// redrives planning at once (on two nodes, maybe with
+			// different transforms), one sends its plan.
+			created, err := createMarker(ctx, d.Place, o.Key, m)
+			if err != nil {
+				return m, err
+			}
+			if !created {
+				return m, errBusy
+			}
+		} else if err := writeMarker(ctx, d.Place, o.Key, m); err != nil { // a damaged marker, or a plan of another key
 			return m, err
 		}
 	}
@@ -135,8 +177,8 @@ func redriveObject(ctx context.Context, d Delivery, o *Object, old *Marker, now 
 }
 
 // process runs the transform on in and plans the batches of what it keeps,
-// one per set of partition keys, in a stable order, and the records it
-// fails.
+// per set of partition keys, each of at most d.BatchBytes (but at least
+// one record), in a stable order, and the records it fails.
 func process(ctx context.Context, d Delivery, in []buffer.Record, now func() time.Time) (*Plan, error) {
 	outs := make([]transform.Output, len(in))
 	if d.Transform == nil {
@@ -150,7 +192,8 @@ func process(ctx context.Context, d Delivery, in []buffer.Record, now func() tim
 		}
 	}
 	plan := &Plan{}
-	byKeys := map[string]*PlannedBatch{}
+	byKeys := map[string][]PlannedBatch{} // by partition: the last one filling
+	bytesOf := map[string]int{}           // of the last batch of each partition
 	at := now().UnixMilli()
 	for i, out := range outs {
 		out.Records(func(k int, o transform.Output) bool {
@@ -164,12 +207,14 @@ func process(ctx context.Context, d Delivery, in []buffer.Record, now func() tim
 			case transform.Ok:
 				pr.Data = o.Data
 				id := partitionID(o.PartitionKeys)
-				b := byKeys[id]
-				if b == nil {
-					b = &PlannedBatch{PartitionKeys: o.PartitionKeys}
-					byKeys[id] = b
+				bs := byKeys[id]
+				if len(bs) == 0 || (d.BatchBytes > 0 && bytesOf[id]+len(pr.Data) > d.BatchBytes && len(bs[len(bs)-1].Records) > 0) {
+					bs = append(bs, PlannedBatch{PartitionKeys: o.PartitionKeys})
+					bytesOf[id] = 0
 				}
-				b.Records = append(b.Records, pr)
+				bs[len(bs)-1].Records = append(bs[len(bs)-1].Records, pr)
+				bytesOf[id] += len(pr.Data)
+				byKeys[id] = bs
 			case transform.ProcessingFailed:
 				if o.Data != nil {
 					pr.Data = o.Data
@@ -183,7 +228,7 @@ func process(ctx context.Context, d Delivery, in []buffer.Record, now func() tim
 		})
 	}
 	for _, id := range slices.Sorted(maps.Keys(byKeys)) {
-		plan.Batches = append(plan.Batches, *byKeys[id])
+		plan.Batches = append(plan.Batches, byKeys[id]...)
 	}
 	return plan, nil
 }

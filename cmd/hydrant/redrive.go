@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hydrant-dev/hydrant/config"
 	"github.com/hydrant-dev/hydrant/destinations"
@@ -41,20 +41,26 @@ type redriveRequest struct {
 	Type string    `json:"type"`
 }
 
-// The answer is redrive.Result:
+// redriveResponse is POST /v1/deliveries/{name}/redrive's answer:
 //
-//	{"objects": 3, "records": 40, "delivered": 38, "dropped": 0, "failed": 2, "skipped": 5}
+//	{"objects": 3, "records": 40, "delivered": 38, "dropped": 0, "failed": 2, "skipped": 5, "skipped_busy": 0, "node": "a"}
 //
 // objects and records were redriven; delivered landed in the destination;
 // dropped the transform dropped; failed failed again and are in the error
 // output again (as new error objects); skipped error objects were done by
-// an earlier redrive.
-//
+// an earlier redrive, skipped_busy are being redriven by another node.
+// node is the answering node: error outputs in its data dir are its own.
+type redriveResponse struct {
+	redrive.Result
+	Node string `json:"node"`
+}
+
 // GET /v1/deliveries/{name}/errors?type=&from=&to=&limit= answers
 // errorsResponse: the failed records, as redrive.Entry.
 type errorsResponse struct {
 	Errors    []redrive.Entry `json:"errors"`
 	Truncated bool            `json:"truncated"` // more matched than limit
+	Node      string          `json:"node"`      // the answering node
 }
 
 // Bounds of GET /v1/deliveries/{name}/errors's limit.
@@ -70,7 +76,10 @@ type redriver struct {
 	// the transforms and destination it names at the time.
 	lookup func(name string) (config.DeliveryConfig, bool)
 	env    deliveryEnv
-	mu     sync.Mutex
+	// node is this node's name: in the redrive markers it writes, and in
+	// the answers (a node sees its own data dir's error output only).
+	node string
+	mu   sync.Mutex
 	// running holds the deliveries being redriven.
 	running map[string]bool
 }
@@ -80,12 +89,21 @@ type redriver struct {
 // lookup returns a delivery's current config.
 func withRedrive(h http.Handler, lookup func(name string) (config.DeliveryConfig, bool), env deliveryEnv,
 	authn *auth.Authenticator) http.Handler {
-	rd := &redriver{lookup: lookup, env: env, running: map[string]bool{}}
+	rd := &redriver{lookup: lookup, env: env, node: nodeName(env.board), running: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/deliveries/{name}/redrive", ingest.RequireActionBody(authn, auth.ActionRedriveDelivery, 1<<16, http.HandlerFunc(rd.serveRedrive)))
 	mux.Handle("GET /v1/deliveries/{name}/errors", ingest.RequireAction(authn, auth.ActionListDeliveryErrors, http.HandlerFunc(rd.serveErrors)))
 	mux.Handle("/", h)
 	return mux
+}
+
+// nodeName is this node's name: its cluster name, or the host name.
+func nodeName(board *statusBoard) string {
+	if board != nil && board.cluster != nil {
+		return board.cluster.Self().Name
+	}
+	host, _ := os.Hostname()
+	return host
 }
 
 // delivery returns the config of a delivery as it runs now (after the
@@ -141,14 +159,18 @@ func (rd *redriver) serveRedrive(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	res, err := rd.redrive(r.Context(), d, redrive.Filter{Type: req.Type, From: req.From, To: req.To}, logger)
 	if err != nil {
-		logger.Error("redrive stopped; run it again to go on", "objects", res.Objects, "error", err)
-		writeJSONError(w, http.StatusInternalServerError, "RedriveFailed", err.Error()+"; what was redriven is marked: run the redrive again to go on")
+		logger.Error("redrive stopped", "objects", res.Objects, "error", err)
+		advice := "; what was redriven is marked: run the redrive again to go on"
+		if destinations.IsPermanent(err) {
+			advice = " (not retryable as it is); what was redriven is marked: fix the cause, then run the redrive again"
+		}
+		writeJSONError(w, http.StatusInternalServerError, "RedriveFailed", err.Error()+advice)
 		return
 	}
 	logger.Info("redrive done", "objects", res.Objects, "records", res.Records, "delivered", res.Delivered,
-		"dropped", res.Dropped, "failed", res.Failed, "skipped", res.Skipped, "took", time.Since(start))
+		"dropped", res.Dropped, "failed", res.Failed, "skipped", res.Skipped, "skipped_busy", res.SkippedBusy, "took", time.Since(start))
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(res)
+	json.NewEncoder(w).Encode(redriveResponse{Result: res, Node: rd.node})
 }
 
 // redrive builds the delivery's transforms and destination from its
@@ -170,7 +192,12 @@ func (rd *redriver) redrive(ctx context.Context, d config.DeliveryConfig, filter
 	if len(ts) > 0 {
 		tr = transform.Chain(ts...)
 	}
-	built, err := buildDestination(d, rd.env.dataDir, prometheus.NewCounter(prometheus.CounterOpts{Name: "redrive_retries"}), logger)
+	// A short retry (also of the destinations that retry by themselves):
+	// the caller waits, and a redrive stopped by an error goes on where it
+	// was when run again. Its retries count as the delivery's
+	// (hydrant_delivery_retries_total).
+	d.Retry.Duration = config.Duration(min(d.Retry.Duration.Std(), maxRedriveRetry))
+	built, err := buildDestination(d, rd.env.dataDir, rd.env.metrics.Retries.WithLabelValues(d.Name), logger)
 	if err != nil {
 		return redrive.Result{}, err
 	}
@@ -180,10 +207,13 @@ func (rd *redriver) redrive(ctx context.Context, d config.DeliveryConfig, filter
 			return redrive.Result{}, fmt.Errorf("destination: %w", err)
 		}
 	}
-	dest := destinations.Chain(built.dest, destinations.WithTimeout(5*time.Minute))
-	return redrive.Run(ctx, redrive.Delivery{Name: d.Name, Transform: tr, Destination: dest, Errors: built.errors,
-		Place: place, Prefix: prefix}, filter, time.Now)
+	retry := destinations.RetryConfig{Duration: d.Retry.Duration.Std()}
+	return redrive.Run(ctx, redrive.Delivery{Name: d.Name, Transform: tr, Destination: built.withRetry(retry, logger), Errors: built.errors,
+		Place: place, Prefix: prefix, Node: rd.node, BatchBytes: int(d.Buffer.Size)}, filter, time.Now)
 }
+
+// maxRedriveRetry bounds how long a redrive retries one batch.
+const maxRedriveRetry = time.Minute
 
 func (rd *redriver) serveErrors(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
@@ -226,7 +256,7 @@ func (rd *redriver) serveErrors(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(errorsResponse{Errors: entries, Truncated: truncated})
+	json.NewEncoder(w).Encode(errorsResponse{Errors: entries, Truncated: truncated, Node: rd.node})
 }
 
 // errorPlace is where the failed records of d are (as buildDestination

@@ -15,8 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/hydrant-dev/hydrant/redrive"
 )
 
 const redriveUsage = `Usage: hydrant redrive DELIVERY [flags]
@@ -31,8 +29,14 @@ fail again are written to the error output again, as new error objects.
 -from and -to select error objects by their earliest record's arrival, as
 RFC 3339 times (2026-12-01T00:00:00Z) or durations before now (2h).
 
+The redrive runs on the node that answers, which reads the error output
+in its own data dir (Postgres, Iceberg, and search or HTTP destinations
+without a backup): in a cluster, redrive on each node. Error objects another
+node is redriving are skipped (skipped_busy).
+
 Exit codes: 0 every record redriven landed (or was dropped by a transform),
-1 records failed again or the server refused or could not be reached, 2 usage.
+1 records failed again, error objects were busy on another node, or the
+server refused or could not be reached, 2 usage.
 
 Flags:
 `
@@ -94,7 +98,7 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hydrant redrive:", err)
 		return 1
 	}
-	var res redrive.Result
+	var res redriveResponse
 	if err := doJSON(hreq, *timeout, &res); err != nil {
 		fmt.Fprintln(stderr, "hydrant redrive:", err)
 		return 1
@@ -102,8 +106,12 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 	if c.output == "json" {
 		json.NewEncoder(stdout).Encode(res)
 	} else {
-		fmt.Fprintf(stdout, "%s: %d error objects redriven (%d skipped, done before): %d records, %d delivered, %d dropped, %d failed again\n",
-			delivery, res.Objects, res.Skipped, res.Records, res.Delivered, res.Dropped, res.Failed)
+		fmt.Fprintf(stdout, "%s on %s: %d error objects redriven (%d skipped, done before): %d records, %d delivered, %d dropped, %d failed again\n",
+			delivery, res.Node, res.Objects, res.Skipped, res.Records, res.Delivered, res.Dropped, res.Failed)
+	}
+	if res.SkippedBusy > 0 {
+		fmt.Fprintf(stderr, "hydrant redrive: %d error objects skipped: another node is redriving them; redrive again once it is done\n", res.SkippedBusy)
+		return 1
 	}
 	if res.Failed > 0 {
 		fmt.Fprintf(stderr, "hydrant redrive: %d records failed again and are in the error output again; fix the cause and redrive again\n", res.Failed)

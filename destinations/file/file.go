@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,40 +33,67 @@ func New(dir string) (*Store, error) {
 
 // Put writes body to dir/key atomically and durably.
 func (s *Store) Put(ctx context.Context, key string, body []byte, _ destinations.ObjectMeta) error {
-	if err := ctx.Err(); err != nil {
+	_, err := s.write(ctx, key, body, os.Rename)
+	return err
+}
+
+// PutIfAbsent writes body to dir/key as Put does unless a file is there
+// already: then it writes nothing and created is false. Of two writers of
+// one key at once, one creates it.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, body []byte, _ destinations.ObjectMeta) (created bool, err error) {
+	return s.write(ctx, key, body, func(tmp, path string) error {
+		// A hard link fails if path exists, and shows the whole file
+		// (written and synced) or nothing.
+		err := os.Link(tmp, path)
+		if errors.Is(err, fs.ErrExist) {
+			return errExists
+		}
 		return err
+	})
+}
+
+// errExists is place's answer when the key is taken.
+var errExists = errors.New("exists")
+
+// write writes body to a temporary file beside dir/key, then place moves
+// or links it to its path.
+func (s *Store) write(ctx context.Context, key string, body []byte, place func(tmp, path string) error) (created bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
 	}
 	path := filepath.Join(s.dir, filepath.FromSlash(key))
 	if !strings.HasPrefix(path, s.dir+string(filepath.Separator)) {
-		return destinations.Permanent(fmt.Errorf("file destination: key %q leaves %s", key, s.dir))
+		return false, destinations.Permanent(fmt.Errorf("file destination: key %q leaves %s", key, s.dir))
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return classify(fmt.Errorf("file destination: %w", err))
+		return false, classify(fmt.Errorf("file destination: %w", err))
 	}
 	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
-		return classify(fmt.Errorf("file destination: %w", err))
+		return false, classify(fmt.Errorf("file destination: %w", err))
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer os.Remove(tmp.Name()) // no-op after a rename
 	if _, err := tmp.Write(body); err != nil {
 		tmp.Close()
-		return fmt.Errorf("file destination: write %s: %w", path, err)
+		return false, fmt.Errorf("file destination: write %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("file destination: sync %s: %w", path, err)
+		return false, fmt.Errorf("file destination: sync %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("file destination: %w", err)
+		return false, fmt.Errorf("file destination: %w", err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("file destination: %w", err)
+		return false, fmt.Errorf("file destination: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return classify(fmt.Errorf("file destination: %w", err))
+	if err := place(tmp.Name(), path); errors.Is(err, errExists) {
+		return false, nil
+	} else if err != nil {
+		return false, classify(fmt.Errorf("file destination: %w", err))
 	}
-	return syncDir(dir)
+	return true, syncDir(dir)
 }
 
 // classify makes a path the file system can never take (a name too long,

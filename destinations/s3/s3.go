@@ -140,6 +140,25 @@ func (s *Store) Put(ctx context.Context, key string, body []byte, meta destinati
 	return classify(s.bucket, key, err)
 }
 
+// PutIfAbsent uploads body to key unless an object is there already
+// (If-None-Match: *): then created is false. Of two writers of one key at
+// once, one creates it. body is sent in one request.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, body []byte, meta destinations.ObjectMeta) (created bool, err error) {
+	if err := s3utils.CheckValidObjectName(key); err != nil {
+		return false, destinations.Permanent(fmt.Errorf("s3 put %s/%s: %w", s.bucket, key, err))
+	}
+	opts := minio.PutObjectOptions{ContentType: meta.ContentType, ContentEncoding: meta.ContentEncoding,
+		ServerSideEncryption: s.sse, DisableMultipart: true}
+	opts.SetMatchETagExcept("*")
+	_, err = s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(body), int64(len(body)), opts)
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && (resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed" ||
+		resp.StatusCode == http.StatusConflict && resp.Code == "ConditionalRequestConflict") {
+		return false, nil // there, or being written by another: either way not ours
+	}
+	return err == nil, classify(s.bucket, key, err)
+}
+
 // classify maps S3 errors to the destination error model; it is the one
 // place that does. Missing buckets and denied access are retried: the batch
 // is not at fault, and an operator can fix the bucket while data waits.
