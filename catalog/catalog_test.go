@@ -12,6 +12,7 @@ import (
 	"github.com/hydrant-dev/hydrant/catalog"
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -107,11 +108,17 @@ func TestCreatedThingsSurviveRestarts(t *testing.T) {
 	if err := c.DeleteStream(ctx, "orders"); err != nil {
 		t.Fatal(err)
 	}
+	if err := store.PutMeta(ctx, pipeline.ReplayKey("clicks"), []byte("2")); err != nil { // reset twice
+		t.Fatal(err)
+	}
 	if err := c.DeleteDelivery(ctx, "clicks"); err != nil {
 		t.Fatal(err)
 	}
 	if st.running.Load() != 0 {
 		t.Fatal("DeleteDelivery left the delivery running")
+	}
+	if v, _, err := store.GetMeta(ctx, pipeline.ReplayKey("clicks")); v != nil || err != nil {
+		t.Fatalf("DeleteDelivery kept the replay count: %q %v", v, err)
 	}
 	c.Close()
 	store.Close()

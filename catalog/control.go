@@ -10,6 +10,7 @@ import (
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -279,5 +280,10 @@ func (c *Catalog) DeleteDelivery(ctx context.Context, name string) error {
 		return err
 	}
 	c.logger.Info("delivery stream deleted through the API", "delivery", name)
-	return c.dropDelivery(ctx, name)
+	if err := c.dropDelivery(ctx, name); err != nil {
+		return err
+	}
+	// Its pinned start and replay count: created again under its name, it
+	// starts afresh.
+	return pipeline.ForgetStart(ctx, c.opts.Store, name)
 }

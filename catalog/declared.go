@@ -39,8 +39,9 @@ func (c *Catalog) StartDeclared(name string, start DeclaredStart) error {
 // stopped first — it drains, delivering what it had read and checkpointing
 // — and the new one reads on from its checkpoints, so no record is lost or
 // delivered twice. When the new one cannot start, the old one is started
-// again, nothing changes, and the error is returned. A name not in the
-// catalog yet is added and started.
+// again, nothing changes, and the error is returned; when that fails too
+// the delivery stays stopped (DeclaredRunning is false) and the error says
+// so. A name not in the catalog yet is added and started.
 func (c *Catalog) ReplaceDeclared(d awsapi.Delivery, retention time.Duration, start DeclaredStart) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
@@ -69,16 +70,18 @@ func (c *Catalog) ReplaceDeclared(d awsapi.Delivery, retention time.Duration, st
 	}
 	next, err := start()
 	if err != nil {
-		if old != nil {
-			back, berr := old()
-			if berr != nil {
-				c.logger.Error("a delivery could not be started again after a refused change; it runs at the next start",
-					"delivery", d.Name, "error", berr)
-			}
-			c.mu.Lock()
-			e.stop = back
-			c.mu.Unlock()
+		if old == nil {
+			return fmt.Errorf("%w; delivery %s is stopped: the next reload starts it again", err, d.Name)
 		}
+		back, berr := old()
+		if berr != nil {
+			c.logger.Error("a delivery could not be started again after a refused change: it is stopped until the next reload",
+				"delivery", d.Name, "error", berr)
+			return fmt.Errorf("%w; delivery %s is stopped: starting it again as it was failed too (%v); the next reload starts it again", err, d.Name, berr)
+		}
+		c.mu.Lock()
+		e.stop = back
+		c.mu.Unlock()
 		return err
 	}
 	c.mu.Lock()
@@ -126,7 +129,8 @@ var ErrNoDelivery = awsapi.ErrNotFound
 // Reset stops the delivery name — it drains, delivering what it had read
 // and checkpointing — then calls rewrite (which rewrites its checkpoints),
 // and starts it again, declared or created through the API. It starts it
-// again when rewrite fails too, and returns rewrite's error.
+// again when rewrite fails too, and returns rewrite's error. When it
+// cannot be started again it stays stopped, and the error says so.
 func (c *Catalog) Reset(ctx context.Context, name string, rewrite func(ctx context.Context, d awsapi.Delivery) error) error {
 	ctx = context.WithoutCancel(ctx) // a stopped delivery must be started again
 	c.ctl.Lock()
@@ -153,14 +157,30 @@ func (c *Catalog) Reset(ctx context.Context, name string, rewrite func(ctx conte
 	case !e.declared && c.opts.Start != nil:
 		next, err = c.opts.Start(e.spec, e.info.Log)
 	}
-	if err != nil {
-		c.logger.Error("a delivery could not be started again after a reset; it runs at the next start", "delivery", name, "error", err)
-	}
 	c.mu.Lock()
 	e.stop = next
 	c.mu.Unlock()
-	if rerr != nil {
-		return rerr
+	if err != nil {
+		c.logger.Error("a delivery could not be started again after a reset: it is stopped", "delivery", name, "error", err)
+		again := "a restart of hydrant serve starts it again"
+		if e.declared {
+			again = "the next reload starts it again"
+		}
+		err = fmt.Errorf("delivery %s is stopped: it could not be started again (%w); %s", name, err, again)
+		if rerr != nil {
+			return fmt.Errorf("%w; %w", rerr, err)
+		}
+		return err
 	}
-	return err
+	return rerr
+}
+
+// DeclaredRunning reports whether the declared delivery name runs: false
+// when it is stopped because it could not be started again after a
+// refused change or a reset (the next reload starts it).
+func (c *Catalog) DeclaredRunning(name string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.deliveries[name]
+	return ok && e.declared && e.stop != nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hydrant-dev/hydrant/ingest"
 	"github.com/hydrant-dev/hydrant/ingest/auth"
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
+	"github.com/hydrant-dev/hydrant/pipeline"
 	"github.com/hydrant-dev/hydrant/shards"
 )
 
@@ -46,8 +47,8 @@ const (
 	reloadApplied   = "applied"   // the new config runs
 	reloadUnchanged = "unchanged" // nothing to apply
 	reloadInvalid   = "invalid"   // refused whole: it fails validation
-	reloadRestart   = "refused"   // refused whole: a change needs a restart
-	reloadPartial   = "failed"    // applied but for what failed to start
+	reloadRefused   = "refused"   // refused whole: a change needs a restart
+	reloadFailed    = "failed"    // applied but for what failed to start
 )
 
 func newLive(path string, regs registries, cfg *config.Config, env deliveryEnv, cat *catalog.Catalog, targets catalog.Targets,
@@ -57,7 +58,7 @@ func newLive(path string, regs registries, cfg *config.Config, env deliveryEnv, 
 		Help: "Config reloads (SIGHUP, hydrant reload) by result: applied, unchanged, invalid (refused whole: it fails validation), refused (a change needs a restart), failed (applied but for a part that could not start).",
 	}, []string{"result"})
 	reg.MustRegister(reloads)
-	for _, r := range []string{reloadApplied, reloadUnchanged, reloadInvalid, reloadRestart, reloadPartial} {
+	for _, r := range []string{reloadApplied, reloadUnchanged, reloadInvalid, reloadRefused, reloadFailed} {
 		reloads.WithLabelValues(r)
 	}
 	return &live{path: path, regs: regs, cfg: cfg, env: env, cat: cat, targets: targets, cluster: cfg.Storage.NATS != nil,
@@ -114,9 +115,9 @@ func (r reloadResult) status() int {
 	switch r.Result {
 	case reloadInvalid:
 		return http.StatusBadRequest
-	case reloadRestart:
+	case reloadRefused:
 		return http.StatusConflict
-	case reloadPartial:
+	case reloadFailed:
 		return http.StatusInternalServerError
 	}
 	return http.StatusOK
@@ -140,10 +141,10 @@ func (l *live) reload(ctx context.Context) reloadResult {
 
 func (l *live) reloadLocked(ctx context.Context) reloadResult {
 	if l.closed {
-		return reloadResult{Result: reloadRestart, Report: "the server is shutting down\n"}
+		return reloadResult{Result: reloadRefused, Report: "the server is shutting down\n"}
 	}
 	if l.path == "" {
-		return reloadResult{Result: reloadRestart, Report: "this server was not started from a config file (-c): nothing to reload\n"}
+		return reloadResult{Result: reloadRefused, Report: "this server was not started from a config file (-c): nothing to reload\n"}
 	}
 	next, err := loadConfig(l.path, l.regs)
 	if err != nil {
@@ -151,7 +152,7 @@ func (l *live) reloadLocked(ctx context.Context) reloadResult {
 		return reloadResult{Result: reloadInvalid, Report: err.Error() + "\n"}
 	}
 	if why := l.needsRestart(next); len(why) > 0 {
-		return reloadResult{Result: reloadRestart, Report: "refused whole, the running config stays: these changes need a restart of hydrant serve:\n  " +
+		return reloadResult{Result: reloadRefused, Report: "refused whole, the running config stays: these changes need a restart of hydrant serve:\n  " +
 			strings.Join(why, "\n  ") + "\n"}
 	}
 	return l.apply(ctx, next)
@@ -242,154 +243,214 @@ func deliveriesByName(c *config.Config) map[string]config.DeliveryConfig {
 }
 
 // pipelineOf is what of a delivery its pipeline is built from: a change
-// elsewhere (its start, which only a new delivery uses; a DirectPut
-// delivery's stream settings, applied to its stream) replaces nothing.
+// elsewhere (its start, pinned at its first start; a DirectPut delivery's
+// stream settings, applied to its stream and its producers' target)
+// replaces nothing.
 func pipelineOf(d config.DeliveryConfig) config.DeliveryConfig {
 	d.Start = config.StartConfig{}
-	d.Shards, d.ShardLimits, d.DiskBudget = 0, config.ShardLimitsConfig{}, 0
+	d.Shards, d.ShardLimits, d.DiskBudget, d.AtomicPuts = 0, config.ShardLimitsConfig{}, 0, false
 	return d
+}
+
+// reloadPlan is what apply works out as it goes: the changes and failures
+// it reports, and the streams the deliveries read.
+type reloadPlan struct {
+	next      *config.Config
+	changes   []string
+	failures  []string
+	retention map[string]time.Duration
+	logs      map[string]*shards.Stream
+	targets   map[string]ingest.Target // each stream's producers' target, set once its DirectPut delivery runs
 }
 
 // apply makes next the running config: it opens the streams added,
 // reshards, changes quotas and retention of those changed, starts the
 // deliveries added, replaces those changed (the running one drains and
-// checkpoints first; the new one reads on from the checkpoints), stops
-// those removed (they drain and checkpoint; their checkpoints are kept),
-// and stops taking puts for the streams removed (their records are kept).
+// checkpoints first; the new one reads on from the checkpoints), starts
+// again those stopped (a start that failed before), stops those removed
+// (they drain and checkpoint; their checkpoints are kept), and stops
+// taking puts for the streams removed (their records are kept).
 // Producers' names are set one at a time, never emptied: a put to a stream
-// that stays is never refused.
+// that stays is never refused. A DirectPut delivery takes puts only once
+// it runs, and stops taking them before it drains.
 func (l *live) apply(ctx context.Context, next *config.Config) reloadResult {
 	ctx = context.WithoutCancel(ctx)
-	store := l.env.store
-	var changes, failures []string
-	oldS, newS := resolvedByName(l.cfg), resolvedByName(next)
-	retention := map[string]time.Duration{}
-	logs := map[string]*shards.Stream{}
-	// Streams first: a delivery added may read one.
-	for _, rs := range next.ResolvedStreams() {
-		old, had := oldS[rs.Name]
-		st, open := store.Stream(rs.Name)
-		var err error
-		if !open {
-			if st, err = openStream(ctx, rs, store, l.logger); err != nil {
-				failures = append(failures, fmt.Sprintf("stream %s: %v", rs.Name, err))
-				continue
-			}
-		}
-		logs[rs.Name], retention[rs.Name] = st, rs.Retention.Std()
-		if had && reflect.DeepEqual(old, rs) {
-			continue
-		}
-		var what []string
-		if !had {
-			what = append(what, "added")
-		}
-		if open && st.Configured() != rs.Shards {
-			if err := store.UpdateShardCount(ctx, rs.Name, rs.Shards, true); err != nil {
-				failures = append(failures, fmt.Sprintf("stream %s: reshard to %d shards: %v", rs.Name, rs.Shards, err))
-			} else {
-				what = append(what, fmt.Sprintf("shards %d", rs.Shards))
-			}
-		}
-		if open && rs.Capacity != "" && st.Lineage().Capacity != rs.Capacity {
-			if err := store.SetCapacity(ctx, rs.Name, rs.Capacity); err != nil {
-				failures = append(failures, fmt.Sprintf("stream %s: capacity: %v", rs.Name, err))
-			} else {
-				what = append(what, "capacity "+rs.Capacity)
-			}
-		}
-		limits := shards.Limits{BytesPerSecond: int64(rs.ShardLimits.BytesPerSecond), RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond)}
-		if open && (!had || old.ShardLimits != rs.ShardLimits) {
-			st.SetLimits(limits)
-			what = append(what, fmt.Sprintf("shard_limits %d B/s %d records/s", limits.BytesPerSecond, limits.RecordsPerSecond))
-		}
-		if had && old.Retention != rs.Retention {
-			what = append(what, "retention "+rs.Retention.Std().String())
-		}
-		if had && old.PartitionKeyField != rs.PartitionKeyField {
-			what = append(what, "partition_key_field")
-		}
-		if had && old.AtomicPuts != rs.AtomicPuts {
-			what = append(what, fmt.Sprintf("atomic_puts %v", rs.AtomicPuts))
-		}
-		if !rs.DirectPut {
-			l.cat.SetDeclaredStream(awsapi.Stream{Name: rs.Name, Log: st, Retention: rs.Retention.Std(), Created: st.Created()})
-		}
-		if err := l.targets.SetTarget(rs.Name, ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut,
-			AtomicPuts: rs.AtomicPuts}); err != nil {
-			failures = append(failures, fmt.Sprintf("stream %s: %v", rs.Name, err))
-		}
-		if len(what) > 0 {
-			changes = append(changes, fmt.Sprintf("stream %s: %s", rs.Name, strings.Join(what, ", ")))
-		}
-	}
-	// Deliveries: added and changed, then removed.
-	oldD, newD := deliveriesByName(l.cfg), deliveriesByName(next)
+	p := &reloadPlan{next: next, retention: map[string]time.Duration{}, logs: map[string]*shards.Stream{}, targets: map[string]ingest.Target{}}
+	l.applyStreams(ctx, p) // first: a delivery added may read one
 	running := *next
-	running.Deliveries = nil
-	for _, d := range next.Deliveries {
-		old, had := oldD[d.Name]
-		if had && reflect.DeepEqual(pipelineOf(old), pipelineOf(d)) {
-			running.Deliveries = append(running.Deliveries, d)
-			continue
-		}
-		if _, ok := logs[d.SourceStream()]; !ok {
-			failures = append(failures, fmt.Sprintf("delivery %s: its stream %s is not open", d.Name, d.SourceStream()))
-			if had {
-				running.Deliveries = append(running.Deliveries, old)
-			}
-			continue
-		}
-		err := l.cat.ReplaceDeclared(declaredDelivery(d, logs[d.SourceStream()]), retention[d.SourceStream()], declaredStarter(d, l.env))
-		if err != nil {
-			failures = append(failures, fmt.Sprintf("delivery %s: %v", d.Name, err))
-			if had {
-				running.Deliveries = append(running.Deliveries, old) // it runs again as it was
-			}
-			continue
-		}
-		running.Deliveries = append(running.Deliveries, d)
-		if !d.DirectPut() {
-			l.targets.SetTarget(d.Name, ingest.Target{ReadsFrom: d.Source}) // never fails: no pointer
-		}
-		if had {
-			changes = append(changes, fmt.Sprintf("delivery %s: replaced (%s)", d.Name, strings.Join(deliveryDiff(old, d), ", ")))
-		} else {
-			changes = append(changes, fmt.Sprintf("delivery %s: added (start %s)", d.Name, startPosition(d.Start)))
-		}
-	}
-	for _, d := range l.cfg.Deliveries {
-		if _, ok := newD[d.Name]; ok {
-			continue
-		}
-		l.cat.RemoveDeclared(d.Name)
-		l.env.board.remove(d.Name)
-		if !d.DirectPut() {
-			l.targets.RemoveTarget(d.Name)
-		}
-		changes = append(changes, fmt.Sprintf("delivery %s: removed (drained; its checkpoints are kept)", d.Name))
-	}
+	running.Deliveries = l.applyDeliveries(ctx, p)
+	newS := resolvedByName(next)
 	for _, rs := range l.cfg.ResolvedStreams() {
 		if _, ok := newS[rs.Name]; ok {
 			continue
 		}
 		l.targets.RemoveTarget(rs.Name)
 		l.cat.RemoveDeclaredStream(rs.Name)
-		changes = append(changes, fmt.Sprintf("stream %s: removed (puts to it are refused; its records are kept)", rs.Name))
+		p.changes = append(p.changes, fmt.Sprintf("stream %s: removed (puts to it are refused; its records are kept)", rs.Name))
 	}
 	l.cfg = &running
-	r := reloadResult{Result: reloadApplied, Changes: changes}
-	if len(changes) == 0 {
+	r := reloadResult{Result: reloadApplied, Changes: p.changes}
+	if len(p.changes) == 0 {
 		r.Result = reloadUnchanged
 	}
 	if r.Changes == nil {
 		r.Changes = []string{}
 	}
-	if len(failures) > 0 {
-		r.Result = reloadPartial
-		r.Report = "applied but for:\n  " + strings.Join(failures, "\n  ") + "\n"
+	if len(p.failures) > 0 {
+		r.Result = reloadFailed
+		r.Report = "applied but for:\n  " + strings.Join(p.failures, "\n  ") + "\n"
 	}
 	return r
+}
+
+// applyStreams opens the streams of p.next added and applies the changes
+// of those kept. A DirectPut delivery's stream added takes puts only once
+// its delivery runs (see applyDeliveries).
+func (l *live) applyStreams(ctx context.Context, p *reloadPlan) {
+	store := l.env.store
+	oldS := resolvedByName(l.cfg)
+	for _, rs := range p.next.ResolvedStreams() {
+		old, had := oldS[rs.Name]
+		st, open := store.Stream(rs.Name)
+		var err error
+		if !open {
+			if st, err = openStream(ctx, rs, store, l.logger); err != nil {
+				p.failures = append(p.failures, fmt.Sprintf("stream %s: %v", rs.Name, err))
+				continue
+			}
+		}
+		p.logs[rs.Name], p.retention[rs.Name] = st, rs.Retention.Std()
+		target := ingest.Target{Stream: st, PartitionKeyField: rs.PartitionKeyField, DirectPut: rs.DirectPut, AtomicPuts: rs.AtomicPuts}
+		p.targets[rs.Name] = target
+		if had && reflect.DeepEqual(old, rs) {
+			continue
+		}
+		what := l.changeStream(ctx, p, st, open, had, old, rs)
+		if !rs.DirectPut {
+			l.cat.SetDeclaredStream(awsapi.Stream{Name: rs.Name, Log: st, Retention: rs.Retention.Std(), Created: st.Created()})
+		}
+		if !rs.DirectPut || (had && l.cat.DeclaredRunning(rs.Name)) {
+			if err := l.targets.SetTarget(rs.Name, target); err != nil {
+				p.failures = append(p.failures, fmt.Sprintf("stream %s: %v", rs.Name, err))
+			}
+		}
+		if len(what) > 0 {
+			p.changes = append(p.changes, fmt.Sprintf("stream %s: %s", rs.Name, strings.Join(what, ", ")))
+		}
+	}
+}
+
+// changeStream reshards an open stream and changes its capacity and
+// quotas as rs says; it returns what changed.
+func (l *live) changeStream(ctx context.Context, p *reloadPlan, st *shards.Stream, open, had bool, old, rs config.ResolvedStream) []string {
+	store := l.env.store
+	var what []string
+	if !had {
+		what = append(what, "added")
+	}
+	if open && st.Configured() != rs.Shards {
+		if err := store.UpdateShardCount(ctx, rs.Name, rs.Shards, true); err != nil {
+			p.failures = append(p.failures, fmt.Sprintf("stream %s: reshard to %d shards: %v", rs.Name, rs.Shards, err))
+		} else {
+			what = append(what, fmt.Sprintf("shards %d", rs.Shards))
+		}
+	}
+	if open && rs.Capacity != "" && st.Lineage().Capacity != rs.Capacity {
+		if err := store.SetCapacity(ctx, rs.Name, rs.Capacity); err != nil {
+			p.failures = append(p.failures, fmt.Sprintf("stream %s: capacity: %v", rs.Name, err))
+		} else {
+			what = append(what, "capacity "+rs.Capacity)
+		}
+	}
+	limits := shards.Limits{BytesPerSecond: int64(rs.ShardLimits.BytesPerSecond), RecordsPerSecond: int64(rs.ShardLimits.RecordsPerSecond)}
+	if open && (!had || old.ShardLimits != rs.ShardLimits) {
+		st.SetLimits(limits)
+		what = append(what, fmt.Sprintf("shard_limits %d B/s %d records/s", limits.BytesPerSecond, limits.RecordsPerSecond))
+	}
+	if had && old.Retention != rs.Retention {
+		what = append(what, "retention "+rs.Retention.Std().String())
+	}
+	if had && old.PartitionKeyField != rs.PartitionKeyField {
+		what = append(what, "partition_key_field")
+	}
+	if had && old.AtomicPuts != rs.AtomicPuts {
+		what = append(what, fmt.Sprintf("atomic_puts %v", rs.AtomicPuts))
+	}
+	return what
+}
+
+// applyDeliveries starts the deliveries of p.next added, replaces those
+// changed, starts again those stopped, and stops those removed; it returns
+// the deliveries that make up the running config (a delivery whose change
+// failed as it was).
+func (l *live) applyDeliveries(ctx context.Context, p *reloadPlan) []config.DeliveryConfig {
+	var running []config.DeliveryConfig
+	oldD, newD := deliveriesByName(l.cfg), deliveriesByName(p.next)
+	for _, d := range p.next.Deliveries {
+		old, had := oldD[d.Name]
+		if had && old.Start != d.Start {
+			p.changes = append(p.changes, l.startNotApplied(ctx, d.Name, old))
+		}
+		same := had && reflect.DeepEqual(pipelineOf(old), pipelineOf(d))
+		if same && l.cat.DeclaredRunning(d.Name) {
+			running = append(running, d)
+			continue
+		}
+		if _, ok := p.logs[d.SourceStream()]; !ok {
+			p.failures = append(p.failures, fmt.Sprintf("delivery %s: its stream %s is not open", d.Name, d.SourceStream()))
+			if had {
+				running = append(running, old)
+			}
+			continue
+		}
+		err := l.cat.ReplaceDeclared(declaredDelivery(d, p.logs[d.SourceStream()]), p.retention[d.SourceStream()], declaredStarter(d, l.env))
+		if err != nil {
+			p.failures = append(p.failures, fmt.Sprintf("delivery %s: %v", d.Name, err))
+			if had {
+				running = append(running, old) // it runs again as it was, or the next reload starts it
+			}
+			continue
+		}
+		running = append(running, d)
+		if d.DirectPut() {
+			// Only now that it runs: a put acknowledged is read.
+			if err := l.targets.SetTarget(d.Name, p.targets[d.Name]); err != nil {
+				p.failures = append(p.failures, fmt.Sprintf("stream %s: %v", d.Name, err))
+			}
+		} else {
+			l.targets.SetTarget(d.Name, ingest.Target{ReadsFrom: d.Source}) // never fails: no pointer
+		}
+		switch {
+		case same:
+			p.changes = append(p.changes, fmt.Sprintf("delivery %s: started again (it was stopped)", d.Name))
+		case had:
+			p.changes = append(p.changes, fmt.Sprintf("delivery %s: replaced (%s)", d.Name, strings.Join(deliveryDiff(old, d), ", ")))
+		default:
+			p.changes = append(p.changes, fmt.Sprintf("delivery %s: added (start %s)", d.Name, startPosition(d.Start)))
+		}
+	}
+	for _, d := range l.cfg.Deliveries {
+		if _, ok := newD[d.Name]; ok {
+			continue
+		}
+		// Producers first: no put is acknowledged while it drains, or after.
+		l.targets.RemoveTarget(d.Name)
+		l.cat.RemoveDeclared(d.Name)
+		l.env.board.remove(d.Name)
+		p.changes = append(p.changes, fmt.Sprintf("delivery %s: removed (drained; its checkpoints are kept)", d.Name))
+	}
+	return running
+}
+
+// startNotApplied says that the start of delivery name, which runs with
+// old's, changed: a delivery keeps the start it first ran with.
+func (l *live) startNotApplied(ctx context.Context, name string, old config.DeliveryConfig) string {
+	pinned := startPosition(old.Start)
+	if p, ok, err := pipeline.PinnedStart(ctx, l.env.store, name); err == nil && ok {
+		pinned = p
+	}
+	return fmt.Sprintf("delivery %s: start not applied: a delivery keeps the start it first ran with (%s) on every shard it reads, "+
+		"later ones too; hydrant deliveries reset delivers again from a position, or declare a delivery under a new name", name, pinned)
 }
 
 // deliveryDiff names the top-level keys of a delivery that changed.
@@ -417,7 +478,7 @@ func (l *live) reloadHandler() http.Handler {
 		// server's write timeout.
 		http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		res := l.reload(r.Context())
-		if res.Report != "" && res.Result != reloadPartial {
+		if res.Report != "" && res.Result != reloadFailed {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(res.status())
 			w.Write([]byte(res.Report))

@@ -7,9 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,4 +294,140 @@ func parseMust(t *testing.T, s string) pipeline.StartPosition {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// receiver is an HTTP endpoint destination's receiver: it counts the
+// records it takes.
+func receiver(t *testing.T) (url string, records *atomic.Int64) {
+	t.Helper()
+	records = new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			RequestID string            `json:"requestId"`
+			Records   []json.RawMessage `json:"records"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		records.Add(int64(len(req.Records)))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"requestId":%q,"timestamp":%d}`, req.RequestID, time.Now().UnixMilli())
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, records
+}
+
+// breakLedger makes the HTTP endpoint destination of delivery fail to
+// build (its ledger's directory is a file) until the returned func mends it.
+func (e *reloadEnv) breakLedger(t *testing.T, delivery string) (mend func()) {
+	t.Helper()
+	dir := filepath.Join(e.dir, "data", "httpendpoint", delivery)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A delivery that cannot be started again — after a change that failed,
+// or after a reset — is reported stopped, and the next reload starts it,
+// also when the config is back as it was (which changes nothing else).
+func TestReloadStartsAStoppedDelivery(t *testing.T) {
+	url, received := receiver(t)
+	hook := func(interval string) string {
+		return "streams:\n  - name: events\n    shards: 1\ndeliveries:\n  - name: hook\n    source: events\n" +
+			"    buffer: {size: 1MiB, interval: " + interval + "}\n    destination:\n      http: {url: \"" + url + "\"}\n"
+	}
+	e := startReloadable(t, hook("100ms"))
+	put := func(n int64) {
+		t.Helper()
+		if s, b := e.post(t, "/v1/streams/events/records", "{\"n\":1}\n"); s != http.StatusOK {
+			t.Fatalf("put: %d %s", s, b)
+		}
+		await.Cond(t, 10*time.Second, fmt.Sprintf("%d records received", n), func() bool { return received.Load() == n })
+	}
+	put(1)
+	for _, c := range []struct {
+		name string
+		stop func() (int, string) // stops the delivery, failing to start it again
+	}{
+		{"a change that fails to start, as it was neither", func() (int, string) {
+			e.write(t, hook("200ms"))
+			status, _, body := e.reload(t)
+			e.write(t, hook("100ms")) // back as it was
+			return status, body
+		}},
+		{"a reset", func() (int, string) { return e.post(t, "/v1/deliveries/hook/reset?to=latest", "") }},
+	} {
+		mend := e.breakLedger(t, "hook")
+		status, body := c.stop()
+		if status != http.StatusInternalServerError || !strings.Contains(body, "delivery hook is stopped") {
+			t.Fatalf("%s: %d %s, want 500 saying the delivery is stopped", c.name, status, body)
+		}
+		mend()
+		status, r, body := e.reload(t)
+		if status != http.StatusOK || !slices.Contains(r.Changes, "delivery hook: started again (it was stopped)") {
+			t.Fatalf("reload after %s: %d %s, want the delivery started again", c.name, status, body)
+		}
+		put(received.Load() + 1)
+	}
+}
+
+// A DirectPut delivery takes puts only while it runs: not when it fails
+// to start, and not once it is removed.
+func TestReloadDirectPutTakesPutsOnlyWhileItRuns(t *testing.T) {
+	url, received := receiver(t)
+	e := startReloadable(t, reloadBase)
+	withDirect := reloadBase + "  - name: direct\n    buffer: {size: 1MiB, interval: 100ms}\n    destination:\n      http: {url: \"" + url + "\"}\n"
+	mend := e.breakLedger(t, "direct")
+	e.write(t, withDirect)
+	if status, r, body := e.reload(t); status != http.StatusInternalServerError || r.Result != reloadFailed {
+		t.Fatalf("reload adding a DirectPut delivery that cannot start: %d %s", status, body)
+	}
+	if s, b := e.post(t, "/v1/streams/direct/records", "{\"n\":1}\n"); s != http.StatusNotFound {
+		t.Fatalf("put to a DirectPut delivery that did not start: %d %s, want 404", s, b)
+	}
+	mend()
+	if status, r, body := e.reload(t); status != http.StatusOK || !slices.Contains(r.Changes, "delivery direct: added (start trim_horizon)") {
+		t.Fatalf("reload: %d %s", status, body)
+	}
+	if s, b := e.post(t, "/v1/streams/direct/records", "{\"n\":2}\n"); s != http.StatusOK {
+		t.Fatalf("put to the DirectPut delivery: %d %s", s, b)
+	}
+	await.Cond(t, 10*time.Second, "the put delivered", func() bool { return received.Load() == 1 })
+	e.write(t, reloadBase)
+	if status, _, body := e.reload(t); status != http.StatusOK {
+		t.Fatalf("reload removing the DirectPut delivery: %d %s", status, body)
+	}
+	if s, b := e.post(t, "/v1/streams/direct/records", "{\"n\":3}\n"); s != http.StatusNotFound {
+		t.Fatalf("put to a removed DirectPut delivery: %d %s, want 404", s, b)
+	}
+}
+
+// A start changed on a delivery that ran applies to nothing, and the
+// reload says so; the delivery is not replaced.
+func TestReloadKeepsTheFirstStart(t *testing.T) {
+	e := startReloadable(t, reloadBase)
+	e.post(t, "/v1/streams/events/records", "{\"n\":1}\n")
+	await.Cond(t, 10*time.Second, "first delivery", func() bool { return e.delivered(t, "keep") == 1 })
+	e.write(t, strings.Replace(reloadBase, "    source: events\n", "    source: events\n    start: {at: latest}\n", 1))
+	status, r, body := e.reload(t)
+	if status != http.StatusOK || len(r.Changes) != 1 || !strings.HasPrefix(r.Changes[0], "delivery keep: start not applied") ||
+		!strings.Contains(r.Changes[0], "(trim_horizon)") {
+		t.Fatalf("reload with start changed: %d %s", status, body)
+	}
+	var stdout, stderr strings.Builder
+	if code := run([]string{"deliveries", "list", "-endpoint", e.base}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "trim_horizon") {
+		t.Fatalf("deliveries list exited %d: %s %s, want the pinned start", code, stdout.String(), stderr.String())
+	}
 }
