@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hydrant-dev/hydrant/e2e/postgres"
 	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/redrive"
 )
 
 // redriveConfig loads orders into a table whose customer column takes at
@@ -47,7 +49,9 @@ deliveries:
 // Orders whose customer is too long for its column are refused by Postgres
 // and go to the error output. The delivery's transform is fixed (a jq that
 // cuts the name), and the failed orders are redriven with the real binary's
-// `hydrant redrive`: killed with -9 in the middle of the redrive, restarted,
+// `hydrant redrive`: killed with -9 in the middle of the redrive (held,
+// through a Postgres advisory lock, after its first error object and
+// inside its second), restarted,
 // redriven again; every order is in the table exactly once, every error
 // object is marked done, and a further redrive finds nothing to do.
 func TestRedriveExactlyOnce(t *testing.T) {
@@ -119,26 +123,40 @@ func TestRedriveExactlyOnce(t *testing.T) {
 	errorObjects := countErrorObjects(t, dir)
 	t.Logf("%d good orders loaded, %d refused in %d error objects", good, bad, errorObjects)
 
-	// The transform is fixed; the redrive is killed with -9 while it runs.
+	// The transform is fixed; the redrive is killed with -9 in the middle:
+	// the test holds the Postgres advisory lock that the batch of the
+	// second error object (in key order, as the redrive takes them) takes
+	// for its redrive shard, so the first object is done and the second
+	// planned and waiting when the process is killed.
 	h.stop()
 	fixed := config("    transforms:\n      - {type: jq, query: '.customer |= .[0:8]'}")
 	h = startHydrant(t, dir, listen, fixed, env)
+	keys := errorObjectKeys(t, dir)
+	lock, err := pgx.Connect(ctx, pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended($1, 0))", "orders-db/"+redrive.RedriveShard(keys[1])); err != nil {
+		t.Fatal(err)
+	}
 	cli := exec.Command(hydrantBinary(t), "redrive", "orders-db", "-endpoint", h.url)
 	cli.Stdout, cli.Stderr = os.Stderr, os.Stderr
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)
 	}
-	await.Cond(t, 60*time.Second, "the redrive to finish its first error object", func() bool {
-		return len(markers(t, dir, "done")) > 0
+	await.Cond(t, 60*time.Second, "the redrive to finish the first error object and wait in the second", func() bool {
+		return len(markers(t, dir, "done")) == 1 && len(markers(t, dir, "planned")) == 1
 	})
 	h.kill()
 	cli.Wait()
-	doneBefore := len(markers(t, dir, "done"))
-	if doneBefore >= errorObjects {
-		t.Fatalf("the kill came after the redrive had finished all %d error objects", errorObjects)
+	lock.Close(ctx)
+	doneBefore, plannedBefore := len(markers(t, dir, "done")), len(markers(t, dir, "planned"))
+	if doneBefore != 1 || plannedBefore != 1 || errorObjects < 3 {
+		t.Fatalf("killed with %d of %d error objects done and %d planned; want the kill between the first (done) and the second (planned)",
+			doneBefore, errorObjects, plannedBefore)
 	}
 	t.Logf("killed after %d of %d error objects were done (%d planned, %d rows loaded)", doneBefore, errorObjects,
-		len(markers(t, dir, "planned")), count("SELECT count(*) FROM public.orders"))
+		plannedBefore, count("SELECT count(*) FROM public.orders"))
 
 	h = startHydrant(t, dir, listen, fixed, env)
 	start := time.Now()
@@ -197,6 +215,23 @@ func markers(t *testing.T, dir, state string) []string {
 		return nil
 	})
 	return found
+}
+
+// errorObjectKeys returns the keys of the delivery's error objects in the
+// data dir, as the redrive lists them (relative to errors/orders-db), sorted.
+func errorObjectKeys(t *testing.T, dir string) []string {
+	t.Helper()
+	root := filepath.Join(dir, "data", "errors", "orders-db")
+	var keys []string
+	filepath.WalkDir(root, func(path string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasSuffix(path, "-postgres-failed.jsonl") {
+			rel, _ := filepath.Rel(root, path)
+			keys = append(keys, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	slices.Sort(keys)
+	return keys
 }
 
 // countErrorObjects counts the delivery's error objects in the data dir.
