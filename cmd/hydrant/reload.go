@@ -492,10 +492,16 @@ func (l *live) reloadHandler() http.Handler {
 
 // withAdmin serves the config and delivery administration beside h:
 // POST /v1/reload, GET /v1/deliveries and POST /v1/deliveries/{name}/reset.
+// Those POSTs and h's POST /v1/deliveries/{name}/redrive refuse
+// cross-origin browser requests (403): with auth off, as by default on
+// loopback, a web page could otherwise post to them. The CLI, SDKs and the
+// web console (same origin) are let through.
 func withAdmin(h http.Handler, l *live, authn *auth.Authenticator) http.Handler {
+	sameOrigin := http.NewCrossOriginProtection()
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/reload", ingest.RequireAction(authn, auth.ActionReloadConfig, l.reloadHandler()))
-	mux.Handle("POST /v1/deliveries/{name}/reset", ingest.RequireAction(authn, auth.ActionResetDelivery, l.resetHandler()))
+	mux.Handle("POST /v1/reload", sameOrigin.Handler(ingest.RequireAction(authn, auth.ActionReloadConfig, l.reloadHandler())))
+	mux.Handle("POST /v1/deliveries/{name}/reset", sameOrigin.Handler(ingest.RequireAction(authn, auth.ActionResetDelivery, l.resetHandler())))
+	mux.Handle("POST /v1/deliveries/{name}/redrive", sameOrigin.Handler(h))
 	mux.Handle("GET /v1/deliveries", ingest.RequireAction(authn, auth.ActionGetStatus, l.listHandler()))
 	mux.Handle("/", h)
 	return mux

@@ -431,3 +431,47 @@ func TestReloadKeepsTheFirstStart(t *testing.T) {
 		t.Fatalf("deliveries list exited %d: %s %s, want the pinned start", code, stdout.String(), stderr.String())
 	}
 }
+
+// With auth off a web page could post to the admin endpoints: a
+// cross-origin browser request is refused, the CLI's (no Origin, no
+// Sec-Fetch-Site) and a same-origin one (the console's) are not.
+func TestAdminRefusesCrossOrigin(t *testing.T) {
+	e := startReloadable(t, reloadBase)
+	for _, c := range []struct {
+		name, path, site, origin string
+		refused                  bool // 403
+	}{
+		{"reload, cross-site", "/v1/reload", "cross-site", "", true},
+		{"reload, another origin", "/v1/reload", "", "https://evil.example", true},
+		{"reload, same origin", "/v1/reload", "same-origin", "", false},
+		{"reload, CLI", "/v1/reload", "", "", false},
+		{"reset, cross-site", "/v1/deliveries/keep/reset?to=latest", "cross-site", "", true},
+		{"reset, CLI", "/v1/deliveries/keep/reset?to=latest", "", "", false},
+		{"redrive, cross-site", "/v1/deliveries/keep/redrive", "cross-site", "", true},
+		{"redrive, same origin (the console)", "/v1/deliveries/keep/redrive", "same-origin", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, e.base+c.path, strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			if c.site != "" {
+				req.Header.Set("Sec-Fetch-Site", c.site)
+			}
+			if c.origin != "" {
+				req.Header.Set("Origin", c.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if refused := resp.StatusCode == http.StatusForbidden; refused != c.refused || resp.StatusCode >= 500 {
+				t.Fatalf("%d %s, want refused %v", resp.StatusCode, body, c.refused)
+			}
+		})
+	}
+	var stdout, stderr strings.Builder
+	if code := run([]string{"reload", "-endpoint", e.base}, &stdout, &stderr); code != 0 {
+		t.Fatalf("hydrant reload exited %d: %s%s", code, stdout.String(), stderr.String())
+	}
+}
