@@ -92,6 +92,14 @@ func RequireAction(a *auth.Authenticator, action string, h http.Handler) http.Ha
 // maxBody bytes: a SigV4-signed one has its body read here, whole, since
 // the signature covers it (413 past maxBody), and h reads it from memory.
 func RequireActionBody(a *auth.Authenticator, action string, maxBody int64, h http.Handler) http.Handler {
+	return RequireActionOn(a, action, func(*http.Request) string { return "*" }, maxBody, h)
+}
+
+// RequireActionOn is RequireActionBody for an action on the resource (an
+// ARN) that resource names for each request, such as the delivery stream
+// its path names, so that a key or policy scoped to some delivery streams
+// may do it on those only.
+func RequireActionOn(a *auth.Authenticator, action string, resource func(*http.Request) string, maxBody int64, h http.Handler) http.Handler {
 	if !a.Required() {
 		return h
 	}
@@ -112,8 +120,8 @@ func RequireActionBody(a *auth.Authenticator, action string, maxBody int64, h ht
 			writeAuthError(w, e)
 			return
 		}
-		if !p.Allowed(action, "*") {
-			writeAuthError(w, auth.AccessDenied(p, action, "*", auth.FamilyNative))
+		if res := resource(r); !p.Allowed(action, res) {
+			writeAuthError(w, auth.AccessDenied(p, action, res, auth.FamilyNative))
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -20,4 +20,11 @@
 // redrive shard's name, which a later redrive takes), the marker says
 // "done" with the counts. Error objects are never deleted; a done object is
 // skipped by later redrives.
+//
+// The planned marker is created only where none is (Place.Create), so of
+// redrives on several nodes sharing an error output one plans each object;
+// the marker names its node, and another node leaves a plan younger than
+// the lease to it and replays an older one. Objects are read one at a time,
+// each bounded in size; keys and the yyyy/MM/dd/HH of their paths select
+// them before they are read.
 package redrive

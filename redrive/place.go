@@ -84,7 +84,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w (retryable)", start, err)
+		return nil, fmt.Errorf("list %s: %w", start, err)
 	}
 	slices.Sort(keys)
 	return keys, nil
@@ -143,7 +143,7 @@ func (b *Bucket) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	for o := range b.client.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if o.Err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w (retryable)", b.bucket, prefix, o.Err)
+			return nil, fmt.Errorf("list s3://%s/%s: %w", b.bucket, prefix, o.Err)
 		}
 		keys = append(keys, o.Key)
 	}

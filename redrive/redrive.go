@@ -188,7 +188,7 @@ func process(ctx context.Context, d Delivery, in []buffer.Record, now func() tim
 	} else {
 		var err error
 		if outs, err = d.Transform.Process(ctx, in); err != nil {
-			return nil, fmt.Errorf("transform: %w (retryable)", err)
+			return nil, fmt.Errorf("transform: %w", err)
 		}
 	}
 	plan := &Plan{}

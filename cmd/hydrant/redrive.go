@@ -91,10 +91,16 @@ func withRedrive(h http.Handler, lookup func(name string) (config.DeliveryConfig
 	authn *auth.Authenticator) http.Handler {
 	rd := &redriver{lookup: lookup, env: env, node: nodeName(env.board), running: map[string]bool{}}
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/deliveries/{name}/redrive", ingest.RequireActionBody(authn, auth.ActionRedriveDelivery, 1<<16, http.HandlerFunc(rd.serveRedrive)))
-	mux.Handle("GET /v1/deliveries/{name}/errors", ingest.RequireAction(authn, auth.ActionListDeliveryErrors, http.HandlerFunc(rd.serveErrors)))
+	mux.Handle("POST /v1/deliveries/{name}/redrive", ingest.RequireActionOn(authn, auth.ActionRedriveDelivery, deliveryARN, 1<<16, http.HandlerFunc(rd.serveRedrive)))
+	mux.Handle("GET /v1/deliveries/{name}/errors", ingest.RequireActionOn(authn, auth.ActionListDeliveryErrors, deliveryARN, 0, http.HandlerFunc(rd.serveErrors)))
 	mux.Handle("/", h)
 	return mux
+}
+
+// deliveryARN is the delivery stream ARN of the delivery r's path names:
+// what a redrive and the error listing are authorized on.
+func deliveryARN(r *http.Request) string {
+	return "arn:aws:firehose:" + awsRegion + ":" + awsAccountID + ":deliverystream/" + r.PathValue("name")
 }
 
 // nodeName is this node's name: its cluster name, or the host name.

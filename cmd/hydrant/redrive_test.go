@@ -2,8 +2,13 @@ package main
 
 import (
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/hydrant-dev/hydrant/config"
+	"github.com/hydrant-dev/hydrant/ingest/auth"
 )
 
 func TestParseWhen(t *testing.T) {
@@ -47,5 +52,47 @@ func TestRedriveCmdUsage(t *testing.T) {
 	}
 	if code := redriveCmd([]string{"-h"}, io.Discard, io.Discard); code != 0 {
 		t.Fatalf("redrive -h: exit %d, want 0", code)
+	}
+}
+
+// A redrive and the error listing are authorized on the delivery stream
+// their path names: a key scoped to some deliveries may act on those only.
+func TestRedriveAuthorizedOnTheDelivery(t *testing.T) {
+	keys, err := auth.NewAPIKeys([]auth.APIKey{
+		{Key: "admin-orders", Streams: []string{"orders-*"}, Actions: []auth.Action{auth.ActionAdmin, auth.ActionRead}},
+		{Key: "read-orders", Streams: []string{"orders-*"}, Actions: []auth.Action{auth.ActionRead}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) (config.DeliveryConfig, bool) { return config.DeliveryConfig{}, false }
+	srv := httptest.NewServer(withRedrive(http.NotFoundHandler(), none, deliveryEnv{}, auth.NewAuthenticator(nil, keys, nil)))
+	defer srv.Close()
+	tests := map[string]struct {
+		key, method, path string
+		want              int // 404: authorized, and the delivery is not in the config
+	}{
+		"admin redrives its delivery":  {"admin-orders", http.MethodPost, "/v1/deliveries/orders-db/redrive", http.StatusNotFound},
+		"admin redrives another":       {"admin-orders", http.MethodPost, "/v1/deliveries/billing/redrive", http.StatusForbidden},
+		"reader lists its delivery":    {"read-orders", http.MethodGet, "/v1/deliveries/orders-db/errors", http.StatusNotFound},
+		"reader lists another":         {"read-orders", http.MethodGet, "/v1/deliveries/billing/errors", http.StatusForbidden},
+		"reader redrives its delivery": {"read-orders", http.MethodPost, "/v1/deliveries/orders-db/redrive", http.StatusForbidden},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Api-Key", tc.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			}
+		})
 	}
 }
