@@ -11,6 +11,7 @@ import (
 
 	"github.com/hydrant-dev/hydrant/destinations/destinationtest"
 	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/shards"
 )
 
 // A shadow delivery added by a reload with start: {at: timestamp} delivers
@@ -27,6 +28,7 @@ storage:
 streams:
   - name: events
     shards: 2
+    partition_key_field: /id
 deliveries:
   - name: first
     source: events
@@ -57,9 +59,9 @@ deliveries:
 		return ids
 	}
 	before := put("before", 300)
-	time.Sleep(300 * time.Millisecond)
+	// Every record before was stored when its put was acknowledged, every
+	// record after once this put is sent: the time between splits them.
 	at := time.Now().UTC()
-	time.Sleep(300 * time.Millisecond)
 	after := put("after", 300)
 	all := append(slices.Clone(before), after...)
 	idsIn := func(dir string) []string {
@@ -73,6 +75,34 @@ deliveries:
 		return out
 	}
 	sorted := func(ids []string) []string { ids = slices.Clone(ids); slices.Sort(ids); return ids }
+	// markers puts a record to each shard and waits until dir holds them:
+	// each shard is read in order, so what dir holds then is all it gets
+	// of what was put before.
+	markers := func(name, dir string) []string {
+		t.Helper()
+		m := shards.NewShardMap(2)
+		var ids []string
+		for shard := range 2 {
+			for i := 0; ; i++ {
+				if id := fmt.Sprintf("%s-%d", name, i); m.Shard(shards.HashPartitionKey(id)) == shard {
+					ids = append(ids, id)
+					break
+				}
+			}
+		}
+		var body strings.Builder
+		for _, id := range ids {
+			fmt.Fprintf(&body, "{\"id\":%q}\n", id)
+		}
+		if status, res, err := h.put("events", []byte(body.String())); err != nil || status != 200 || res.FailedRecordCount != 0 {
+			t.Fatalf("put: %d %+v %v", status, res, err)
+		}
+		await.Cond(t, 30*time.Second, "the markers "+name+" in "+filepath.Base(dir), func() bool {
+			got := deliveredIDs(t, dir)
+			return got[ids[0]] > 0 && got[ids[1]] > 0
+		})
+		return ids
+	}
 	await.Cond(t, 30*time.Second, "first to deliver everything", func() bool { return len(idsIn(filepath.Join(dir, "first"))) >= len(all) })
 	if got := idsIn(filepath.Join(dir, "first")); !slices.Equal(got, sorted(all)) {
 		t.Fatalf("first delivered %d records, want the %d put, once each", len(got), len(all))
@@ -95,7 +125,10 @@ deliveries:
 	await.Cond(t, 30*time.Second, "shadow to deliver the records since the timestamp", func() bool {
 		return len(idsIn(filepath.Join(dir, "shadow"))) >= len(after)
 	})
-	time.Sleep(time.Second) // nothing more comes
+	mark1 := markers("mark1", filepath.Join(dir, "shadow"))
+	after = append(after, mark1...)
+	all = append(all, mark1...)
+	await.Cond(t, 30*time.Second, "first to deliver the markers", func() bool { return len(idsIn(filepath.Join(dir, "first"))) == len(all) })
 	if got := idsIn(filepath.Join(dir, "shadow")); !slices.Equal(got, sorted(after)) {
 		t.Fatalf("shadow delivered %d records (%v…), want exactly the %d put after %s", len(got), got[:min(3, len(got))], len(after), at)
 	}
@@ -109,7 +142,7 @@ deliveries:
 	await.Cond(t, 30*time.Second, "first to deliver again since the timestamp", func() bool {
 		return len(idsIn(filepath.Join(dir, "first"))) >= len(all)+len(after)
 	})
-	time.Sleep(time.Second)
+	mark2 := markers("mark2", filepath.Join(dir, "first")) // delivered once, under the replay's name
 	var replayed []string
 	for path, lines := range destinationtest.DeliveredLines(t, filepath.Join(dir, "first")) {
 		if strings.HasPrefix(filepath.Base(path), "first.replay1-") {
@@ -121,17 +154,17 @@ deliveries:
 		}
 	}
 	slices.Sort(replayed)
-	if !slices.Equal(replayed, sorted(after)) {
-		t.Fatalf("first replayed %d records into first.replay1-* objects, want exactly the %d put after %s", len(replayed), len(after), at)
+	if want := sorted(append(slices.Clone(after), mark2...)); !slices.Equal(replayed, want) {
+		t.Fatalf("first replayed %d records into first.replay1-* objects, want exactly the %d put after %s", len(replayed), len(want), at)
 	}
-	if got := len(idsIn(filepath.Join(dir, "first"))); got != len(all)+len(after) {
-		t.Fatalf("first holds %d records, want %d: everything once and the records since the timestamp again", got, len(all)+len(after))
+	if got, want := len(idsIn(filepath.Join(dir, "first"))), len(all)+len(after)+len(mark2); got != want {
+		t.Fatalf("first holds %d records, want %d: everything once and the records since the timestamp again", got, want)
 	}
 	// New records go on under the replay's name.
 	more := put("more", 20)
 	await.Cond(t, 30*time.Second, "new records after the reset", func() bool {
-		return len(idsIn(filepath.Join(dir, "first"))) == len(all)+len(after)+len(more) &&
-			len(idsIn(filepath.Join(dir, "shadow"))) == len(after)+len(more)
+		return len(idsIn(filepath.Join(dir, "first"))) == len(all)+len(after)+len(mark2)+len(more) &&
+			len(idsIn(filepath.Join(dir, "shadow"))) == len(after)+len(mark2)+len(more)
 	})
 	code, stdout, _ = hydrantCLI(t, "deliveries", "list", "-endpoint="+h.url)
 	if code != 0 || !strings.Contains(stdout, "first.replay1") || !strings.Contains(stdout, "shadow") {
