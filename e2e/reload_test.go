@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,11 +85,13 @@ type producer struct {
 func (p *producer) run(t *testing.T, url string, stop <-chan struct{}, quotaOK *atomic.Bool, wg *sync.WaitGroup) {
 	defer wg.Done()
 	client := &http.Client{Timeout: 30 * time.Second}
+	pace := time.NewTicker(5 * time.Millisecond) // a put every 5 ms at most
+	defer pace.Stop()
 	for {
 		select {
 		case <-stop:
 			return
-		default:
+		case <-pace.C:
 		}
 		ids := make([]string, 20)
 		var body strings.Builder
@@ -121,8 +125,91 @@ func (p *producer) run(t *testing.T, url string, stop <-chan struct{}, quotaOK *
 			p.refused = append(p.refused, fmt.Sprintf("put to %s: HTTP %d: %v", p.stream, status, err))
 		}
 		p.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// lastAcked returns the number of the newest record acknowledged (-1:
+// none) and how many were.
+func (p *producer) lastAcked() (last, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	last = -1
+	for id := range p.acked {
+		_, num, _ := strings.Cut(id, "-")
+		if v, err := strconv.Atoi(num); err == nil && v > last {
+			last = v
+		}
+	}
+	return last, len(p.acked)
+}
+
+// isAcked reports whether the record id was acknowledged.
+func (p *producer) isAcked(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.acked[id]
+}
+
+// checkShadow checks that a delivery with start latest, added and then
+// removed while p put, delivered exactly what was put in between, once
+// each: acknowledged records, none stored before it was added (numbered up
+// to before), all from after (put once it ran) to upTo (put before its
+// removal) without a hole. (Around its add and its removal the batches
+// put then may be delivered in part: a put's records on one shard stored
+// before the delivery started, on the other after; read on one shard, not
+// yet on the other when it drained.)
+func checkShadow(t *testing.T, p *producer, got map[string]int, before, after, upTo int) {
+	t.Helper()
+	var nums []int
+	for id, n := range got {
+		_, num, _ := strings.Cut(id, "-")
+		v, err := strconv.Atoi(num)
+		switch {
+		case err != nil || !p.isAcked(id):
+			t.Errorf("orders-shadow delivered %s, which was never acknowledged", id)
+		case n > 1:
+			t.Errorf("orders-shadow delivered %s %d times", id, n)
+		case v <= before:
+			t.Errorf("orders-shadow delivered %s, stored before it was added (start latest)", id)
+		}
+		nums = append(nums, v)
+	}
+	if len(nums) == 0 {
+		t.Fatal("orders-shadow delivered nothing")
+	}
+	lo, hi := slices.Min(nums), slices.Max(nums)
+	if lo > after+1 || hi < upTo {
+		t.Errorf("orders-shadow delivered orders-%06d..%06d, want from orders-%06d at most to orders-%06d at least", lo, hi, after+1, upTo)
+	}
+	missing := 0
+	for v := after + 1; v <= upTo; v++ {
+		if id := fmt.Sprintf("orders-%06d", v); p.isAcked(id) && got[id] == 0 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("orders-shadow missed %d acknowledged records between orders-%06d and orders-%06d", missing, after+1, upTo)
+	}
+	t.Logf("orders-shadow delivered orders-%06d..%06d (%d records): every acknowledged one put from orders-%06d (after its add) to orders-%06d (before its removal), none before its add",
+		lo, hi, len(nums), after+1, upTo)
+}
+
+// objectTimes returns, in order, when the objects under dir whose name
+// holds shard were written, from since on.
+func objectTimes(t *testing.T, dir, shard string, since time.Time) []time.Time {
+	t.Helper()
+	var out []time.Time
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(d.Name(), shard) || strings.HasPrefix(d.Name(), ".tmp") {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && !info.ModTime().Before(since) {
+			out = append(out, info.ModTime())
+		}
+		return nil
+	})
+	slices.SortFunc(out, time.Time.Compare)
+	return out
 }
 
 // deliveredIDs returns how many times each id was delivered under dir.
@@ -212,26 +299,73 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		t.Logf("hydrant reload (%s):\n%s", what, stdout)
 	}
-	time.Sleep(time.Second)
+	// progress waits until each producer has had n more records
+	// acknowledged: the producers put throughout each step.
+	progress := func(what string, n int) {
+		t.Helper()
+		var from []int
+		for _, p := range producers {
+			_, acked := p.lastAcked()
+			from = append(from, acked)
+		}
+		await.Cond(t, 30*time.Second, fmt.Sprintf("%d more records acknowledged (%s)", n, what), func() bool {
+			for i, p := range producers {
+				if _, acked := p.lastAcked(); acked < from[i]+n {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	progress("before the reloads", 200)
 
 	// 1. Add a delivery (SIGHUP).
+	putBeforeAdd, _ := producers[0].lastAcked() // stored before the delivery started
 	cfg.shadow = true
 	write()
 	sighup("add orders-shadow")
-	await.Cond(t, 30*time.Second, "orders-shadow to deliver", func() bool { return len(deliveredIDs(t, filepath.Join(dir, "orders-shadow"))) > 0 })
-	time.Sleep(500 * time.Millisecond)
+	shadowDir := filepath.Join(dir, "orders-shadow")
+	await.Cond(t, 30*time.Second, "orders-shadow to deliver", func() bool { return len(deliveredIDs(t, shadowDir)) > 0 })
+	// The next batch may have been sent before; every later one after the
+	// delivery started.
+	putAfterAdd, _ := producers[0].lastAcked()
+	putAfterAdd += 20
+	progress("orders-shadow added", 100)
 
-	// 2. Change a buffer (hydrant reload).
+	// 2. Change a buffer (hydrant reload): orders-keep's objects come a
+	// second apart from then on.
 	cfg.keepInterval = "1s"
 	write()
+	changed := time.Now()
 	reloadCLI("orders-keep buffer interval 1s")
-	time.Sleep(time.Second)
+	var flushes []time.Time
+	await.Cond(t, 30*time.Second, "orders-keep to flush 4 times after the change", func() bool {
+		flushes = objectTimes(t, filepath.Join(dir, "orders-keep"), "shardId-000000000000", changed)
+		return len(flushes) >= 4
+	})
+	for i := 2; i < len(flushes); i++ { // the first is the old pipeline's drain
+		if gap := flushes[i].Sub(flushes[i-1]); gap < 700*time.Millisecond {
+			t.Errorf("orders-keep flushed %v after the one before with a 1 s buffer interval", gap)
+		}
+	}
 
-	// 3. Remove a delivery (SIGHUP).
+	// 3. Remove a delivery (SIGHUP), once it has delivered what was put
+	// so far.
+	putBeforeRemove, _ := producers[0].lastAcked()
+	await.Cond(t, 30*time.Second, "orders-shadow to catch up", func() bool {
+		got := deliveredIDs(t, shadowDir)
+		for v := putAfterAdd + 1; v <= putBeforeRemove; v++ {
+			if id := fmt.Sprintf("orders-%06d", v); producers[0].isAcked(id) && got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	cfg.shadow = false
 	write()
 	sighup("remove orders-shadow")
-	time.Sleep(500 * time.Millisecond)
+	checkShadow(t, producers[0], deliveredIDs(t, shadowDir), putBeforeAdd, putAfterAdd, putBeforeRemove)
+	progress("orders-shadow removed", 100)
 
 	// 4. An invalid config: refused whole, with hydrant validate's report.
 	cfg.invalidSuffix = "  - name: broken\n    source: no-such-stream\n    buffer: {size: 1KiB}\n    destination:\n      file: {dir: /tmp}\n"
@@ -255,7 +389,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("invalid config refused with:\n%s", report)
 	cfg.invalidSuffix = ""
-	time.Sleep(500 * time.Millisecond)
+	progress("invalid config refused", 100)
 
 	// 5. Lower a quota (hydrant reload): from now on puts to clicks may be
 	// throttled.
@@ -263,7 +397,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	cfg.clicksLimits = "{bytes_per_second: 64KiB, records_per_second: 200}"
 	write()
 	reloadCLI("clicks shard_limits lowered")
-	time.Sleep(2 * time.Second)
+	await.Cond(t, 30*time.Second, "clicks to be throttled", func() bool {
+		producers[1].mu.Lock()
+		defer producers[1].mu.Unlock()
+		return producers[1].throttled > 0
+	})
+	progress("quota lowered", 100)
 	stopProducers()
 
 	if got := metricValue(t, h.url, `hydrant_config_reloads_total{result="invalid"}`); got != 2 {
