@@ -260,12 +260,12 @@ func (c *Catalog) Load(ctx context.Context) error {
 		return err
 	}
 	for _, def := range streams {
-		if err := c.openStream(ctx, def, ""); err != nil {
+		if err := c.openStream(ctx, def, "", false); err != nil {
 			return err
 		}
 	}
 	for _, def := range deliveries {
-		if err := c.openDelivery(ctx, def); err != nil {
+		if err := c.openDelivery(ctx, def, false); err != nil {
 			return err
 		}
 	}

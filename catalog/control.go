@@ -30,7 +30,7 @@ func (c *Catalog) CreateStream(ctx context.Context, name string, n int, capacity
 		return err
 	}
 	def := streamDef{Name: name, Shards: n, Retention: defaultRetention}
-	if err := c.openStream(ctx, def, capacity); err != nil {
+	if err := c.openStream(ctx, def, capacity, false); err != nil {
 		return err
 	}
 	if err := c.save(ctx, metaKey(streamPrefix, name), def); err != nil {
@@ -42,10 +42,11 @@ func (c *Catalog) CreateStream(ctx context.Context, name string, n int, capacity
 }
 
 // openStream opens a created stream's log; capacity is a new stream's
-// mode (one opened again keeps its own).
-func (c *Catalog) openStream(ctx context.Context, def streamDef, capacity string) error {
+// mode (one opened again keeps its own). existing opens only a log some
+// node created (shards.StreamSpec.Existing).
+func (c *Catalog) openStream(ctx context.Context, def streamDef, capacity string, existing bool) error {
 	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: def.Name, Shards: def.Shards, Retention: def.Retention,
-		Capacity: capacity})
+		Capacity: capacity, Existing: existing})
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 	if err := c.opts.Store.DeleteCheckpoints(ctx, spec.Name, def.Shards); err != nil {
 		return err
 	}
-	if err := c.openDelivery(ctx, def); err != nil {
+	if err := c.openDelivery(ctx, def, false); err != nil {
 		c.opts.Store.DeleteStream(context.WithoutCancel(ctx), spec.Name) // new and empty
 		return err
 	}
@@ -201,11 +202,12 @@ func bucketAllows(allowed, bucket, prefix string) bool {
 // openDelivery opens a created delivery stream's log and starts it. When it
 // cannot start (firehose_api.s3 is gone from the config, say), the delivery
 // stream still takes puts and keeps them, and the failure is logged: nothing
-// stored is ever deleted for a configuration problem.
-func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef) error {
+// stored is ever deleted for a configuration problem. existing opens only
+// a log some node created (shards.StreamSpec.Existing).
+func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef, existing bool) error {
 	spec := def.Spec
 	log, err := c.opts.Store.CreateStream(ctx, shards.StreamSpec{Name: spec.Name, Shards: def.Shards,
-		Retention: defaultRetention, Limits: c.opts.DeliveryLimits})
+		Retention: defaultRetention, Limits: c.opts.DeliveryLimits, Existing: existing})
 	if err != nil {
 		return err
 	}

@@ -50,10 +50,15 @@ func (c *Catalog) watch(ctx context.Context) {
 	}
 }
 
-// watchOnce applies the events of one watch until it ends. After the
-// initial values, a created stream or delivery stream this node has open
-// but the bucket no longer holds (deleted between Load and the watch, or
-// while it was broken) is closed.
+// watchOnce applies the events of one watch until it ends. An event only
+// says which definition changed: what is applied is the definition as it
+// is stored when it is applied, read under c.ctl, so that an event that
+// comes late (a create already deleted, a delete already undone by a new
+// create, this node's own changes) is not applied over a newer state, and a
+// creation under way on this node (opened, not stored yet) is not taken
+// for a deletion. After the initial values, a created stream or delivery
+// stream this node has open but the bucket no longer holds (deleted between
+// Load and the watch, or while it was broken) is closed.
 func (c *Catalog) watchOnce(ctx context.Context) error {
 	events, err := c.opts.Store.WatchMeta(ctx)
 	if err != nil {
@@ -65,16 +70,11 @@ func (c *Catalog) watchOnce(ctx context.Context) error {
 		case ev.Synced:
 			c.forgetUnseen(ctx, seen)
 			seen = nil
-		case strings.HasPrefix(ev.Key, streamPrefix):
-			if seen != nil && !ev.Deleted {
+		case strings.HasPrefix(ev.Key, streamPrefix), strings.HasPrefix(ev.Key, deliveryPrefix):
+			if seen != nil {
 				seen[ev.Key] = true
 			}
-			c.applyStream(ctx, ev.Value, ev.Key, ev.Deleted)
-		case strings.HasPrefix(ev.Key, deliveryPrefix):
-			if seen != nil && !ev.Deleted {
-				seen[ev.Key] = true
-			}
-			c.applyDelivery(ctx, ev.Value, ev.Key, ev.Deleted)
+			c.apply(ctx, ev.Key)
 		}
 	}
 	if ctx.Err() != nil {
@@ -89,27 +89,45 @@ func (e watchError) Error() string { return string(e) }
 
 const errWatchEnded = watchError("the store ended the watch")
 
-// forgetUnseen closes the created streams and delivery streams whose
-// definitions were not among the watch's initial values.
+// forgetUnseen applies the stored definitions of the created streams and
+// delivery streams this node has open that were not among the watch's
+// initial values: those deleted meanwhile close.
 func (c *Catalog) forgetUnseen(ctx context.Context, seen map[string]bool) {
-	var streams, deliveries []string
+	var keys []string
 	c.mu.RLock()
 	for name, e := range c.streams {
-		if !e.declared && !seen[metaKey(streamPrefix, name)] {
-			streams = append(streams, metaKey(streamPrefix, name))
+		if key := metaKey(streamPrefix, name); !e.declared && !seen[key] {
+			keys = append(keys, key)
 		}
 	}
 	for name, e := range c.deliveries {
-		if !e.declared && !seen[metaKey(deliveryPrefix, name)] {
-			deliveries = append(deliveries, metaKey(deliveryPrefix, name))
+		if key := metaKey(deliveryPrefix, name); !e.declared && !seen[key] {
+			keys = append(keys, key)
 		}
 	}
 	c.mu.RUnlock()
-	for _, key := range streams {
-		c.applyStream(ctx, nil, key, true)
+	for _, key := range keys {
+		c.apply(ctx, key)
 	}
-	for _, key := range deliveries {
-		c.applyDelivery(ctx, nil, key, true)
+}
+
+// apply brings what key defines on this node in line with its stored
+// value: opened, updated, restarted or closed. A value that cannot be read
+// leaves things as they are (logged): the next change or a restart applies
+// it.
+func (c *Catalog) apply(ctx context.Context, key string) {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	raw, _, err := c.opts.Store.GetMeta(ctx, key)
+	if err != nil {
+		c.logger.Warn("catalog: cannot read a definition another node may have changed; applied at the next change or restart",
+			"key", key, "error", err)
+		return
+	}
+	if strings.HasPrefix(key, streamPrefix) {
+		c.applyStream(ctx, key, raw)
+	} else {
+		c.applyDelivery(ctx, key, raw)
 	}
 }
 
@@ -123,16 +141,14 @@ func nameOf(key, prefix string) string {
 }
 
 // applyStream opens, updates or closes a created stream as its stored
-// definition says.
-func (c *Catalog) applyStream(ctx context.Context, raw []byte, key string, deleted bool) {
-	c.ctl.Lock()
-	defer c.ctl.Unlock()
+// definition raw says (nil: deleted). c.ctl is held.
+func (c *Catalog) applyStream(ctx context.Context, key string, raw []byte) {
 	name := nameOf(key, streamPrefix)
 	c.mu.RLock()
 	e, open := c.streams[name]
 	_, delivery := c.deliveries[name]
 	c.mu.RUnlock()
-	if deleted {
+	if raw == nil {
 		if open && !e.declared {
 			c.closeStream(name)
 			c.logger.Info("catalog: a stream deleted on another node is closed here", "stream", name)
@@ -153,7 +169,7 @@ func (c *Catalog) applyStream(ctx context.Context, raw []byte, key string, delet
 		c.mu.Unlock()
 		return
 	}
-	if err := c.openStream(ctx, def, ""); err != nil {
+	if err := c.openStream(ctx, def, "", true); err != nil {
 		c.logger.Error("catalog: a stream created on another node cannot be opened here; retrying at the next change or restart",
 			"stream", name, "error", err)
 		return
@@ -174,16 +190,15 @@ func (c *Catalog) closeStream(name string) {
 }
 
 // applyDelivery starts, restarts (a new version: UpdateDestination) or
-// stops a created delivery stream as its stored definition says.
-func (c *Catalog) applyDelivery(ctx context.Context, raw []byte, key string, deleted bool) {
-	c.ctl.Lock()
-	defer c.ctl.Unlock()
+// stops a created delivery stream as its stored definition raw says (nil:
+// deleted). c.ctl is held.
+func (c *Catalog) applyDelivery(ctx context.Context, key string, raw []byte) {
 	name := nameOf(key, deliveryPrefix)
 	c.mu.RLock()
 	e, open := c.deliveries[name]
 	_, stream := c.streams[name]
 	c.mu.RUnlock()
-	if deleted {
+	if raw == nil {
 		if open && !e.declared {
 			c.closeDelivery(name)
 			c.logger.Info("catalog: a delivery stream deleted on another node is stopped here", "delivery", name)
@@ -213,7 +228,7 @@ func (c *Catalog) applyDelivery(ctx context.Context, raw []byte, key string, del
 			"version", def.Version)
 		return
 	}
-	if err := c.openDelivery(ctx, def); err != nil {
+	if err := c.openDelivery(ctx, def, true); err != nil {
 		c.logger.Error("catalog: a delivery stream created on another node cannot start here; retrying at the next change or restart",
 			"delivery", name, "error", err)
 		return

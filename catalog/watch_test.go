@@ -181,3 +181,40 @@ func TestWatchOwnChangesAreNoOps(t *testing.T) {
 		t.Errorf("b restarted clicks on its own watch: %v", b.run.running)
 	}
 }
+
+// A stream created and deleted on a before b's watch gets to it is not
+// opened on b, which would create its logs again: b reads the definition
+// as it is now before opening anything.
+func TestWatchCreatedThenDeleted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx := context.Background()
+	srv := testnats.StartOne(t)
+	a := openClusterNode(t, srv.URL(), "a")
+	b := openClusterNode(t, srv.URL(), "b")
+	for i := range 20 {
+		if err := a.cat.CreateStream(ctx, "gone", 1, ""); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if err := a.cat.DeleteStream(ctx, "gone"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.cat.CreateStream(ctx, "marker", 1, ""); err != nil { // b's watch gets to it after the others
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to open marker", func() bool { _, ok := b.cat.Stream("marker"); return ok })
+	if _, ok := b.cat.Stream("gone"); ok {
+		t.Error("b has gone open")
+	}
+	names := a.store.JetStream().StreamNames(ctx)
+	for name := range names.Name() {
+		if strings.HasPrefix(name, "hydrant-gone-") {
+			t.Errorf("JetStream stream %s is left of the deleted stream", name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package shards
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,6 +100,10 @@ func drainWatcher(w jetstream.KeyWatcher) {
 		}
 	}
 }
+
+// ErrStreamNotFound is CreateStream's error for a StreamSpec.Existing whose
+// stream no node has created (or one deleted it): nothing to retry.
+var ErrStreamNotFound = errors.New("no such stream in the shard log")
 
 // CloseStream stops this node's appenders of a stream and forgets it,
 // leaving its shards' logs as they are: for a stream another node deleted

@@ -26,6 +26,9 @@ func (s *Store) openRecord(ctx context.Context, spec StreamSpec) (created time.T
 		if !errors.Is(err, errKeyNotFound) {
 			return true, fmt.Errorf("stream %q: %w", spec.Name, err)
 		}
+		if spec.Existing {
+			return false, fmt.Errorf("stream %q: %w", spec.Name, ErrStreamNotFound)
+		}
 		n, at, err := s.log.legacyShards(ctx, spec.Name)
 		if err != nil {
 			return true, err

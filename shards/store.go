@@ -42,8 +42,9 @@ type StoreConfig struct {
 	// from this one (HKDF-SHA256). Not with NATS: a cluster's servers
 	// encrypt as they are configured to.
 	EncryptionKey string
-	// DiskBudget bounds the bytes the log may hold (one copy's worth on a
-	// cluster): at it, puts are refused with ErrDiskBudget until trimming
+	// DiskBudget bounds what the log occupies on disk (its files' blocks;
+	// one copy's worth on a cluster): at it, puts are refused with
+	// ErrDiskBudget until trimming
 	// makes room. 0: no budget (the free disk, MinFreeDisk, still bounds
 	// the embedded log; the account's limits a cluster).
 	DiskBudget int64
@@ -253,6 +254,11 @@ type StreamSpec struct {
 	// Capacity is a new stream's capacity mode (Provisioned, the default,
 	// or OnDemand); an existing stream keeps its own (see SetCapacity).
 	Capacity string
+	// Existing opens only a stream some node created (its lineage is
+	// stored), creating nothing, or fails with ErrStreamNotFound: a node
+	// opening what another node created cannot create it again after
+	// that node deleted it.
+	Existing bool
 }
 
 // Stream is one stream's shards: its lineage, the routing of hash keys to
@@ -322,8 +328,10 @@ func (s *Store) CreateStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	for _, sh := range lin.Open() {
 		open = append(open, sh.ID)
 	}
-	if err := s.log.createShards(ctx, spec.Name, open); err != nil {
-		return nil, err
+	if !spec.Existing {
+		if err := s.log.createShards(ctx, spec.Name, open); err != nil {
+			return nil, err
+		}
 	}
 	st := &Stream{store: s, spec: spec, budget: s.budget, own: &diskBudget{}, open: &s.open, health: s.health,
 		created: created, rev: rev, changed: make(chan struct{})}
