@@ -12,6 +12,7 @@ import (
 
 	"github.com/hydrant-dev/hydrant/e2e/minio"
 	"github.com/hydrant-dev/hydrant/internal/await"
+	"github.com/hydrant-dev/hydrant/shards/seglog"
 )
 
 const faultBudgetConfig = `
@@ -73,7 +74,8 @@ func TestFaultDiskBudgetFullWhileMinIODown(t *testing.T) {
 	await.Cond(t, time.Minute, "puts refused at the disk budget", func() bool { return load.statusCounts()[http.StatusTooManyRequests] > 0 })
 	full := load.ackedCount()
 	// At the budget for a while: puts go on being refused, and neither the
-	// log's own count nor its files grow past the budget.
+	// log's own count nor what its files occupy on disk grows past the
+	// budget (2%: a check racing another may let one put through).
 	var maxUsed, maxFiles float64
 	holdFor(5*time.Second, func() {
 		used := metricValue(t, h.url, "hydrant_store_bytes")
@@ -81,13 +83,14 @@ func TestFaultDiskBudgetFullWhileMinIODown(t *testing.T) {
 		maxUsed, maxFiles = max(maxUsed, used), max(maxFiles, files)
 	})
 	ok, _ := load.putStats()
-	t.Logf("at the budget: %d records acknowledged when the first put was refused, %d now; hydrant_store_bytes at most %.0f, log files at most %.0f bytes; puts by status %v",
-		full, load.ackedCount(), maxUsed, maxFiles, load.statusCounts())
-	if maxUsed > budget+1<<20 {
-		t.Errorf("hydrant_store_bytes reached %.0f with a budget of %d", maxUsed, budget)
+	t.Logf("at the budget: %d records acknowledged when the first put was refused, %d now; hydrant_store_bytes at most %.0f, log files at most %.0f bytes on disk (%+.1f%% of the budget); puts by status %v",
+		full, load.ackedCount(), maxUsed, maxFiles, 100*(maxFiles-budget)/budget, load.statusCounts())
+	const most = budget + budget/50
+	if maxUsed > most {
+		t.Errorf("hydrant_store_bytes reached %.0f with a budget of %d, want at most %d", maxUsed, budget, most)
 	}
-	if maxFiles > 2*budget {
-		t.Errorf("the shard log's files reached %.0f bytes with a budget of %d", maxFiles, budget)
+	if maxFiles > most {
+		t.Errorf("the shard log's files occupied %.0f bytes on disk with a budget of %d, want at most %d", maxFiles, budget, most)
 	}
 	okDuringOutage := ok[budgetMinIODown]
 
@@ -132,12 +135,13 @@ func metricValue(t *testing.T, url, name string) float64 {
 	return 0
 }
 
-// dirBytes returns the bytes of the files under dir.
+// dirBytes returns what dir and everything under it occupy on disk: the
+// allocated blocks of its files and directories.
 func dirBytes(t *testing.T, dir string) int64 {
 	var n int64
 	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n += fi.Size()
+		if err == nil {
+			n += seglog.DiskBytes(fi)
 		}
 		return nil
 	})

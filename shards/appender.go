@@ -103,7 +103,7 @@ func (a *appender) append(ctx context.Context, recs []Record) (seqs []Sequence, 
 		return nil, nil
 	}
 	// The disk budget counts the records from now, not once stored.
-	n := storedBytes(recs)
+	n := a.store.budget.scaled(storedBytes(recs))
 	a.store.budget.reserve(n)
 	if a.own != nil {
 		a.own.reserve(n)

@@ -21,47 +21,98 @@ var ErrDiskBudget = fmt.Errorf("%w: the shard log is at its disk budget (storage
 // used is what the log occupies on disk (embedded: its files' allocated
 // blocks — segments, indexes, state and store files, directories; on a
 // cluster JetStream's account usage), read every UsageInterval, plus what
-// was stored since. pending is what puts taken in occupy before the log has
-// stored them: an append reserves its records' bytes with their framing
-// and index when it is handed to its shard, not once stored, so that
-// concurrent puts see each other at once.
+// was stored since. pending is what puts taken in are adding: an append
+// reserves its records' bytes with their framing and index when it is
+// handed to its shard, not once stored.
 //
-// A put is admitted only while the log has room for it; the put path does
-// not say how large a put is before admitting it, so the budget keeps room
-// for one step: the most bytes reserved between two admission checks in
-// this interval and the last one puts were taken in, which is what puts
-// admitted together add. It is never more than a quarter of the limit.
+// A put is admitted only while there is room for it. The put path does not
+// say how large a put is before admitting it, so the budget takes the
+// average put of the last interval (bytes reserved per put admitted), and
+// an admitted put takes a ticket of that size into pending at once, which
+// its appends use up: puts admitted together see each other's tickets
+// rather than all fitting in the same room. Tickets not used up (a put
+// its shards' quotas refused) are dropped at the next read; together they
+// never exceed a quarter of the limit.
 type diskBudget struct {
 	limit   int64 // 0: no limit
 	used    atomic.Int64
-	pending atomic.Int64
-	burst   atomic.Int64    // reserved since the last admission check
-	step    [2]atomic.Int64 // the most burst seen this interval and the last with any
+	pending atomic.Int64 // reserved by appends not yet answered, and tickets
+	tickets atomic.Int64 // taken by puts admitted, not yet used by their appends
+	perPut  atomic.Int64 // the average put of the last interval with puts
+	// admitted and reserved are this interval's puts admitted and bytes
+	// their appends reserved.
+	admitted, reserved atomic.Int64
+	// perByte is what a byte of entries occupied on disk at the last read
+	// (segments' headers, index tables, blocks), in perByteUnit: puts are
+	// counted at it. 0: not read yet, 1. The log's budget's only.
+	perByte atomic.Int64
+}
+
+// perByteUnit is diskBudget.perByte's 1.
+const perByteUnit = 1 << 10
+
+// logUsage is what the log occupies, as read from the disk (or a
+// cluster's account).
+type logUsage struct {
+	total   int64            // the whole log's bytes (a cluster: one copy's worth)
+	streams map[string]int64 // the streams' parts asked for
+	perByte float64          // what a byte of entries occupies (0: unknown)
+}
+
+// scaled returns what n bytes of entries occupy on disk, at the ratio
+// read last.
+func (b *diskBudget) scaled(n int64) int64 {
+	if p := b.perByte.Load(); p > perByteUnit {
+		return n * p / perByteUnit
+	}
+	return n
 }
 
 // full reports whether puts must be refused: whether what the log occupies
-// and what puts are adding leave less room than a step. It is an
-// admission check, called once per put.
+// and what puts are adding leave no room for a put. It only checks; a put
+// admitted takes its tickets with Stream.ownFull.
 func (b *diskBudget) full() bool { return b.fullAt(b.limit) }
 
 // fullAt is full against limit (0: none binds).
 func (b *diskBudget) fullAt(limit int64) bool {
-	if n := b.burst.Swap(0); n > b.step[0].Load() {
-		b.step[0].Store(n) // racing checks may keep the smaller: a step is an estimate
+	return limit > 0 && b.total()+b.putSize() >= limit
+}
+
+// putSize is what a put is expected to add: the average of the last
+// interval with puts, or of this one when larger.
+func (b *diskBudget) putSize() int64 {
+	n := b.perPut.Load()
+	if a := b.admitted.Load(); a > 0 {
+		n = max(n, b.reserved.Load()/a)
 	}
-	if limit <= 0 {
-		return false
+	return n
+}
+
+// take counts a put admitted against limit (0: none binds), taking its
+// ticket.
+func (b *diskBudget) take(limit int64) {
+	t := b.putSize()
+	b.admitted.Add(1)
+	if limit > 0 && b.tickets.Load() < limit/4 {
+		b.tickets.Add(t)
+		b.pending.Add(t)
 	}
-	return b.total()+min(max(b.step[0].Load(), b.step[1].Load()), limit/4) >= limit
 }
 
 // total returns what the log occupies and what puts are adding to it.
 func (b *diskBudget) total() int64 { return b.used.Load() + b.pending.Load() }
 
-// reserve counts n bytes an append is adding.
+// reserve counts n bytes an append is adding, using up tickets first.
 func (b *diskBudget) reserve(n int64) {
-	b.pending.Add(n)
-	b.burst.Add(n)
+	b.reserved.Add(n)
+	for {
+		t := b.tickets.Load()
+		use := min(t, n)
+		if use <= 0 || b.tickets.CompareAndSwap(t, t-use) {
+			b.pending.Add(n - max(use, 0))
+			return
+		}
+	}
 }
 
 // settle moves an append's reservation of n bytes to what the log holds:
@@ -72,11 +123,13 @@ func (b *diskBudget) settle(n, stored int64) {
 }
 
 // observe makes onDisk, read from the filesystem when used was before,
-// what the log holds. What was stored while it was read stays counted.
+// what the log holds (what was stored while it was read stays counted),
+// drops the tickets left, and starts the next interval.
 func (b *diskBudget) observe(before, onDisk int64) {
 	b.used.Add(onDisk - before)
-	if n := b.step[0].Swap(0); n > 0 { // while puts are refused, the step is kept
-		b.step[1].Store(n)
+	b.pending.Add(-b.tickets.Swap(0))
+	if a := b.admitted.Swap(0); a > 0 {
+		b.perPut.Store(b.reserved.Swap(0) / a)
 	}
 }
 
@@ -138,9 +191,17 @@ func (st *Stream) ownLimit() int64 {
 	return b.limit / n
 }
 
-// ownFull reports whether the stream is at its own budget.
+// ownFull reports whether the stream is at its own budget. Put calls it
+// once the log's budget admitted the put: when it admits it too, the put
+// takes its tickets of both (see diskBudget).
 func (st *Stream) ownFull() bool {
-	return st.own.fullAt(st.ownLimit())
+	limit := st.ownLimit()
+	if st.own.fullAt(limit) {
+		return true
+	}
+	st.budget.take(st.budget.limit)
+	st.own.take(limit)
+	return false
 }
 
 // refreshUsage reads what the log occupies on disk, and each stream with a
@@ -160,13 +221,14 @@ func (s *Store) refreshUsage(ctx context.Context) error {
 	for name, st := range own {
 		ownBefore[name] = st.own.used.Load()
 	}
-	total, bytes, err := s.log.usage(ctx, streams)
+	u, err := s.log.usage(ctx, streams)
 	if err != nil {
 		return err
 	}
-	s.budget.observe(before, total)
+	s.budget.observe(before, u.total)
+	s.budget.perByte.Store(int64(max(u.perByte, 1) * perByteUnit))
 	for name, st := range own {
-		st.own.observe(ownBefore[name], bytes[name])
+		st.own.observe(ownBefore[name], u.streams[name])
 	}
 	return nil
 }

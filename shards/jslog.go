@@ -129,15 +129,15 @@ func (b jsBackend) iterate(ctx context.Context, stream string, shard int, from u
 // usage reads the log's size from the account, and each stream's from one
 // listing of the JetStream streams (a request per 256 of them) rather than
 // a request per shard.
-func (b jsBackend) usage(ctx context.Context, streams map[string]int) (int64, map[string]int64, error) {
+func (b jsBackend) usage(ctx context.Context, streams map[string]int) (logUsage, error) {
 	s := b.s
 	info, err := s.js.AccountInfo(ctx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("shard log: read disk usage: %w", err)
+		return logUsage{}, fmt.Errorf("shard log: read disk usage: %w", err)
 	}
 	total := int64(info.Store) / int64(s.replicas)
 	if len(streams) == 0 {
-		return total, nil, nil
+		return logUsage{total: total}, nil
 	}
 	byShard := make(map[string]string) // JetStream stream name → its stream
 	for name, shards := range streams {
@@ -153,9 +153,9 @@ func (b jsBackend) usage(ctx context.Context, streams map[string]int) (int64, ma
 		}
 	}
 	if err := lister.Err(); err != nil {
-		return 0, nil, fmt.Errorf("shard log: read the streams' disk usage: %w", err)
+		return logUsage{}, fmt.Errorf("shard log: read the streams' disk usage: %w", err)
 	}
-	return total, bytes, nil
+	return logUsage{total: total, streams: bytes}, nil
 }
 
 func (l jsShard) state() logState {

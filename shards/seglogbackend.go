@@ -80,25 +80,30 @@ func (b segBackend) iterate(_ context.Context, stream string, shard int, from ui
 // (segments, indexes, state; read from the filesystem), the store file and
 // the rest of the log's directory; and, per stream, its entries' share of
 // what the segment log occupies (see streamShare).
-func (b segBackend) usage(_ context.Context, streams map[string]int) (int64, map[string]int64, error) {
+func (b segBackend) usage(_ context.Context, streams map[string]int) (logUsage, error) {
 	l := b.log.current()
 	segs, err := l.DiskUsage()
 	if err != nil {
-		return 0, nil, fmt.Errorf("shard log: read disk usage: %w", err)
+		return logUsage{}, fmt.Errorf("shard log: read disk usage: %w", err)
 	}
 	rest, err := logDirBytes(filepath.Dir(b.s.segOpts.Dir), filepath.Base(b.s.segOpts.Dir))
 	if err != nil {
-		return 0, nil, fmt.Errorf("shard log: read disk usage: %w", err)
-	}
-	total := segs + rest
-	if len(streams) == 0 {
-		return total, nil, nil
+		return logUsage{}, fmt.Errorf("shard log: read disk usage: %w", err)
 	}
 	var live int64 // what every key's entries and their index records take
 	for _, k := range l.Keys() {
 		live += entryBytes(l.Info(k))
 	}
 	ratio := streamShare(segs, live)
+	if live == 0 {
+		// Nothing to measure yet: a segment's index and partly filled last
+		// block take about two blocks of it.
+		ratio = 1 + 2*float64(4<<10)/float64(b.s.segOpts.SegmentBytes)
+	}
+	u := logUsage{total: segs + rest, perByte: ratio}
+	if len(streams) == 0 {
+		return u, nil
+	}
 	bytes := make(map[string]int64, len(streams))
 	for name, shards := range streams {
 		var n int64
@@ -107,7 +112,8 @@ func (b segBackend) usage(_ context.Context, streams map[string]int) (int64, map
 		}
 		bytes[name] = int64(float64(n) * ratio)
 	}
-	return total, bytes, nil
+	u.streams = bytes
+	return u, nil
 }
 
 // entryBytes is what a key's kept entries take in the segments and their
@@ -123,8 +129,8 @@ func entryBytes(info seglog.KeyInfo) int64 {
 const maxShareRatio = 1.25
 
 // streamShare is what the segment log occupies on disk per byte of its
-// kept entries (see entryBytes): a stream's part of the budget is its
-// entries' bytes times it.
+// kept entries (see entryBytes), 1 to maxShareRatio: a stream's part of
+// the budget is its entries' bytes times it.
 func streamShare(onDisk, live int64) float64 {
 	if live <= 0 {
 		return 1

@@ -32,9 +32,9 @@ type logBackend interface {
 	iterate(ctx context.Context, stream string, shard int, from uint64) (msgIter, error)
 	// publisher returns the name (for errors) and publisher of one shard.
 	publisher(stream string, shard int) (string, publisher)
-	// usage returns the bytes the log holds, and those of each stream of
-	// streams (name → shards).
-	usage(ctx context.Context, streams map[string]int) (int64, map[string]int64, error)
+	// usage returns what the log occupies, and each stream of streams
+	// (name → shards).
+	usage(ctx context.Context, streams map[string]int) (logUsage, error)
 }
 
 // shardLog is one shard's log of record-batch messages, numbered from 1 up

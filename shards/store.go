@@ -44,9 +44,9 @@ type StoreConfig struct {
 	EncryptionKey string
 	// DiskBudget bounds what the log occupies on disk (its files' blocks;
 	// one copy's worth on a cluster): at it, puts are refused with
-	// ErrDiskBudget until trimming
-	// makes room. 0: no budget (the free disk, MinFreeDisk, still bounds
-	// the embedded log; the account's limits a cluster).
+	// ErrDiskBudget until trimming makes room. 0: no budget (the free
+	// disk, MinFreeDisk, still bounds the embedded log; the account's
+	// limits a cluster).
 	DiskBudget int64
 	// UsageInterval is how often the log's size is read for the budget,
 	// and the embedded log's health checked; default 1 s.
