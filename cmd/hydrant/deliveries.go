@@ -83,6 +83,14 @@ func (l *live) reset(ctx context.Context, name string, p pipeline.StartPosition,
 		write = pipeline.WriteCheckpoints
 	}
 	ans := resetAnswer{Delivery: name, To: p.String(), Checkpoints: map[string]string{}}
+	if generation >= 0 { // refused before the delivery is stopped; checked again under the stop
+		if n, err := replayGeneration(ctx, l.env.store, name); err != nil {
+			return ans, http.StatusServiceUnavailable, fmt.Errorf("nothing was changed, retry: %w", err)
+		} else if n != generation {
+			return ans, http.StatusConflict, fmt.Errorf("%s was reset since (generation %d, its batches named %s), not reset again: list it and retry if you still want to",
+				name, n, batchName(name, n))
+		}
+	}
 	err := l.cat.Reset(ctx, name, func(ctx context.Context, d awsapi.Delivery) error {
 		ans.Stream = d.Source
 		if ans.Stream == "" {
