@@ -32,6 +32,9 @@ const statusUsage = `Usage: hydrant status [flags]
 Shows where each delivery of a running Hydrant stands: records stored and not
 yet delivered (lag) and how old the oldest of them is, its last flush, and
 what went to its error output. -watch refreshes it every -interval.
+On a cluster, any node answers for all: each delivery's counts are summed
+over the nodes, with each node's part and the nodes not heard from lately
+marked stale.
 
 Exit codes: 0 done, 1 the server refused or could not be reached, 2 usage.
 
