@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +34,27 @@ func TestQuickstart(t *testing.T) {
 	// The quickstart's interval is 5s.
 	await.Cond(t, 10*time.Second, "1,000 delivered lines", func() bool { return destinationtest.CountLines(destinationtest.DeliveredLines(t, out)) == 1000 })
 	t.Logf("1,000 records delivered to files %v after the put", time.Since(start).Round(100*time.Millisecond))
+
+	// hydrant streams lists the stream the quickstart puts to: the
+	// DirectPut delivery's own, marked as such, with its 1,000 records.
+	table, err := exec.Command(hydrantBinary(t), "streams", "-endpoint", "http://"+listen, "-interval", "10ms").Output()
+	if err != nil {
+		t.Fatalf("hydrant streams: %v", err)
+	}
+	var records int
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[0] != "quickstart" || f[1] != "(DirectPut)" {
+			continue
+		}
+		n, err := strconv.Atoi(f[5])
+		if err != nil {
+			t.Fatalf("hydrant streams: %q: %v", line, err)
+		}
+		records += n
+	}
+	if records != 1000 {
+		t.Fatalf("hydrant streams shows %d records in the DirectPut stream quickstart, want 1,000:\n%s", records, table)
+	}
 	h.stop()
 }

@@ -86,6 +86,38 @@ type streamStatus struct {
 	OpenShards int    `json:"open_shards"`
 	// Shards are every shard of the lineage, open and closed, by ID.
 	Shards []streamShard `json:"shards"`
+	// DirectPut marks a DirectPut delivery's own stream (named as the
+	// delivery), which producers put to.
+	DirectPut bool `json:"direct_put,omitempty"`
+}
+
+// streamReport is the status of one stream's log and its shards.
+func streamReport(ctx context.Context, store *shards.Store, log *shards.Stream, retention time.Duration) (streamStatus, error) {
+	lin := log.Lineage()
+	ss := streamStatus{Name: log.Name(), RetentionSeconds: retention.Seconds(), Status: "ACTIVE", Capacity: lin.Capacity,
+		OpenShards: len(lin.Open()), Shards: []streamShard{}}
+	if log.Updating() {
+		ss.Status = "UPDATING"
+	}
+	for i, sh := range lin.Shards {
+		info, err := store.ShardInfo(ctx, log.Name(), i)
+		if err != nil {
+			return ss, err
+		}
+		total, err := store.RecordsTotal(ctx, log.Name(), i)
+		if err != nil {
+			return ss, err
+		}
+		out := streamShard{ShardID: shards.ShardID(i), State: "open", RecordsTotal: total, Messages: info.Messages, Bytes: info.Bytes}
+		if !sh.IsOpen() {
+			out.State = "closed"
+		}
+		for _, p := range sh.Parents() {
+			out.Parents = append(out.Parents, shards.ShardID(p))
+		}
+		ss.Shards = append(ss.Shards, out)
+	}
+	return ss, nil
 }
 
 type streamShard struct {
@@ -203,30 +235,27 @@ func (b *statusBoard) report(ctx context.Context, cat *catalog.Catalog, store *s
 		r.Analytics = append(r.Analytics, as)
 	}
 	for _, s := range cat.Streams() {
-		lin := s.Log.Lineage()
-		ss := streamStatus{Name: s.Name, RetentionSeconds: s.Retention.Seconds(), Status: "ACTIVE", Capacity: lin.Capacity,
-			OpenShards: len(lin.Open()), Shards: []streamShard{}}
-		if s.Log.Updating() {
-			ss.Status = "UPDATING"
+		ss, err := streamReport(ctx, store, s.Log, s.Retention)
+		if err != nil {
+			return r, err
 		}
-		for i, sh := range lin.Shards {
-			info, err := store.ShardInfo(ctx, s.Name, i)
-			if err != nil {
-				return r, err
-			}
-			total, err := store.RecordsTotal(ctx, s.Name, i)
-			if err != nil {
-				return r, err
-			}
-			out := streamShard{ShardID: shards.ShardID(i), State: "open", RecordsTotal: total, Messages: info.Messages, Bytes: info.Bytes}
-			if !sh.IsOpen() {
-				out.State = "closed"
-			}
-			for _, p := range sh.Parents() {
-				out.Parents = append(out.Parents, shards.ShardID(p))
-			}
-			ss.Shards = append(ss.Shards, out)
+		r.Streams = append(r.Streams, ss)
+	}
+	// A DirectPut delivery's stream is where its producers put: listed
+	// too, marked (`hydrant streams` after the quickstart shows it).
+	retention := map[string]time.Duration{}
+	for _, rt := range cat.RetentionTargets() {
+		retention[rt.Stream] = rt.Retention
+	}
+	for _, d := range cat.Deliveries() {
+		if d.Log == nil {
+			continue
 		}
+		ss, err := streamReport(ctx, store, d.Log, retention[d.Log.Name()])
+		if err != nil {
+			return r, err
+		}
+		ss.DirectPut = true
 		r.Streams = append(r.Streams, ss)
 	}
 	for _, d := range cat.Deliveries() {

@@ -90,6 +90,7 @@ func doJSON(req *http.Request, timeout time.Duration, out any) error {
 // prints it.
 type shardRate struct {
 	Stream           string   `json:"stream"`
+	DirectPut        bool     `json:"direct_put,omitempty"` // a DirectPut delivery's stream
 	ShardID          string   `json:"shard_id"`
 	State            string   `json:"state"` // open | closed
 	Parents          []string `json:"parent_shard_ids,omitempty"`
@@ -151,7 +152,7 @@ func shardRates(before, after statusReport) []shardRate {
 	out := []shardRate{}
 	for _, s := range after.Streams {
 		for _, sh := range s.Shards {
-			r := shardRate{Stream: s.Name, ShardID: sh.ShardID, State: sh.State, Parents: sh.Parents, RecordsTotal: sh.RecordsTotal,
+			r := shardRate{Stream: s.Name, DirectPut: s.DirectPut, ShardID: sh.ShardID, State: sh.State, Parents: sh.Parents, RecordsTotal: sh.RecordsTotal,
 				Messages: sh.Messages, Bytes: sh.Bytes}
 			if p, ok := prev[s.Name+"/"+sh.ShardID]; ok && secs > 0 && p >= 0 && sh.RecordsTotal >= 0 {
 				r.RecordsPerSecond = float64(sh.RecordsTotal-p) / secs
@@ -170,7 +171,11 @@ func writeStreamsTable(w io.Writer, rates []shardRate) {
 		if parents == "" {
 			parents = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f\t%d\t%s\n", r.Stream, r.ShardID, r.State, parents, r.RecordsTotal,
+		stream := r.Stream
+		if r.DirectPut {
+			stream += " (DirectPut)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f\t%d\t%s\n", stream, r.ShardID, r.State, parents, r.RecordsTotal,
 			r.RecordsPerSecond, r.Messages, humanBytes(int64(r.Bytes)))
 	}
 	tw.Flush()
