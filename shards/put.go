@@ -73,10 +73,21 @@ func (st *Stream) put(ctx context.Context, now time.Time, recs []Record, whole b
 			perShard[open] = append(perShard[open], i)
 		}
 	}
-	if whole && !full && !st.admitAll(now, route.ids, perShard, recs) {
-		for i := range results {
-			results[i].Err = ErrThrottled
+	if whole && !full {
+		if err := ctx.Err(); err != nil {
+			for i := range results {
+				results[i].Err = err
+			}
+			return results
 		}
+		if !st.admitAll(now, route.ids, perShard, recs) {
+			for i := range results {
+				results[i].Err = ErrThrottled
+			}
+		}
+		// Admitted whole, stored whole: a client that goes away now must
+		// not leave some shards' parts stored and others' not.
+		ctx = context.WithoutCancel(ctx)
 	}
 	st.countThrottled(results, full)
 	if whole && len(results) > 0 && results[0].Err != nil {

@@ -3,6 +3,7 @@ package shards
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -91,6 +92,43 @@ func TestPutAllWholeOrNothing(t *testing.T) {
 	for _, r := range st.PutAll(ctx, now.Add(time.Hour), parts(1, 1)) {
 		if !errors.Is(r.Err, ErrDiskBudget) {
 			t.Fatalf("at the disk budget: %v, want ErrDiskBudget", r.Err)
+		}
+	}
+}
+
+// An atomic put whose client went away before it was admitted stores
+// nothing and spends no quota; once admitted it is stored whole, whatever
+// the client does (the appends do not watch the request's context).
+func TestPutAllCancelled(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, StoreConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.CreateStream(ctx, StreamSpec{Name: "logs", Shards: 4, Limits: Limits{BytesPerSecond: 1 << 20, RecordsPerSecond: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]Record, 40)
+	for i := range recs {
+		recs[i] = Record{PartitionKey: fmt.Sprint("k", i), Data: []byte("x")}
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, r := range st.PutAll(gone, time.Now(), recs) {
+		if !errors.Is(r.Err, context.Canceled) {
+			t.Fatalf("put after the client went away: %v, want context.Canceled", r.Err)
+		}
+	}
+	for shard := range 4 {
+		if u := st.quotas[shard].Usage(); u.Records != 0 {
+			t.Fatalf("shard %d: %d records admitted for a put nobody waits for", shard, u.Records)
+		}
+	}
+	for i, r := range st.PutAll(ctx, time.Now(), recs) {
+		if r.Err != nil {
+			t.Fatalf("record %d: %v", i, r.Err)
 		}
 	}
 }
