@@ -26,13 +26,14 @@ var ErrDiskBudget = fmt.Errorf("%w: the shard log is at its disk budget (storage
 // handed to its shard, not once stored.
 //
 // A put is admitted only while there is room for it. The put path does not
-// say how large a put is before admitting it, so the budget takes the
-// average put of the last interval (bytes reserved per put admitted), and
-// an admitted put takes a ticket of that size into pending at once, which
+// say how large a put is before admitting it, so the check keeps room for
+// the average put of the last interval (bytes reserved per put with
+// records admitted), held in pending from the check on. Once its shards' quotas have admitted some of its
+// records, a put takes a ticket of their size into pending at once, which
 // its appends use up: puts admitted together see each other's tickets
-// rather than all fitting in the same room. Tickets not used up (a put
-// its shards' quotas refused) are dropped at the next read; together they
-// never exceed a quarter of the limit.
+// rather than all fitting in the same room. A put its quotas refused
+// whole takes none and is not counted. Tickets not used up are dropped at
+// the next read; together they never exceed a quarter of the limit.
 type diskBudget struct {
 	limit   int64 // 0: no limit
 	used    atomic.Int64
@@ -68,14 +69,26 @@ func (b *diskBudget) scaled(n int64) int64 {
 	return n
 }
 
-// full reports whether puts must be refused: whether what the log occupies
-// and what puts are adding leave no room for a put. It only checks; a put
-// admitted takes its tickets with Stream.ownFull.
-func (b *diskBudget) full() bool { return b.fullAt(b.limit) }
-
-// fullAt is full against limit (0: none binds).
-func (b *diskBudget) fullAt(limit int64) bool {
-	return limit > 0 && b.total()+b.putSize() >= limit
+// hold checks a put against limit (0: none binds): when what the log
+// occupies and what puts are adding leave room for a put (putSize), it
+// holds that room in pending and returns its bytes and true; else false.
+// The check and the hold are one step: puts checked at once see each
+// other's. The put releases the hold once its records are admitted
+// (Stream.admitted).
+func (b *diskBudget) hold(limit int64) (int64, bool) {
+	if limit <= 0 {
+		return 0, true
+	}
+	n := b.putSize()
+	for {
+		p := b.pending.Load()
+		if b.used.Load()+p+n >= limit {
+			return 0, false
+		}
+		if b.pending.CompareAndSwap(p, p+n) {
+			return n, true
+		}
+	}
 }
 
 // putSize is what a put is expected to add: the average of the last
@@ -88,14 +101,24 @@ func (b *diskBudget) putSize() int64 {
 	return n
 }
 
-// take counts a put admitted against limit (0: none binds), taking its
-// ticket.
-func (b *diskBudget) take(limit int64) {
-	t := b.putSize()
+// take counts a put whose records are admitted against limit (0: none
+// binds), taking a ticket of n bytes, what its appends will reserve. The
+// tickets are bounded by a quarter of limit: past it a ticket is cut short.
+func (b *diskBudget) take(limit, n int64) {
 	b.admitted.Add(1)
-	if limit > 0 && b.tickets.Load() < limit/4 {
-		b.tickets.Add(t)
-		b.pending.Add(t)
+	if limit <= 0 {
+		return
+	}
+	for {
+		t := b.tickets.Load()
+		add := min(n, limit/4-t)
+		if add <= 0 {
+			return
+		}
+		if b.tickets.CompareAndSwap(t, t+add) {
+			b.pending.Add(add)
+			return
+		}
 	}
 }
 
@@ -140,9 +163,14 @@ func (b *diskBudget) observe(before, onDisk int64) {
 func storedBytes(recs []Record) int64 {
 	n := int64(batchHeaderSize + seglog.EntryOverhead)
 	for _, r := range recs {
-		n += int64(uvarintLen(len(r.PartitionKey)) + len(r.PartitionKey) + uvarintLen(len(r.Data)) + len(r.Data))
+		n += recordBytes(r)
 	}
 	return n
+}
+
+// recordBytes is what r occupies in a record batch's encoding.
+func recordBytes(r Record) int64 {
+	return int64(uvarintLen(len(r.PartitionKey)) + len(r.PartitionKey) + uvarintLen(len(r.Data)) + len(r.Data))
 }
 
 // uvarintLen is the length of n's uvarint encoding.
@@ -191,17 +219,51 @@ func (st *Stream) ownLimit() int64 {
 	return b.limit / n
 }
 
-// ownFull reports whether the stream is at its own budget. Put calls it
-// once the log's budget admitted the put: when it admits it too, the put
-// takes its tickets of both (see diskBudget).
-func (st *Stream) ownFull() bool {
-	limit := st.ownLimit()
-	if st.own.fullAt(limit) {
-		return true
+// budgetHold is the room a put holds in the log's budget and its
+// stream's from its check until its records are admitted.
+type budgetHold struct {
+	log, own int64
+	ownLimit int64 // the stream's budget as it bound at the check
+}
+
+// hold checks a put against the log's budget, then the stream's own, and
+// holds room for it in both (see diskBudget.hold). full: either has no
+// room, and the put must be refused with ErrDiskBudget; nothing is held.
+func (st *Stream) hold() (h budgetHold, full bool) {
+	var ok bool
+	h.ownLimit = st.ownLimit() // before the log holds this put's room
+	if h.log, ok = st.budget.hold(st.budget.limit); !ok {
+		return budgetHold{}, true
 	}
-	st.budget.take(st.budget.limit)
-	st.own.take(limit)
-	return false
+	if h.own, ok = st.own.hold(h.ownLimit); !ok {
+		st.budget.pending.Add(-h.log)
+		return budgetHold{}, true
+	}
+	return h, false
+}
+
+// admitted counts a put that held h and of which the records at
+// perShard's indexes (by open shard) were admitted: when there are any,
+// the put takes a ticket in each budget of the size its appends will
+// reserve (see diskBudget), then releases h.
+func (st *Stream) admitted(h budgetHold, recs []Record, perShard [][]int) {
+	var n int64
+	for _, idx := range perShard {
+		if len(idx) == 0 {
+			continue
+		}
+		n += batchHeaderSize + seglog.EntryOverhead
+		for _, i := range idx {
+			n += recordBytes(recs[i])
+		}
+	}
+	if n > 0 {
+		n = st.budget.scaled(n)
+		st.budget.take(st.budget.limit, n)
+		st.own.take(h.ownLimit, n)
+	}
+	st.budget.pending.Add(-h.log)
+	st.own.pending.Add(-h.own)
 }
 
 // refreshUsage reads what the log occupies on disk, and each stream with a

@@ -153,3 +153,79 @@ func TestStreamDiskBudget(t *testing.T) {
 		t.Fatalf("the log is at its budget: %d", used)
 	}
 }
+
+// Puts a stream's quota refuses take no room in the disk budget: a
+// throttled stream hammered with puts and atomic puts its quota refuses
+// leaves the log's count where it was, and another stream still fills the
+// log up to about a put short of the budget. (Before, each refused put
+// took a ticket of the average put until the tickets held a quarter of
+// the budget: the other stream was refused with ErrDiskBudget at about
+// three quarters of it.)
+func TestDiskBudgetRefusedPutsTakeNoRoom(t *testing.T) {
+	ctx := context.Background()
+	const budget = 1 << 20
+	// No read of the disk while the test runs: tickets left behind would
+	// stay until the next one.
+	s, err := Open(ctx, StoreConfig{DataDir: t.TempDir(), SyncAlways: true, DiskBudget: budget, UsageInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	throttled, err := s.CreateStream(ctx, StreamSpec{Name: "throttled", Shards: 1, Limits: Limits{BytesPerSecond: 41 << 10, RecordsPerSecond: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its own budget is the log's: the fair share of streams without one
+	// is not what is tested.
+	other, err := s.CreateStream(ctx, StreamSpec{Name: "other", Shards: 1, DiskBudget: budget, Limits: Limits{BytesPerSecond: 1 << 30, RecordsPerSecond: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{PartitionKey: "k", Data: bytes.Repeat([]byte("x"), 10<<10)}
+	put := []Record{rec, rec, rec, rec}
+	now := time.Now() // one instant: the quota does not refill
+	if res := throttled.Put(ctx, now, put); res[0].Err != nil {
+		t.Fatalf("the first put: %v", res[0].Err)
+	}
+	// The average put of the last interval is now that put.
+	if err := s.refreshUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.DiskUsage()
+	for i := range 1000 {
+		var res []PutResult
+		if i%2 == 0 {
+			res = throttled.Put(ctx, now, put)
+		} else {
+			res = throttled.PutAll(ctx, now, put)
+		}
+		for _, r := range res {
+			if !errors.Is(r.Err, ErrThrottled) || errors.Is(r.Err, ErrDiskBudget) {
+				t.Fatalf("put %d to the throttled stream: %v, want its quota's ErrThrottled", i, r.Err)
+			}
+		}
+	}
+	if after, _ := s.DiskUsage(); after != before {
+		t.Errorf("1,000 refused puts moved the log's count from %d to %d bytes", before, after)
+	}
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("1,000 puts of 40 KiB taken under a 1 MiB budget")
+		}
+		res := other.Put(ctx, now, put)
+		if err := res[0].Err; err != nil {
+			if !errors.Is(err, ErrDiskBudget) {
+				t.Fatalf("the other stream refused with %v, want ErrDiskBudget", err)
+			}
+			break
+		}
+	}
+	// What the log holds once refused, read from the disk (tickets dropped).
+	if err := s.refreshUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if used, _ := s.DiskUsage(); used < budget*7/8 {
+		t.Errorf("the other stream was refused at %d bytes on disk (%.0f%% of the budget of %d), want at least 7/8 of it",
+			used, 100*float64(used)/budget, budget)
+	}
+}

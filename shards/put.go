@@ -57,7 +57,7 @@ func (st *Stream) put(ctx context.Context, now time.Time, recs []Record, whole b
 		}
 		return results
 	}
-	full := st.budget.full() || st.ownFull()
+	held, full := st.hold()
 	for i, rec := range recs {
 		open := st.openIndex(rec)
 		shard := route.ids[open]
@@ -78,6 +78,7 @@ func (st *Stream) put(ctx context.Context, now time.Time, recs []Record, whole b
 			for i := range results {
 				results[i].Err = err
 			}
+			st.admitted(held, recs, nil) // refused whole: releases the hold
 			return results
 		}
 		if !st.admitAll(now, route.ids, perShard, recs) {
@@ -91,8 +92,10 @@ func (st *Stream) put(ctx context.Context, now time.Time, recs []Record, whole b
 	}
 	st.countThrottled(results, full)
 	if whole && len(results) > 0 && results[0].Err != nil {
-		return results // refused whole
+		st.admitted(held, recs, nil) // refused whole: releases the hold
+		return results
 	}
+	st.admitted(held, recs, perShard) // the budgets count the admitted records from now
 	var wg sync.WaitGroup
 	for open, idx := range perShard {
 		if len(idx) == 0 {
