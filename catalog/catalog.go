@@ -81,6 +81,7 @@ type deliveryEntry struct {
 	spec      awsapi.DeliverySpec // created ones
 	stop      func()
 	shards    int           // created ones: of the log
+	id        string        // created ones: deliveryDef.ID
 	start     DeclaredStart // declared ones, once started (StartDeclared)
 }
 
@@ -208,6 +209,10 @@ type streamDef struct {
 	// Open is its open shards after the last reshard (0: Shards), which
 	// Load counts against MaxShards before the stream is opened.
 	Open int `json:"open,omitempty"`
+	// ID is this creation's identity (newID; "" for one created before
+	// there were any), Pending a creation under way (claim).
+	ID      string `json:"id,omitempty"`
+	Pending bool   `json:"pending,omitempty"`
 }
 
 // openShards is how many open shards def's stream had when last saved.
@@ -223,6 +228,10 @@ type deliveryDef struct {
 	Shards int                 `json:"shards"`
 	// Version is raised by each UpdateDestination (0: 1, never updated).
 	Version int `json:"version,omitempty"`
+	// ID is this creation's identity (newID; "" for one created before
+	// there were any), Pending a creation under way (claim).
+	ID      string `json:"id,omitempty"`
+	Pending bool   `json:"pending,omitempty"`
 }
 
 const (
@@ -288,6 +297,10 @@ func (c *Catalog) loadDefs(ctx context.Context) ([]streamDef, []deliveryDef, err
 		if err := json.Unmarshal(raw, &def); err != nil {
 			return nil, nil, fmt.Errorf("catalog %s: %w", key, err)
 		}
+		if def.Pending {
+			c.logger.Warn("a stream's creation through the API was under way or interrupted; not opened", "stream", def.Name)
+			continue
+		}
 		if c.taken(def.Name) {
 			c.logger.Warn("a stream created through the API is now declared in the config; the config wins", "stream", def.Name)
 			continue
@@ -302,6 +315,10 @@ func (c *Catalog) loadDefs(ctx context.Context) ([]streamDef, []deliveryDef, err
 		var def deliveryDef
 		if err := json.Unmarshal(raw, &def); err != nil {
 			return nil, nil, fmt.Errorf("catalog %s: %w", key, err)
+		}
+		if def.Pending {
+			c.logger.Warn("a delivery stream's creation through the API was under way or interrupted; not started", "delivery", def.Spec.Name)
+			continue
 		}
 		if c.taken(def.Spec.Name) {
 			c.logger.Warn("a delivery stream created through the API is now declared in the config; the config wins", "delivery", def.Spec.Name)

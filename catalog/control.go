@@ -29,12 +29,25 @@ func (c *Catalog) CreateStream(ctx context.Context, name string, n int, capacity
 	if err := c.checkLimits(n); err != nil {
 		return err
 	}
-	def := streamDef{Name: name, Shards: n, Retention: defaultRetention}
-	if err := c.openStream(ctx, def, capacity, false); err != nil {
+	def := streamDef{Name: name, Shards: n, Retention: defaultRetention, ID: newID(), Pending: true}
+	key := metaKey(streamPrefix, name)
+	rev, err := c.claim(ctx, key, metaKey(deliveryPrefix, name), "Stream "+name, def)
+	if err != nil {
 		return err
 	}
-	if err := c.save(ctx, metaKey(streamPrefix, name), def); err != nil {
-		c.dropStream(ctx, name)
+	def.Pending = false
+	// The name is this call's on every node from here on: what it creates
+	// it may remove again.
+	if err := c.openStream(ctx, def, capacity, false); err != nil {
+		if _, open := c.Stream(name); open {
+			c.dropStream(context.WithoutCancel(ctx), name)
+		}
+		c.unclaim(ctx, key)
+		return err
+	}
+	if err := c.commit(ctx, key, def, rev); err != nil {
+		c.dropStream(context.WithoutCancel(ctx), name)
+		c.unclaim(ctx, key)
 		return err
 	}
 	c.logger.Info("stream created through the API", "stream", name, "shards", n, "capacity", capacity)
@@ -132,20 +145,31 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 	if c.taken(spec.Name) {
 		return fmt.Errorf("Firehose %s: %w", spec.Name, awsapi.ErrExists)
 	}
-	def := deliveryDef{Spec: spec, Shards: c.opts.DeliveryShards}
+	def := deliveryDef{Spec: spec, Shards: c.opts.DeliveryShards, ID: newID(), Pending: true}
 	if err := c.checkLimits(max(def.Shards, 1)); err != nil {
 		return err
 	}
-	// A delivery stream of this name may have been deleted: start afresh.
+	key := metaKey(deliveryPrefix, spec.Name)
+	rev, err := c.claim(ctx, key, metaKey(streamPrefix, spec.Name), "Firehose "+spec.Name, def)
+	if err != nil {
+		return err
+	}
+	def.Pending = false
+	// The name is this call's on every node from here on: a delivery
+	// stream of this name may have been deleted, so it starts afresh, and
+	// what it creates it may remove again.
 	if err := c.opts.Store.DeleteCheckpoints(ctx, spec.Name, def.Shards); err != nil {
+		c.unclaim(ctx, key)
 		return err
 	}
 	if err := c.openDelivery(ctx, def, false); err != nil {
 		c.opts.Store.DeleteStream(context.WithoutCancel(ctx), spec.Name) // new and empty
+		c.unclaim(ctx, key)
 		return err
 	}
-	if err := c.save(ctx, metaKey(deliveryPrefix, spec.Name), def); err != nil {
+	if err := c.commit(ctx, key, def, rev); err != nil {
 		c.dropDelivery(context.WithoutCancel(ctx), spec.Name)
+		c.unclaim(ctx, key)
 		return err
 	}
 	c.logger.Info("delivery stream created through the API", "delivery", spec.Name, "bucket", spec.Bucket)
@@ -225,6 +249,7 @@ func (c *Catalog) openDelivery(ctx context.Context, def deliveryDef, existing bo
 	c.deliveries[spec.Name] = &deliveryEntry{
 		info: awsapi.Delivery{Name: spec.Name, Log: log, Created: log.Created(), Destination: destinationOf(spec),
 			Version: def.Version},
+		id:        def.ID,
 		retention: defaultRetention,
 		spec:      spec,
 		stop:      stop,

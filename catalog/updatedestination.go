@@ -35,7 +35,7 @@ func (c *Catalog) UpdateDestination(ctx context.Context, name string, version in
 	if err := c.checkBucket(spec); err != nil {
 		return err
 	}
-	def := deliveryDef{Spec: spec, Shards: e.shards, Version: current + 1}
+	def := deliveryDef{Spec: spec, Shards: e.shards, Version: current + 1, ID: e.id}
 	stop, err := c.restart(e, spec)
 	if err != nil {
 		return err

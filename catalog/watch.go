@@ -65,22 +65,116 @@ func (c *Catalog) watchOnce(ctx context.Context) error {
 		return err
 	}
 	seen := map[string]bool{} // until synced
-	for ev := range events {
-		switch {
-		case ev.Synced:
-			c.forgetUnseen(ctx, seen)
-			seen = nil
-		case strings.HasPrefix(ev.Key, streamPrefix), strings.HasPrefix(ev.Key, deliveryPrefix):
-			if seen != nil {
-				seen[ev.Key] = true
+	failed := retryKeys{}
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				failed.stop()
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return errWatchEnded
 			}
-			c.apply(ctx, ev.Key)
+			switch {
+			case ev.Synced:
+				failed.add(c.forgetUnseen(ctx, seen)...)
+				seen = nil
+			case strings.HasPrefix(ev.Key, streamPrefix), strings.HasPrefix(ev.Key, deliveryPrefix):
+				if seen != nil {
+					seen[ev.Key] = true
+				}
+				failed.done(ev.Key)
+				if err := c.apply(ctx, ev.Key); err != nil {
+					failed.add(ev.Key)
+				}
+			}
+		case <-failed.due():
+			keys := failed.take()
+			for _, key := range keys {
+				if err := c.apply(ctx, key); err != nil {
+					failed.add(key)
+				}
+			}
+			failed.backoff(len(keys))
 		}
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+}
+
+// retryKeys are the definitions whose stored value could not be read,
+// applied again after a delay that doubles, from applyRetry up to
+// applyRetryMax, while reads keep failing.
+type retryKeys struct {
+	keys  map[string]bool
+	delay time.Duration
+	timer *time.Timer
+}
+
+const (
+	applyRetry    = time.Second
+	applyRetryMax = 30 * time.Second
+)
+
+// add marks keys to be applied again, and starts the timer.
+func (r *retryKeys) add(keys ...string) {
+	if len(keys) == 0 {
+		return
 	}
-	return errWatchEnded
+	if r.keys == nil {
+		r.keys = map[string]bool{}
+	}
+	for _, key := range keys {
+		r.keys[key] = true
+	}
+	if r.timer == nil {
+		r.delay = max(r.delay, applyRetry)
+		r.timer = time.NewTimer(r.delay)
+	}
+}
+
+// done forgets key: an event applies it now.
+func (r *retryKeys) done(key string) { delete(r.keys, key) }
+
+// due fires when the keys are to be applied again (never when there are
+// none).
+func (r *retryKeys) due() <-chan time.Time {
+	if r.timer == nil {
+		return nil
+	}
+	return r.timer.C
+}
+
+// take returns the keys to apply again and forgets them; the timer has
+// fired.
+func (r *retryKeys) take() []string {
+	r.timer = nil
+	var keys []string
+	for key := range r.keys {
+		keys = append(keys, key)
+	}
+	clear(r.keys)
+	return keys
+}
+
+// backoff doubles the delay when some of the tried keys failed again, and
+// resets it when all were applied.
+func (r *retryKeys) backoff(tried int) {
+	if len(r.keys) == 0 {
+		r.delay = 0
+		return
+	}
+	if tried > 0 && r.timer != nil {
+		r.timer.Stop()
+		r.delay = min(2*r.delay, applyRetryMax)
+		r.timer = time.NewTimer(r.delay)
+	}
+}
+
+// stop stops the timer.
+func (r *retryKeys) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 }
 
 type watchError string
@@ -92,7 +186,8 @@ const errWatchEnded = watchError("the store ended the watch")
 // forgetUnseen applies the stored definitions of the created streams and
 // delivery streams this node has open that were not among the watch's
 // initial values: those deleted meanwhile close.
-func (c *Catalog) forgetUnseen(ctx context.Context, seen map[string]bool) {
+// It returns the keys whose value could not be read.
+func (c *Catalog) forgetUnseen(ctx context.Context, seen map[string]bool) []string {
 	var keys []string
 	c.mu.RLock()
 	for name, e := range c.streams {
@@ -106,29 +201,34 @@ func (c *Catalog) forgetUnseen(ctx context.Context, seen map[string]bool) {
 		}
 	}
 	c.mu.RUnlock()
+	var failed []string
 	for _, key := range keys {
-		c.apply(ctx, key)
+		if err := c.apply(ctx, key); err != nil {
+			failed = append(failed, key)
+		}
 	}
+	return failed
 }
 
 // apply brings what key defines on this node in line with its stored
 // value: opened, updated, restarted or closed. A value that cannot be read
-// leaves things as they are (logged): the next change or a restart applies
-// it.
-func (c *Catalog) apply(ctx context.Context, key string) {
+// leaves things as they are (logged) and is returned: the watch applies the
+// key again.
+func (c *Catalog) apply(ctx context.Context, key string) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	raw, _, err := c.opts.Store.GetMeta(ctx, key)
 	if err != nil {
-		c.logger.Warn("catalog: cannot read a definition another node may have changed; applied at the next change or restart",
+		c.logger.Warn("catalog: cannot read a definition another node may have changed; trying again",
 			"key", key, "error", err)
-		return
+		return err
 	}
 	if strings.HasPrefix(key, streamPrefix) {
 		c.applyStream(ctx, key, raw)
 	} else {
 		c.applyDelivery(ctx, key, raw)
 	}
+	return nil
 }
 
 // nameOf is the name in a definition's key.
@@ -163,6 +263,16 @@ func (c *Catalog) applyStream(ctx context.Context, key string, raw []byte) {
 	switch {
 	case delivery || open && e.declared:
 		return // the config's, or a delivery stream's: Load warned
+	case open && e.def.ID != def.ID:
+		// Deleted and created again (with another shard count, say)
+		// before this node saw the deletion: open the new one afresh.
+		c.closeStream(name)
+		open = false
+		c.logger.Info("catalog: a stream deleted and created again on another node is opened afresh here", "stream", name)
+	}
+	switch {
+	case def.Pending:
+		return // its creation is under way: opened once it is done
 	case open:
 		c.mu.Lock()
 		e.def, e.info.Retention = def, def.Retention
@@ -213,6 +323,17 @@ func (c *Catalog) applyDelivery(ctx context.Context, key string, raw []byte) {
 	switch {
 	case stream || open && e.declared:
 		return
+	case open && e.id != def.ID:
+		// Deleted and created again (a Terraform replace) before this
+		// node saw the deletion: start the new one afresh, on its log and
+		// checkpoints.
+		c.closeDelivery(name)
+		open = false
+		c.logger.Info("catalog: a delivery stream deleted and created again on another node is started afresh here", "delivery", name)
+	}
+	switch {
+	case def.Pending:
+		return // its creation is under way: started once it is done
 	case open && max(def.Version, 1) == max(e.info.Version, 1):
 		return // as it runs (this node's own change, come back)
 	case open:

@@ -2,6 +2,8 @@ package catalog_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,6 +62,14 @@ type clusterNode struct {
 
 func openClusterNode(t *testing.T, url, name string) *clusterNode {
 	t.Helper()
+	return openNode(t, url, name, true)
+}
+
+// openNode opens a node that watches what other nodes change, or not:
+// one that does not never opens their creations, so that a create of the
+// same name on it meets only the shared definitions.
+func openNode(t *testing.T, url, name string, watch bool) *clusterNode {
+	t.Helper()
 	store, err := shards.Open(context.Background(), shards.StoreConfig{NATS: &shards.NATSConfig{URL: url, Replicas: 1, Name: name}})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +77,7 @@ func openClusterNode(t *testing.T, url, name string) *clusterNode {
 	targets, _ := ingest.NewServer(ingest.Limits{MaxRequestSize: 1 << 20, MaxRecordSize: 1000}, nil, nil, ingest.Settings{})
 	n := &clusterNode{store: store, run: &runningSpecs{running: map[string]awsapi.DeliverySpec{}, logs: map[string]*shards.Stream{}},
 		targets: targets}
-	n.cat = catalog.New(catalog.Options{Store: store, Targets: targets, Start: n.run.start, Watch: true})
+	n.cat = catalog.New(catalog.Options{Store: store, Targets: targets, Start: n.run.start, Watch: watch})
 	if err := n.cat.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +185,16 @@ func TestWatchOwnChangesAreNoOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	await.Cond(t, watchWithin, "a to open orders", func() bool { _, ok := a.cat.Stream("orders"); return ok })
+	orders, _ := b.cat.Stream("orders")
+	// b's watch brings changes in order: once it opened a marker created
+	// after orders, it has applied its own creation of orders too.
+	if err := a.cat.CreateStream(ctx, "marker", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to open marker", func() bool { _, ok := b.cat.Stream("marker"); return ok })
+	if now, _ := b.cat.Stream("orders"); now.Log != orders.Log {
+		t.Error("b opened orders again on its own watch")
+	}
 	b.run.mu.Lock()
 	defer b.run.mu.Unlock()
 	if b.run.logs["clicks"] != first || len(b.run.running) != 1 {
@@ -216,5 +236,139 @@ func TestWatchCreatedThenDeleted(t *testing.T) {
 	}
 	if err := names.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A create of a name some node created already is ResourceInUse on every
+// node, even one that has not opened it (yet): what the first created —
+// its records, its checkpoints, its definition — is left as it was. Two
+// nodes creating one name at once: exactly one succeeds.
+func TestCreateIsExclusiveAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx := context.Background()
+	srv := testnats.StartOne(t)
+	a := openClusterNode(t, srv.URL(), "a")
+	b := openNode(t, srv.URL(), "b", false) // never opens what a creates
+
+	spec := awsapi.DeliverySpec{Name: "clicks", Bucket: "lake", SizeInMBs: 1, IntervalInSeconds: 60}
+	if err := a.cat.CreateDelivery(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := a.cat.Delivery("clicks")
+	seqs, err := d.Log.Append(ctx, 0, []shards.Record{{PartitionKey: "k", Data: []byte("acknowledged")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.SetCheckpoint(ctx, "clicks", 0, seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	other := spec
+	other.Bucket = "elsewhere"
+	if err := b.cat.CreateDelivery(ctx, other); !errors.Is(err, awsapi.ErrExists) {
+		t.Errorf("creating clicks again on b: %v, want %v", err, awsapi.ErrExists)
+	}
+	if err := b.cat.CreateStream(ctx, "clicks", 1, ""); !errors.Is(err, awsapi.ErrExists) {
+		t.Errorf("creating a stream clicks on b: %v, want %v", err, awsapi.ErrExists)
+	}
+	if err := a.cat.CreateStream(ctx, "orders", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cat.CreateDelivery(ctx, awsapi.DeliverySpec{Name: "orders", Bucket: "lake", SizeInMBs: 1, IntervalInSeconds: 60}); !errors.Is(err, awsapi.ErrExists) {
+		t.Errorf("creating a delivery stream orders on b: %v, want %v", err, awsapi.ErrExists)
+	}
+	if err := b.cat.CreateStream(ctx, "orders", 2, ""); !errors.Is(err, awsapi.ErrExists) {
+		t.Errorf("creating orders again on b: %v, want %v", err, awsapi.ErrExists)
+	}
+	if _, ok := b.run.spec("clicks"); ok {
+		t.Error("b runs clicks")
+	}
+	got, err := a.store.Read(ctx, "clicks", 0, 0, 10, 1<<20)
+	if err != nil || len(got.Records) != 1 || string(got.Records[0].Data) != "acknowledged" {
+		t.Errorf("a reads %+v, %v; want the acknowledged record", got.Records, err)
+	}
+	if cp, err := a.store.Checkpoint(ctx, "clicks", 0); err != nil || cp != seqs[0] {
+		t.Errorf("clicks' checkpoint: %v, %v; want %v", cp, err, seqs[0])
+	}
+	if running, _ := a.run.spec("clicks"); running.Bucket != "lake" {
+		t.Errorf("a runs clicks into %q, want lake", running.Bucket)
+	}
+
+	for round := range 5 {
+		name := fmt.Sprintf("race-%d", round)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, n := range []*clusterNode{a, b} {
+			wg.Go(func() {
+				errs[i] = n.cat.CreateDelivery(ctx, awsapi.DeliverySpec{Name: name, Bucket: "lake", SizeInMBs: 1, IntervalInSeconds: 60})
+			})
+		}
+		wg.Wait()
+		var ok, exists int
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, awsapi.ErrExists):
+				exists++
+			default:
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if ok != 1 || exists != 1 {
+			t.Errorf("%s created at once on a and b: %v; want one success and one %v", name, errs, awsapi.ErrExists)
+		}
+	}
+}
+
+// A delivery stream deleted and created again on a (a Terraform replace)
+// before b's watch applies the deletion runs on b as created again, with
+// its new destination, and a stream likewise with its new shard count.
+func TestWatchRecreated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx := context.Background()
+	srv := testnats.StartOne(t)
+	a := openClusterNode(t, srv.URL(), "a")
+	b := openClusterNode(t, srv.URL(), "b")
+	spec := awsapi.DeliverySpec{Name: "clicks", Bucket: "lake", Prefix: "old/", SizeInMBs: 1, IntervalInSeconds: 60}
+	if err := a.cat.CreateDelivery(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cat.CreateStream(ctx, "orders", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	await.Cond(t, watchWithin, "b to run clicks and open orders", func() bool {
+		_, running := b.run.spec("clicks")
+		_, open := b.cat.Stream("orders")
+		return running && open
+	})
+
+	release := catalog.HoldChanges(b.cat)
+	if err := a.cat.DeleteDelivery(ctx, "clicks"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cat.DeleteStream(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	next := spec
+	next.Bucket, next.Prefix = "lake2", "new/"
+	if err := a.cat.CreateDelivery(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cat.CreateStream(ctx, "orders", 3, ""); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	await.Cond(t, watchWithin, "b to run the new clicks and open the new orders", func() bool {
+		got, _ := b.run.spec("clicks")
+		s, ok := b.cat.Stream("orders")
+		return got == next && ok && s.Log.Shards() == 3
+	})
+	d, _ := b.cat.Delivery("clicks")
+	if d.Destination.Prefix != "new/" {
+		t.Errorf("b describes clicks with prefix %q, want new/", d.Destination.Prefix)
 	}
 }
