@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -71,13 +72,25 @@ func (s *Store) streamShards(ctx context.Context, stream string) (time.Time, int
 	return created, len(l.Shards), nil
 }
 
-// closeAppenders stops the appenders of the stream's open shards.
+// closeAppenders stops the appenders of the stream's open shards. They
+// are closed before st.mu is locked, as refreshLineage does: a put holding
+// it for reading while it retries a publish gives up once its appender is
+// closed, instead of holding the lock (and whoever waits for it, a
+// catalog change) for as long as it retries.
 func (st *Stream) closeAppenders() {
+	st.mu.RLock()
+	open := slices.Clone(st.appenders)
+	st.mu.RUnlock()
+	for _, a := range open {
+		if a != nil {
+			a.close()
+		}
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for i, a := range st.appenders {
 		if a != nil {
-			a.close()
+			a.close() // opened meanwhile; close is idempotent
 			st.appenders[i] = nil
 		}
 	}
