@@ -53,9 +53,16 @@ type Config struct {
 }
 
 // Sampler keeps the last Window of samples in fixed-size rings. It is safe
-// for concurrent use: Sample (or Run) writes, WriteJSON reads.
+// for concurrent use: Sample (or Run) writes, WriteJSON reads. A slow
+// Source (a cluster's status waits on NATS) delays the next sample, never
+// a read: Sample reads it without holding the rings' lock.
 type Sampler struct {
 	cfg Config
+
+	// sampling orders samples and guards reading, the buffer each reuses:
+	// held across Source.Read, which mu is not.
+	sampling sync.Mutex
+	reading  []Reading
 
 	mu    sync.Mutex
 	times []int64 // unix milliseconds, a ring of len cap
@@ -63,8 +70,7 @@ type Sampler struct {
 	n     int     // samples held (≤ len(times))
 	gen   uint64  // samples taken so far
 	// series by key; each holds values aligned with times.
-	series  map[key]*series
-	reading []Reading // reused by each sample
+	series map[key]*series
 }
 
 type key struct {
@@ -113,15 +119,18 @@ func (s *Sampler) Run(ctx context.Context, ticks <-chan time.Time) {
 }
 
 // Sample reads the source and records one point of every series at now. A
-// failed read records nothing.
+// failed read records nothing. The source is read without holding the
+// rings: WriteJSON answers meanwhile with the samples before.
 func (s *Sampler) Sample(ctx context.Context, now time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.sampling.Lock()
+	defer s.sampling.Unlock()
 	rs, err := s.cfg.Source.Read(ctx, s.reading[:0])
 	s.reading = rs[:0]
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	slot := s.next
 	s.times[slot] = now.UnixMilli()
 	s.next = (s.next + 1) % len(s.times)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -175,6 +176,89 @@ func TestSamplerFilterAndErrors(t *testing.T) {
 	}
 	if d := decode(t, s, Filter{}); len(d.Times) != 1 {
 		t.Fatalf("a failed read took a point: %v", d.Times)
+	}
+}
+
+// The JSON is JSON whatever a name holds (quotes, backslashes, control
+// and non-ASCII characters are escaped as JSON, not as Go) and whatever a
+// value is: a rate or gauge past float32's range, infinite once stored,
+// is written as null like a missing point.
+func TestWriteJSONEscapesAndNonFinite(t *testing.T) {
+	name := "a\"\\b\x01\n\u00e9\u2028"
+	src := &readings{steps: [][]Reading{
+		{stream(name, 0, 0, 0), {Kind: KindShard, Name: name, Shard: "s\"0"}, {Kind: KindDelivery, Name: name, LagSeconds: 1e39, LagRecords: math.Inf(-1)}},
+		{stream(name, 0, 1e300, 0), {Kind: KindShard, Name: name, Shard: "s\"0"}, {Kind: KindDelivery, Name: name, LagSeconds: 2}},
+	}}
+	s := New(Config{Source: src, Interval: time.Second, Window: time.Minute})
+	for i := range 2 {
+		if err := s.Sample(context.Background(), time.Unix(int64(i+1), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.WriteJSON(&buf, Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(buf.Bytes()) {
+		t.Fatalf("invalid JSON: %s", buf.Bytes())
+	}
+	d := decode(t, s, Filter{})
+	if len(d.Streams) != 1 || d.Streams[0].Name != name || len(d.Streams[0].Shards) != 1 || d.Streams[0].Shards[0].ShardID != "s\"0" ||
+		len(d.Dels) != 1 || d.Dels[0].Name != name {
+		t.Fatalf("names not kept: %+v", d)
+	}
+	if got := vals(d.Streams[0].Records); got != "- -" {
+		t.Errorf("records/s past float32's range: %q, want null", got)
+	}
+	if got := vals(d.Dels[0].LagSeconds); got != "- 2" {
+		t.Errorf("lag seconds past float32's range: %q, want null then 2", got)
+	}
+	if got := vals(d.Dels[0].LagRecords); got != "- 0" {
+		t.Errorf("lag records -Inf: %q, want null then 0", got)
+	}
+}
+
+// blocking is a Source whose Read waits until release closes, after
+// saying on reading that it has begun.
+type blocking struct {
+	reading, release chan struct{}
+}
+
+func (b *blocking) Read(ctx context.Context, dst []Reading) ([]Reading, error) {
+	close(b.reading)
+	<-b.release
+	return append(dst, stream("a", 0, 0, 0)), nil
+}
+
+// A source that takes long to read (a cluster's status waits on NATS)
+// does not hold up the history's readers: they get the samples before.
+func TestWriteJSONDoesNotWaitForTheSource(t *testing.T) {
+	src := &blocking{reading: make(chan struct{}), release: make(chan struct{})}
+	s := New(Config{Source: src, Interval: time.Second, Window: time.Minute})
+	sampled := make(chan error, 1)
+	go func() { sampled <- s.Sample(context.Background(), time.Unix(1, 0)) }()
+	<-src.reading
+	var buf bytes.Buffer
+	written := make(chan error, 1)
+	go func() { written <- s.WriteJSON(&buf, Filter{}) }()
+	select {
+	case err := <-written:
+		var d decoded
+		if err == nil {
+			err = json.Unmarshal(buf.Bytes(), &d)
+		}
+		if err != nil || len(d.Times) != 0 {
+			t.Errorf("times %v before the first sample was taken (%v)", d.Times, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("WriteJSON waited for the source's read")
+	}
+	close(src.release)
+	if err := <-sampled; err != nil {
+		t.Fatal(err)
+	}
+	if d := decode(t, s, Filter{}); len(d.Times) != 1 || len(d.Streams) != 1 {
+		t.Fatalf("after the read: %+v", d)
 	}
 }
 

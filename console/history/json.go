@@ -1,6 +1,7 @@
 package history
 
 import (
+	"encoding/json"
 	"io"
 	"math"
 	"slices"
@@ -22,30 +23,65 @@ type Filter struct {
 //	 "deliveries":[{"name":…,"lag_seconds":[…],"lag_records":[…],"retries_per_second":[…]}]}
 //
 // Each array of values has one entry per time; null where the series had
-// no point (before it existed, or at its first sample, which has no rate).
+// no point (before it existed, or at its first sample, which has no rate)
+// or its value is not a finite number. The series f selects are copied
+// under the lock; the JSON is written from the copy, so that neither its
+// encoding nor a slow w holds up the sampler or other readers.
 func (s *Sampler) WriteJSON(w io.Writer, f Filter) error {
-	s.mu.Lock()
-	b := s.appendJSON(make([]byte, 0, 4096), f)
-	s.mu.Unlock()
-	_, err := w.Write(b)
+	_, err := w.Write(s.snapshot(f).appendJSON(make([]byte, 0, 4096)))
 	return err
 }
 
-func (s *Sampler) appendJSON(b []byte, f Filter) []byte {
+// snapshot is a copy of the history a Filter selects, oldest point first.
+type snapshot struct {
+	interval float64 // seconds
+	times    []int64
+	keys     []key // in WriteJSON's order (see sortedKeys)
+	vals     [][3][]float32
+}
+
+// snapshot copies what f selects.
+func (s *Sampler) snapshot(f Filter) snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	start := (s.next - s.n + len(s.times)) % len(s.times)
-	b = append(b, `{"interval_seconds":`...)
-	b = strconv.AppendFloat(b, s.cfg.Interval.Seconds(), 'f', -1, 64)
-	b = append(b, `,"times":[`...)
+	ordered := func(dst, ring []float32) []float32 {
+		if end := start + s.n; end <= len(ring) {
+			return append(dst, ring[start:end]...)
+		}
+		dst = append(dst, ring[start:]...)
+		return append(dst, ring[:s.n-(len(ring)-start)]...)
+	}
+	sn := snapshot{interval: s.cfg.Interval.Seconds(), times: make([]int64, 0, s.n), keys: s.sortedKeys(f)}
 	for i := range s.n {
+		sn.times = append(sn.times, s.times[(start+i)%len(s.times)])
+	}
+	// One allocation for every value copied.
+	buf := make([]float32, 0, 3*s.n*len(sn.keys))
+	sn.vals = make([][3][]float32, len(sn.keys))
+	for i, k := range sn.keys {
+		for j, ring := range s.series[k].vals {
+			at := len(buf)
+			buf = ordered(buf, ring)
+			sn.vals[i][j] = buf[at:len(buf):len(buf)]
+		}
+	}
+	return sn
+}
+
+func (sn snapshot) appendJSON(b []byte) []byte {
+	b = append(b, `{"interval_seconds":`...)
+	b = strconv.AppendFloat(b, sn.interval, 'f', -1, 64)
+	b = append(b, `,"times":[`...)
+	for i, t := range sn.times {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, s.times[(start+i)%len(s.times)], 10)
+		b = strconv.AppendInt(b, t, 10)
 	}
 	b = append(b, `],"streams":[`...)
-	keys := s.sortedKeys(f)
 	first := true
-	for i, k := range keys {
+	for i, k := range sn.keys {
 		if k.kind != KindStream {
 			continue
 		}
@@ -54,11 +90,11 @@ func (s *Sampler) appendJSON(b []byte, f Filter) []byte {
 		}
 		first = false
 		b = append(b, `{"name":`...)
-		b = strconv.AppendQuote(b, k.name)
-		b = s.appendRates(b, s.series[k], start)
+		b = appendString(b, k.name)
+		b = appendRates(b, sn.vals[i])
 		b = append(b, `,"shards":[`...)
 		firstShard := true
-		for _, sk := range keys[i+1:] {
+		for j, sk := range sn.keys[i+1:] {
 			if sk.kind != KindShard || sk.name != k.name {
 				continue
 			}
@@ -67,15 +103,15 @@ func (s *Sampler) appendJSON(b []byte, f Filter) []byte {
 			}
 			firstShard = false
 			b = append(b, `{"shard_id":`...)
-			b = strconv.AppendQuote(b, sk.shard)
-			b = s.appendRates(b, s.series[sk], start)
+			b = appendString(b, sk.shard)
+			b = appendRates(b, sn.vals[i+1+j])
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
 	}
 	b = append(b, `],"deliveries":[`...)
 	first = true
-	for _, k := range keys {
+	for i, k := range sn.keys {
 		if k.kind != KindDelivery {
 			continue
 		}
@@ -83,15 +119,14 @@ func (s *Sampler) appendJSON(b []byte, f Filter) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		ser := s.series[k]
 		b = append(b, `{"name":`...)
-		b = strconv.AppendQuote(b, k.name)
+		b = appendString(b, k.name)
 		b = append(b, `,"lag_seconds":`...)
-		b = s.appendValues(b, ser.vals[0], start)
+		b = appendValues(b, sn.vals[i][0])
 		b = append(b, `,"lag_records":`...)
-		b = s.appendValues(b, ser.vals[1], start)
+		b = appendValues(b, sn.vals[i][1])
 		b = append(b, `,"retries_per_second":`...)
-		b = s.appendValues(b, ser.vals[2], start)
+		b = appendValues(b, sn.vals[i][2])
 		b = append(b, '}')
 	}
 	return append(b, "]}\n"...)
@@ -127,27 +162,36 @@ func (s *Sampler) sortedKeys(f Filter) []key {
 	return keys
 }
 
-func (s *Sampler) appendRates(b []byte, ser *series, start int) []byte {
+func appendRates(b []byte, vals [3][]float32) []byte {
 	for j, name := range [3]string{`,"bytes_per_second":`, `,"records_per_second":`, `,"throttled_per_second":`} {
 		b = append(b, name...)
-		b = s.appendValues(b, ser.vals[j], start)
+		b = appendValues(b, vals[j])
 	}
 	return b
 }
 
-// appendValues appends vals from start for the points held, NaN as null.
-func (s *Sampler) appendValues(b []byte, vals []float32, start int) []byte {
+// appendValues appends vals as a JSON array: NaN (no point) and the
+// infinities (a rate past float32's range) as null.
+func appendValues(b []byte, vals []float32) []byte {
 	b = append(b, '[')
-	for i := range s.n {
+	for i, v := range vals {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		v := vals[(start+i)%len(vals)]
-		if math.IsNaN(float64(v)) {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
 			b = append(b, "null"...)
 			continue
 		}
 		b = strconv.AppendFloat(b, float64(v), 'g', 6, 32)
 	}
 	return append(b, ']')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	q, err := json.Marshal(s)
+	if err != nil { // a string always encodes
+		return append(b, `""`...)
+	}
+	return append(b, q...)
 }
