@@ -55,12 +55,12 @@ async function render(refresh) {
   if (state.rendering) return;
   state.rendering = true;
   const main = document.getElementById("main");
-  const r = route();
   const key = location.hash;
   const newRoute = key !== state.lastRoute;
   state.lastRoute = key;
   const focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : "";
   try {
+    const r = route(); // a malformed hash (#/errors/%E0) throws URIError: shown below
     const page = pages[r.page] || pages.streams;
     if (refresh && page.static) return; // pages with forms refresh on request only
     const content = await page.render(r.args, {api, announce});
@@ -81,7 +81,8 @@ async function render(refresh) {
     document.getElementById("updated").textContent = `Updated ${clock(Date.now())}`;
   } catch (e) {
     if (e instanceof Unauthorized) showLogin(main, "");
-    else main.replaceChildren(h("h1", null, "Console"), h("p", {class: "message error", role: "alert"}, `Could not load: ${e.message}`));
+    else main.replaceChildren(h("h1", null, "Console"), h("p", {class: "message error", role: "alert"},
+      e instanceof URIError ? "This page's address is malformed: choose a page above." : `Could not load: ${e.message}`));
   } finally {
     state.rendering = false;
     // Shown whenever a key is kept, also when it is refused (403).
