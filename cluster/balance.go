@@ -20,25 +20,43 @@ type share struct {
 	wanted   int // keys it wants, from its last heartbeat
 }
 
-// shares gives each member its exact share of wanted leases: every member
-// floor(wanted / n) and r = wanted mod n of them one more. Who gets the r
-// extra ones is what moves fewest leases: members already holding more than
-// the floor first (they keep what they have), then members that want more
-// than the floor (one that wants no more would leave its extra key free),
-// then by instance id, so that every node, from the same view, picks the
-// same ones. 12 leases on 5 nodes are 3/3/2/2/2, never 3/3/3/3/0.
+// shares gives each member its exact share of wanted leases, water-filled:
+// a member that wants no more than an even share (floor(wanted / n)) gets
+// what it wants — a delivery that failed to start there, an older binary —
+// and the rest is shared likewise among the others, until every one left
+// wants more than its even share q of what is left: each of them gets q,
+// and r = the rest mod their number of them one more. Who gets the r extra
+// ones is what moves fewest leases: members already holding more than q
+// first (they keep what they have), then by instance id, so that every
+// node, from the same view, picks the same ones. 12 leases on 5 nodes are
+// 3/3/2/2/2, never 3/3/3/3/0; 12 on 3 where one wants 2 are 5/5/2.
 func shares(wanted int, members []share) map[string]int {
 	out := make(map[string]int, len(members))
-	if len(members) == 0 {
+	left := slices.Clone(members)
+	for len(left) > 0 {
+		q := wanted / len(left)
+		capped := false
+		left = slices.DeleteFunc(left, func(m share) bool {
+			if m.wanted > q {
+				return false
+			}
+			out[m.instance] = max(m.wanted, 0)
+			wanted -= max(m.wanted, 0)
+			capped = true
+			return true
+		})
+		if !capped {
+			break
+		}
+	}
+	if len(left) == 0 {
 		return out
 	}
-	q, r := wanted/len(members), wanted%len(members)
-	ranked := slices.Clone(members)
-	slices.SortFunc(ranked, func(a, b share) int {
-		return cmp.Or(-cmp.Compare(boolInt(a.held > q), boolInt(b.held > q)),
-			-cmp.Compare(boolInt(a.wanted > q), boolInt(b.wanted > q)), cmp.Compare(a.instance, b.instance))
+	q, r := wanted/len(left), wanted%len(left)
+	slices.SortFunc(left, func(a, b share) int {
+		return cmp.Or(-cmp.Compare(boolInt(a.held > q), boolInt(b.held > q)), cmp.Compare(a.instance, b.instance))
 	})
-	for i, m := range ranked {
+	for i, m := range left {
 		out[m.instance] = q + boolInt(i < r)
 	}
 	return out

@@ -348,18 +348,17 @@ func takes(events []event) int {
 	return n
 }
 
-// TestOrphansTakenAboveTarget: when no node with room wants a free key (here b
-// wants nothing), a node that wants it takes it after a TTL, above its target,
-// and keeps it: b, wanting nothing, is not yielded to.
-func TestOrphansTakenAboveTarget(t *testing.T) {
+// TestShareOfOneWantingNothing: a member that wants no key (here b) has
+// no share, so a node that wants them takes them all as its own share,
+// without waiting a TTL for them to be orphans, and keeps them.
+func TestShareOfOneWantingNothing(t *testing.T) {
 	t.Parallel()
 	s, own := startServer(t), newOwnership(t)
-	startNode(t, s, "a", own)
 	startNodeWanting(t, s, "b", own, 0)
-	own.awaitCounts(t, converge, map[string]int{"a": 6})
 	t0 := time.Now()
+	startNode(t, s, "a", own)
 	own.awaitCounts(t, converge, map[string]int{"a": 12})
-	t.Logf("the 6 keys above a's target were taken %v later (TTL %v)", time.Since(t0).Round(time.Millisecond), testTTL)
+	t.Logf("a took the 12 keys %v after it started, b wanting none (TTL %v)", time.Since(t0).Round(time.Millisecond), testTTL)
 	for _, e := range own.since(t0) {
 		if !e.take {
 			t.Errorf("%s dropped %s", e.node, e.key)
@@ -633,4 +632,22 @@ func TestOpenRefusesAnotherTTL(t *testing.T) {
 	if _, err := Open(t.Context(), js, Config{Node: "c", TTL: 500 * time.Millisecond}); err == nil {
 		t.Fatal("Open with a TTL below the minimum succeeded")
 	}
+}
+
+// TestOversizedReport: a report past MaxReport is left out of the
+// heartbeat, which still renews the node's membership.
+func TestOversizedReport(t *testing.T) {
+	t.Parallel()
+	s, own := startServer(t), newOwnership(t)
+	nodes := startNodes(t, s, own, "a", "b")
+	big := json.RawMessage(`"` + strings.Repeat("x", MaxReport) + `"`)
+	var calls atomic.Int64
+	nodes[1].c.SetReport(func() json.RawMessage { calls.Add(1); return big })
+	await.Cond(t, testTTL, "b to build its report", func() bool { return calls.Load() > 0 })
+	since := time.Now()
+	await.Cond(t, 2*testTTL, "b's heartbeat after its report grew, without it", func() bool {
+		members, err := nodes[0].c.Members(t.Context())
+		return err == nil && len(members) == 2 && members[1].Name == "b" && members[1].Heartbeat.After(since) &&
+			len(members[1].Report) == 0
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -318,9 +319,9 @@ func (c *Coordinator) OnMembership(f func(live int)) {
 
 // SetReport makes every heartbeat carry f's report of this node (its
 // deliveries' counts, say), which every node reads in Members. f is called
-// from the heartbeat goroutine every TTL/4 and must return quickly; its
-// report should stay well under the servers' max_payload. Call SetReport
-// before Run.
+// from the heartbeat goroutine every TTL/4 and must return quickly; a
+// report past MaxReport, or past the servers' max_payload, is left out of
+// the heartbeat. Call SetReport before Run.
 func (c *Coordinator) SetReport(f func() json.RawMessage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -424,7 +425,14 @@ func stopWatcher(w jetstream.KeyWatcher) {
 	}
 }
 
-// heartbeat writes this node's membership record.
+// MaxReport is the largest report (SetReport) a heartbeat carries: one
+// larger is left out, so that the heartbeat — the node's membership —
+// never fails for its size.
+const MaxReport = 64 << 10
+
+// heartbeat writes this node's membership record. A report past MaxReport,
+// or one the server refuses for its size (its max_payload), is left out
+// (logged): the membership is what must not lapse.
 func (c *Coordinator) heartbeat(ctx context.Context) error {
 	c.mu.Lock()
 	rec := c.self
@@ -434,6 +442,22 @@ func (c *Coordinator) heartbeat(ctx context.Context) error {
 	if report != nil {
 		rec.Report = report()
 	}
+	if len(rec.Report) > MaxReport {
+		c.log.Warn("cluster: this node's report is too large for its heartbeat; sent without it", "bytes", len(rec.Report), "max", MaxReport)
+		rec.Report = nil
+	}
+	err := c.putMember(ctx, rec)
+	if errors.Is(err, nats.ErrMaxPayload) && rec.Report != nil {
+		c.log.Warn("cluster: the server refused this node's heartbeat for its size (max_payload); sent without its report",
+			"bytes", len(rec.Report))
+		rec.Report = nil
+		err = c.putMember(ctx, rec)
+	}
+	return err
+}
+
+// putMember writes rec to the nodes bucket.
+func (c *Coordinator) putMember(ctx context.Context, rec memberRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err

@@ -77,10 +77,11 @@ func TestInstanceID(t *testing.T) {
 	}
 }
 
-// TestShares: every member gets floor(n/k) or ceil(n/k), the extra ones go
-// to members already above the floor (fewest moves), then to members that
-// want more, then by instance id; moves after a join or leave are only what
-// the new shares need.
+// TestShares: every member gets floor(n/k) or ceil(n/k), or what it wants
+// when that is less (the rest shared likewise among the others); the extra
+// ones go to members already above the floor (fewest moves), then by
+// instance id; moves after a join or leave are only what the new shares
+// need.
 func TestShares(t *testing.T) {
 	tests := map[string]struct {
 		wanted  int
@@ -106,6 +107,16 @@ func TestShares(t *testing.T) {
 			map[string]int{"a": 3, "b": 3, "c": 2, "d": 2}, 2},
 		"an extra goes to one that wants more": {4, []share{{"a", 0, 1}, {"b", 0, 4}, {"c", 0, 4}},
 			map[string]int{"a": 1, "b": 2, "c": 1}, 0},
+		"one wants fewer than its share": {12, []share{{"a", 0, 12}, {"b", 0, 2}, {"c", 0, 12}},
+			map[string]int{"a": 5, "b": 2, "c": 5}, 0},
+		"one wants none (an older binary)": {10, []share{{"a", 4, 10}, {"b", 0, 0}, {"c", 3, 10}},
+			map[string]int{"a": 5, "b": 0, "c": 5}, 0},
+		"capping one caps another": {12, []share{{"a", 0, 12}, {"b", 0, 3}, {"c", 0, 1}, {"d", 0, 12}},
+			map[string]int{"a": 4, "b": 3, "c": 1, "d": 4}, 0},
+		"the extra stays where it is when one wants fewer": {11, []share{{"a", 5, 11}, {"b", 1, 1}, {"c", 5, 11}, {"d", 0, 11}},
+			map[string]int{"a": 4, "b": 1, "c": 3, "d": 3}, 3},
+		"one that wants exactly its share gets no extra": {7, []share{{"a", 0, 7}, {"b", 0, 2}, {"c", 0, 7}},
+			map[string]int{"a": 3, "b": 2, "c": 2}, 0},
 	}
 	for name, tt := range tests {
 		got := shares(tt.wanted, tt.members)

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hydrant-dev/hydrant/cluster"
 	"github.com/hydrant-dev/hydrant/config"
@@ -87,19 +89,60 @@ type nodeReport struct {
 	Deliveries map[string]pipeline.Stats `json:"deliveries"`
 }
 
+// reportErrorBytes is how much of a delivery's last error a heartbeat
+// report carries.
+const reportErrorBytes = 256
+
 // heartbeatReport is this node's report, for its heartbeats.
 func (b *statusBoard) heartbeatReport() json.RawMessage {
 	b.mu.Lock()
-	rep := nodeReport{Deliveries: make(map[string]pipeline.Stats, len(b.deliveries))}
+	stats := make(map[string]pipeline.Stats, len(b.deliveries))
 	for name, d := range b.deliveries {
-		rep.Deliveries[name] = d.Stats()
+		stats[name] = d.Stats()
 	}
 	b.mu.Unlock()
+	return encodeReport(stats, cluster.MaxReport)
+}
+
+// encodeReport is the report of deliveries' stats within limit bytes: each
+// last error cut to reportErrorBytes, and the deliveries past it, in name
+// order, left out (their counts are missing from the cluster's status
+// until they fit).
+func encodeReport(stats map[string]pipeline.Stats, limit int) json.RawMessage {
+	rep := nodeReport{Deliveries: make(map[string]pipeline.Stats, len(stats))}
+	size := len(`{"deliveries":{}}`)
+	for _, name := range slices.Sorted(maps.Keys(stats)) {
+		s := stats[name]
+		s.LastError = truncateUTF8(s.LastError, reportErrorBytes)
+		k, _ := json.Marshal(name)
+		v, _ := json.Marshal(s)
+		if size+len(k)+len(v)+2 > limit { // ':' and ','
+			break
+		}
+		size += len(k) + len(v) + 2
+		rep.Deliveries[name] = s
+	}
 	out, err := json.Marshal(rep)
 	if err != nil {
 		return nil // Stats always marshal
 	}
 	return out
+}
+
+// truncateUTF8 cuts s to at most n bytes, on a character boundary, marking
+// the cut with "…".
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n-len("…")]
+	for i := 0; i < utf8.UTFMax-1 && len(s) > 0; i++ { // a character cut in its middle
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size > 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 // clusterStats sums what every node has done of delivery into ds.Stats,

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hydrant-dev/hydrant/cluster"
 	"github.com/hydrant-dev/hydrant/pipeline"
@@ -66,4 +70,42 @@ func TestClusterStats(t *testing.T) {
 
 func sameTime(a, b *time.Time) bool {
 	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// TestEncodeReport: a heartbeat's report cuts each last error to
+// reportErrorBytes, on a character boundary, and leaves out the deliveries
+// past its limit, in name order, so that it always fits.
+func TestEncodeReport(t *testing.T) {
+	long := strings.Repeat("é", 1000) // 2 bytes each: a cut may fall inside one
+	stats := map[string]pipeline.Stats{}
+	for i := range 2000 {
+		stats[fmt.Sprintf("d%04d", i)] = pipeline.Stats{DeliveredRecords: int64(i), LastError: long}
+	}
+	raw := encodeReport(stats, cluster.MaxReport)
+	if len(raw) > cluster.MaxReport {
+		t.Fatalf("report of %d bytes, over %d", len(raw), cluster.MaxReport)
+	}
+	var rep nodeReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rep.Deliveries); n == 0 || n == len(stats) {
+		t.Fatalf("%d of %d deliveries reported; want some left out", n, len(stats))
+	}
+	for i := range len(rep.Deliveries) {
+		name := fmt.Sprintf("d%04d", i)
+		s, ok := rep.Deliveries[name]
+		switch {
+		case !ok:
+			t.Fatalf("%s left out, though a later one is in", name)
+		case len(s.LastError) > reportErrorBytes || !utf8.ValidString(s.LastError) || !strings.HasSuffix(s.LastError, "…"):
+			t.Fatalf("%s's last error is %d bytes %q; want it cut to %d, marked", name, len(s.LastError), s.LastError, reportErrorBytes)
+		case s.DeliveredRecords != int64(i):
+			t.Fatalf("%s delivered %d, want %d", name, s.DeliveredRecords, i)
+		}
+	}
+	short := map[string]pipeline.Stats{"a": {LastError: "short"}}
+	if err := json.Unmarshal(encodeReport(short, cluster.MaxReport), &rep); err != nil || rep.Deliveries["a"].LastError != "short" {
+		t.Errorf("a short error reported as %q, %v", rep.Deliveries["a"].LastError, err)
+	}
 }
