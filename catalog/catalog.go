@@ -210,9 +210,10 @@ type streamDef struct {
 	// Load counts against MaxShards before the stream is opened.
 	Open int `json:"open,omitempty"`
 	// ID is this creation's identity (newID; "" for one created before
-	// there were any), Pending a creation under way (claim).
-	ID      string `json:"id,omitempty"`
-	Pending bool   `json:"pending,omitempty"`
+	// there were any), Pending a creation under way since Claimed (claim).
+	ID      string     `json:"id,omitempty"`
+	Pending bool       `json:"pending,omitempty"`
+	Claimed *time.Time `json:"claimed,omitempty"`
 }
 
 // openShards is how many open shards def's stream had when last saved.
@@ -229,9 +230,10 @@ type deliveryDef struct {
 	// Version is raised by each UpdateDestination (0: 1, never updated).
 	Version int `json:"version,omitempty"`
 	// ID is this creation's identity (newID; "" for one created before
-	// there were any), Pending a creation under way (claim).
-	ID      string `json:"id,omitempty"`
-	Pending bool   `json:"pending,omitempty"`
+	// there were any), Pending a creation under way since Claimed (claim).
+	ID      string     `json:"id,omitempty"`
+	Pending bool       `json:"pending,omitempty"`
+	Claimed *time.Time `json:"claimed,omitempty"`
 }
 
 const (

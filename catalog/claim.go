@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hydrant-dev/hydrant/ingest/awsapi"
 	"github.com/hydrant-dev/hydrant/shards"
@@ -30,6 +31,9 @@ func (c *Catalog) claim(ctx context.Context, key, other, what string, def any) (
 	}
 	rev, err := c.opts.Store.SwapMeta(ctx, key, b, 0)
 	if errors.Is(err, shards.ErrMetaChanged) {
+		rev, err = c.takeOver(ctx, key, b)
+	}
+	if errors.Is(err, shards.ErrMetaChanged) {
 		return 0, fmt.Errorf("%s: %w", what, awsapi.ErrExists)
 	}
 	if err != nil {
@@ -44,6 +48,29 @@ func (c *Catalog) claim(ctx context.Context, key, other, what string, def any) (
 		return 0, err
 	}
 	return 0, fmt.Errorf("%s: %w", what, awsapi.ErrExists)
+}
+
+// staleClaim is how old a pending claim is when the node that made it is
+// taken to have stopped before it was done: a creation takes seconds.
+const staleClaim = 10 * time.Minute
+
+// takeOver stores value under key in place of a stale pending claim (its
+// node stopped before it was done, leaving the name taken), and returns
+// the key's revision; ErrMetaChanged when key holds anything else.
+func (c *Catalog) takeOver(ctx context.Context, key string, value []byte) (uint64, error) {
+	raw, rev, err := c.opts.Store.GetMeta(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	var held struct {
+		Pending bool      `json:"pending"`
+		Claimed time.Time `json:"claimed"`
+	}
+	if raw == nil || json.Unmarshal(raw, &held) != nil || !held.Pending || time.Since(held.Claimed) < staleClaim {
+		return 0, shards.ErrMetaChanged
+	}
+	c.logger.Warn("catalog: a creation of this name was interrupted; its claim is taken over", "key", key, "claimed", held.Claimed)
+	return c.opts.Store.SwapMeta(ctx, key, value, rev)
 }
 
 // commit stores def, no longer pending, under the key claim returned rev

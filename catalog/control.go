@@ -29,13 +29,14 @@ func (c *Catalog) CreateStream(ctx context.Context, name string, n int, capacity
 	if err := c.checkLimits(n); err != nil {
 		return err
 	}
-	def := streamDef{Name: name, Shards: n, Retention: defaultRetention, ID: newID(), Pending: true}
+	now := time.Now().UTC()
+	def := streamDef{Name: name, Shards: n, Retention: defaultRetention, ID: newID(), Pending: true, Claimed: &now}
 	key := metaKey(streamPrefix, name)
 	rev, err := c.claim(ctx, key, metaKey(deliveryPrefix, name), "Stream "+name, def)
 	if err != nil {
 		return err
 	}
-	def.Pending = false
+	def.Pending, def.Claimed = false, nil
 	// The name is this call's on every node from here on: what it creates
 	// it may remove again.
 	if err := c.openStream(ctx, def, capacity, false); err != nil {
@@ -145,7 +146,8 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 	if c.taken(spec.Name) {
 		return fmt.Errorf("Firehose %s: %w", spec.Name, awsapi.ErrExists)
 	}
-	def := deliveryDef{Spec: spec, Shards: c.opts.DeliveryShards, ID: newID(), Pending: true}
+	now := time.Now().UTC()
+	def := deliveryDef{Spec: spec, Shards: c.opts.DeliveryShards, ID: newID(), Pending: true, Claimed: &now}
 	if err := c.checkLimits(max(def.Shards, 1)); err != nil {
 		return err
 	}
@@ -154,7 +156,7 @@ func (c *Catalog) CreateDelivery(ctx context.Context, spec awsapi.DeliverySpec) 
 	if err != nil {
 		return err
 	}
-	def.Pending = false
+	def.Pending, def.Claimed = false, nil
 	// The name is this call's on every node from here on: a delivery
 	// stream of this name may have been deleted, so it starts afresh, and
 	// what it creates it may remove again.

@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -370,5 +371,36 @@ func TestWatchRecreated(t *testing.T) {
 	d, _ := b.cat.Delivery("clicks")
 	if d.Destination.Prefix != "new/" {
 		t.Errorf("b describes clicks with prefix %q, want new/", d.Destination.Prefix)
+	}
+}
+
+// A creation interrupted between its claim and its end (its node stopped)
+// leaves the name claimed: a create of it is ResourceInUse while the claim
+// may still be under way, and takes it over once it is stale.
+func TestStaleClaimTakenOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx := context.Background()
+	srv := testnats.StartOne(t)
+	a := openClusterNode(t, srv.URL(), "a")
+	key := "stream." + base64.RawURLEncoding.EncodeToString([]byte("orders"))
+	claim := func(at time.Time) {
+		t.Helper()
+		v := fmt.Sprintf(`{"name":"orders","shards":1,"retention":1,"id":"x","pending":true,"claimed":%q}`, at.Format(time.RFC3339Nano))
+		if err := a.store.PutMeta(ctx, key, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim(time.Now())
+	if err := a.cat.CreateStream(ctx, "orders", 1, ""); !errors.Is(err, awsapi.ErrExists) {
+		t.Errorf("creating orders while another node's claim may be under way: %v, want %v", err, awsapi.ErrExists)
+	}
+	claim(time.Now().Add(-time.Hour))
+	if err := a.cat.CreateStream(ctx, "orders", 2, ""); err != nil {
+		t.Fatalf("creating orders over a stale claim: %v", err)
+	}
+	if s, ok := a.cat.Stream("orders"); !ok || s.Log.Shards() != 2 {
+		t.Errorf("orders: %+v, %v; want it open with 2 shards", s, ok)
 	}
 }
