@@ -54,11 +54,13 @@ func (c *Catalog) watch(ctx context.Context) {
 // says which definition changed: what is applied is the definition as it
 // is stored when it is applied, read under c.ctl, so that an event that
 // comes late (a create already deleted, a delete already undone by a new
-// create, this node's own changes) is not applied over a newer state, and a
-// creation under way on this node (opened, not stored yet) is not taken
-// for a deletion. After the initial values, a created stream or delivery
-// stream this node has open but the bucket no longer holds (deleted between
-// Load and the watch, or while it was broken) is closed.
+// create, this node's own changes) is not applied over a newer state; a
+// creation under way (claimed, not done) is opened once it is done. A
+// delete and re-create is told apart from the running one by its identity.
+// After the initial values, a created stream or delivery stream this node
+// has open but the bucket no longer holds (deleted between Load and the
+// watch, or while it was broken) is closed. A definition that cannot be
+// read is applied again after a delay (retryKeys) until it can.
 func (c *Catalog) watchOnce(ctx context.Context) error {
 	events, err := c.opts.Store.WatchMeta(ctx)
 	if err != nil {
