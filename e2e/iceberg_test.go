@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -110,22 +109,7 @@ func pyicebergPython(t *testing.T) string {
 func pyicebergOrders(t *testing.T, pg *postgres.Server, m *minio.Server) []int64 {
 	t.Helper()
 	uri := strings.Replace(pg.DSN, "postgres://", "postgresql+psycopg2://", 1)
-	out, err := exec.Command(pyicebergPython(t), "pyiceberg_read.py", uri, m.Endpoint, m.AccessKey, m.SecretKey, "sales.orders").Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("pyiceberg_read.py: %v\n%s", err, stderr)
-	}
-	var res struct {
-		Rows int
-		IDs  []int64
-	}
-	if err := json.Unmarshal(out, &res); err != nil || res.Rows != len(res.IDs) {
-		t.Fatalf("pyiceberg_read.py printed %.200q: %v", out, err)
-	}
-	return res.IDs
+	return pyicebergReadIDs(t, pyicebergPython(t), uri, m, "sales.orders")
 }
 
 var _ = stdlib.GetDefaultDriver // registers the "pgx" database/sql driver
